@@ -1,0 +1,935 @@
+"""arkor: sign in to Arkor Cloud, sign out, and say who you are.
+
+A single-file, standard-library-only port of the ``arkor login``,
+``arkor logout`` and ``arkor whoami`` commands, for hosts where Node is not
+welcome: locked-down machines, air-gapped boxes, CI runners.
+
+Run it as any of::
+
+    arkor whoami                      # installed with pipx or pip
+    python3 -m arkor_cli whoami       # importable module
+    python3 arkor_cli.py whoami       # the one copied file
+
+Credentials live in ``~/.arkor/credentials.json`` (mode 0600), shared with
+the Node CLI. Licensed under the MIT licence.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import TYPE_CHECKING
+
+__all__ = ["ArkorError", "main", "__version__"]
+
+if TYPE_CHECKING:  # typing costs start-up time; the checker alone needs it
+    from typing import IO, Any, Callable, Dict, List, Mapping, Optional, TypedDict, Union
+
+    from http.client import HTTPMessage
+
+    class AnonCredentials(TypedDict):
+        mode: str  # "anon"
+        token: str
+        anonymousId: str
+        arkorCloudApiUrl: str
+        orgSlug: str
+
+    class Auth0Credentials(TypedDict):
+        mode: str  # "auth0" (read also as "oauth")
+        accessToken: str
+        refreshToken: str
+        expiresAt: float
+        auth0Domain: str
+        audience: str
+        clientId: str
+        arkorCloudApiUrl: str
+
+    Credentials = Union[AnonCredentials, Auth0Credentials]
+
+    class CliConfig(TypedDict):
+        auth0Domain: str
+        clientId: str
+        audience: str
+        callbackPorts: List[int]
+
+
+# ---------------------------------------------------------------------------
+# Constants
+# ---------------------------------------------------------------------------
+
+__version__ = "0.1.0"
+
+_PROG = "arkor"
+_DISTRIBUTION = "arkor-cli"
+_DEFAULT_API_URL = "https://api.arkor.ai"
+_CREDENTIALS_DIR = ".arkor"
+_CREDENTIALS_NAME = "credentials.json"
+
+# Every request has a timeout: a silent server must not hang a CI job forever.
+_DEFAULT_TIMEOUT = 30.0
+# Nothing we ask for is anywhere near this big; a larger answer is a broken or
+# hostile server, and reading it whole would only cost memory.
+_MAX_BODY = 1024 * 1024
+# How much of an unexpected body an error message quotes.
+_SNIPPET = 200
+
+_EXIT_OK = 0
+_EXIT_FAILURE = 1
+_EXIT_USAGE = 2
+_EXIT_INTERRUPTED = 130
+
+# The words a user sees. Scripts and the documentation match on them, so
+# each is written once, here, and the tests compare against these exact texts.
+_MSG_BOTH_MODES = "Pick one of --oauth / --anonymous, not both."
+_MSG_OAUTH_IN_CI = (
+    "--oauth needs a browser callback that CI runners can't complete. Use --anonymous in CI."
+)
+_MSG_OAUTH_NOT_CONFIGURED = (
+    "OAuth is not configured for this deployment. Re-run without --oauth or pass --anonymous."
+)
+_MSG_CONTINUING_ANON = "OAuth is not configured. Continuing with an anonymous session."
+_MSG_OAUTH_UNAVAILABLE = (
+    "Signing in through the browser is not available in this version of arkor yet."
+    " Run `arkor login --anonymous`."
+)
+_MSG_ANON_ID = "Anonymous id: {anonymous_id}"
+_MSG_ANON_KEEP = (
+    "This id is how Arkor Cloud recognises this client across sessions."
+    " Keep `{path}` to stay signed in as the same anonymous identity."
+)
+_MSG_ANON_DONE = "Signed in anonymously (personal org: {org_slug})."
+_MSG_ANON_NUDGE = (
+    "Anonymous sessions aren't guaranteed to persist \u2014 sign in with"
+    " `arkor login --oauth` to tie future work to your Arkor Cloud account."
+)
+_PICKER_QUESTION = "How would you like to sign in?"
+_PICKER_CHOICES = (
+    ("oauth", "OAuth (browser)", "Sign in to your account"),
+    ("anonymous", "Anonymous", "Throwaway token, no account"),
+)
+_PICKER_DEFAULT = "anonymous"
+_MSG_NO_CREDENTIALS = "No credentials on file."
+_MSG_CONFIRM_DELETE = "Delete {path}? [y/N] "
+_MSG_ANON_LOSS = "The anonymous identity {anonymous_id} cannot be restored once deleted."
+_MSG_NO_TTY_TO_CONFIRM = "No terminal to confirm on; pass --yes to delete without asking."
+_MSG_ABORTED = "Aborted."
+_MSG_REMOVED = "Removed {path}."
+_MSG_NOT_SIGNED_IN = "Not signed in. Run `arkor login` or `arkor login --anonymous`."
+_MSG_ME_FAILED = "Failed to fetch /v1/me ({status}). Token may be expired."
+_MSG_ORGS = "Orgs: {orgs}"
+_MSG_UNSUPPORTED = "Arkor SDK {current} is no longer supported by the cloud API (supported: {supported}). {fix}"
+_MSG_UNSUPPORTED_BARE = "Arkor SDK is no longer supported by the cloud API. {fix}"
+_MSG_DEPRECATED = "Arkor SDK {version} is deprecated"
+_MSG_DEPRECATION = "{message} (current: {version}).{cutoff} {fix}"
+_MSG_UNREACHABLE = "Could not reach {url}: {reason}"
+_MSG_INTERRUPTED = "Interrupted."
+
+
+# ---------------------------------------------------------------------------
+# Errors
+# ---------------------------------------------------------------------------
+
+
+class ArkorError(Exception):
+    """A failure the user should read: one line of text and an exit status.
+
+    The logic raises it; ``main`` is the one place that prints it.
+    """
+
+    def __init__(self, message: str, status: int = _EXIT_FAILURE) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+# ---------------------------------------------------------------------------
+# Terminal output
+# ---------------------------------------------------------------------------
+
+
+class _Terminal:
+    """Where every line goes: results on stdout, warnings and errors on stderr.
+
+    Every line is flushed as it is written, so that a caller reading a pipe
+    sees it at once (Python block-buffers a stdout that is not a TTY).
+    """
+
+    _RED, _YELLOW, _GREEN = "31", "33", "32"
+
+    def __init__(self, stdin: IO[str], stdout: IO[str], stderr: IO[str], env: Mapping[str, str]) -> None:
+        self.stdin, self.stdout, self.stderr = stdin, stdout, stderr
+        self._colour = "NO_COLOR" not in env
+
+    def _paint(self, stream: IO[str], text: str, colour: str) -> str:
+        if self._colour and _isatty(stream):
+            return f"\x1b[{colour}m{text}\x1b[0m"
+        return text
+
+    def _write(self, stream: IO[str], text: str) -> None:
+        stream.write(text + "\n")
+        stream.flush()
+
+    def info(self, text: str) -> None:
+        self._write(self.stdout, text)
+
+    def success(self, text: str) -> None:
+        self._write(self.stdout, self._paint(self.stdout, text, self._GREEN))
+
+    def warn(self, text: str) -> None:
+        self._write(self.stderr, self._paint(self.stderr, text, self._YELLOW))
+
+    def error(self, text: str) -> None:
+        self._write(self.stderr, self._paint(self.stderr, text, self._RED))
+
+    def interactive(self) -> bool:
+        """Whether a person can answer a question: stdin and stdout are TTYs."""
+        return _isatty(self.stdin) and _isatty(self.stdout)
+
+    def ask(self, prompt: str) -> str | None:
+        """Show ``prompt`` and read one line; None at end of input."""
+        self.stdout.write(prompt)
+        self.stdout.flush()
+        line = self.stdin.readline()
+        return line.strip() if line else None
+
+
+def _isatty(stream: IO[str]) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # closed or not a real stream
+        return False
+
+
+# ---------------------------------------------------------------------------
+# The credentials file
+# ---------------------------------------------------------------------------
+
+
+def _credentials_path(env: Mapping[str, str]) -> str:
+    """``~/.arkor/credentials.json``: HOME on POSIX, USERPROFILE on Windows."""
+    home = os.path.expanduser("~")
+    if home == "~" or not home:
+        raise ArkorError("Cannot find your home directory: set HOME (USERPROFILE on Windows).")
+    return os.path.join(home, _CREDENTIALS_DIR, _CREDENTIALS_NAME)
+
+
+_REQUIRED_FIELDS = {
+    "anon": {"token": str, "anonymousId": str, "arkorCloudApiUrl": str, "orgSlug": str},
+    "auth0": {
+        "accessToken": str,
+        "refreshToken": str,
+        "expiresAt": (int, float),
+        "auth0Domain": str,
+        "audience": str,
+        "clientId": str,
+        "arkorCloudApiUrl": str,
+    },
+}
+# Newer Node releases of arkor write "oauth" for what this file calls "auth0";
+# both are read so that either CLI can use a file written by the other.
+_MODE_ALIASES = {"anon": "anon", "auth0": "auth0", "oauth": "auth0"}
+
+
+def _parse_credentials(text: str, path: str) -> Credentials:
+    """Check that ``text`` holds credentials; say what is wrong if it does not."""
+
+    def invalid(what: str) -> ArkorError:
+        return ArkorError(
+            f"{path} does not hold valid arkor credentials ({what})."
+            " Fix it, or sign in again with `arkor login`."
+        )
+
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        reason = f"{exc.msg} at line {exc.lineno}" if isinstance(exc, json.JSONDecodeError) else str(exc)
+        raise invalid(f"not JSON: {reason}") from None
+    if not isinstance(data, dict):
+        raise invalid("not a JSON object")
+    mode = data.get("mode")
+    kind = _MODE_ALIASES.get(mode) if isinstance(mode, str) else None
+    if kind is None:
+        raise invalid(f"unknown mode {mode!r}" if "mode" in data else "no mode")
+    for field, types in _REQUIRED_FIELDS[kind].items():
+        value = data.get(field)
+        if field not in data:
+            raise invalid(f"missing {field}")
+        # bool is an int to Python, but never a valid timestamp or string.
+        if isinstance(value, bool) or not isinstance(value, types):
+            raise invalid(f"{field} has the wrong type")
+    data["mode"] = kind
+    return data  # type: ignore[return-value]
+
+
+def _read_credentials(path: str) -> Credentials | None:
+    """The stored credentials, or None when there is no file.
+
+    A file that is there but cannot be read or understood is an error that
+    names it; it is never overwritten or removed here.
+    """
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(_MAX_BODY + 1)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ArkorError(f"Cannot read {path}: {_os_reason(exc)}.") from None
+    if len(raw) > _MAX_BODY:
+        raise ArkorError(f"{path} does not hold valid arkor credentials (larger than 1 MiB).")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ArkorError(f"{path} does not hold valid arkor credentials (not UTF-8 text).") from None
+    return _parse_credentials(text, path)
+
+
+def _write_credentials(path: str, data: Credentials, term: _Terminal) -> None:
+    """Replace the file at ``path`` with ``data``, atomically and privately.
+
+    A reader sees the old file or the whole new one, never a torn one: the
+    JSON goes to a temporary file in the same directory, which is flushed to
+    disk and then renamed over the target in one step.
+    """
+    directory = os.path.dirname(path)
+    try:
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+    except OSError as exc:
+        raise ArkorError(f"Could not create {directory}: {_os_reason(exc)}.") from None
+    payload = (json.dumps(data, indent=2) + "\n").encode("utf-8")
+    tmp = os.path.join(directory, f".{_CREDENTIALS_NAME}.{os.getpid()}.{os.urandom(6).hex()}.tmp")
+    # O_EXCL: the name is created here or not at all, so a link planted at it
+    # is never followed. Mode 0600 from the first instant: there is no moment
+    # in which another user could open the file. O_NOFOLLOW adds a second lock
+    # on the same door where the platform has it.
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(tmp, flags, 0o600)
+    except OSError as exc:
+        raise ArkorError(f"Could not write {path}: {_os_reason(exc)}.") from None
+    try:
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(payload)
+                f.flush()
+                os.fsync(f.fileno())
+            _make_private(tmp, term)
+            _replace(tmp, path)
+        except BaseException:
+            # Whatever went wrong (a full disk, Ctrl-C), leave no stray file
+            # behind and the old credentials as they were.
+            try:
+                os.remove(tmp)
+            except OSError:
+                pass
+            raise
+    except OSError as exc:
+        raise ArkorError(f"Could not write {path}: {_os_reason(exc)}.") from None
+    _fsync_directory(directory)
+
+
+def _make_private(path: str, term: _Terminal) -> None:
+    """Make the file 0600 whatever the umask; a refusal is only a warning.
+
+    Some network mounts reject chmod; the file was still created 0600 as far
+    as the filesystem allows, and failing the login would help nobody.
+    """
+    if os.name != "posix":  # Windows: the profile directory's ACL protects it
+        return
+    try:
+        os.chmod(path, 0o600)
+    except OSError as exc:
+        term.warn(f"Could not restrict the permissions of {path}: {_os_reason(exc)}.")
+
+
+def _replace(src: str, dst: str) -> None:
+    """``os.replace``, retried briefly where Windows reports the target busy.
+
+    On Windows a file that another process holds open (a virus scanner, an
+    editor, another arkor reading it) cannot be replaced for a moment.
+    """
+    attempts = 10 if os.name == "nt" else 1
+    for attempt in range(attempts):
+        try:
+            os.replace(src, dst)
+            return
+        except PermissionError:
+            if attempt == attempts - 1:
+                raise
+            import time
+
+            time.sleep(0.05 * (attempt + 1))
+
+
+def _fsync_directory(directory: str) -> None:
+    """Make the rename itself durable (POSIX); best effort."""
+    if os.name != "posix":
+        return
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _os_reason(exc: OSError) -> str:
+    """The human part of an OSError, without the path we name ourselves."""
+    return exc.strerror or str(exc)
+
+
+# ---------------------------------------------------------------------------
+# HTTP
+# ---------------------------------------------------------------------------
+
+
+class _Reply:
+    """One HTTP answer, read whole (up to the size cap)."""
+
+    def __init__(self, method: str, url: str, status: int, headers: HTTPMessage, body: bytes) -> None:
+        self.method, self.url, self.status, self.headers, self.body = method, url, status, headers, body
+
+    def json(self, endpoint: str) -> Any:
+        """The body as JSON, or a clear error naming the endpoint and status."""
+        try:
+            return json.loads(self.body.decode("utf-8-sig"))
+        except ValueError:  # JSONDecodeError and UnicodeDecodeError both
+            raise ArkorError(
+                f"Unexpected answer from {self.method} {endpoint} ({self.status}): not JSON: {_snippet(self.body)}"
+            ) from None
+
+
+def _snippet(body: bytes) -> str:
+    """A short, one-line, printable excerpt of a body for an error message."""
+    text = body.decode("utf-8", "replace")
+    text = " ".join(text.split())
+    if not text:
+        return "(empty body)"
+    return text if len(text) <= _SNIPPET else text[: _SNIPPET - 1] + "\u2026"
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    port = parts.port or {"http": 80, "https": 443}.get(scheme)
+    return scheme, (parts.hostname or "").lower(), port
+
+
+def _check_base_url(url: str, source: str) -> None:
+    """Refuse a base URL urllib would choke on, naming where it came from."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise ArkorError(f"{source} is not an http(s) URL: {url!r}.")
+
+
+def _http_timeout(env: Mapping[str, str]) -> float:
+    raw = env.get("ARKOR_HTTP_TIMEOUT")
+    if raw is None or raw.strip() == "":
+        return _DEFAULT_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < float("inf"):
+        raise ArkorError(f"ARKOR_HTTP_TIMEOUT must be a positive number of seconds, not {raw!r}.")
+    return value
+
+
+def _opener() -> Any:
+    """A urllib opener whose redirects never carry a token to another origin.
+
+    urllib copies every header onto the redirected request, Authorization
+    included, whatever host the Location names. A bearer token must only ever
+    reach the origin it was issued for.
+    """
+    import urllib.request
+
+    class _SameOriginAuthRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
+            new = super().redirect_request(req, fp, code, msg, headers, newurl)
+            if new is not None and _origin(req.full_url) != _origin(newurl):
+                new.remove_header("Authorization")
+            return new
+
+    return urllib.request.build_opener(_SameOriginAuthRedirect)
+
+
+def _http(
+    method: str,
+    url: str,
+    *,
+    headers: Mapping[str, str],
+    body: bytes | None,
+    timeout: float,
+) -> _Reply:
+    """Send one request and read its answer; every request goes through here.
+
+    Any status comes back as a reply; only a failure to talk to the server
+    at all (DNS, refused, TLS, timeout, a connection cut mid-answer) raises,
+    as ``Could not reach <url>: <reason>``.
+    """
+    import http.client
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url, data=body, method=method, headers=dict(headers))
+    try:
+        try:
+            response = _opener().open(request, timeout=timeout)
+        except urllib.error.HTTPError as exc:  # a status >= 400 is an answer too
+            response = exc
+        with response:
+            raw = response.read(_MAX_BODY + 1)
+            status = response.getcode()
+            reply_headers = response.headers
+    except urllib.error.URLError as exc:
+        raise ArkorError(_MSG_UNREACHABLE.format(url=url, reason=_net_reason(exc.reason))) from None
+    except (OSError, http.client.HTTPException) as exc:
+        raise ArkorError(_MSG_UNREACHABLE.format(url=url, reason=_net_reason(exc))) from None
+    if len(raw) > _MAX_BODY:
+        raise ArkorError(f"The answer from {method} {url} ({status}) is larger than 1 MiB; refusing to read it.")
+    return _Reply(method, url, status, reply_headers, raw)
+
+
+def _net_reason(reason: object) -> str:
+    """Why a connection failed, in words, with what to do where we know it."""
+    import http.client
+    import socket
+    import ssl
+
+    if isinstance(reason, ssl.SSLCertVerificationError):
+        text = f"TLS certificate not trusted ({reason.verify_message or reason.reason})."
+        hint = " If your network uses its own certificate authority, point SSL_CERT_FILE at its bundle."
+        if sys.platform == "darwin":
+            hint += " With a python.org build of Python, run its 'Install Certificates' command once."
+        return text + hint
+    if isinstance(reason, ssl.SSLError):
+        return f"TLS failed ({reason.reason or reason})"
+    if isinstance(reason, (socket.timeout, TimeoutError)):
+        return "timed out"
+    if isinstance(reason, socket.gaierror):
+        return f"cannot resolve the host name ({reason.strerror or reason})"
+    if isinstance(reason, http.client.IncompleteRead):
+        return "the connection closed before the whole answer arrived"
+    if isinstance(reason, http.client.RemoteDisconnected):
+        return "the server closed the connection without answering"
+    if isinstance(reason, OSError) and reason.strerror:
+        return reason.strerror
+    return str(reason) or type(reason).__name__
+
+
+# ---------------------------------------------------------------------------
+# The cloud-api: base URL, version gate, deprecation notices
+# ---------------------------------------------------------------------------
+
+
+def _upgrade_fix(
+    module_file: str | None = None, prefix: str | None = None, executable: str | None = None
+) -> str:
+    """The sentence that tells how to upgrade this copy of arkor.
+
+    It follows how this file was installed: a pipx venv carries
+    ``pipx_metadata.json`` and a uv tool venv ``uv-receipt.toml`` at its
+    root; any other site-packages is pip's; anything else is a copied file.
+    """
+    module_file = os.path.abspath(module_file or __file__)
+    prefix = prefix if prefix is not None else sys.prefix
+    executable = executable if executable is not None else sys.executable
+    parts = module_file.replace("\\", "/").split("/")
+    if "site-packages" in parts or "dist-packages" in parts:
+        if os.path.isfile(os.path.join(prefix, "pipx_metadata.json")):
+            command = f"pipx upgrade {_DISTRIBUTION}"
+        elif os.path.isfile(os.path.join(prefix, "uv-receipt.toml")):
+            command = f"uv tool upgrade {_DISTRIBUTION}"
+        else:
+            python = f'"{executable}"' if " " in executable else executable
+            command = f"{python} -m pip install --upgrade {_DISTRIBUTION}"
+        return f"Run `{command}`."
+    return f"Replace {module_file} with the latest arkor_cli.py."
+
+
+def _unsupported_message(reply: _Reply) -> str:
+    """The 426 message: precise with the gate's JSON body, generic without."""
+    fix = _upgrade_fix()
+    try:
+        body = json.loads(reply.body.decode("utf-8"))
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and body.get("error") == "sdk_version_unsupported":
+        current, supported = body.get("currentVersion"), body.get("supportedRange")
+        if isinstance(current, (str, int, float)) and isinstance(supported, (str, int, float)):
+            return _MSG_UNSUPPORTED.format(current=current, supported=supported, fix=fix)
+    return _MSG_UNSUPPORTED_BARE.format(fix=fix)
+
+
+def _deprecation_message(headers: HTTPMessage) -> str:
+    """The end-of-command warning for a ``Deprecation: true`` answer."""
+    import re
+
+    warning = headers.get("Warning")
+    message = _MSG_DEPRECATED.format(version=__version__)
+    if warning:
+        # RFC 7234 warn-value: 299 <agent> "<text>" [<date>]
+        match = re.match(r'\s*299\s+\S+\s+"((?:[^"\\]|\\.)*)"', warning)
+        message = re.sub(r"\\(.)", r"\1", match.group(1)) if match else warning.strip()
+    sunset = headers.get("Sunset")
+    cutoff = f" Cutoff: {sunset.strip()}." if sunset and sunset.strip() else ""
+    return _MSG_DEPRECATION.format(message=message, version=__version__, cutoff=cutoff, fix=_upgrade_fix())
+
+
+class _Context:
+    """What one run of a command shares: the terminal, the environment, and
+    the latest deprecation notice, which ``main`` prints when the command ends."""
+
+    def __init__(self, term: _Terminal, env: Mapping[str, str]) -> None:
+        self.term, self.env = term, env
+        self.deprecation: str | None = None
+
+
+class _CloudApi:
+    """The Arkor cloud-api at one base URL.
+
+    Every answer passes the version gate here: a 426 stops the command, and
+    a ``Deprecation`` header is recorded (the latest wins) in the context.
+    """
+
+    def __init__(self, base: str, source: str, ctx: _Context) -> None:
+        self.base, self.source, self.ctx = base, source, ctx
+
+    def request(self, method: str, path: str, *, token: str | None = None, json_body: Any = None) -> _Reply:
+        _check_base_url(self.base, self.source)
+        headers = {"Accept": "application/json", "X-Arkor-Client": f"{_PROG}/{__version__}"}
+        body = None
+        if json_body is not None:
+            body = json.dumps(json_body).encode("utf-8")
+            headers["Content-Type"] = "application/json"
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        reply = _http(method, self.base + path, headers=headers, body=body, timeout=_http_timeout(self.ctx.env))
+        if (reply.headers.get("Deprecation") or "").strip().lower() == "true":
+            self.ctx.deprecation = _deprecation_message(reply.headers)
+        if reply.status == 426:
+            raise ArkorError(_unsupported_message(reply))
+        return reply
+
+
+def _cloud_api(ctx: _Context, stored: Credentials | None = None, path: str = "") -> _CloudApi:
+    """The cloud-api to talk to: ARKOR_CLOUD_API_URL, then the stored one, then the default."""
+    env = ctx.env
+    if "ARKOR_CLOUD_API_URL" in env:  # set-but-empty is honoured, and fails loudly
+        return _CloudApi(env["ARKOR_CLOUD_API_URL"].rstrip("/"), "ARKOR_CLOUD_API_URL", ctx)
+    if stored is not None and stored["arkorCloudApiUrl"]:
+        return _CloudApi(stored["arkorCloudApiUrl"].rstrip("/"), f"arkorCloudApiUrl in {path}", ctx)
+    return _CloudApi(_DEFAULT_API_URL, "The default cloud-api URL", ctx)
+
+
+def _object(value: Any, method: str, endpoint: str, status: int) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ArkorError(f"Unexpected answer from {method} {endpoint} ({status}): not a JSON object.")
+    return value
+
+
+def _string_field(obj: Mapping[str, Any], field: str, method: str, endpoint: str, status: int) -> str:
+    value = obj.get(field)
+    if not isinstance(value, str) or not value:
+        raise ArkorError(f"Unexpected answer from {method} {endpoint} ({status}): no {field}.")
+    return value
+
+
+def _failed(method: str, endpoint: str, reply: _Reply) -> ArkorError:
+    return ArkorError(f"{method} {endpoint} failed ({reply.status}): {_snippet(reply.body)}")
+
+
+# ---------------------------------------------------------------------------
+# Commands
+# ---------------------------------------------------------------------------
+
+
+def _fetch_cli_config(api: _CloudApi) -> CliConfig:
+    endpoint = "/v1/auth/cli/config"
+    reply = api.request("GET", endpoint)
+    if not 200 <= reply.status < 300:
+        raise _failed("GET", endpoint, reply)
+    body = _object(reply.json(endpoint), "GET", endpoint, reply.status)
+    config: dict[str, Any] = {}
+    for field in ("auth0Domain", "clientId", "audience"):
+        value = body.get(field)
+        if value is not None and not isinstance(value, str):
+            raise ArkorError(f"Unexpected answer from GET {endpoint} ({reply.status}): {field} is not a string.")
+        config[field] = value or ""
+    ports = body.get("callbackPorts", [])
+    if not isinstance(ports, list) or not all(
+        isinstance(p, int) and not isinstance(p, bool) and 0 < p < 65536 for p in ports
+    ):
+        raise ArkorError(f"Unexpected answer from GET {endpoint} ({reply.status}): callbackPorts is not a list of ports.")
+    config["callbackPorts"] = ports
+    return config  # type: ignore[return-value]
+
+
+def _bearer(stored: Credentials) -> str:
+    """The token that the cloud-api takes for these credentials."""
+    if stored["mode"] == "anon":
+        return stored["token"]  # type: ignore[typeddict-item]
+    return stored["accessToken"]  # type: ignore[typeddict-item]
+
+
+def _oauth_available(config: CliConfig) -> bool:
+    return bool(config["auth0Domain"] and config["clientId"] and config["audience"])
+
+
+def _login_anonymous(api: _CloudApi, path: str, term: _Terminal) -> None:
+    """Mint a brand-new anonymous identity and store it over any old file."""
+    endpoint = "/v1/auth/anonymous"
+    reply = api.request("POST", endpoint, json_body={"kind": "cli"})
+    if not 200 <= reply.status < 300:
+        raise _failed("POST", endpoint, reply)
+    body = _object(reply.json(endpoint), "POST", endpoint, reply.status)
+    token = _string_field(body, "token", "POST", endpoint, reply.status)
+    anonymous_id = _string_field(body, "anonymousId", "POST", endpoint, reply.status)
+    org = _object(body.get("personalOrg"), "POST", endpoint + " personalOrg", reply.status)
+    org_slug = _string_field(org, "slug", "POST", endpoint, reply.status)
+    credentials: AnonCredentials = {
+        "mode": "anon",
+        "token": token,
+        "anonymousId": anonymous_id,
+        "arkorCloudApiUrl": api.base,
+        "orgSlug": org_slug,
+    }
+    _write_credentials(path, credentials, term)
+    term.info(_MSG_ANON_ID.format(anonymous_id=anonymous_id))
+    term.info(_MSG_ANON_KEEP.format(path=path))
+    term.success(_MSG_ANON_DONE.format(org_slug=org_slug))
+
+
+def _pick_mode(term: _Terminal) -> str:
+    """Ask OAuth or Anonymous; Anonymous is preselected.
+
+    A numbered menu read a line at a time works on every terminal, over SSH
+    and under screen readers, with nothing but the standard library.
+    """
+    term.info(_PICKER_QUESTION)
+    default = next(i for i, c in enumerate(_PICKER_CHOICES, 1) if c[0] == _PICKER_DEFAULT)
+    width = max(len(label) for _, label, _ in _PICKER_CHOICES)
+    for number, (_, label, hint) in enumerate(_PICKER_CHOICES, 1):
+        term.info(f"  {number}) {label.ljust(width)}  {hint}")
+    while True:
+        answer = term.ask(f"Choose 1-{len(_PICKER_CHOICES)} [{default}]: ")
+        if answer is None or answer == "":
+            return _PICKER_DEFAULT
+        for number, (mode, label, _) in enumerate(_PICKER_CHOICES, 1):
+            if answer == str(number) or answer.lower() in (mode, label.lower()):
+                return mode
+        term.warn(f"Please answer a number from 1 to {len(_PICKER_CHOICES)}.")
+
+
+def _cmd_login(args: Any, ctx: _Context) -> int:
+    term, env = ctx.term, ctx.env
+    if args.oauth and args.anonymous:
+        raise ArkorError(_MSG_BOTH_MODES)
+    path = _credentials_path(env)
+    api = _cloud_api(ctx)
+    if args.anonymous:
+        _login_anonymous(api, path, term)
+        return _EXIT_OK
+    if args.oauth and env.get("CI"):
+        # The loopback callback needs a person with a browser; in CI the
+        # login would wait for it forever.
+        raise ArkorError(_MSG_OAUTH_IN_CI)
+    config = _fetch_cli_config(api)
+    if not _oauth_available(config):
+        if args.oauth:
+            raise ArkorError(_MSG_OAUTH_NOT_CONFIGURED)
+        term.info(_MSG_CONTINUING_ANON)
+        _login_anonymous(api, path, term)
+        return _EXIT_OK
+    if args.oauth:
+        mode = "oauth"
+    elif term.interactive() and not env.get("CI"):
+        mode = _pick_mode(term)
+    else:
+        mode = _PICKER_DEFAULT
+    if mode == "oauth":
+        raise ArkorError(_MSG_OAUTH_UNAVAILABLE)
+    _login_anonymous(api, path, term)
+    term.warn(_MSG_ANON_NUDGE)
+    return _EXIT_OK
+
+
+def _cmd_logout(args: Any, ctx: _Context) -> int:
+    term, env = ctx.term, ctx.env
+    path = _credentials_path(env)
+    if not os.path.lexists(path):
+        term.info(_MSG_NO_CREDENTIALS)
+        return _EXIT_OK
+    try:
+        stored = _read_credentials(path)
+    except ArkorError:
+        stored = None  # a broken file can still be deleted; that is the way out of it
+    loss = ""
+    if stored is not None and stored["mode"] == "anon":
+        loss = _MSG_ANON_LOSS.format(anonymous_id=stored["anonymousId"])
+    if args.yes:
+        if loss:
+            term.warn(loss)
+    elif not _isatty(term.stdin):
+        term.warn(_MSG_NO_TTY_TO_CONFIRM)
+        term.info(_MSG_ABORTED)
+        return _EXIT_OK
+    else:
+        question = _MSG_CONFIRM_DELETE.format(path=path)
+        answer = term.ask(f"{loss} {question}" if loss else question)
+        if (answer or "").lower() not in ("y", "yes"):
+            term.info(_MSG_ABORTED)
+            return _EXIT_OK
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass  # removed meanwhile by another process: the outcome is the same
+    except OSError as exc:
+        raise ArkorError(f"Could not remove {path}: {_os_reason(exc)}.") from None
+    term.success(_MSG_REMOVED.format(path=path))
+    return _EXIT_OK
+
+
+def _cmd_whoami(args: Any, ctx: _Context) -> int:
+    term, env = ctx.term, ctx.env
+    path = _credentials_path(env)
+    stored = _read_credentials(path)
+    if stored is None:
+        term.info(_MSG_NOT_SIGNED_IN)
+        return _EXIT_OK
+    api = _cloud_api(ctx, stored, path)
+    token = _bearer(stored)
+    endpoint = "/v1/me"
+    reply = api.request("GET", endpoint, token=token)
+    if reply.status != 200:
+        # Scripts read this line; the exit status stays 0 as documented.
+        term.info(_MSG_ME_FAILED.format(status=reply.status))
+        return _EXIT_OK
+    body = _object(reply.json(endpoint), "GET", endpoint, reply.status)
+    user = _object(body.get("user"), "GET", endpoint + " user", reply.status)
+    orgs = body.get("orgs") or []
+    if not isinstance(orgs, list) or not all(isinstance(o, dict) for o in orgs):
+        raise ArkorError(f"Unexpected answer from GET {endpoint} ({reply.status}): orgs is not a list of objects.")
+    term.info(json.dumps(user, indent=2, ensure_ascii=False))
+    names = [str(o.get("slug") or o.get("id") or "?") for o in orgs]
+    if names:
+        term.info(_MSG_ORGS.format(orgs=", ".join(names)))
+    return _EXIT_OK
+
+
+# ---------------------------------------------------------------------------
+# main
+# ---------------------------------------------------------------------------
+
+_EXAMPLES = {
+    "login": "examples:\n  arkor login                 pick OAuth or Anonymous\n"
+    "  arkor login --anonymous     a throwaway identity (CI)\n"
+    "  arkor login --oauth --no-browser | tee log",
+    "logout": "examples:\n  arkor logout\n  arkor logout --yes          no question asked (scripts)",
+    "whoami": "examples:\n  arkor whoami\n  arkor whoami | head -n 5",
+}
+
+
+def _parser() -> Any:
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog=_PROG,
+        description="Sign in to Arkor Cloud, sign out, and say who you are.",
+        epilog="Credentials: ~/.arkor/credentials.json. Run `arkor <command> -h` for a command's options.",
+    )
+    parser.add_argument("--version", action="version", version=f"{_PROG} {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="<command>")
+
+    def command(name: str, summary: str) -> Any:
+        return commands.add_parser(
+            name,
+            help=summary,
+            description=summary,
+            epilog=_EXAMPLES[name],
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+
+    login = command("login", "Sign in (OAuth in the browser, or an anonymous token).")
+    login.add_argument("--oauth", action="store_true", help="sign in to your account through the browser")
+    login.add_argument("--anonymous", action="store_true", help="get a throwaway anonymous token")
+    login.add_argument(
+        "--no-browser", action="store_true", help="print the sign-in URL without opening a browser"
+    )
+    login.set_defaults(run=_cmd_login)
+
+    logout = command("logout", "Delete the stored credentials.")
+    logout.add_argument("-y", "--yes", "-f", "--force", dest="yes", action="store_true", help="do not ask for confirmation")
+    logout.set_defaults(run=_cmd_logout)
+
+    whoami = command("whoami", "Show the signed-in identity and its orgs.")
+    whoami.set_defaults(run=_cmd_whoami)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the arkor command line; return the exit status."""
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version and usage errors
+        return exc.code if isinstance(exc.code, int) else _EXIT_USAGE
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return _EXIT_USAGE
+    ctx = _Context(_Terminal(sys.stdin, sys.stdout, sys.stderr, os.environ), os.environ)
+    term = ctx.term
+    try:
+        try:
+            status: int = args.run(args, ctx)
+        except ArkorError as exc:
+            _debug_traceback(ctx.env)
+            term.error(exc.message)
+            status = exc.status
+        except KeyboardInterrupt:
+            term.error(_MSG_INTERRUPTED)
+            status = _EXIT_INTERRUPTED
+        except BrokenPipeError:
+            raise
+        except Exception as exc:  # a bug: still one line, and no token in it
+            _debug_traceback(ctx.env)
+            term.error(
+                f"Internal error ({type(exc).__name__}). Set ARKOR_DEBUG=1 to see the traceback, and report it."
+            )
+            status = _EXIT_FAILURE
+        # A deprecation notice is said once, when the command is over, also
+        # after a failure: the user should learn of it before the cutoff.
+        if ctx.deprecation:
+            term.warn(ctx.deprecation)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # `arkor whoami | head`: the reader left. Point stdout at devnull so
+        # that the interpreter's own flush at exit stays quiet too.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return _EXIT_FAILURE
+    return status
+
+
+def _debug_traceback(env: Mapping[str, str]) -> None:
+    if env.get("ARKOR_DEBUG") == "1":
+        import traceback
+
+        traceback.print_exc()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
