@@ -1,0 +1,1184 @@
+"""Tests for arkor_cli, against a real HTTP server on loopback.
+
+Run with nothing installed::
+
+    python3 -m unittest
+
+Every test gets a temporary HOME (and USERPROFILE) and a fresh fake
+cloud-api (fake_cloud.py) on 127.0.0.1. The bulk calls ``main([...])`` in
+process; real subprocesses are used where the process boundary is the
+point: pipes and flushing, signals, ``python -m``, terminals (a pty), and
+other interpreters.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import select
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+from typing import Any, Dict, List, Optional, Tuple
+from unittest import mock
+
+import arkor_cli
+from fake_cloud import Answer, FakeCloudApi
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+MODULE = os.path.join(HERE, "arkor_cli.py")
+POSIX = os.name == "posix"
+
+# The exact texts a user sees, spelled out here rather than read from the
+# module: a test must fail if a message drifts from the contract.
+NOT_SIGNED_IN = "Not signed in. Run `arkor login` or `arkor login --anonymous`.\n"
+NUDGE = (
+    "Anonymous sessions aren't guaranteed to persist \u2014 sign in with `arkor login --oauth`"
+    " to tie future work to your Arkor Cloud account.\n"
+)
+COPIED_FIX = f"Replace {MODULE} with the latest arkor_cli.py."
+OAUTH_CONFIG = {
+    "auth0Domain": "tenant.example.auth0.com",
+    "clientId": "client-123",
+    "audience": "https://api.arkor.ai",
+    "callbackPorts": [52521, 52522],
+}
+
+
+def anon_output(anonymous_id: str, path: str, org: str) -> str:
+    return (
+        f"Anonymous id: {anonymous_id}\n"
+        "This id is how Arkor Cloud recognises this client across sessions."
+        f" Keep `{path}` to stay signed in as the same anonymous identity.\n"
+        f"Signed in anonymously (personal org: {org}).\n"
+    )
+
+
+def free_port() -> int:
+    """A port on which nothing listens (bound, then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Case(unittest.TestCase):
+    """A temporary home, a running fake cloud-api, and ways to run arkor."""
+
+    def setUp(self) -> None:
+        self.home = tempfile.mkdtemp(prefix="arkor-home-")
+        self.addCleanup(shutil.rmtree, self.home, True)
+        self.arkor_dir = os.path.join(self.home, ".arkor")
+        self.creds = os.path.join(self.arkor_dir, "credentials.json")
+        self.cloud = FakeCloudApi().start()
+        self.addCleanup(self.cloud.stop)
+        self.secrets: List[str] = []
+
+    def tearDown(self) -> None:
+        # No token may ever reach the terminal: checked on every run's output.
+        for text in getattr(self, "_outputs", []):
+            for token in list(self.cloud.tokens) + self.secrets:
+                self.assertNotIn(token, text, "a token leaked into the output")
+
+    # -- environments ----------------------------------------------------
+
+    def env(self, **extra: Optional[str]) -> Dict[str, str]:
+        """A minimal environment built from nothing (not inherited)."""
+        env = {
+            "HOME": self.home,
+            "USERPROFILE": self.home,
+            "PATH": os.environ.get("PATH", os.defpath),
+            "ARKOR_CLOUD_API_URL": self.cloud.url,
+        }
+        if "SYSTEMROOT" in os.environ:  # Windows sockets need it
+            env["SYSTEMROOT"] = os.environ["SYSTEMROOT"]
+        for key, value in extra.items():
+            if value is None:
+                env.pop(key, None)
+            else:
+                env[key] = value
+        return env
+
+    def _record(self, *texts: str) -> None:
+        self.__dict__.setdefault("_outputs", []).extend(texts)
+
+    # -- ways to run -------------------------------------------------------
+
+    def run_main(self, *argv: str, stdin: str = "", **env: Optional[str]) -> Tuple[int, str, str]:
+        """``main([...])`` in this process, with its own environment and streams."""
+        out, err = io.StringIO(), io.StringIO()
+        with mock.patch.dict(os.environ, self.env(**env), clear=True), mock.patch.object(
+            sys, "stdin", io.StringIO(stdin)
+        ), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = arkor_cli.main(list(argv))
+        self._record(out.getvalue(), err.getvalue())
+        return code, out.getvalue(), err.getvalue()
+
+    def run_cli(
+        self, *argv: str, stdin: Optional[str] = "", timeout: float = 30, **env: Optional[str]
+    ) -> subprocess.CompletedProcess[str]:
+        """``python3 arkor_cli.py ...`` as a real process."""
+        proc = subprocess.run(
+            [sys.executable, MODULE, *argv],
+            input=stdin,
+            stdin=None if stdin is not None else subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            env=self.env(**env),
+            timeout=timeout,
+        )
+        self._record(proc.stdout, proc.stderr)
+        self.assertNotIn("Traceback", proc.stderr)
+        return proc
+
+    def run_tty(self, argv: List[str], answers: List[str], **env: Optional[str]) -> Tuple[int, str, str]:
+        """Run arkor on a pseudo-terminal (stdin and stdout), typing ``answers``.
+
+        Each answer is typed once the output so far ends with a prompt
+        (``: `` or ``] ``), as a person would. Returns status, what the
+        terminal showed, and stderr (kept on a pipe to tell it apart).
+        """
+        import pty
+
+        master, slave = pty.openpty()
+        proc = subprocess.Popen(
+            [sys.executable, MODULE, *argv],
+            stdin=slave,
+            stdout=slave,
+            stderr=subprocess.PIPE,
+            env=self.env(**env),
+            close_fds=True,
+        )
+        os.close(slave)
+        shown = b""
+        pending = list(answers)
+        deadline = time.monotonic() + 30
+        try:
+            while time.monotonic() < deadline:
+                ready, _, _ = select.select([master], [], [], 0.1)
+                if ready:
+                    try:
+                        chunk = os.read(master, 4096)
+                    except OSError:  # EIO: the child closed the terminal
+                        break
+                    if not chunk:
+                        break
+                    shown += chunk
+                    if pending and shown.rstrip(b" ").endswith((b":", b"]")):
+                        os.write(master, pending.pop(0).encode() + b"\n")
+                elif proc.poll() is not None:
+                    break
+            code = proc.wait(timeout=10)
+            err = proc.stderr.read().decode() if proc.stderr else ""
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            if proc.stderr:
+                proc.stderr.close()
+            os.close(master)
+        text = shown.decode().replace("\r\n", "\n")
+        self._record(text, err)
+        return code, text, err
+
+    # -- the credentials file ----------------------------------------------
+
+    def write_creds(self, data: Any) -> bytes:
+        os.makedirs(self.arkor_dir, mode=0o700, exist_ok=True)
+        raw = data if isinstance(data, bytes) else (json.dumps(data, indent=2) + "\n").encode()
+        with open(self.creds, "wb") as f:
+            f.write(raw)
+        return raw
+
+    def read_creds(self) -> Any:
+        with open(self.creds, encoding="utf-8") as f:
+            return json.load(f)
+
+    def creds_bytes(self) -> bytes:
+        with open(self.creds, "rb") as f:
+            return f.read()
+
+    def sign_in_anon(self, token: str = "anon-token-stored", base: Optional[str] = None) -> Dict[str, str]:
+        self.cloud.add_token(token)
+        data = {
+            "mode": "anon",
+            "token": token,
+            "anonymousId": "anon-stored",
+            "arkorCloudApiUrl": base or self.cloud.url,
+            "orgSlug": "stored-org",
+        }
+        self.write_creds(data)
+        return data
+
+    def auth0_creds(self, mode: str = "auth0", token: str = "access-token-stored") -> Dict[str, Any]:
+        return {
+            "mode": mode,
+            "accessToken": token,
+            "refreshToken": "refresh-token-stored",
+            "expiresAt": int(time.time()) + 3600,
+            "auth0Domain": "tenant.example.auth0.com",
+            "audience": "https://api.arkor.ai",
+            "clientId": "client-123",
+            "arkorCloudApiUrl": self.cloud.url,
+        }
+
+    def leftovers(self) -> List[str]:
+        """Files in ~/.arkor other than the credentials (temp files, say)."""
+        if not os.path.isdir(self.arkor_dir):
+            return []
+        return sorted(n for n in os.listdir(self.arkor_dir) if n != "credentials.json")
+
+
+# ---------------------------------------------------------------------------
+# The command line itself
+# ---------------------------------------------------------------------------
+
+
+class CommandLineTest(Case):
+    def test_version(self) -> None:
+        code, out, _ = self.run_main("--version")
+        self.assertEqual((code, out), (0, f"arkor {arkor_cli.__version__}\n"))
+
+    def test_help_on_every_command(self) -> None:
+        for argv in ([], ["login"], ["logout"], ["whoami"]):
+            with self.subTest(argv=argv):
+                code, out, err = self.run_main(*argv, "-h")
+                self.assertEqual(code, 0)
+                self.assertIn("usage: arkor", out)
+                self.assertEqual(err, "")
+        code, out, _ = self.run_main("login", "--help")
+        self.assertIn("--no-browser", out)
+        self.assertIn("examples:", out)
+
+    def test_usage_errors_exit_2(self) -> None:
+        for argv in (["--bogus"], ["login", "--bogus"], ["frobnicate"], []):
+            with self.subTest(argv=argv):
+                code, _, err = self.run_main(*argv)
+                self.assertEqual(code, 2)
+                self.assertIn("usage: arkor", err)
+        self.assertEqual(self.cloud.requests, [])
+
+    def test_main_returns_instead_of_exiting(self) -> None:
+        # A caller embedding main() gets a status back, never a SystemExit.
+        for argv in (["--version"], ["--bogus"], ["whoami"]):
+            with self.subTest(argv=argv):
+                code, _, _ = self.run_main(*argv)
+                self.assertIsInstance(code, int)
+
+    def test_three_ways_to_run(self) -> None:
+        env = self.env()
+        for cmd in (
+            [sys.executable, MODULE, "--version"],
+            [sys.executable, "-m", "arkor_cli", "--version"],
+        ):
+            with self.subTest(cmd=cmd):
+                proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=HERE, timeout=30)
+                self.assertEqual((proc.returncode, proc.stdout), (0, f"arkor {arkor_cli.__version__}\n"))
+
+    def test_copied_file_runs_isolated(self) -> None:
+        # The one file, alone in an empty folder, under -I (no site, no env).
+        folder = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, folder, True)
+        shutil.copy(MODULE, folder)
+        proc = subprocess.run(
+            [sys.executable, "-I", os.path.join(folder, "arkor_cli.py"), "whoami"],
+            capture_output=True,
+            text=True,
+            env=self.env(),
+            cwd=folder,
+            timeout=30,
+        )
+        self.assertEqual((proc.returncode, proc.stdout, proc.stderr), (0, NOT_SIGNED_IN, ""))
+
+    def test_internal_error_is_one_line(self) -> None:
+        # A bug must still end in one line and status 1, not a traceback.
+        with mock.patch.object(arkor_cli, "_read_credentials", side_effect=RuntimeError("secret-ish")):
+            code, out, err = self.run_main("whoami")
+        self.assertEqual(code, 1)
+        self.assertEqual(err, "Internal error (RuntimeError). Set ARKOR_DEBUG=1 to see the traceback, and report it.\n")
+        self.assertNotIn("secret-ish", err)
+
+    def test_debug_adds_traceback(self) -> None:
+        self.write_creds(b"{not json")
+        code, _, err = self.run_main("whoami", ARKOR_DEBUG="1")
+        self.assertEqual(code, 1)
+        self.assertIn("Traceback", err)
+        code, _, err = self.run_main("whoami")
+        self.assertNotIn("Traceback", err)
+
+    @unittest.skipUnless(POSIX, "SIGINT delivery to a child is POSIX here")
+    def test_ctrl_c_exits_130_quietly(self) -> None:
+        self.cloud.script("POST", "/v1/auth/anonymous", Answer(201, {}, delay=30))
+        proc = subprocess.Popen(
+            [sys.executable, MODULE, "login", "--anonymous"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=self.env(),
+        )
+        deadline = time.monotonic() + 10
+        while not self.cloud.seen("POST", "/v1/auth/anonymous") and time.monotonic() < deadline:
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=10)
+        self.assertEqual(proc.returncode, 130)
+        self.assertEqual(err, "Interrupted.\n")
+        self.assertFalse(os.path.exists(self.creds))
+        self.assertEqual(self.leftovers(), [])
+
+
+# ---------------------------------------------------------------------------
+# login
+# ---------------------------------------------------------------------------
+
+
+class LoginAnonymousTest(Case):
+    def test_anonymous_flag(self) -> None:
+        code, out, err = self.run_main("login", "--anonymous")
+        self.assertEqual(code, 0)
+        self.assertEqual(err, "")  # no upgrade nudge on this path
+        self.assertEqual(out, anon_output("anon-0001", self.creds, "anon-org-0001"))
+        # No config fetch: exactly one request, and what it carried.
+        (request,) = self.cloud.requests
+        self.assertEqual((request.method, request.path), ("POST", "/v1/auth/anonymous"))
+        self.assertEqual(request.json(), {"kind": "cli"})
+        self.assertEqual(request.headers["content-type"], "application/json")
+        self.assertEqual(request.headers["accept"], "application/json")
+        self.assertEqual(request.headers["x-arkor-client"], f"arkor/{arkor_cli.__version__}")
+        self.assertNotIn("authorization", request.headers)
+        (token,) = self.cloud.tokens
+        self.assertEqual(
+            self.read_creds(),
+            {
+                "mode": "anon",
+                "token": token,
+                "anonymousId": "anon-0001",
+                "arkorCloudApiUrl": self.cloud.url,
+                "orgSlug": "anon-org-0001",
+            },
+        )
+        self.assertEqual(self.leftovers(), [])
+
+    @unittest.skipUnless(POSIX, "POSIX permission bits")
+    def test_file_0600_and_directory_0700(self) -> None:
+        old = os.umask(0)  # even with a permissive umask
+        try:
+            self.run_main("login", "--anonymous")
+        finally:
+            os.umask(old)
+        self.assertEqual(stat.S_IMODE(os.stat(self.creds).st_mode), 0o600)
+        self.assertEqual(stat.S_IMODE(os.stat(self.arkor_dir).st_mode), 0o700)
+
+    def test_each_anonymous_login_is_a_new_identity(self) -> None:
+        self.sign_in_anon()
+        self.run_main("login", "--anonymous")
+        first = self.read_creds()
+        self.run_main("login", "--anonymous")
+        second = self.read_creds()
+        self.assertEqual(first["anonymousId"], "anon-0001")
+        self.assertEqual(second["anonymousId"], "anon-0002")
+        self.assertNotEqual(first["token"], second["token"])
+
+    def test_both_flags_refused_before_anything_is_sent(self) -> None:
+        code, out, err = self.run_main("login", "--oauth", "--anonymous")
+        self.assertEqual((code, out, err), (1, "", "Pick one of --oauth / --anonymous, not both.\n"))
+        self.assertEqual(self.cloud.requests, [])
+        self.assertFalse(os.path.exists(self.arkor_dir))
+
+    def test_not_configured_continues_anonymously(self) -> None:
+        code, out, err = self.run_main("login")
+        self.assertEqual(code, 0)
+        self.assertEqual(
+            out,
+            "OAuth is not configured. Continuing with an anonymous session.\n"
+            + anon_output("anon-0001", self.creds, "anon-org-0001"),
+        )
+        self.assertEqual(err, "")  # no nudge towards an OAuth that is not there
+        self.assertEqual(
+            [(r.method, r.path) for r in self.cloud.requests],
+            [("GET", "/v1/auth/cli/config"), ("POST", "/v1/auth/anonymous")],
+        )
+        self.assertEqual(self.read_creds()["mode"], "anon")
+
+    def test_partly_configured_is_not_configured(self) -> None:
+        for missing in ("auth0Domain", "clientId", "audience"):
+            with self.subTest(missing=missing):
+                self.cloud.config = dict(OAUTH_CONFIG, **{missing: ""})
+                code, out, _ = self.run_main("login")
+                self.assertEqual(code, 0)
+                self.assertTrue(out.startswith("OAuth is not configured. Continuing"))
+
+    def test_oauth_flag_when_not_configured(self) -> None:
+        self.sign_in_anon()
+        before = self.creds_bytes()
+        code, out, err = self.run_main("login", "--oauth")
+        self.assertEqual(code, 1)
+        self.assertEqual(
+            err, "OAuth is not configured for this deployment. Re-run without --oauth or pass --anonymous.\n"
+        )
+        self.assertEqual(out, "")
+        self.assertEqual([r.path for r in self.cloud.requests], ["/v1/auth/cli/config"])
+        self.assertEqual(self.creds_bytes(), before)
+
+    def test_oauth_in_ci_refused_without_a_request(self) -> None:
+        code, out, err = self.run_main("login", "--oauth", CI="true")
+        self.assertEqual(code, 1)
+        self.assertEqual(
+            err, "--oauth needs a browser callback that CI runners can't complete. Use --anonymous in CI.\n"
+        )
+        self.assertEqual(self.cloud.requests, [])
+        self.assertFalse(os.path.exists(self.creds))
+
+    def test_oauth_not_yet_available(self) -> None:
+        self.cloud.config = OAUTH_CONFIG
+        code, out, err = self.run_main("login", "--oauth")
+        self.assertEqual(code, 1)
+        self.assertEqual(
+            err,
+            "Signing in through the browser is not available in this version of arkor yet."
+            " Run `arkor login --anonymous`.\n",
+        )
+        self.assertFalse(os.path.exists(self.creds))
+
+    def test_no_tty_takes_anonymous_and_nudges(self) -> None:
+        self.cloud.config = OAUTH_CONFIG
+        code, out, err = self.run_main("login")
+        self.assertEqual(code, 0)
+        self.assertEqual(out, anon_output("anon-0001", self.creds, "anon-org-0001"))
+        self.assertEqual(err, NUDGE)
+
+    def test_trailing_slash_of_base_url_is_stripped(self) -> None:
+        code, _, _ = self.run_main("login", "--anonymous", ARKOR_CLOUD_API_URL=self.cloud.url + "/")
+        self.assertEqual(code, 0)
+        self.assertEqual(self.cloud.requests[0].path, "/v1/auth/anonymous")
+        self.assertEqual(self.read_creds()["arkorCloudApiUrl"], self.cloud.url)
+
+    def test_empty_base_url_fails_naming_the_variable(self) -> None:
+        code, out, err = self.run_main("login", "--anonymous", ARKOR_CLOUD_API_URL="")
+        self.assertEqual(code, 1)
+        self.assertEqual(err, "ARKOR_CLOUD_API_URL is not an http(s) URL: ''.\n")
+        self.assertFalse(os.path.exists(self.creds))
+
+    def test_bad_base_urls(self) -> None:
+        for url in ("ftp://example.com", "not a url", "http://", "http://127.0.0.1:notaport"):
+            with self.subTest(url=url):
+                code, _, err = self.run_main("login", "--anonymous", ARKOR_CLOUD_API_URL=url)
+                self.assertEqual(code, 1)
+                self.assertTrue(err.startswith("ARKOR_CLOUD_API_URL is not an http(s) URL"), err)
+
+    def test_failed_anonymous_login_keeps_the_old_file(self) -> None:
+        self.sign_in_anon()
+        before = self.creds_bytes()
+        cases = {
+            "server error": Answer(500, body=b"upstream exploded"),
+            "html": Answer(200, body=b"<html><body>Sign in</body></html>", headers={"Content-Type": "text/html"}),
+            "garbage": Answer(200, body=b"\x00\xff\xfe garbage"),
+            "a list": Answer(200, json_body=[1, 2]),
+            "no token": Answer(200, {"anonymousId": "a", "personalOrg": {"slug": "s"}}),
+            "token not a string": Answer(200, {"token": 7, "anonymousId": "a", "personalOrg": {"slug": "s"}}),
+            "no org": Answer(200, {"token": "t-x", "anonymousId": "a"}),
+            "org without slug": Answer(200, {"token": "t-x", "anonymousId": "a", "personalOrg": {"id": "1"}}),
+        }
+        expected = {
+            "server error": "POST /v1/auth/anonymous failed (500): upstream exploded\n",
+            "html": "Unexpected answer from POST /v1/auth/anonymous (200): not JSON:"
+            " <html><body>Sign in</body></html>\n",
+            "a list": "Unexpected answer from POST /v1/auth/anonymous (200): not a JSON object.\n",
+            "no token": "Unexpected answer from POST /v1/auth/anonymous (200): no token.\n",
+            "token not a string": "Unexpected answer from POST /v1/auth/anonymous (200): no token.\n",
+            "no org": "Unexpected answer from POST /v1/auth/anonymous personalOrg (200): not a JSON object.\n",
+            "org without slug": "Unexpected answer from POST /v1/auth/anonymous (200): no slug.\n",
+        }
+        self.secrets.append("t-x")
+        for name, answer in cases.items():
+            with self.subTest(name):
+                self.cloud.script("POST", "/v1/auth/anonymous", answer)
+                code, out, err = self.run_main("login", "--anonymous")
+                self.assertEqual(code, 1)
+                self.assertEqual(out, "")
+                if name in expected:
+                    self.assertEqual(err, expected[name])
+                else:
+                    self.assertTrue(err.startswith("Unexpected answer from POST /v1/auth/anonymous (200): not JSON"))
+                self.assertEqual(self.creds_bytes(), before)
+                self.assertEqual(self.leftovers(), [])
+
+    def test_bad_config_answers(self) -> None:
+        cases = {
+            Answer(500, body=b""): "GET /v1/auth/cli/config failed (500): (empty body)\n",
+            Answer(200, body=b"<!doctype html>"): "Unexpected answer from GET /v1/auth/cli/config (200): not JSON:"
+            " <!doctype html>\n",
+            Answer(200, json_body="config"): "Unexpected answer from GET /v1/auth/cli/config (200): not a JSON object.\n",
+            Answer(200, dict(OAUTH_CONFIG, auth0Domain=5)): "Unexpected answer from GET /v1/auth/cli/config (200):"
+            " auth0Domain is not a string.\n",
+            Answer(200, dict(OAUTH_CONFIG, callbackPorts="52521")): "Unexpected answer from GET"
+            " /v1/auth/cli/config (200): callbackPorts is not a list of ports.\n",
+            Answer(200, dict(OAUTH_CONFIG, callbackPorts=[70000])): "Unexpected answer from GET"
+            " /v1/auth/cli/config (200): callbackPorts is not a list of ports.\n",
+        }
+        for answer, message in cases.items():
+            with self.subTest(message):
+                self.cloud.script("GET", "/v1/auth/cli/config", answer)
+                code, out, err = self.run_main("login")
+                self.assertEqual((code, out, err), (1, "", message))
+        self.assertEqual(self.cloud.seen("POST"), [])
+        self.assertFalse(os.path.exists(self.arkor_dir))
+
+    def test_unsupported_sdk_on_login(self) -> None:
+        self.cloud.script("POST", "/v1/auth/anonymous", Answer(426, body=b""))
+        code, out, err = self.run_main("login", "--anonymous")
+        self.assertEqual(code, 1)
+        self.assertEqual(err, f"Arkor SDK is no longer supported by the cloud API. {COPIED_FIX}\n")
+        self.assertFalse(os.path.exists(self.creds))
+
+    def test_deprecation_latest_wins(self) -> None:
+        self.cloud.script(
+            "GET", "/v1/auth/cli/config", Answer(200, self.cloud.config, headers={"Deprecation": "true", "Warning": '299 - "first"'})
+        )
+        minted = self.cloud.mint_anonymous()
+        self.cloud.script(
+            "POST", "/v1/auth/anonymous", Answer(201, minted, headers={"Deprecation": "true", "Warning": '299 - "second"'})
+        )
+        code, out, err = self.run_main("login")
+        self.assertEqual(code, 0)
+        self.assertEqual(err, f"second (current: {arkor_cli.__version__}). {COPIED_FIX}\n")
+
+    @unittest.skipUnless(POSIX, "needs a pty")
+    def test_picker_enter_takes_anonymous(self) -> None:
+        self.cloud.config = OAUTH_CONFIG
+        code, shown, err = self.run_tty(["login"], [""], NO_COLOR="1")
+        self.assertEqual(code, 0)
+        self.assertIn(
+            "How would you like to sign in?\n  1) OAuth (browser)  Sign in to your account\n"
+            "  2) Anonymous        Throwaway token, no account\nChoose 1-2 [2]: ",
+            shown,
+        )
+        self.assertIn(anon_output("anon-0001", self.creds, "anon-org-0001"), shown)
+        self.assertEqual(err, NUDGE)
+        self.assertEqual(self.read_creds()["mode"], "anon")
+
+    @unittest.skipUnless(POSIX, "needs a pty")
+    def test_picker_choices(self) -> None:
+        self.cloud.config = OAUTH_CONFIG
+        code, shown, err = self.run_tty(["login"], ["7", "anonymous"])
+        self.assertEqual(code, 0)
+        self.assertIn("Please answer a number from 1 to 2.", err)
+        self.assertTrue(err.endswith(NUDGE))
+        code, shown, err = self.run_tty(["login"], ["1"])
+        self.assertEqual(code, 1)
+        self.assertIn("not available in this version of arkor yet", err)
+
+    @unittest.skipUnless(POSIX, "needs a pty")
+    def test_no_picker_in_ci_even_on_a_terminal(self) -> None:
+        self.cloud.config = OAUTH_CONFIG
+        code, shown, err = self.run_tty(["login"], [], CI="1")
+        self.assertEqual(code, 0)
+        self.assertNotIn("How would you like to sign in?", shown)
+        self.assertEqual(err, NUDGE)
+
+    def test_progress_line_is_flushed_through_a_pipe(self) -> None:
+        # The first line must reach a pipe while the command still waits.
+        self.cloud.script("POST", "/v1/auth/anonymous", Answer(201, self.cloud.mint_anonymous(), delay=30))
+        proc = subprocess.Popen(
+            [sys.executable, MODULE, "login"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=self.env(),  # no PYTHONUNBUFFERED: a missing flush must show
+        )
+        try:
+            assert proc.stdout is not None
+            ready, _, _ = select.select([proc.stdout], [], [], 15) if POSIX else ([proc.stdout], [], [])
+            self.assertTrue(ready, "no output while waiting")
+            line = proc.stdout.readline().decode()
+            self.assertEqual(line, "OAuth is not configured. Continuing with an anonymous session.\n")
+            self.assertIsNone(proc.poll())
+        finally:
+            proc.kill()
+            proc.communicate()
+
+
+# ---------------------------------------------------------------------------
+# logout
+# ---------------------------------------------------------------------------
+
+
+class LogoutTest(Case):
+    def test_no_file(self) -> None:
+        code, out, err = self.run_main("logout")
+        self.assertEqual((code, out, err), (0, "No credentials on file.\n", ""))
+        code, out, err = self.run_main("logout", "--yes")
+        self.assertEqual((code, out, err), (0, "No credentials on file.\n", ""))
+
+    def test_yes_flags_delete_without_asking(self) -> None:
+        for flag in ("-y", "--yes", "-f", "--force"):
+            with self.subTest(flag=flag):
+                self.write_creds(self.auth0_creds())
+                code, out, err = self.run_main("logout", flag)
+                self.assertEqual((code, out, err), (0, f"Removed {self.creds}.\n", ""))
+                self.assertFalse(os.path.exists(self.creds))
+        self.assertEqual(self.cloud.requests, [])
+
+    def test_anonymous_with_yes_warns_that_the_identity_is_lost(self) -> None:
+        self.sign_in_anon()
+        code, out, err = self.run_main("logout", "-y")
+        self.assertEqual(code, 0)
+        self.assertEqual(out, f"Removed {self.creds}.\n")
+        self.assertEqual(err, "The anonymous identity anon-stored cannot be restored once deleted.\n")
+
+    def test_no_terminal_takes_the_default_no(self) -> None:
+        before = self.write_creds(self.auth0_creds())
+        code, out, err = self.run_main("logout", stdin="y\n")  # stdin is not a TTY
+        self.assertEqual(code, 0)
+        self.assertEqual(out, "Aborted.\n")
+        self.assertEqual(err, "No terminal to confirm on; pass --yes to delete without asking.\n")
+        self.assertEqual(self.creds_bytes(), before)
+
+    def test_only_the_credentials_file_is_removed(self) -> None:
+        self.sign_in_anon()
+        other = os.path.join(self.arkor_dir, "state.json")
+        with open(other, "w") as f:
+            f.write("{}")
+        self.run_main("logout", "-y")
+        self.assertTrue(os.path.exists(other))
+        self.assertTrue(os.path.isdir(self.arkor_dir))
+
+    def test_broken_file_can_still_be_removed(self) -> None:
+        self.write_creds(b"{broken")
+        code, out, _ = self.run_main("logout", "-y")
+        self.assertEqual((code, out), (0, f"Removed {self.creds}.\n"))
+        self.assertFalse(os.path.exists(self.creds))
+
+    def test_directory_in_place_of_the_file(self) -> None:
+        os.makedirs(self.creds)
+        code, out, err = self.run_main("logout", "-y")
+        self.assertEqual(code, 1)
+        self.assertTrue(err.startswith(f"Could not remove {self.creds}: "), err)
+        self.assertTrue(os.path.isdir(self.creds))
+
+    @unittest.skipUnless(POSIX, "needs a pty")
+    def test_confirmation_on_a_terminal(self) -> None:
+        for answer, deleted in (("", False), ("n", False), ("no", False), ("y", True), ("YES", True)):
+            with self.subTest(answer=answer):
+                before = self.write_creds(self.auth0_creds())
+                code, shown, err = self.run_tty(["logout"], [answer], NO_COLOR="1")
+                self.assertEqual(code, 0)
+                self.assertIn(f"Delete {self.creds}? [y/N] ", shown)
+                self.assertNotIn("anonymous identity", shown)
+                if deleted:
+                    self.assertIn(f"Removed {self.creds}.\n", shown)
+                    self.assertFalse(os.path.exists(self.creds))
+                else:
+                    self.assertTrue(shown.endswith("Aborted.\n"), shown)
+                    self.assertEqual(self.creds_bytes(), before)
+
+    @unittest.skipUnless(POSIX, "needs a pty")
+    def test_colour_only_on_a_terminal_without_no_color(self) -> None:
+        self.write_creds(self.auth0_creds())
+        code, shown, _ = self.run_tty(["logout"], ["y"])
+        self.assertEqual(code, 0)
+        self.assertIn(f"\x1b[32mRemoved {self.creds}.\x1b[0m\n", shown)
+        self.write_creds(self.auth0_creds())
+        code, shown, _ = self.run_tty(["logout"], ["y"], NO_COLOR="")  # set, even empty, means no colour
+        self.assertNotIn("\x1b[", shown)
+        self.write_creds(self.auth0_creds())
+        proc = self.run_cli("logout", "-y")  # a pipe: never colour
+        self.assertEqual(proc.stdout, f"Removed {self.creds}.\n")
+
+    @unittest.skipUnless(POSIX, "needs a pty")
+    def test_anonymous_question_says_what_is_lost(self) -> None:
+        before = self.sign_in_anon()
+        code, shown, _ = self.run_tty(["logout"], [""])
+        self.assertEqual(code, 0)
+        self.assertIn(
+            "The anonymous identity anon-stored cannot be restored once deleted."
+            f" Delete {self.creds}? [y/N] ",
+            shown,
+        )
+        self.assertEqual(self.read_creds(), before)
+
+
+# ---------------------------------------------------------------------------
+# whoami
+# ---------------------------------------------------------------------------
+
+
+class WhoamiTest(Case):
+    def test_not_signed_in(self) -> None:
+        code, out, err = self.run_main("whoami")
+        self.assertEqual((code, out, err), (0, NOT_SIGNED_IN, ""))
+        self.assertEqual(self.cloud.requests, [])
+        self.assertFalse(os.path.exists(self.arkor_dir))
+
+    def test_signed_in_anonymously(self) -> None:
+        self.sign_in_anon()
+        self.cloud.add_token(
+            "anon-token-stored",
+            user={"id": "u1", "name": "Zo\u00eb"},
+            orgs=[{"slug": "first", "id": "o1"}, {"id": "o2"}, {"slug": "third"}],
+        )
+        code, out, err = self.run_main("whoami")
+        self.assertEqual(code, 0)
+        self.assertEqual(out, '{\n  "id": "u1",\n  "name": "Zo\u00eb"\n}\nOrgs: first, o2, third\n')
+        self.assertEqual(err, "")
+        (request,) = self.cloud.requests
+        self.assertEqual((request.method, request.path), ("GET", "/v1/me"))
+        self.assertEqual(request.headers["authorization"], "Bearer anon-token-stored")
+        self.assertEqual(request.headers["x-arkor-client"], f"arkor/{arkor_cli.__version__}")
+        self.assertEqual(request.headers["accept"], "application/json")
+
+    def test_no_orgs_no_orgs_line(self) -> None:
+        self.sign_in_anon()
+        self.cloud.add_token("anon-token-stored", user={"id": "u1"}, orgs=[])
+        code, out, _ = self.run_main("whoami")
+        self.assertEqual((code, out), (0, '{\n  "id": "u1"\n}\n'))
+
+    def test_auth0_and_oauth_modes_use_the_access_token(self) -> None:
+        for mode in ("auth0", "oauth"):
+            with self.subTest(mode=mode):
+                self.cloud.requests.clear()
+                self.write_creds(self.auth0_creds(mode=mode, token=f"access-{mode}"))
+                self.cloud.add_token(f"access-{mode}", user={"id": mode}, orgs=[])
+                code, out, _ = self.run_main("whoami")
+                self.assertEqual((code, out), (0, f'{{\n  "id": "{mode}"\n}}\n'))
+                self.assertEqual(self.cloud.requests[0].headers["authorization"], f"Bearer access-{mode}")
+
+    def test_base_url_from_the_file_unless_the_variable_is_set(self) -> None:
+        with FakeCloudApi() as other:
+            other.add_token("anon-token-stored", user={"id": "from-file"}, orgs=[])
+            self.sign_in_anon(base=other.url + "/")
+            code, out, _ = self.run_main("whoami", ARKOR_CLOUD_API_URL=None)
+            self.assertEqual((code, out), (0, '{\n  "id": "from-file"\n}\n'))
+            self.assertEqual(len(other.requests), 1)
+            self.assertEqual(self.cloud.requests, [])
+            code, out, _ = self.run_main("whoami")  # ARKOR_CLOUD_API_URL wins
+            self.assertEqual(len(other.requests), 1)
+            self.assertEqual(len(self.cloud.requests), 1)
+
+    def test_failed_fetch_is_informational(self) -> None:
+        self.sign_in_anon()
+        before = self.creds_bytes()
+        for status in (401, 403, 404, 500, 503):
+            with self.subTest(status=status):
+                self.cloud.script("GET", "/v1/me", Answer(status, {"error": "nope"}))
+                code, out, err = self.run_main("whoami")
+                self.assertEqual(
+                    (code, out, err), (0, f"Failed to fetch /v1/me ({status}). Token may be expired.\n", "")
+                )
+        self.assertEqual(self.creds_bytes(), before)
+
+    def test_unsupported_sdk(self) -> None:
+        self.sign_in_anon()
+        gate = {
+            "error": "sdk_version_unsupported",
+            "currentVersion": "0.1.0",
+            "supportedRange": ">=1.2.0",
+            "upgrade": {"npm": "npm i arkor@latest"},
+        }
+        cases = [
+            (Answer(426, gate), f"Arkor SDK 0.1.0 is no longer supported by the cloud API (supported: >=1.2.0). {COPIED_FIX}\n"),
+            (Answer(426, body=b""), f"Arkor SDK is no longer supported by the cloud API. {COPIED_FIX}\n"),
+            (Answer(426, body=b"<html>upgrade</html>"), f"Arkor SDK is no longer supported by the cloud API. {COPIED_FIX}\n"),
+            (Answer(426, {"error": "other"}), f"Arkor SDK is no longer supported by the cloud API. {COPIED_FIX}\n"),
+        ]
+        for answer, message in cases:
+            with self.subTest(message):
+                self.cloud.script("GET", "/v1/me", answer)
+                code, out, err = self.run_main("whoami")
+                self.assertEqual((code, out, err), (1, "", message))
+
+    def test_deprecation_warning_after_the_result(self) -> None:
+        self.sign_in_anon()
+        self.cloud.add_token("anon-token-stored", user={"id": "u1"}, orgs=[])
+        v = arkor_cli.__version__
+        identity = {"user": {"id": "u1"}, "orgs": []}
+        cases = [
+            ({"Deprecation": "true"}, f"Arkor SDK {v} is deprecated (current: {v}). {COPIED_FIX}\n"),
+            (
+                {"Deprecation": "true", "Warning": '299 - "Upgrade \\"soon\\"" "Sat, 01 Nov 2026 00:00:00 GMT"',
+                 "Sunset": "Tue, 01 Dec 2026 00:00:00 GMT"},
+                f'Upgrade "soon" (current: {v}). Cutoff: Tue, 01 Dec 2026 00:00:00 GMT. {COPIED_FIX}\n',
+            ),
+            ({"Deprecation": "true", "Warning": "plain words"}, f"plain words (current: {v}). {COPIED_FIX}\n"),
+            ({"Deprecation": "false", "Warning": '299 - "x"'}, ""),
+        ]
+        for headers, message in cases:
+            with self.subTest(headers=headers):
+                self.cloud.script("GET", "/v1/me", Answer(200, identity, headers=headers))
+                code, out, err = self.run_main("whoami")
+                self.assertEqual((code, out, err), (0, '{\n  "id": "u1"\n}\n', message))
+
+    def test_deprecation_also_after_a_failure(self) -> None:
+        self.sign_in_anon()
+        self.cloud.script("GET", "/v1/me", Answer(426, body=b"", headers={"Deprecation": "true"}))
+        code, _, err = self.run_main("whoami")
+        v = arkor_cli.__version__
+        self.assertEqual(code, 1)
+        self.assertEqual(
+            err,
+            f"Arkor SDK is no longer supported by the cloud API. {COPIED_FIX}\n"
+            f"Arkor SDK {v} is deprecated (current: {v}). {COPIED_FIX}\n",
+        )
+
+
+class BadAnswersTest(Case):
+    """Whatever the server does, one clear line and a status, never a crash."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.sign_in_anon()
+        self.before = self.creds_bytes()
+
+    def tearDown(self) -> None:
+        self.assertEqual(self.creds_bytes(), self.before, "whoami changed the credentials file")
+        super().tearDown()
+
+    def whoami_fails(self, message: str, **env: Optional[str]) -> None:
+        code, out, err = self.run_main("whoami", **env)
+        self.assertEqual((code, out, err), (1, "", message + "\n"))
+
+    def test_wrongly_shaped_bodies(self) -> None:
+        cases = [
+            (Answer(200, body=b"<html><h1>Welcome</h1></html>"), "Unexpected answer from GET /v1/me (200): not JSON: <html><h1>Welcome</h1></html>"),
+            (Answer(200, body=b""), "Unexpected answer from GET /v1/me (200): not JSON: (empty body)"),
+            (Answer(200, body=b"\xff\xfe\x00"), "Unexpected answer from GET /v1/me (200): not JSON: \ufffd\ufffd\x00"),
+            (Answer(200, json_body=[]), "Unexpected answer from GET /v1/me (200): not a JSON object."),
+            (Answer(200, {"user": "ada"}), "Unexpected answer from GET /v1/me user (200): not a JSON object."),
+            (Answer(200, {"orgs": []}), "Unexpected answer from GET /v1/me user (200): not a JSON object."),
+            (Answer(200, {"user": {}, "orgs": "o"}), "Unexpected answer from GET /v1/me (200): orgs is not a list of objects."),
+            (Answer(200, {"user": {}, "orgs": [1]}), "Unexpected answer from GET /v1/me (200): orgs is not a list of objects."),
+        ]
+        for answer, message in cases:
+            with self.subTest(message):
+                self.cloud.script("GET", "/v1/me", answer)
+                self.whoami_fails(message)
+
+    def test_long_bodies_are_shortened_in_messages(self) -> None:
+        self.cloud.script("GET", "/v1/me", Answer(200, body=b"x" * 5000))
+        code, _, err = self.run_main("whoami")
+        self.assertEqual(code, 1)
+        self.assertEqual(err, "Unexpected answer from GET /v1/me (200): not JSON: " + "x" * 199 + "\u2026\n")
+
+    def test_five_mib_body(self) -> None:
+        self.cloud.script("GET", "/v1/me", Answer(200, body=b'{"user": "' + b"a" * (5 * 1024 * 1024) + b'"}'))
+        self.whoami_fails(f"The answer from GET {self.cloud.url}/v1/me (200) is larger than 1 MiB; refusing to read it.")
+
+    def test_connection_refused(self) -> None:
+        url = f"http://127.0.0.1:{free_port()}"
+        self.whoami_fails(f"Could not reach {url}/v1/me: Connection refused", ARKOR_CLOUD_API_URL=url)
+
+    def test_unresolvable_host(self) -> None:
+        code, out, err = self.run_main("whoami", ARKOR_CLOUD_API_URL="http://no-such-host.invalid")
+        self.assertEqual((code, out), (1, ""))
+        self.assertTrue(
+            err.startswith("Could not reach http://no-such-host.invalid/v1/me: cannot resolve the host name"), err
+        )
+
+    def test_server_that_never_answers(self) -> None:
+        self.cloud.script("GET", "/v1/me", Answer(200, {"user": {}}, delay=60))
+        started = time.monotonic()
+        self.whoami_fails(f"Could not reach {self.cloud.url}/v1/me: timed out", ARKOR_HTTP_TIMEOUT="2")
+        self.assertLess(time.monotonic() - started, 20)  # a hang guard, not a speed claim
+
+    def test_bad_timeout_setting(self) -> None:
+        for raw in ("soon", "0", "-3", "nan", "inf"):
+            with self.subTest(raw=raw):
+                self.whoami_fails(
+                    f"ARKOR_HTTP_TIMEOUT must be a positive number of seconds, not {raw!r}.", ARKOR_HTTP_TIMEOUT=raw
+                )
+        self.assertEqual(self.cloud.requests, [])
+
+    def test_cross_origin_redirect_drops_the_token(self) -> None:
+        with FakeCloudApi() as elsewhere:
+            elsewhere.add_token("anon-token-stored", user={"id": "stolen"}, orgs=[])
+            # 127.0.0.1 and localhost are different origins, as are two ports.
+            for target in (elsewhere.url, f"http://localhost:{self.cloud.port}"):
+                with self.subTest(target=target):
+                    elsewhere.requests.clear()
+                    self.cloud.requests.clear()
+                    self.cloud.script("GET", "/v1/me", Answer.redirect(target + "/v1/me"))
+                    if target.startswith("http://localhost"):
+                        self.cloud.script("GET", "/v1/me", Answer.redirect(target + "/v1/me"), Answer(401))
+                    code, out, _ = self.run_main("whoami")
+                    self.assertEqual(code, 0)
+                    self.assertEqual(out, "Failed to fetch /v1/me (401). Token may be expired.\n")
+                    followed = (elsewhere.requests if target == elsewhere.url else self.cloud.requests[1:])
+                    self.assertEqual(len(followed), 1, "the redirect was not followed")
+                    self.assertNotIn("authorization", followed[0].headers)
+
+    def test_same_origin_redirect_keeps_the_token(self) -> None:
+        self.cloud.add_token("anon-token-stored", user={"id": "u1"}, orgs=[])
+        self.cloud.script("GET", "/v1/me", Answer.redirect("/v1/me"), Answer(200, {"user": {"id": "u1"}, "orgs": []}))
+        code, out, _ = self.run_main("whoami")
+        self.assertEqual((code, out), (0, '{\n  "id": "u1"\n}\n'))
+        second = self.cloud.requests[1]
+        self.assertEqual(second.headers["authorization"], "Bearer anon-token-stored")
+
+    def test_bad_base_url_in_the_file(self) -> None:
+        data = json.loads(self.before)
+        data["arkorCloudApiUrl"] = "file:///etc/passwd"
+        self.before = self.write_creds(data)
+        self.whoami_fails(
+            f"arkorCloudApiUrl in {self.creds} is not an http(s) URL: 'file:///etc/passwd'.", ARKOR_CLOUD_API_URL=None
+        )
+
+
+class CredentialsFileTest(Case):
+    def assert_whoami_names_the_file(self, reason: str) -> None:
+        code, out, err = self.run_main("whoami")
+        self.assertEqual((code, out), (1, ""))
+        self.assertEqual(err, reason + "\n")
+        self.assertEqual(self.cloud.requests, [])
+
+    def test_bad_contents_are_named_and_kept(self) -> None:
+        valid = {
+            "mode": "anon",
+            "token": "t-secret",
+            "anonymousId": "a",
+            "arkorCloudApiUrl": "http://x",
+            "orgSlug": "o",
+        }
+        self.secrets.append("t-secret")
+        cases = [
+            (b"{not json", "not JSON: Expecting property name enclosed in double quotes at line 1"),
+            (b"", "not JSON: Expecting value at line 1"),
+            (b"\xff\xfe garbage", "not UTF-8 text"),
+            (b"[]", "not a JSON object"),
+            (json.dumps({"token": "x"}).encode(), "no mode"),
+            (json.dumps(dict(valid, mode="magic")).encode(), "unknown mode 'magic'"),
+            (json.dumps(dict(valid, mode=None)).encode(), "unknown mode None"),
+            (json.dumps({k: v for k, v in valid.items() if k != "token"}).encode(), "missing token"),
+            (json.dumps(dict(valid, orgSlug=3)).encode(), "orgSlug has the wrong type"),
+            (json.dumps(dict(self.auth0_creds(), expiresAt="soon")).encode(), "expiresAt has the wrong type"),
+            (json.dumps(dict(self.auth0_creds(), expiresAt=True)).encode(), "expiresAt has the wrong type"),
+            (json.dumps({k: v for k, v in self.auth0_creds().items() if k != "refreshToken"}).encode(), "missing refreshToken"),
+        ]
+        for raw, what in cases:
+            with self.subTest(what=what):
+                before = self.write_creds(raw)
+                if what == "not UTF-8 text":
+                    message = f"{self.creds} does not hold valid arkor credentials (not UTF-8 text)."
+                else:
+                    message = (
+                        f"{self.creds} does not hold valid arkor credentials ({what})."
+                        " Fix it, or sign in again with `arkor login`."
+                    )
+                self.assert_whoami_names_the_file(message)
+                self.assertEqual(self.creds_bytes(), before)
+
+    def test_directory_in_place_of_the_file(self) -> None:
+        os.makedirs(self.creds)
+        code, out, err = self.run_main("whoami")
+        self.assertEqual((code, out), (1, ""))
+        self.assertTrue(err.startswith(f"Cannot read {self.creds}: "), err)
+        self.assertTrue(os.path.isdir(self.creds))
+        # login cannot replace a directory either: it says so and leaves no temp file
+        code, out, err = self.run_main("login", "--anonymous")
+        self.assertEqual((code, out), (1, ""))
+        self.assertTrue(err.startswith(f"Could not write {self.creds}: "), err)
+        self.assertTrue(os.path.isdir(self.creds))
+        self.assertEqual(self.leftovers(), [])
+
+    @unittest.skipUnless(POSIX and hasattr(os, "geteuid") and os.geteuid() != 0, "root reads mode-000 files")
+    def test_unreadable_file(self) -> None:
+        self.sign_in_anon()
+        os.chmod(self.creds, 0)
+        self.addCleanup(os.chmod, self.creds, 0o600)
+        code, _, err = self.run_main("whoami")
+        self.assertEqual((code, err), (1, f"Cannot read {self.creds}: Permission denied.\n"))
+
+    def test_arkor_dir_is_a_plain_file(self) -> None:
+        with open(self.arkor_dir, "w") as f:
+            f.write("not a directory")
+        code, out, err = self.run_main("login", "--anonymous")
+        self.assertEqual((code, out), (1, ""))
+        self.assertTrue(err.startswith(f"Could not create {self.arkor_dir}: "), err)
+        code, out, err = self.run_main("whoami")
+        self.assertEqual(code, 1)
+        self.assertTrue(err.startswith(f"Cannot read {self.creds}: "), err)
+
+    @unittest.skipUnless(POSIX, "symlinks need privileges on Windows")
+    def test_a_symlinked_file_is_replaced_not_written_through(self) -> None:
+        os.makedirs(self.arkor_dir)
+        victim = os.path.join(self.home, "victim.txt")
+        with open(victim, "w") as f:
+            f.write("precious")
+        os.symlink(victim, self.creds)
+        code, _, _ = self.run_main("login", "--anonymous")
+        self.assertEqual(code, 0)
+        with open(victim) as f:
+            self.assertEqual(f.read(), "precious")
+        self.assertFalse(os.path.islink(self.creds))
+        self.assertEqual(self.read_creds()["mode"], "anon")
+
+    def test_write_failure_leaves_old_file_and_no_temp(self) -> None:
+        # The disk fills up half way: the old file must survive whole.
+        self.sign_in_anon()
+        before = self.creds_bytes()
+        with mock.patch.object(os, "fsync", side_effect=OSError(28, "No space left on device")):
+            code, out, err = self.run_main("login", "--anonymous")
+        self.assertEqual(code, 1)
+        self.assertEqual(err, f"Could not write {self.creds}: No space left on device.\n")
+        self.assertEqual(self.creds_bytes(), before)
+        self.assertEqual(self.leftovers(), [])
+
+    def test_interrupted_write_leaves_no_temp(self) -> None:
+        self.sign_in_anon()
+        before = self.creds_bytes()
+        with mock.patch.object(os, "replace", side_effect=KeyboardInterrupt):
+            code, _, err = self.run_main("login", "--anonymous")
+        self.assertEqual((code, err), (130, "Interrupted.\n"))
+        self.assertEqual(self.creds_bytes(), before)
+        self.assertEqual(self.leftovers(), [])
+
+    @unittest.skipUnless(POSIX, "chmod semantics")
+    def test_chmod_refused_is_only_a_warning(self) -> None:
+        real_chmod = os.chmod
+
+        def refuse(path: Any, mode: int, *a: Any, **k: Any) -> None:
+            if str(path).endswith(".tmp"):
+                raise PermissionError(1, "Operation not permitted")
+            real_chmod(path, mode, *a, **k)
+
+        with mock.patch.object(os, "chmod", refuse):
+            code, out, err = self.run_main("login", "--anonymous")
+        self.assertEqual(code, 0)
+        self.assertRegex(err, r"^Could not restrict the permissions of .*\.tmp: Operation not permitted\.\n$")
+        self.assertEqual(self.read_creds()["mode"], "anon")
+
+    def test_file_written_by_node_is_read(self) -> None:
+        # camelCase fields, "oauth" mode, extra fields and no trailing newline
+        data = dict(self.auth0_creds(mode="oauth"), extra={"x": 1})
+        self.write_creds(json.dumps(data).encode())
+        self.cloud.add_token("access-token-stored", user={"id": "node"}, orgs=[])
+        code, out, _ = self.run_main("whoami")
+        self.assertEqual((code, out), (0, '{\n  "id": "node"\n}\n'))
+
+
+# ---------------------------------------------------------------------------
+# The upgrade command
+# ---------------------------------------------------------------------------
+
+
+class UpgradeCommandTest(unittest.TestCase):
+    def setUp(self) -> None:
+        self.root = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, self.root, True)
+
+    def site_packages_file(self) -> str:
+        site = os.path.join(self.root, "lib", "python3.11", "site-packages")
+        os.makedirs(site)
+        return os.path.join(site, "arkor_cli.py")
+
+    def touch(self, name: str) -> None:
+        open(os.path.join(self.root, name), "w").close()
+
+    def test_pip(self) -> None:
+        fix = arkor_cli._upgrade_fix(self.site_packages_file(), self.root, "/venv/bin/python3")
+        self.assertEqual(fix, "Run `/venv/bin/python3 -m pip install --upgrade arkor-cli`.")
+
+    def test_pip_with_spaces_in_the_interpreter_path(self) -> None:
+        fix = arkor_cli._upgrade_fix(self.site_packages_file(), self.root, "C:\\Program Files\\Python\\python.exe")
+        self.assertEqual(fix, 'Run `"C:\\Program Files\\Python\\python.exe" -m pip install --upgrade arkor-cli`.')
+
+    def test_pipx(self) -> None:
+        self.touch("pipx_metadata.json")
+        self.assertEqual(arkor_cli._upgrade_fix(self.site_packages_file(), self.root, "py"), "Run `pipx upgrade arkor-cli`.")
+
+    def test_uv_tool(self) -> None:
+        self.touch("uv-receipt.toml")
+        self.assertEqual(
+            arkor_cli._upgrade_fix(self.site_packages_file(), self.root, "py"), "Run `uv tool upgrade arkor-cli`."
+        )
+
+    def test_debian_dist_packages(self) -> None:
+        path = os.path.join(self.root, "dist-packages", "arkor_cli.py")
+        self.assertEqual(
+            arkor_cli._upgrade_fix(path, self.root, "/usr/bin/python3"),
+            "Run `/usr/bin/python3 -m pip install --upgrade arkor-cli`.",
+        )
+
+    def test_copied_file(self) -> None:
+        path = os.path.join(self.root, "tools", "arkor_cli.py")
+        self.assertEqual(
+            arkor_cli._upgrade_fix(path, self.root, "py"), f"Replace {path} with the latest arkor_cli.py."
+        )
+
+
+class InstalledCopyTest(Case):
+    """The upgrade hint as a real installed copy in a real venv computes it."""
+
+    def make_venv(self, marker: Optional[str]) -> str:
+        import sysconfig
+        import venv
+
+        root = tempfile.mkdtemp(prefix="arkor-venv-")
+        self.addCleanup(shutil.rmtree, root, True)
+        venv.EnvBuilder(with_pip=False, symlinks=POSIX).create(root)
+        purelib = sysconfig.get_path("purelib", vars={"base": root, "platbase": root})
+        shutil.copy(MODULE, purelib)
+        if marker:
+            open(os.path.join(root, marker), "w").close()
+        bindir = "Scripts" if os.name == "nt" else "bin"
+        return os.path.join(root, bindir, "python.exe" if os.name == "nt" else "python")
+
+    def test_installed_copies(self) -> None:
+        self.sign_in_anon()
+        self.cloud.script("GET", "/v1/me", Answer(426, body=b""))
+        for marker, command in (
+            (None, "{python} -m pip install --upgrade arkor-cli"),
+            ("pipx_metadata.json", "pipx upgrade arkor-cli"),
+            ("uv-receipt.toml", "uv tool upgrade arkor-cli"),
+        ):
+            with self.subTest(marker=marker):
+                python = self.make_venv(marker)
+                proc = subprocess.run(
+                    [python, "-m", "arkor_cli", "whoami"],
+                    capture_output=True,
+                    text=True,
+                    env=self.env(),
+                    cwd=self.home,  # not HERE: the venv's copy must be the one imported
+                    timeout=60,
+                )
+                self._record(proc.stdout, proc.stderr)
+                self.assertEqual(proc.returncode, 1)
+                expected = command.format(python=python)
+                self.assertEqual(
+                    proc.stderr, f"Arkor SDK is no longer supported by the cloud API. Run `{expected}`.\n"
+                )
+
+
+# ---------------------------------------------------------------------------
+# Pipes
+# ---------------------------------------------------------------------------
+
+
+class PipeTest(Case):
+    @unittest.skipUnless(POSIX and shutil.which("head"), "needs a POSIX shell and head")
+    def test_broken_pipe_ends_quietly(self) -> None:
+        self.sign_in_anon()
+        big = {f"field{i}": "v" * 100 for i in range(3000)}  # ~330 KB, beyond any pipe buffer
+        self.cloud.add_token("anon-token-stored", user=big, orgs=[])
+        proc = subprocess.run(
+            f'"{sys.executable}" "{MODULE}" whoami | head -n 1',
+            shell=True,
+            capture_output=True,
+            text=True,
+            env=self.env(),
+            timeout=30,
+        )
+        self._record(proc.stdout, proc.stderr)
+        self.assertEqual(proc.stdout, "{\n")
+        self.assertEqual(proc.stderr, "")
+
+
+if __name__ == "__main__":
+    unittest.main()
