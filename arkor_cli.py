@@ -494,6 +494,11 @@ def _http(
             raw = response.read(_MAX_BODY + 1)
             status = response.getcode()
             reply_headers = response.headers
+            # A sized read returns short, without an error, when the server
+            # hangs up early; only the promised length tells a cut answer.
+            declared = reply_headers.get("Content-Length", "")
+            if declared.isdigit() and len(raw) < min(int(declared), _MAX_BODY + 1):
+                raise http.client.IncompleteRead(raw, int(declared) - len(raw))
     except urllib.error.URLError as exc:
         raise ArkorError(_MSG_UNREACHABLE.format(url=url, reason=_net_reason(exc.reason))) from None
     except (OSError, http.client.HTTPException) as exc:

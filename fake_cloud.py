@@ -39,6 +39,8 @@ class Answer:
         body: Optional[bytes] = None,
         headers: Optional[Dict[str, str]] = None,
         delay: float = 0.0,
+        content_length: Optional[int] = None,
+        hold: float = 0.0,
     ) -> None:
         if body is None:
             body = b"" if json_body is None else json.dumps(json_body).encode("utf-8")
@@ -48,6 +50,10 @@ class Answer:
         if json_body is not None:
             self.headers.setdefault("Content-Type", "application/json")
         self.delay = delay
+        # A Content-Length that differs from the body, and a pause after the
+        # body before the connection closes: a server that stalls or lies.
+        self.content_length = len(body) if content_length is None else content_length
+        self.hold = hold
 
     @classmethod
     def redirect(cls, location: str, status: int = 302) -> "Answer":
@@ -213,12 +219,15 @@ def _handler_for(fake: FakeCloudApi) -> type:
             self.send_response(answer.status)
             for name, value in answer.headers.items():
                 self.send_header(name, value)
-            self.send_header("Content-Length", str(len(answer.body)))
+            self.send_header("Content-Length", str(answer.content_length))
             self.send_header("Connection", "close")
             self.end_headers()
             self.close_connection = True
             if self.command != "HEAD":
                 self.wfile.write(answer.body)
+                self.wfile.flush()
+            if answer.hold:
+                fake._stopping.wait(answer.hold)
 
         do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _serve
 

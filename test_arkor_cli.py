@@ -871,6 +871,23 @@ class BadAnswersTest(Case):
         self.cloud.script("GET", "/v1/me", Answer(200, body=b'{"user": "' + b"a" * (5 * 1024 * 1024) + b'"}'))
         self.whoami_fails(f"The answer from GET {self.cloud.url}/v1/me (200) is larger than 1 MiB; refusing to read it.")
 
+    def test_body_cap_stops_reading_early(self) -> None:
+        # A server that promises 100 MiB and stalls after 2: arkor must stop at
+        # the cap at once, not wait for the rest (which would time out).
+        self.cloud.script(
+            "GET", "/v1/me", Answer(200, body=b"a" * (2 * 1024 * 1024), content_length=100 * 1024 * 1024, hold=60)
+        )
+        self.whoami_fails(
+            f"The answer from GET {self.cloud.url}/v1/me (200) is larger than 1 MiB; refusing to read it.",
+            ARKOR_HTTP_TIMEOUT="5",
+        )
+
+    def test_connection_closed_mid_body(self) -> None:
+        self.cloud.script("GET", "/v1/me", Answer(200, body=b'{"user": {"id"', content_length=1000))
+        self.whoami_fails(
+            f"Could not reach {self.cloud.url}/v1/me: the connection closed before the whole answer arrived"
+        )
+
     def test_connection_refused(self) -> None:
         url = f"http://127.0.0.1:{free_port()}"
         self.whoami_fails(f"Could not reach {url}/v1/me: Connection refused", ARKOR_CLOUD_API_URL=url)
