@@ -895,6 +895,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return _EXIT_USAGE
+    for stream in (sys.stdout, sys.stderr):
+        # A name or an org in a script that the terminal's encoding lacks
+        # (a Windows pipe is cp1252) must print as an escape, not crash.
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     ctx = _Context(_Terminal(sys.stdin, sys.stdout, sys.stderr, os.environ), os.environ)
     term = ctx.term
     try:

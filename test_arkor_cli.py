@@ -735,6 +735,13 @@ class WhoamiTest(Case):
         self.assertEqual(request.headers["x-arkor-client"], f"arkor/{arkor_cli.__version__}")
         self.assertEqual(request.headers["accept"], "application/json")
 
+    def test_output_the_terminal_cannot_encode(self) -> None:
+        self.sign_in_anon()
+        self.cloud.add_token("anon-token-stored", user={"name": "Zo\u00eb \u7f8e"}, orgs=[{"slug": "caf\u00e9"}])
+        proc = self.run_cli("whoami", PYTHONIOENCODING="ascii")
+        self.assertEqual(proc.returncode, 0)
+        self.assertEqual(proc.stdout, '{\n  "name": "Zo\\xeb \\u7f8e"\n}\nOrgs: caf\\xe9\n')
+
     def test_no_orgs_no_orgs_line(self) -> None:
         self.sign_in_anon()
         self.cloud.add_token("anon-token-stored", user={"id": "u1"}, orgs=[])
