@@ -89,10 +89,6 @@ _MSG_OAUTH_NOT_CONFIGURED = (
     "OAuth is not configured for this deployment. Re-run without --oauth or pass --anonymous."
 )
 _MSG_CONTINUING_ANON = "OAuth is not configured. Continuing with an anonymous session."
-_MSG_OAUTH_UNAVAILABLE = (
-    "Signing in through the browser is not available in this version of arkor yet."
-    " Run `arkor login --anonymous`."
-)
 _MSG_ANON_ID = "Anonymous id: {anonymous_id}"
 _MSG_ANON_KEEP = (
     "This id is how Arkor Cloud recognises this client across sessions."
@@ -124,6 +120,17 @@ _MSG_DEPRECATED = "Arkor SDK {version} is deprecated"
 _MSG_DEPRECATION = "{message} (current: {version}).{cutoff} {fix}"
 _MSG_UNREACHABLE = "Could not reach {url}: {reason}"
 _MSG_INTERRUPTED = "Interrupted."
+_MSG_BIND_FAILED = (
+    "Unable to bind any of the loopback ports {ports}."
+    " The Auth0 Application must list at least one of these as an Allowed Callback URL: {error}"
+)
+_MSG_STATE_MISMATCH = "State mismatch \u2014 aborting to prevent CSRF"
+_MSG_EXCHANGE_FAILED = "Auth0 token exchange failed ({status}): {body}"
+_MSG_NO_REFRESH_TOKEN = (
+    "Auth0 did not return a refresh token. Make sure the Application has 'offline_access' scope enabled."
+)
+_MSG_SIGNED_IN = "Signed in"
+_MSG_LOGIN_FAILED = "Login failed"
 
 
 # ---------------------------------------------------------------------------
@@ -658,6 +665,347 @@ def _failed(method: str, endpoint: str, reply: _Reply) -> ArkorError:
 
 
 # ---------------------------------------------------------------------------
+# OAuth 2.0 Authorization Code + PKCE, and the loopback listener
+# ---------------------------------------------------------------------------
+
+_OAUTH_SCOPE = "openid profile email offline_access"
+_CALLBACK_PATH = "/callback"
+# Browsers open idle "pre-connections" to a host they expect to use; each
+# connection gets this long to send its request before it is dropped.
+_CONNECTION_TIMEOUT = 10.0
+# Text-mode browsers would take over the terminal the CLI is waiting in.
+_TEXT_BROWSERS = frozenset({"lynx", "links", "links2", "elinks", "w3m", "www-browser"})
+_SIGNED_IN_PAGE = b"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Signed in to Arkor</title></head>
+<body style="font-family: system-ui, sans-serif; margin: 4rem auto; max-width: 32rem; text-align: center">
+<h1>Signed in to Arkor</h1><p>The sign-in worked. You can close this tab and return to the terminal.</p>
+</body></html>
+"""
+
+
+def _b64url(data: bytes) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _pkce() -> tuple[str, str, str]:
+    """A PKCE verifier, its S256 challenge, and a state (RFC 7636, RFC 6749 §10.12)."""
+    import hashlib
+    import secrets
+
+    verifier = _b64url(secrets.token_bytes(32))
+    challenge = _b64url(hashlib.sha256(verifier.encode("ascii")).digest())
+    state = _b64url(secrets.token_bytes(16))
+    return verifier, challenge, state
+
+
+def _auth0_host(config: CliConfig) -> str:
+    """The Auth0 domain as a bare ``host[:port]``, as the URLs need it."""
+    domain = config["auth0Domain"].strip()
+    if domain.lower().startswith("https://"):
+        domain = domain[len("https://") :]
+    domain = domain.rstrip("/")
+    if not domain or any(c in domain for c in "/?#@ \\"):
+        raise ArkorError(f"The cloud-api's auth0Domain is not a host name: {config['auth0Domain']!r}.")
+    return domain
+
+
+def _authorize_url(config: CliConfig, redirect_uri: str, state: str, challenge: str) -> str:
+    from urllib.parse import urlencode
+
+    query = urlencode(
+        {
+            "response_type": "code",
+            "client_id": config["clientId"],
+            "redirect_uri": redirect_uri,
+            "scope": _OAUTH_SCOPE,
+            "audience": config["audience"],
+            "state": state,
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+        }
+    )
+    return f"https://{_auth0_host(config)}/authorize?{query}"
+
+
+class _Callback:
+    """The one answer the login waits for: a code, or why there is none.
+
+    The first callback decides; anything after it is ignored, so a second
+    tab or a replayed request cannot change the outcome.
+    """
+
+    def __init__(self, state: str) -> None:
+        import threading
+
+        self._state = state
+        self._lock = threading.Lock()
+        self.done = threading.Event()
+        self.code: str | None = None
+        self.failure: str | None = None
+
+    def settle(self, params: Mapping[str, list[str]]) -> tuple[int, str] | None:
+        """Check callback parameters; return the HTTP status and text for the
+        browser, or None when the login was already decided."""
+        import hmac
+
+        with self._lock:
+            if self.done.is_set():
+                return None
+            status, text = 200, ""
+            error = (params.get("error") or [""])[0]
+            code = (params.get("code") or [""])[0]
+            state = (params.get("state") or [""])[0]
+            if error:
+                description = (params.get("error_description") or [""])[0]
+                self.failure = text = f"Authentication failed: {error}" + (f". {description}" if description else "")
+                status = 400
+            elif not code or not state:
+                self.failure, status, text = "Missing code/state in callback", 400, "Missing code/state"
+            elif not hmac.compare_digest(state.encode(), self._state.encode()):
+                # A state we did not issue means the callback did not come from
+                # the sign-in this process started (a stale tab, or another site
+                # forging the request): exchanging its code could sign the user
+                # in as somebody else (login CSRF, RFC 6749 §10.12).
+                self.failure = text = _MSG_STATE_MISMATCH
+                status = 400
+            else:
+                self.code = code
+            self.done.set()
+            return status, text
+
+
+def _listen(ports: list[int], callback: _Callback) -> Any:
+    """Start the callback listener on 127.0.0.1, on the first port that binds."""
+    import http.server
+    import socketserver
+    import threading
+    from urllib.parse import parse_qs, urlsplit
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        timeout = _CONNECTION_TIMEOUT
+        server_version = "arkor"
+        sys_version = ""
+
+        def do_GET(self) -> None:
+            port = self.server.server_address[1]
+            # DNS rebinding: a page on evil.example whose name resolves to
+            # 127.0.0.1 arrives with its own Host; only ours are accepted.
+            if self.headers.get("Host", "").lower() not in (f"127.0.0.1:{port}", f"localhost:{port}"):
+                self._text(400, "Unexpected Host header")
+                return
+            url = urlsplit(self.path)
+            if url.path != _CALLBACK_PATH:
+                self._text(404, "Not found")  # a favicon probe must not end the login
+                return
+            outcome = callback.settle(parse_qs(url.query))
+            if outcome is None:
+                self._text(409, "This sign-in has already finished. You can close this tab.")
+            elif outcome[0] == 200:
+                self._send(200, "text/html; charset=utf-8", _SIGNED_IN_PAGE)
+            else:
+                self._text(*outcome)
+
+        def _text(self, status: int, text: str) -> None:
+            # Plain text, never sniffed as HTML: these bodies echo what the
+            # request carried, and must not become a reflected-XSS page.
+            self._send(status, "text/plain; charset=utf-8", text.encode("utf-8"))
+
+        def _send(self, status: int, content_type: str, body: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("X-Content-Type-Options", "nosniff")
+            self.send_header("Cache-Control", "no-store")
+            # The callback URL holds the code: never hand it on as a Referer.
+            self.send_header("Referrer-Policy", "no-referrer")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # request lines hold the code; they never reach the terminal
+
+    class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+        daemon_threads = True
+        block_on_close = False
+        # On Windows SO_REUSEADDR lets another process bind the same port and
+        # steal the callback; on POSIX it only skips TIME_WAIT from a last run.
+        allow_reuse_address = os.name != "nt"
+
+        def server_bind(self) -> None:
+            # HTTPServer.server_bind resolves its own name with getfqdn(), a
+            # reverse-DNS lookup that can stall for many seconds.
+            socketserver.TCPServer.server_bind(self)
+            self.server_name, self.server_port = self.server_address[:2]
+
+    if not ports:
+        raise ArkorError("The cloud-api lists no callbackPorts for the loopback listener.")
+    last: OSError | None = None
+    for port in ports:
+        try:
+            server = Server(("127.0.0.1", port), Handler)
+        except OSError as exc:
+            last = exc
+            continue
+        threading.Thread(target=server.serve_forever, args=(0.1,), name="arkor-callback", daemon=True).start()
+        return server
+    raise ArkorError(
+        _MSG_BIND_FAILED.format(ports=", ".join(str(p) for p in ports), error=last)
+    )
+
+
+def _is_text_browser(command: str) -> bool:
+    name = os.path.basename(command.strip().split(" ")[0]).lower()
+    return name.rsplit(".exe", 1)[0] in _TEXT_BROWSERS
+
+
+def _is_wsl(env: Mapping[str, str]) -> bool:
+    if env.get("WSL_DISTRO_NAME"):
+        return True
+    return hasattr(os, "uname") and "microsoft" in os.uname().release.lower()
+
+
+def _browser_launcher(env: Mapping[str, str]) -> Callable[[str], object] | None:
+    """How to show the sign-in page here, or None where no browser can work."""
+    import subprocess
+
+    chosen = env.get("BROWSER", "")
+    if chosen:
+        commands = [c for c in chosen.split(os.pathsep) if c.strip() and not _is_text_browser(c)]
+
+        def launch_chosen(url: str) -> None:
+            import webbrowser
+
+            for command in commands:
+                # As webbrowser itself reads BROWSER: a %s template, or a command.
+                browser = webbrowser.get(command) if "%s" in command else webbrowser.GenericBrowser(command)
+                if browser.open(url):
+                    return
+
+        return launch_chosen if commands else None
+    if sys.platform.startswith("linux"):
+        if _is_wsl(env):
+            # The Windows browser reaches WSL's 127.0.0.1, so the callback works.
+            import shutil
+
+            def launch_wsl(url: str) -> None:
+                if shutil.which("wslview"):
+                    argv = ["wslview", url]
+                else:
+                    quoted = url.replace("'", "''")
+                    argv = ["powershell.exe", "-NoProfile", "-NonInteractive", "-Command", f"Start-Process '{quoted}'"]
+                subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+            return launch_wsl
+        if not env.get("DISPLAY") and not env.get("WAYLAND_DISPLAY"):
+            return None  # no screen: the URL is printed, and the user brings it elsewhere
+
+    def launch_default(url: str) -> None:
+        import webbrowser
+
+        browser = webbrowser.get()
+        if not _is_text_browser(getattr(browser, "name", "")):
+            browser.open(url)
+
+    return launch_default
+
+
+def _open_browser(url: str, env: Mapping[str, str]) -> None:
+    """Open ``url`` without waiting: failing to open is never an error.
+
+    webbrowser waits for a BROWSER command to exit, and some stay until the
+    page is closed; the callback must be served meanwhile, so the browser
+    is started from a thread of its own.
+    """
+    import threading
+
+    launch = _browser_launcher(env)
+    if launch is None:
+        return
+
+    def run() -> None:
+        try:
+            launch(url)
+        except Exception:  # noqa: BLE001 - a browser that fails to start is not a failed login
+            pass
+
+    threading.Thread(target=run, name="arkor-browser", daemon=True).start()
+
+
+def _wait_for_code(callback: _Callback) -> str:
+    # Short waits rather than one long one: on Windows, Ctrl-C reaches
+    # Python only between waits.
+    while not callback.done.wait(0.1):
+        pass
+    if callback.failure is not None:
+        raise ArkorError(callback.failure)
+    assert callback.code is not None
+    return callback.code
+
+
+def _exchange_code(config: CliConfig, code: str, verifier: str, redirect_uri: str, env: Mapping[str, str]) -> dict[str, Any]:
+    """Trade the code for tokens (RFC 6749 §4.1.3, form-encoded)."""
+    from urllib.parse import urlencode
+
+    url = f"https://{_auth0_host(config)}/oauth/token"
+    form = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "code_verifier": verifier,
+        "client_id": config["clientId"],
+        "redirect_uri": redirect_uri,
+    }
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
+    reply = _http("POST", url, headers=headers, body=urlencode(form).encode("ascii"), timeout=_http_timeout(env))
+    if not 200 <= reply.status < 300:
+        raise ArkorError(_MSG_EXCHANGE_FAILED.format(status=reply.status, body=_snippet(reply.body)))
+    return _object(reply.json(url), "POST", url, reply.status)
+
+
+def _login_oauth(api: _CloudApi, config: CliConfig, path: str, no_browser: bool, ctx: _Context) -> None:
+    """Sign in through the browser; nothing is written unless it all works."""
+    import time
+
+    verifier, challenge, state = _pkce()
+    callback = _Callback(state)
+    server = _listen(config["callbackPorts"], callback)
+    try:
+        redirect_uri = f"http://127.0.0.1:{server.server_address[1]}{_CALLBACK_PATH}"
+        url = _authorize_url(config, redirect_uri, state, challenge)
+        ctx.term.info(f"Browser: {url}")
+        if not no_browser:
+            _open_browser(url, ctx.env)
+        code = _wait_for_code(callback)
+    finally:
+        # Closed on every way out, Ctrl-C included: no listener outlives the login.
+        server.shutdown()
+        server.server_close()
+    tokens = _exchange_code(config, code, verifier, redirect_uri, ctx.env)
+    endpoint = f"https://{_auth0_host(config)}/oauth/token"
+    access_token = _string_field(tokens, "access_token", "POST", endpoint, 200)
+    refresh_token = tokens.get("refresh_token")
+    if not isinstance(refresh_token, str) or not refresh_token:
+        raise ArkorError(_MSG_NO_REFRESH_TOKEN)
+    expires_in = tokens.get("expires_in", 0)  # unknown lifetime: refresh at next use
+    if isinstance(expires_in, bool) or not isinstance(expires_in, (int, float)):
+        raise ArkorError(f"Unexpected answer from POST {endpoint} (200): expires_in is not a number.")
+    credentials: Auth0Credentials = {
+        "mode": "auth0",
+        "accessToken": access_token,
+        "refreshToken": refresh_token,
+        "expiresAt": int(time.time() + expires_in),
+        "auth0Domain": _auth0_host(config),
+        "audience": config["audience"],
+        "clientId": config["clientId"],
+        "arkorCloudApiUrl": api.base,
+    }
+    _write_credentials(path, credentials, ctx.term)
+    ctx.term.success(_MSG_SIGNED_IN)
+
+
+# ---------------------------------------------------------------------------
 # Commands
 # ---------------------------------------------------------------------------
 
@@ -766,7 +1114,11 @@ def _cmd_login(args: Any, ctx: _Context) -> int:
     else:
         mode = _PICKER_DEFAULT
     if mode == "oauth":
-        raise ArkorError(_MSG_OAUTH_UNAVAILABLE)
+        try:
+            _login_oauth(api, config, path, args.no_browser, ctx)
+        except ArkorError as exc:
+            raise ArkorError(f"{_MSG_LOGIN_FAILED}\n{exc.message}", exc.status) from None
+        return _EXIT_OK
     _login_anonymous(api, path, term)
     term.warn(_MSG_ANON_NUDGE)
     return _EXIT_OK

@@ -1,10 +1,13 @@
-"""A test double of Arkor Cloud's cloud-api, served for real on loopback.
+"""A test double of Arkor Cloud: its cloud-api and its Auth0, served for real.
 
 The tests, and anyone trying arkor offline, talk to it over real HTTP on
-127.0.0.1. It behaves like the service out of the box (anonymous tokens are
-minted, ``/v1/me`` answers for the tokens it minted) and records every
-request it sees; a test can script any answer for any route: status, JSON or
-raw body, headers, a delay, a redirect.
+127.0.0.1: the cloud-api over plain HTTP, Auth0 over HTTPS with a test
+certificate authority (tests/fixtures/ca.pem) that the client trusts through
+SSL_CERT_FILE. Both behave like the service out of the box (anonymous tokens
+are minted, the authorization code flow checks PKCE, ``/v1/me`` answers for
+the tokens they issued) and record every request they see; a test can script
+any answer for any route: status, JSON or raw body, headers, a delay, a
+redirect.
 
 Offline demo::
 
@@ -16,17 +19,26 @@ Standard library only, like arkor_cli.py.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import itertools
 import json
+import os
 import secrets
+import ssl
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Dict, List, Optional, Tuple, Union
-from urllib.parse import parse_qs, urlsplit
+from typing import Any, Callable, Dict, List, Optional, Tuple, TypeVar, Union
+from urllib.parse import parse_qs, urlencode, urlsplit
 
-__all__ = ["Answer", "FakeCloudApi", "Seen"]
+__all__ = ["Answer", "FakeAuth0", "FakeCloudApi", "Seen", "browse", "FIXTURES", "TEST_CA"]
+
+FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tests", "fixtures")
+TEST_CA = os.path.join(FIXTURES, "ca.pem")
 
 
 class Answer:
@@ -81,22 +93,14 @@ class Seen:
 Responder = Union[Answer, Callable[[Seen], Answer]]
 
 
-class FakeCloudApi:
-    """The cloud-api on ``http://127.0.0.1:<ephemeral port>``."""
+class _FakeService:
+    """A recording, scriptable HTTP(S) service on an ephemeral loopback port."""
+
+    scheme = "http"
 
     def __init__(self) -> None:
         self.requests: List[Seen] = []
-        self.config: Dict[str, Any] = {
-            "auth0Domain": "",
-            "clientId": "",
-            "audience": "",
-            "callbackPorts": [],
-        }
-        self.user: Dict[str, Any] = {"id": "user-1", "email": "ada@example.com", "name": "Ada"}
-        self.orgs: List[Dict[str, Any]] = []
-        self.tokens: Dict[str, Dict[str, Any]] = {}  # bearer token -> identity
         self._scripted: Dict[Tuple[str, str], List[Responder]] = {}
-        self._serial = itertools.count(1)
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._server = _Server(("127.0.0.1", 0), _handler_for(self))
@@ -105,15 +109,14 @@ class FakeCloudApi:
     # -- lifecycle ----------------------------------------------------------
 
     @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    @property
     def port(self) -> int:
         return int(self._server.server_address[1])
 
-    def start(self) -> "FakeCloudApi":
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://127.0.0.1:{self.port}"
+
+    def start(self: _S) -> _S:
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
         self._thread.start()
         return self
@@ -125,7 +128,7 @@ class FakeCloudApi:
         if self._thread is not None:
             self._thread.join(5)
 
-    def __enter__(self) -> "FakeCloudApi":
+    def __enter__(self: _S) -> _S:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -137,6 +140,44 @@ class FakeCloudApi:
         """Answer ``method path`` with these, in order; the last one stays."""
         with self._lock:
             self._scripted[(method, path)] = list(answers)
+
+    def seen(self, method: Optional[str] = None, path: Optional[str] = None) -> List[Seen]:
+        with self._lock:
+            return [r for r in self.requests if (method in (None, r.method)) and (path in (None, r.path))]
+
+    def _answer(self, seen: Seen) -> Answer:
+        with self._lock:
+            self.requests.append(seen)
+            queue = self._scripted.get((seen.method, seen.path))
+            responder = None
+            if queue:
+                responder = queue.pop(0) if len(queue) > 1 else queue[0]
+        if responder is not None:
+            return responder(seen) if callable(responder) else responder
+        return self._default(seen)
+
+    def _default(self, seen: Seen) -> Answer:
+        return Answer(404, {"error": "not_found"})
+
+
+_S = TypeVar("_S", bound=_FakeService)
+
+
+class FakeCloudApi(_FakeService):
+    """The cloud-api on ``http://127.0.0.1:<ephemeral port>``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.config: Dict[str, Any] = {
+            "auth0Domain": "",
+            "clientId": "",
+            "audience": "",
+            "callbackPorts": [],
+        }
+        self.user: Dict[str, Any] = {"id": "user-1", "email": "ada@example.com", "name": "Ada"}
+        self.orgs: List[Dict[str, Any]] = []
+        self.tokens: Dict[str, Dict[str, Any]] = {}  # bearer token -> identity
+        self._serial = itertools.count(1)
 
     def mint_anonymous(self) -> Dict[str, Any]:
         """What ``POST /v1/auth/anonymous`` gives: a new identity each time."""
@@ -159,23 +200,6 @@ class FakeCloudApi:
         with self._lock:
             self.tokens[token] = {"user": user or self.user, "orgs": self.orgs if orgs is None else orgs}
 
-    def seen(self, method: Optional[str] = None, path: Optional[str] = None) -> List[Seen]:
-        with self._lock:
-            return [r for r in self.requests if (method in (None, r.method)) and (path in (None, r.path))]
-
-    # -- answering ----------------------------------------------------------
-
-    def _answer(self, seen: Seen) -> Answer:
-        with self._lock:
-            self.requests.append(seen)
-            queue = self._scripted.get((seen.method, seen.path))
-            responder = None
-            if queue:
-                responder = queue.pop(0) if len(queue) > 1 else queue[0]
-        if responder is not None:
-            return responder(seen) if callable(responder) else responder
-        return self._default(seen)
-
     def _default(self, seen: Seen) -> Answer:
         route = (seen.method, seen.path)
         if route == ("GET", "/v1/auth/cli/config"):
@@ -195,7 +219,159 @@ class FakeCloudApi:
             if identity is None:
                 return Answer(401, {"error": "unauthorized"})
             return Answer(200, identity)
-        return Answer(404, {"error": "not_found"})
+        return super()._default(seen)
+
+
+class FakeAuth0(_FakeService):
+    """Auth0 on ``https://127.0.0.1:<ephemeral port>``, with the test CA.
+
+    ``/authorize`` checks what a client must send and redirects to the
+    redirect_uri with a code and the state; ``/oauth/token`` takes only
+    form-encoded bodies (RFC 6749 §4.1.3) and checks PKCE, single use of a
+    code, the client and the redirect_uri. Access tokens it issues are known
+    to the fake cloud-api given, so ``/v1/me`` accepts them.
+    """
+
+    scheme = "https"
+
+    def __init__(self, cloud: Optional[FakeCloudApi] = None) -> None:
+        super().__init__()
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(os.path.join(FIXTURES, "server.pem"), os.path.join(FIXTURES, "server-key.pem"))
+        # The handshake runs in each connection's own thread (see Handler.setup).
+        self._server.socket = context.wrap_socket(
+            self._server.socket, server_side=True, do_handshake_on_connect=False
+        )
+        self.cloud = cloud
+        self.client_id = "client-test"
+        self.audience = "https://api.arkor.test"
+        self.expires_in = 86400
+        self.user: Dict[str, Any] = {"id": "auth0|ada", "email": "ada@example.com", "name": "Ada Lovelace"}
+        self.orgs: List[Dict[str, Any]] = [{"slug": "ada-personal", "id": "org-1"}, {"slug": "analytical", "id": "org-2"}]
+        self.codes: Dict[str, Dict[str, Any]] = {}
+        self.issued: List[Dict[str, Any]] = []  # every token answer given, in order
+        # Failures on demand.
+        self.deny: Optional[str] = None  # /authorize answers with this OAuth error
+        self.deny_description = "The user said no."
+        self.wrong_state = False  # /authorize sends back a state that is not the client's
+        self.omit_refresh_token = False
+
+    @property
+    def domain(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def cli_config(self, ports: List[int]) -> Dict[str, Any]:
+        """What the cloud-api's ``/v1/auth/cli/config`` says about this Auth0."""
+        return {
+            "auth0Domain": self.domain,
+            "clientId": self.client_id,
+            "audience": self.audience,
+            "callbackPorts": list(ports),
+        }
+
+    def _default(self, seen: Seen) -> Answer:
+        route = (seen.method, seen.path)
+        if route == ("GET", "/authorize"):
+            return self._authorize(seen.query)
+        if route == ("POST", "/oauth/token"):
+            if not seen.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+                return _oauth_error(400, "invalid_request", "The body must be application/x-www-form-urlencoded.")
+            form = {k: v[0] for k, v in parse_qs(seen.body.decode("ascii", "replace")).items()}
+            if form.get("grant_type") == "authorization_code":
+                return self._exchange(form)
+            return _oauth_error(400, "unsupported_grant_type", repr(form.get("grant_type")))
+        return super()._default(seen)
+
+    def _authorize(self, q: Dict[str, str]) -> Answer:
+        redirect_uri = q.get("redirect_uri", "")
+        expected = {
+            "response_type": "code",
+            "client_id": self.client_id,
+            "audience": self.audience,
+            "code_challenge_method": "S256",
+        }
+        problems = [f"{k}={q.get(k)!r}" for k, v in expected.items() if q.get(k) != v]
+        target = urlsplit(redirect_uri)
+        if target.scheme != "http" or target.hostname != "127.0.0.1" or target.path != "/callback":
+            problems.append(f"redirect_uri={redirect_uri!r}")
+        if set(q.get("scope", "").split()) != {"openid", "profile", "email", "offline_access"}:
+            problems.append(f"scope={q.get('scope')!r}")
+        if len(q.get("code_challenge", "")) != 43 or not q.get("state"):
+            problems.append("code_challenge/state")
+        if problems:
+            return Answer(400, body=("Bad authorize request: " + ", ".join(problems)).encode(), headers=_TEXT)
+        state = "not-" + q["state"] if self.wrong_state else q["state"]
+        if self.deny:
+            params = {"error": self.deny, "error_description": self.deny_description, "state": state}
+        else:
+            code = "code-" + secrets.token_urlsafe(12)
+            with self._lock:
+                self.codes[code] = {
+                    "challenge": q["code_challenge"],
+                    "redirect_uri": redirect_uri,
+                    "client_id": q["client_id"],
+                    "used": False,
+                }
+            params = {"code": code, "state": state}
+        return Answer.redirect(f"{redirect_uri}?{urlencode(params)}")
+
+    def _exchange(self, form: Dict[str, str]) -> Answer:
+        with self._lock:
+            grant = self.codes.get(form.get("code", ""))
+            if grant is None or grant["used"]:
+                return _oauth_error(403, "invalid_grant", "Invalid authorization code")
+            grant["used"] = True  # single use, even when the rest is wrong
+        if form.get("client_id") != grant["client_id"]:
+            return _oauth_error(401, "invalid_client", "Unknown client")
+        if form.get("redirect_uri") != grant["redirect_uri"]:
+            return _oauth_error(403, "invalid_grant", "redirect_uri does not match")
+        verifier = form.get("code_verifier", "").encode("ascii")
+        digest = base64.urlsafe_b64encode(hashlib.sha256(verifier).digest()).rstrip(b"=").decode()
+        if digest != grant["challenge"]:
+            return _oauth_error(403, "invalid_grant", "Failed to verify code verifier")
+        return Answer(200, self._issue(refresh=not self.omit_refresh_token))
+
+    def _issue(self, refresh: bool) -> Dict[str, Any]:
+        answer: Dict[str, Any] = {
+            "access_token": "at-" + secrets.token_urlsafe(24),
+            "id_token": "id-" + secrets.token_urlsafe(24),
+            "token_type": "Bearer",
+            "expires_in": self.expires_in,
+            "scope": "openid profile email offline_access",
+        }
+        if refresh:
+            answer["refresh_token"] = "rt-" + secrets.token_urlsafe(24)
+        with self._lock:
+            self.issued.append(answer)
+        if self.cloud is not None:
+            self.cloud.add_token(answer["access_token"], user=self.user, orgs=self.orgs)
+        return answer
+
+    def handed_out(self) -> List[str]:
+        """Every token and code it handed out: none may ever be printed."""
+        with self._lock:
+            tokens = [t[k] for t in self.issued for k in ("access_token", "refresh_token", "id_token") if k in t]
+            return tokens + list(self.codes)
+
+
+_TEXT = {"Content-Type": "text/plain; charset=utf-8"}
+
+
+def _oauth_error(status: int, error: str, description: str) -> Answer:
+    return Answer(status, {"error": error, "error_description": description})
+
+
+def browse(url: str, cafile: str = TEST_CA, timeout: float = 30) -> Tuple[int, Dict[str, str], bytes]:
+    """Do what a browser does with the sign-in URL: GET it and follow the
+    redirects (to the loopback callback), trusting the test CA. Returns the
+    last answer's status, headers (lower-cased) and body."""
+    context = ssl.create_default_context(cafile=cafile)
+    opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=context))
+    try:
+        with opener.open(url, timeout=timeout) as response:
+            return response.status, {k.lower(): v for k, v in response.headers.items()}, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, {k.lower(): v for k, v in exc.headers.items()}, exc.read()
 
 
 class _Server(ThreadingHTTPServer):
@@ -205,9 +381,15 @@ class _Server(ThreadingHTTPServer):
         pass  # a client that hangs up early is part of what is tested
 
 
-def _handler_for(fake: FakeCloudApi) -> type:
+def _handler_for(fake: _FakeService) -> type:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        timeout = 10
+
+        def setup(self) -> None:
+            super().setup()
+            if isinstance(self.request, ssl.SSLSocket):
+                self.request.do_handshake()
 
         def _serve(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
@@ -238,18 +420,37 @@ def _handler_for(fake: FakeCloudApi) -> type:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """Serve the fake cloud-api until Ctrl-C, for trying arkor offline."""
-    fake = FakeCloudApi().start()
-    print("A fake Arkor cloud-api is listening. In another shell:", flush=True)
-    print(f"  export ARKOR_CLOUD_API_URL={fake.url}", flush=True)
-    print("  python3 arkor_cli.py login --anonymous && python3 arkor_cli.py whoami", flush=True)
+    """``fake_cloud.py``: serve a fake Arkor Cloud until Ctrl-C, for trying
+    arkor offline. ``fake_cloud.py browse URL [SECONDS]``: play the browser
+    (follow URL to the callback, then stay open SECONDS, as some do)."""
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["browse"] and len(args) in (2, 3):
+        status, _, body = browse(args[1])
+        log = os.environ.get("FAKE_BROWSER_LOG")
+        if log:  # what the "browser" ended on, for the test that launched it
+            with open(log, "w", encoding="utf-8") as f:
+                f.write(f"{status}\n{body.decode('utf-8', 'replace')}")
+        if len(args) == 3:
+            time.sleep(float(args[2]))
+        return 0 if status == 200 else 1
+    cloud = FakeCloudApi().start()
+    auth0 = FakeAuth0(cloud).start()
+    cloud.config = auth0.cli_config([52521, 52522, 52523])
+    here = os.path.abspath(__file__)
+    print("A fake Arkor Cloud is listening (cloud-api and Auth0). In another shell:", flush=True)
+    print(f"  export ARKOR_CLOUD_API_URL={cloud.url}", flush=True)
+    print(f"  export SSL_CERT_FILE={TEST_CA}", flush=True)
+    print(f"  export BROWSER='{sys.executable} {here} browse %s'", flush=True)
+    print("  python3 arkor_cli.py login && python3 arkor_cli.py whoami", flush=True)
+    print("Ctrl-C stops it.", flush=True)
     try:
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
         pass
     finally:
-        fake.stop()
+        auth0.stop()
+        cloud.stop()
     return 0
 
 
