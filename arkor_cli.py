@@ -741,39 +741,39 @@ class _Callback:
 
         self._state = state
         self._lock = threading.Lock()
-        self.done = threading.Event()
+        self._decided = False
+        self.done = threading.Event()  # set once the browser has its answer
         self.code: str | None = None
         self.failure: str | None = None
 
-    def settle(self, params: Mapping[str, list[str]]) -> tuple[int, str] | None:
+    def decide(self, params: Mapping[str, list[str]]) -> tuple[int, str] | None:
         """Check callback parameters; return the HTTP status and text for the
         browser, or None when the login was already decided."""
         import hmac
 
         with self._lock:
-            if self.done.is_set():
+            if self._decided:
                 return None
-            status, text = 200, ""
-            error = (params.get("error") or [""])[0]
-            code = (params.get("code") or [""])[0]
-            state = (params.get("state") or [""])[0]
-            if error:
-                description = (params.get("error_description") or [""])[0]
-                self.failure = text = f"Authentication failed: {error}" + (f". {description}" if description else "")
-                status = 400
-            elif not code or not state:
-                self.failure, status, text = "Missing code/state in callback", 400, "Missing code/state"
-            elif not hmac.compare_digest(state.encode(), self._state.encode()):
-                # A state we did not issue means the callback did not come from
-                # the sign-in this process started (a stale tab, or another site
-                # forging the request): exchanging its code could sign the user
-                # in as somebody else (login CSRF, RFC 6749 §10.12).
-                self.failure = text = _MSG_STATE_MISMATCH
-                status = 400
-            else:
-                self.code = code
-            self.done.set()
-            return status, text
+            self._decided = True
+        error = (params.get("error") or [""])[0]
+        code = (params.get("code") or [""])[0]
+        state = (params.get("state") or [""])[0]
+        if error:
+            description = (params.get("error_description") or [""])[0]
+            self.failure = f"Authentication failed: {error}" + (f". {description}" if description else "")
+            return 400, self.failure
+        if not code or not state:
+            self.failure = "Missing code/state in callback"
+            return 400, "Missing code/state"
+        if not hmac.compare_digest(state.encode(), self._state.encode()):
+            # A state this process did not issue means the callback is not the
+            # answer to its sign-in (a stale tab, or a page forging the request):
+            # exchanging that code could sign the user in as somebody else
+            # (login CSRF, RFC 6749 §10.12). Compared in constant time.
+            self.failure = _MSG_STATE_MISMATCH
+            return 400, self.failure
+        self.code = code
+        return 200, ""
 
 
 def _listen(ports: list[int], callback: _Callback) -> Any:
@@ -799,13 +799,19 @@ def _listen(ports: list[int], callback: _Callback) -> Any:
             if url.path != _CALLBACK_PATH:
                 self._text(404, "Not found")  # a favicon probe must not end the login
                 return
-            outcome = callback.settle(parse_qs(url.query))
+            outcome = callback.decide(parse_qs(url.query))
             if outcome is None:
                 self._text(409, "This sign-in has already finished. You can close this tab.")
-            elif outcome[0] == 200:
-                self._send(200, "text/html; charset=utf-8", _SIGNED_IN_PAGE)
-            else:
-                self._text(*outcome)
+                return
+            try:
+                if outcome[0] == 200:
+                    self._send(200, "text/html; charset=utf-8", _SIGNED_IN_PAGE)
+                else:
+                    self._text(*outcome)
+            finally:
+                # Only now: the process may end as soon as this is set, and the
+                # browser must have had the whole page first.
+                callback.done.set()
 
         def _text(self, status: int, text: str) -> None:
             # Plain text, never sniffed as HTML: these bodies echo what the
@@ -857,81 +863,90 @@ def _listen(ports: list[int], callback: _Callback) -> Any:
 
 
 def _is_text_browser(command: str) -> bool:
-    name = os.path.basename(command.strip().split(" ")[0]).lower()
-    return name.rsplit(".exe", 1)[0] in _TEXT_BROWSERS
+    words = command.strip().split()
+    name = os.path.basename(words[0]).lower() if words else ""
+    if name.endswith(".exe"):
+        name = name[: -len(".exe")]
+    return name in _TEXT_BROWSERS
 
 
-def _is_wsl(env: Mapping[str, str]) -> bool:
-    if env.get("WSL_DISTRO_NAME"):
-        return True
-    return hasattr(os, "uname") and "microsoft" in os.uname().release.lower()
+_BROWSER_PROCESSES: list[Any] = []
+
+# webbrowser runs in a child interpreter: see _open_browser for why.
+_BROWSER_CHILD = (
+    "import os, sys, webbrowser\n"
+    "browser = webbrowser.get()\n"
+    "if os.path.basename(getattr(browser, 'name', '')).lower() not in sys.argv[2].split(','):\n"
+    "    browser.open(sys.argv[1])\n"
+)
 
 
-def _browser_launcher(env: Mapping[str, str]) -> Callable[[str], object] | None:
-    """How to show the sign-in page here, or None where no browser can work."""
-    import subprocess
+def _browser_command(
+    url: str,
+    env: Mapping[str, str],
+    platform: str | None = None,
+    kernel: str | None = None,
+    which: Callable[[str], str | None] | None = None,
+) -> tuple[list[str], dict[str, str]] | None:
+    """The command that shows ``url`` to the user, and its environment; None
+    where no browser can work (the printed URL is then the way in)."""
+    import shutil
 
+    platform = platform or sys.platform
+    if kernel is None:
+        kernel = os.uname().release if hasattr(os, "uname") else ""
+    which = which or shutil.which
+    child_env = dict(env)
+    webbrowser_child = [sys.executable, "-I", "-c", _BROWSER_CHILD, url, ",".join(sorted(_TEXT_BROWSERS))]
     chosen = env.get("BROWSER", "")
     if chosen:
-        commands = [c for c in chosen.split(os.pathsep) if c.strip() and not _is_text_browser(c)]
-
-        def launch_chosen(url: str) -> None:
-            import webbrowser
-
-            for command in commands:
-                # As webbrowser itself reads BROWSER: a %s template, or a command.
-                browser = webbrowser.get(command) if "%s" in command else webbrowser.GenericBrowser(command)
-                if browser.open(url):
-                    return
-
-        return launch_chosen if commands else None
-    if sys.platform.startswith("linux"):
-        if _is_wsl(env):
+        # Honoured as given, but for the text-mode browsers, which would take
+        # over the terminal this command is waiting in.
+        kept = [c for c in chosen.split(os.pathsep) if c.strip() and not _is_text_browser(c)]
+        if not kept:
+            return None
+        child_env["BROWSER"] = os.pathsep.join(kept)
+        return webbrowser_child, child_env
+    if platform.startswith("linux"):
+        if env.get("WSL_DISTRO_NAME") or "microsoft" in kernel.lower():
             # The Windows browser reaches WSL's 127.0.0.1, so the callback works.
-            import shutil
-
-            def launch_wsl(url: str) -> None:
-                if shutil.which("wslview"):
-                    argv = ["wslview", url]
-                else:
-                    quoted = url.replace("'", "''")
-                    argv = ["powershell.exe", "-NoProfile", "-NonInteractive", "-Command", f"Start-Process '{quoted}'"]
-                subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-            return launch_wsl
+            if which("wslview"):
+                return ["wslview", url], child_env
+            quoted = url.replace("'", "''")
+            return ["powershell.exe", "-NoProfile", "-NonInteractive", "-Command", f"Start-Process '{quoted}'"], child_env
         if not env.get("DISPLAY") and not env.get("WAYLAND_DISPLAY"):
-            return None  # no screen: the URL is printed, and the user brings it elsewhere
-
-    def launch_default(url: str) -> None:
-        import webbrowser
-
-        browser = webbrowser.get()
-        if not _is_text_browser(getattr(browser, "name", "")):
-            browser.open(url)
-
-    return launch_default
+            return None  # no screen here: over SSH, in a container
+    return webbrowser_child, child_env
 
 
 def _open_browser(url: str, env: Mapping[str, str]) -> None:
-    """Open ``url`` without waiting: failing to open is never an error.
+    """Start showing ``url`` and return at once; failing to is never an error.
 
-    webbrowser waits for a BROWSER command to exit, and some stay until the
-    page is closed; the callback must be served meanwhile, so the browser
-    is started from a thread of its own.
+    webbrowser waits for a BROWSER command to exit, and the browsers it
+    starts inherit this process's stdout and stderr, so a browser that stays
+    open would block the login and keep `arkor login | tee log` from ending.
+    Run from a detached child interpreter with its output on the null
+    device, it can do neither.
     """
-    import threading
+    import subprocess
 
-    launch = _browser_launcher(env)
-    if launch is None:
+    found = _browser_command(url, env)
+    if found is None or not sys.executable:
         return
-
-    def run() -> None:
-        try:
-            launch(url)
-        except Exception:  # noqa: BLE001 - a browser that fails to start is not a failed login
-            pass
-
-    threading.Thread(target=run, name="arkor-browser", daemon=True).start()
+    argv, child_env = found
+    try:
+        # Kept referenced, so that it is not reported as abandoned while it runs.
+        _BROWSER_PROCESSES.append(subprocess.Popen(
+            argv,
+            env=child_env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            close_fds=True,
+            start_new_session=True,  # Ctrl-C here must not close the user's browser
+        ))
+    except OSError:
+        pass
 
 
 def _wait_for_code(callback: _Callback) -> str:

@@ -29,9 +29,11 @@ import time
 import unittest
 from typing import Any, Dict, List, Optional, Tuple
 from unittest import mock
+from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import arkor_cli
-from fake_cloud import Answer, FakeCloudApi
+from fake_cloud import TEST_CA, Answer, FakeAuth0, FakeCloudApi, browse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MODULE = os.path.join(HERE, "arkor_cli.py")
@@ -437,17 +439,6 @@ class LoginAnonymousTest(Case):
         self.assertEqual(self.cloud.requests, [])
         self.assertFalse(os.path.exists(self.creds))
 
-    def test_oauth_not_yet_available(self) -> None:
-        self.cloud.config = OAUTH_CONFIG
-        code, out, err = self.run_main("login", "--oauth")
-        self.assertEqual(code, 1)
-        self.assertEqual(
-            err,
-            "Signing in through the browser is not available in this version of arkor yet."
-            " Run `arkor login --anonymous`.\n",
-        )
-        self.assertFalse(os.path.exists(self.creds))
-
     def test_no_tty_takes_anonymous_and_nudges(self) -> None:
         self.cloud.config = OAUTH_CONFIG
         code, out, err = self.run_main("login")
@@ -572,9 +563,6 @@ class LoginAnonymousTest(Case):
         self.assertEqual(code, 0)
         self.assertIn("Please answer a number from 1 to 2.", err)
         self.assertTrue(err.endswith(NUDGE))
-        code, shown, err = self.run_tty(["login"], ["1"])
-        self.assertEqual(code, 1)
-        self.assertIn("not available in this version of arkor yet", err)
 
     @unittest.skipUnless(POSIX, "needs a pty")
     def test_no_picker_in_ci_even_on_a_terminal(self) -> None:
@@ -604,6 +592,548 @@ class LoginAnonymousTest(Case):
         finally:
             proc.kill()
             proc.communicate()
+
+
+# ---------------------------------------------------------------------------
+# login: OAuth 2.0 Authorization Code + PKCE
+# ---------------------------------------------------------------------------
+
+
+def fake_browser(linger: float = 0) -> str:
+    """A BROWSER command that fetches the page and follows it to the callback."""
+    here = os.path.join(HERE, "fake_cloud.py")
+    return f'"{sys.executable}" "{here}" browse %s' + (f" {linger:g}" if linger else "")
+
+
+class OAuthCase(Case):
+    def setUp(self) -> None:
+        super().setUp()
+        self.auth0 = FakeAuth0(self.cloud).start()
+        self.addCleanup(self.auth0.stop)
+        self.ports = [free_port(), free_port()]
+        self.cloud.config = self.auth0.cli_config(self.ports)
+        self.browser_log = os.path.join(self.home, "browser.log")
+
+    def tearDown(self) -> None:
+        self.secrets.extend(self.auth0.handed_out())
+        # Reap the fake browsers that in-process logins started.
+        while arkor_cli._BROWSER_PROCESSES:
+            child = arkor_cli._BROWSER_PROCESSES.pop()
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+        super().tearDown()
+
+    def env(self, **extra: Optional[str]) -> Dict[str, str]:
+        base: Dict[str, Optional[str]] = {"SSL_CERT_FILE": TEST_CA, "FAKE_BROWSER_LOG": self.browser_log}
+        base.update(extra)
+        return super().env(**base)
+
+    def browser_saw(self, timeout: float = 15) -> Tuple[int, str]:
+        """What the fake browser ended on: the callback's status and page."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if os.path.exists(self.browser_log):
+                with open(self.browser_log, encoding="utf-8") as f:
+                    status, _, page = f.read().partition("\n")
+                if status:
+                    return int(status), page
+            time.sleep(0.05)
+        self.fail("the browser never reported")
+
+    def forget_browser(self) -> None:
+        if os.path.exists(self.browser_log):
+            os.remove(self.browser_log)
+
+    def start_login(self, *extra: str, **env: Optional[str]) -> Tuple[subprocess.Popen[str], str, Dict[str, str]]:
+        """``login --oauth --no-browser`` as a real process, read up to its
+        ``Browser:`` line: the URL must arrive through a pipe while it waits."""
+        proc = subprocess.Popen(
+            [sys.executable, MODULE, "login", "--oauth", "--no-browser", *extra],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=self.env(**env),  # no PYTHONUNBUFFERED: a missing flush would hang here
+        )
+        self.addCleanup(lambda: proc.poll() is None and proc.kill())
+        assert proc.stdout is not None
+        ready, _, _ = select.select([proc.stdout], [], [], 20)
+        self.assertTrue(ready, "no Browser: line while the login waits")
+        line = proc.stdout.readline()
+        self.assertTrue(line.startswith("Browser: https://"), line)
+        url = line[len("Browser: ") :].strip()
+        return proc, url, {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+
+    def finish(self, proc: subprocess.Popen[str]) -> Tuple[int, str, str]:
+        out, err = proc.communicate(timeout=30)
+        self._record(out, err)
+        self.assertNotIn("Traceback", err)
+        return proc.returncode, out, err
+
+    def callback(self, port: int, target: str, host: Optional[str] = None) -> Tuple[int, Dict[str, str], bytes]:
+        """A request to the loopback listener, as a browser would send it."""
+        import http.client
+
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            conn.request("GET", target, headers={"Host": host} if host else {})
+            response = conn.getresponse()
+            return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+        finally:
+            conn.close()
+
+    def assert_port_closed(self, port: int) -> None:
+        with socket.socket() as s:
+            s.settimeout(5)
+            with self.assertRaises(ConnectionRefusedError, msg=f"something still listens on {port}"):
+                s.connect(("127.0.0.1", port))
+
+
+class OAuthLoginTest(OAuthCase):
+    def test_signs_in_through_the_browser(self) -> None:
+        import hashlib
+
+        started = int(time.time())
+        code, out, err = self.run_main("login", "--oauth", BROWSER=fake_browser())
+        self.assertEqual((code, err), (0, ""))
+        lines = out.splitlines()
+        self.assertEqual(len(lines), 2, out)
+        self.assertTrue(lines[0].startswith("Browser: https://"))
+        self.assertEqual(lines[1], "Signed in")
+        # The browser ended on the listener's success page.
+        status, page = self.browser_saw()
+        self.assertEqual(status, 200)
+        self.assertIn("Signed in to Arkor", page)
+        # The authorize URL: every parameter, and PKCE tied to the token request.
+        url = urlsplit(lines[0][len("Browser: ") :])
+        self.assertEqual((url.scheme, url.netloc, url.path), ("https", self.auth0.domain, "/authorize"))
+        q = {k: v[0] for k, v in parse_qs(url.query).items()}
+        redirect_uri = f"http://127.0.0.1:{self.ports[0]}/callback"
+        self.assertEqual(
+            {k: q[k] for k in ("response_type", "client_id", "redirect_uri", "scope", "audience")},
+            {
+                "response_type": "code",
+                "client_id": self.auth0.client_id,
+                "redirect_uri": redirect_uri,
+                "scope": "openid profile email offline_access",
+                "audience": self.auth0.audience,
+            },
+        )
+        self.assertEqual(q["code_challenge_method"], "S256")
+        self.assertIn("scope=openid+profile+email+offline_access", url.query)  # form-encoded
+        (exchange,) = self.auth0.seen("POST", "/oauth/token")
+        self.assertEqual(exchange.headers["content-type"], "application/x-www-form-urlencoded")
+        form = {k: v[0] for k, v in parse_qs(exchange.body.decode()).items()}
+        self.assertEqual(set(form), {"grant_type", "code", "code_verifier", "client_id", "redirect_uri"})
+        self.assertEqual(form["grant_type"], "authorization_code")
+        self.assertEqual(form["redirect_uri"], redirect_uri)
+        self.assertEqual(form["client_id"], self.auth0.client_id)
+        digest = hashlib.sha256(form["code_verifier"].encode()).digest()
+        self.assertEqual(q["code_challenge"], arkor_cli._b64url(digest))
+        # The credentials: every field.
+        issued = self.auth0.issued[-1]
+        stored = self.read_creds()
+        expires_at = stored.pop("expiresAt")
+        self.assertIsInstance(expires_at, int)
+        self.assertGreaterEqual(expires_at, started + 86400)
+        self.assertLessEqual(expires_at, int(time.time()) + 86400)
+        self.assertEqual(
+            stored,
+            {
+                "mode": "auth0",
+                "accessToken": issued["access_token"],
+                "refreshToken": issued["refresh_token"],
+                "auth0Domain": self.auth0.domain,
+                "audience": self.auth0.audience,
+                "clientId": self.auth0.client_id,
+                "arkorCloudApiUrl": self.cloud.url,
+            },
+        )
+        if POSIX:
+            self.assertEqual(stat.S_IMODE(os.stat(self.creds).st_mode), 0o600)
+        self.assertEqual(self.leftovers(), [])
+        self.assert_port_closed(self.ports[0])
+        # And the cloud-api takes the new token.
+        code, out, _ = self.run_main("whoami")
+        self.assertEqual(
+            (code, out),
+            (
+                0,
+                '{\n  "id": "auth0|ada",\n  "email": "ada@example.com",\n  "name": "Ada Lovelace"\n}\n'
+                "Orgs: ada-personal, analytical\n",
+            ),
+        )
+
+    def test_oauth_replaces_an_anonymous_identity(self) -> None:
+        self.sign_in_anon()
+        code, _, _ = self.run_main("login", "--oauth", BROWSER=fake_browser())
+        self.assertEqual(code, 0)
+        self.assertEqual(self.read_creds()["mode"], "auth0")
+
+    def test_pkce_and_state(self) -> None:
+        import hashlib
+
+        seen = set()
+        for _ in range(20):
+            verifier, challenge, state = arkor_cli._pkce()
+            self.assertRegex(verifier, r"^[A-Za-z0-9_-]{43}$")  # 32 bytes, base64url, no padding
+            self.assertRegex(state, r"^[A-Za-z0-9_-]{22}$")  # 16 bytes
+            self.assertEqual(challenge, arkor_cli._b64url(hashlib.sha256(verifier.encode()).digest()))
+            seen.update((verifier, state))
+        self.assertEqual(len(seen), 40)  # never repeats
+
+    def test_first_port_that_binds(self) -> None:
+        with socket.socket() as busy:
+            busy.bind(("127.0.0.1", self.ports[0]))
+            busy.listen()
+            code, out, _ = self.run_main("login", "--oauth", BROWSER=fake_browser())
+        self.assertEqual(code, 0)
+        self.assertIn(f"redirect_uri=http%3A%2F%2F127.0.0.1%3A{self.ports[1]}%2Fcallback", out)
+
+    def test_no_port_binds(self) -> None:
+        self.sign_in_anon()
+        before = self.creds_bytes()
+        with socket.socket() as a, socket.socket() as b:
+            for s, port in ((a, self.ports[0]), (b, self.ports[1])):
+                s.bind(("127.0.0.1", port))
+                s.listen()
+            code, out, err = self.run_main("login", "--oauth", BROWSER=fake_browser())
+        self.assertEqual((code, out), (1, ""))
+        prefix = (
+            "Login failed\n"
+            f"Unable to bind any of the loopback ports {self.ports[0]}, {self.ports[1]}. The Auth0 Application"
+            " must list at least one of these as an Allowed Callback URL: "
+        )
+        self.assertTrue(err.startswith(prefix), err)
+        self.assertRegex(err[len(prefix) :], r"^\[Errno \d+\] .+\n$")
+        self.assertEqual(self.auth0.requests, [])
+        self.assertEqual(self.creds_bytes(), before)
+
+    def test_no_callback_ports(self) -> None:
+        self.cloud.config = dict(self.cloud.config, callbackPorts=[])
+        code, out, err = self.run_main("login", "--oauth")
+        self.assertEqual(
+            (code, out, err),
+            (1, "", "Login failed\nThe cloud-api lists no callbackPorts for the loopback listener.\n"),
+        )
+
+    def test_listens_on_loopback_only(self) -> None:
+        proc, url, _ = self.start_login()
+        with socket.socket() as s:
+            # The port is taken on 127.0.0.1 alone: another address still binds it.
+            try:
+                s.bind(("127.0.0.2", self.ports[0]))
+            except OSError as exc:
+                if exc.errno == getattr(__import__("errno"), "EADDRINUSE"):
+                    self.fail("the listener took the port on more than 127.0.0.1")
+                self.skipTest(f"127.0.0.2 is not usable here: {exc}")
+        browse(url)
+        code, out, _ = self.finish(proc)
+        self.assertEqual((code, out), (0, "Signed in\n"))
+
+    def test_authentication_error(self) -> None:
+        self.sign_in_anon()
+        before = self.creds_bytes()
+        for description, reason in (
+            ("The user said no.", "Authentication failed: access_denied. The user said no."),
+            ("", "Authentication failed: access_denied"),
+        ):
+            with self.subTest(reason=reason):
+                self.forget_browser()
+                self.auth0.deny, self.auth0.deny_description = "access_denied", description
+                code, out, err = self.run_main("login", "--oauth", BROWSER=fake_browser())
+                self.assertEqual(code, 1)
+                self.assertEqual(err, f"Login failed\n{reason}\n")
+                self.assertNotIn("Signed in", out)
+                self.assertEqual(self.browser_saw(), (400, reason))
+                self.assertEqual(self.auth0.seen("POST"), [])
+                self.assertEqual(self.creds_bytes(), before)
+                self.assert_port_closed(self.ports[0])
+
+    def test_state_mismatch_sends_no_token_request(self) -> None:
+        self.sign_in_anon()
+        before = self.creds_bytes()
+        self.auth0.wrong_state = True
+        code, out, err = self.run_main("login", "--oauth", BROWSER=fake_browser())
+        self.assertEqual(code, 1)
+        self.assertEqual(err, "Login failed\nState mismatch \u2014 aborting to prevent CSRF\n")
+        self.assertEqual(self.auth0.seen("POST", "/oauth/token"), [])
+        self.assertEqual(self.creds_bytes(), before)
+        self.assertEqual(self.browser_saw()[0], 400)
+
+    def test_token_exchange_refused(self) -> None:
+        self.sign_in_anon()
+        before = self.creds_bytes()
+        endpoint = f"POST https://{self.auth0.domain}/oauth/token (200)"
+        cases = [
+            (Answer(500, body=b"upstream exploded"), "Auth0 token exchange failed (500): upstream exploded"),
+            (
+                Answer(403, {"error": "invalid_grant", "error_description": "Invalid authorization code"}),
+                'Auth0 token exchange failed (403): {"error": "invalid_grant", "error_description":'
+                ' "Invalid authorization code"}',
+            ),
+            (Answer(502, body=b"x" * 1000), "Auth0 token exchange failed (502): " + "x" * 199 + "\u2026"),
+            (Answer(200, body=b"<html>"), f"Unexpected answer from {endpoint}: not JSON: <html>"),
+            (Answer(200, {"refresh_token": "rt-x", "expires_in": 60}), f"Unexpected answer from {endpoint}: no access_token."),
+            (
+                Answer(200, {"access_token": "at-x", "refresh_token": "rt-x", "expires_in": "soon"}),
+                f"Unexpected answer from {endpoint}: expires_in is not a number.",
+            ),
+        ]
+        self.secrets.extend(["rt-x", "at-x"])
+        for answer, reason in cases:
+            with self.subTest(reason=reason):
+                self.auth0.script("POST", "/oauth/token", answer)
+                code, out, err = self.run_main("login", "--oauth", BROWSER=fake_browser())
+                self.assertEqual((code, err), (1, f"Login failed\n{reason}\n"))
+                self.assertEqual(self.creds_bytes(), before)
+                self.assertEqual(self.leftovers(), [])
+
+    def test_no_refresh_token(self) -> None:
+        self.auth0.omit_refresh_token = True
+        code, out, err = self.run_main("login", "--oauth", BROWSER=fake_browser())
+        self.assertEqual(code, 1)
+        self.assertEqual(
+            err,
+            "Login failed\nAuth0 did not return a refresh token."
+            " Make sure the Application has 'offline_access' scope enabled.\n",
+        )
+        self.assertFalse(os.path.exists(self.creds))
+
+    def test_auth0_unreachable(self) -> None:
+        self.cloud.config = dict(self.cloud.config, auth0Domain=f"127.0.0.1:{free_port()}")
+        proc, _, q = self.start_login()
+        status, _, _ = self.callback(self.ports[0], "/callback?" + urlencode({"code": "c", "state": q["state"]}))
+        self.assertEqual(status, 200)
+        code, _, err = self.finish(proc)
+        self.assertEqual(code, 1)
+        self.assertRegex(err, r"^Login failed\nCould not reach https://127\.0\.0\.1:\d+/oauth/token: Connection refused\n$")
+
+    def test_untrusted_auth0_certificate(self) -> None:
+        # Without the test CA, the system store does not trust the fake Auth0.
+        proc, _, q = self.start_login(SSL_CERT_FILE=None)
+        self.callback(self.ports[0], "/callback?" + urlencode({"code": "c", "state": q["state"]}))
+        code, _, err = self.finish(proc)
+        self.assertEqual(code, 1)
+        self.assertTrue(err.startswith(f"Login failed\nCould not reach https://{self.auth0.domain}/oauth/token: TLS certificate not trusted"), err)
+        self.assertIn("point SSL_CERT_FILE at its bundle", err)
+        self.assertEqual(err.count("\n"), 2)
+
+    def test_missing_code_or_state(self) -> None:
+        for target in ("/callback", "/callback?code=abc", "/callback?state=xyz", "/callback?code=&state="):
+            with self.subTest(target=target):
+                proc, _, _ = self.start_login()
+                status, headers, body = self.callback(self.ports[0], target)
+                self.assertEqual((status, body), (400, b"Missing code/state"))
+                self.assertEqual(headers["content-type"], "text/plain; charset=utf-8")
+                self.assertEqual(headers["x-content-type-options"], "nosniff")
+                code, out, err = self.finish(proc)
+                self.assertEqual((code, out, err), (1, "", "Login failed\nMissing code/state in callback\n"))
+
+    def test_other_paths_get_404_and_do_not_end_the_login(self) -> None:
+        proc, url, _ = self.start_login()
+        for path in ("/favicon.ico", "/", "/callback/extra", "/robots.txt"):
+            status, _, _ = self.callback(self.ports[0], path)
+            self.assertEqual(status, 404, path)
+        self.assertIsNone(proc.poll())
+        status, _, _ = browse(url)
+        self.assertEqual(status, 200)
+        self.assertEqual(self.finish(proc), (0, "Signed in\n", ""))
+
+    def test_error_page_is_plain_text(self) -> None:
+        # error_description echoes request text: it must never become HTML.
+        proc, _, _ = self.start_login()
+        payload = "<script>alert(document.cookie)</script>"
+        query = urlencode({"error": "access_denied", "error_description": payload})
+        status, headers, body = self.callback(self.ports[0], "/callback?" + query)
+        self.assertEqual(status, 400)
+        self.assertEqual(headers["content-type"], "text/plain; charset=utf-8")
+        self.assertEqual(headers["x-content-type-options"], "nosniff")
+        self.assertEqual(body.decode(), f"Authentication failed: access_denied. {payload}")
+        code, _, err = self.finish(proc)
+        self.assertEqual((code, err), (1, f"Login failed\nAuthentication failed: access_denied. {payload}\n"))
+
+    def test_state_is_checked_on_a_direct_callback(self) -> None:
+        proc, _, _ = self.start_login()
+        status, _, body = self.callback(self.ports[0], "/callback?" + urlencode({"code": "c", "state": "forged"}))
+        self.assertEqual((status, body.decode()), (400, "State mismatch \u2014 aborting to prevent CSRF"))
+        code, _, err = self.finish(proc)
+        self.assertEqual((code, err), (1, "Login failed\nState mismatch \u2014 aborting to prevent CSRF\n"))
+        self.assertEqual(self.auth0.seen("POST"), [])
+
+    @unittest.skipUnless(POSIX, "SIGINT delivery to a child is POSIX here")
+    def test_ctrl_c_while_waiting(self) -> None:
+        self.sign_in_anon()
+        before = self.creds_bytes()
+        proc, _, _ = self.start_login()
+        proc.send_signal(signal.SIGINT)
+        self.assertEqual(self.finish(proc), (130, "", "Interrupted.\n"))
+        self.assert_port_closed(self.ports[0])
+        self.assertEqual(self.creds_bytes(), before)
+        self.assertEqual(self.leftovers(), [])
+
+    def test_port_is_free_again_after_each_way_out(self) -> None:
+        # After a failure, then after two successes, the same port serves the next login.
+        self.auth0.deny = "access_denied"
+        code, _, _ = self.run_main("login", "--oauth", BROWSER=fake_browser())
+        self.assertEqual(code, 1)
+        self.assert_port_closed(self.ports[0])
+        self.auth0.deny = None
+        for _ in range(2):
+            self.forget_browser()
+            code, out, _ = self.run_main("login", "--oauth", BROWSER=fake_browser())
+            self.assertEqual(code, 0)
+            self.assertIn(f"127.0.0.1%3A{self.ports[0]}%2Fcallback", out)
+            self.assert_port_closed(self.ports[0])
+
+    def test_a_browser_that_stays_open_does_not_block(self) -> None:
+        # This BROWSER fetches the page, then stays for a minute, as a browser
+        # started by webbrowser may: neither the login nor a pipe reading its
+        # output may wait for it to close.
+        proc = subprocess.Popen(
+            [sys.executable, MODULE, "login", "--oauth"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=self.env(BROWSER=fake_browser(linger=60)),
+        )
+        self.addCleanup(lambda: proc.poll() is None and proc.kill())
+        try:
+            out, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.fail("the login, or its pipes, waited for the browser to close")
+        self._record(out, err)
+        self.assertEqual(proc.returncode, 0, err)
+        self.assertTrue(out.endswith("Signed in\n"), out)
+        self.assertEqual(self.browser_saw()[0], 200)
+
+    @unittest.skipUnless(POSIX, "needs a pty")
+    def test_picker_oauth(self) -> None:
+        code, shown, err = self.run_tty(["login"], ["1"], NO_COLOR="1", BROWSER=fake_browser())
+        self.assertEqual((code, err), (0, ""))
+        self.assertIn("Choose 1-2 [2]: 1\nBrowser: https://", shown)
+        self.assertTrue(shown.endswith("Signed in\n"), shown)
+        self.assertEqual(self.read_creds()["mode"], "auth0")
+
+    def test_bad_auth0_domain(self) -> None:
+        for domain in ("evil.example/path", "user@host", "a b"):
+            with self.subTest(domain=domain):
+                self.cloud.config = dict(self.cloud.config, auth0Domain=domain)
+                code, out, err = self.run_main("login", "--oauth", "--no-browser")
+                self.assertEqual(
+                    (code, out, err),
+                    (1, "", f"Login failed\nThe cloud-api's auth0Domain is not a host name: {domain!r}.\n"),
+                )
+                self.assert_port_closed(self.ports[0])
+
+    def test_auth0_domain_with_scheme_is_accepted(self) -> None:
+        self.cloud.config = dict(self.cloud.config, auth0Domain=f"https://{self.auth0.domain}/")
+        code, _, _ = self.run_main("login", "--oauth", BROWSER=fake_browser())
+        self.assertEqual(code, 0)
+        self.assertEqual(self.read_creds()["auth0Domain"], self.auth0.domain)
+
+
+class BrowserChoiceTest(unittest.TestCase):
+    """Which browser is started where: a pure function of the environment."""
+
+    URL = "https://tenant/authorize?x=1"
+
+    def command(self, env: Dict[str, str], platform: str = "linux", kernel: str = "6.1.0", which: Any = None) -> Any:
+        return arkor_cli._browser_command(self.URL, env, platform, kernel, which or (lambda name: None))
+
+    def test_browser_variable_is_honoured(self) -> None:
+        argv, env = self.command({"BROWSER": "firefox"})
+        self.assertEqual(argv[:3], [sys.executable, "-I", "-c"])
+        self.assertEqual(argv[4], self.URL)
+        self.assertEqual(env["BROWSER"], "firefox")
+
+    def test_text_browsers_are_never_started(self) -> None:
+        for value in ("lynx", "/usr/bin/w3m", "links -g %s", "elinks", "www-browser", "links2", "LYNX.EXE"):
+            with self.subTest(value=value):
+                self.assertIsNone(self.command({"BROWSER": value, "DISPLAY": ":0"}))
+        argv, env = self.command({"BROWSER": os.pathsep.join(["lynx", "firefox %s", "w3m"])})
+        self.assertEqual(env["BROWSER"], "firefox %s")
+        # Without BROWSER, webbrowser's own choice is checked in the child.
+        argv, env = self.command({"DISPLAY": ":0"})
+        self.assertEqual(argv[5].split(","), sorted(["elinks", "links", "links2", "lynx", "w3m", "www-browser"]))
+
+    def test_no_display_no_browser(self) -> None:
+        self.assertIsNone(self.command({}))
+        self.assertIsNotNone(self.command({"DISPLAY": ":0"}))
+        self.assertIsNotNone(self.command({"WAYLAND_DISPLAY": "wayland-0"}))
+        self.assertIsNotNone(self.command({}, platform="darwin"))
+        self.assertIsNotNone(self.command({}, platform="win32"))
+
+    def test_wsl_opens_the_windows_browser(self) -> None:
+        argv, _ = self.command({}, kernel="5.15.0-microsoft-standard-WSL2", which=lambda n: "/usr/bin/wslview")
+        self.assertEqual(argv, ["wslview", self.URL])
+        argv, _ = self.command({"WSL_DISTRO_NAME": "Debian"})
+        self.assertEqual(argv[:2], ["powershell.exe", "-NoProfile"])
+        self.assertEqual(argv[-1], f"Start-Process '{self.URL}'")
+        found = arkor_cli._browser_command("https://x/?a='b'", {"WSL_DISTRO_NAME": "D"}, "linux", "", lambda n: None)
+        assert found is not None
+        self.assertEqual(found[0][-1], "Start-Process 'https://x/?a=''b'''")
+
+    @unittest.skipUnless(sys.platform.startswith("linux"), "webbrowser's Linux discovery")
+    def test_default_browser_through_webbrowser(self) -> None:
+        # With a display and no BROWSER, webbrowser (in its child process)
+        # finds xdg-open on PATH and hands it the URL.
+        bindir = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, bindir, True)
+        marker = os.path.join(bindir, "opened")
+        script = os.path.join(bindir, "xdg-open")
+        with open(script, "w") as f:
+            f.write(f'#!/bin/sh\nprintf "%s" "$1" > "{marker}"\n')
+        os.chmod(script, 0o755)
+        # PATH holds nothing but the fake: no real browser on this machine may answer.
+        arkor_cli._open_browser(self.URL, {"PATH": bindir, "DISPLAY": ":0"})
+        deadline = time.monotonic() + 20
+        while not os.path.exists(marker) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with open(marker) as f:
+            self.assertEqual(f.read(), self.URL)
+
+
+class ChromiumTest(OAuthCase):
+    """The whole browser leg in a real headless Chromium."""
+
+    CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+    @unittest.skipUnless(CHROMIUM, "Chromium is not installed (Debian: apt-get install chromium)")
+    def test_chromium_follows_the_redirect_to_the_listener(self) -> None:
+        proc, url, _ = self.start_login()
+        profile = tempfile.mkdtemp(prefix="arkor-chromium-")
+        self.addCleanup(shutil.rmtree, profile, True)
+        flags = [
+            "--headless",
+            "--no-sandbox",  # as root here
+            "--disable-gpu",
+            f"--user-data-dir={profile}",
+            "--disable-background-networking",  # there is no outside network
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--disable-quic",
+            "--ignore-certificate-errors",  # the fake Auth0's test CA is not in Chromium's store
+            "--virtual-time-budget=10000",
+            "--dump-dom",
+        ]
+        assert self.CHROMIUM is not None
+        browser = subprocess.run(
+            [self.CHROMIUM, *flags, url], capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL
+        )
+        self.assertEqual(self.finish(proc), (0, "Signed in\n", ""), browser.stderr[-2000:])
+        self.assertIn("Signed in to Arkor", browser.stdout)
+        self.assertEqual(self.read_creds()["mode"], "auth0")
+        (authorize,) = self.auth0.seen("GET", "/authorize")
+        self.assertIn("Chrome", authorize.headers.get("user-agent", ""))
+        code, out, _ = self.run_main("whoami")
+        self.assertEqual(code, 0)
+        self.assertTrue(out.endswith("Orgs: ada-personal, analytical\n"), out)
 
 
 # ---------------------------------------------------------------------------
