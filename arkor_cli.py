@@ -21,22 +21,22 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
-__all__ = ["ArkorError", "main", "__version__"]
+__all__ = ["ArkorError", "__version__", "main"]
 
 if TYPE_CHECKING:  # typing costs start-up time; the checker alone needs it
-    from typing import IO, Any, Callable, Dict, List, Mapping, Optional, TypedDict, Union
-
+    from collections.abc import Mapping
     from http.client import HTTPMessage
+    from typing import IO, Any, Callable, Literal, TypedDict, Union
 
     class AnonCredentials(TypedDict):
-        mode: str  # "anon"
+        mode: Literal["anon"]
         token: str
         anonymousId: str
         arkorCloudApiUrl: str
         orgSlug: str
 
     class Auth0Credentials(TypedDict):
-        mode: str  # "auth0" (read also as "oauth")
+        mode: Literal["auth0"]  # read also as "oauth"
         accessToken: str
         refreshToken: str
         expiresAt: float
@@ -51,7 +51,7 @@ if TYPE_CHECKING:  # typing costs start-up time; the checker alone needs it
         auth0Domain: str
         clientId: str
         audience: str
-        callbackPorts: List[int]
+        callbackPorts: list[int]
 
 
 # ---------------------------------------------------------------------------
@@ -82,12 +82,8 @@ _EXIT_INTERRUPTED = 130
 # The words a user sees. Scripts and the documentation match on them, so
 # each is written once, here, and the tests compare against these exact texts.
 _MSG_BOTH_MODES = "Pick one of --oauth / --anonymous, not both."
-_MSG_OAUTH_IN_CI = (
-    "--oauth needs a browser callback that CI runners can't complete. Use --anonymous in CI."
-)
-_MSG_OAUTH_NOT_CONFIGURED = (
-    "OAuth is not configured for this deployment. Re-run without --oauth or pass --anonymous."
-)
+_MSG_OAUTH_IN_CI = "--oauth needs a browser callback that CI runners can't complete. Use --anonymous in CI."
+_MSG_OAUTH_NOT_CONFIGURED = "OAuth is not configured for this deployment. Re-run without --oauth or pass --anonymous."
 _MSG_CONTINUING_ANON = "OAuth is not configured. Continuing with an anonymous session."
 _MSG_ANON_ID = "Anonymous id: {anonymous_id}"
 _MSG_ANON_KEEP = (
@@ -221,7 +217,7 @@ def _credentials_path(env: Mapping[str, str]) -> str:
     return os.path.join(home, _CREDENTIALS_DIR, _CREDENTIALS_NAME)
 
 
-_REQUIRED_FIELDS = {
+_REQUIRED_FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "anon": {"token": str, "anonymousId": str, "arkorCloudApiUrl": str, "orgSlug": str},
     "auth0": {
         "accessToken": str,
@@ -243,8 +239,7 @@ def _parse_credentials(text: str, path: str) -> Credentials:
 
     def invalid(what: str) -> ArkorError:
         return ArkorError(
-            f"{path} does not hold valid arkor credentials ({what})."
-            " Fix it, or sign in again with `arkor login`."
+            f"{path} does not hold valid arkor credentials ({what}). Fix it, or sign in again with `arkor login`."
         )
 
     try:
@@ -547,9 +542,7 @@ def _net_reason(reason: object) -> str:
 # ---------------------------------------------------------------------------
 
 
-def _upgrade_fix(
-    module_file: str | None = None, prefix: str | None = None, executable: str | None = None
-) -> str:
+def _upgrade_fix(module_file: str | None = None, prefix: str | None = None, executable: str | None = None) -> str:
     """The sentence that tells how to upgrade this copy of arkor.
 
     It follows how this file was installed: a pipx venv carries
@@ -789,7 +782,7 @@ def _listen(ports: list[int], callback: _Callback) -> Any:
         sys_version = ""
 
         def do_GET(self) -> None:
-            port = self.server.server_address[1]
+            port = self.connection.getsockname()[1]
             # DNS rebinding: a page on evil.example whose name resolves to
             # 127.0.0.1 arrives with its own Host; only ours are accepted.
             if self.headers.get("Host", "").lower() not in (f"127.0.0.1:{port}", f"localhost:{port}"):
@@ -844,7 +837,8 @@ def _listen(ports: list[int], callback: _Callback) -> Any:
             # HTTPServer.server_bind resolves its own name with getfqdn(), a
             # reverse-DNS lookup that can stall for many seconds.
             socketserver.TCPServer.server_bind(self)
-            self.server_name, self.server_port = self.server_address[:2]
+            host, port = self.socket.getsockname()[:2]
+            self.server_name, self.server_port = str(host), int(port)
 
     if not ports:
         raise ArkorError("The cloud-api lists no callbackPorts for the loopback listener.")
@@ -857,16 +851,13 @@ def _listen(ports: list[int], callback: _Callback) -> Any:
             continue
         threading.Thread(target=server.serve_forever, args=(0.1,), name="arkor-callback", daemon=True).start()
         return server
-    raise ArkorError(
-        _MSG_BIND_FAILED.format(ports=", ".join(str(p) for p in ports), error=last)
-    )
+    raise ArkorError(_MSG_BIND_FAILED.format(ports=", ".join(str(p) for p in ports), error=last))
 
 
 def _is_text_browser(command: str) -> bool:
     words = command.strip().split()
     name = os.path.basename(words[0]).lower() if words else ""
-    if name.endswith(".exe"):
-        name = name[: -len(".exe")]
+    name = name.removesuffix(".exe")
     return name in _TEXT_BROWSERS
 
 
@@ -913,7 +904,13 @@ def _browser_command(
             if which("wslview"):
                 return ["wslview", url], child_env
             quoted = url.replace("'", "''")
-            return ["powershell.exe", "-NoProfile", "-NonInteractive", "-Command", f"Start-Process '{quoted}'"], child_env
+            return [
+                "powershell.exe",
+                "-NoProfile",
+                "-NonInteractive",
+                "-Command",
+                f"Start-Process '{quoted}'",
+            ], child_env
         if not env.get("DISPLAY") and not env.get("WAYLAND_DISPLAY"):
             return None  # no screen here: over SSH, in a container
     return webbrowser_child, child_env
@@ -936,15 +933,17 @@ def _open_browser(url: str, env: Mapping[str, str]) -> None:
     argv, child_env = found
     try:
         # Kept referenced, so that it is not reported as abandoned while it runs.
-        _BROWSER_PROCESSES.append(subprocess.Popen(
-            argv,
-            env=child_env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            close_fds=True,
-            start_new_session=True,  # Ctrl-C here must not close the user's browser
-        ))
+        _BROWSER_PROCESSES.append(
+            subprocess.Popen(
+                argv,
+                env=child_env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                close_fds=True,
+                start_new_session=True,  # Ctrl-C here must not close the user's browser
+            )
+        )
     except OSError:
         pass
 
@@ -960,7 +959,9 @@ def _wait_for_code(callback: _Callback) -> str:
     return callback.code
 
 
-def _exchange_code(config: CliConfig, code: str, verifier: str, redirect_uri: str, env: Mapping[str, str]) -> dict[str, Any]:
+def _exchange_code(
+    config: CliConfig, code: str, verifier: str, redirect_uri: str, env: Mapping[str, str]
+) -> dict[str, Any]:
     """Trade the code for tokens (RFC 6749 §4.1.3, form-encoded)."""
     from urllib.parse import urlencode
 
@@ -1041,7 +1042,9 @@ def _fetch_cli_config(api: _CloudApi) -> CliConfig:
     if not isinstance(ports, list) or not all(
         isinstance(p, int) and not isinstance(p, bool) and 0 < p < 65536 for p in ports
     ):
-        raise ArkorError(f"Unexpected answer from GET {endpoint} ({reply.status}): callbackPorts is not a list of ports.")
+        raise ArkorError(
+            f"Unexpected answer from GET {endpoint} ({reply.status}): callbackPorts is not a list of ports."
+        )
     config["callbackPorts"] = ports
     return config  # type: ignore[return-value]
 
@@ -1049,8 +1052,8 @@ def _fetch_cli_config(api: _CloudApi) -> CliConfig:
 def _bearer(stored: Credentials) -> str:
     """The token that the cloud-api takes for these credentials."""
     if stored["mode"] == "anon":
-        return stored["token"]  # type: ignore[typeddict-item]
-    return stored["accessToken"]  # type: ignore[typeddict-item]
+        return stored["token"]
+    return stored["accessToken"]
 
 
 def _oauth_available(config: CliConfig) -> bool:
@@ -1238,13 +1241,13 @@ def _parser() -> Any:
     login = command("login", "Sign in (OAuth in the browser, or an anonymous token).")
     login.add_argument("--oauth", action="store_true", help="sign in to your account through the browser")
     login.add_argument("--anonymous", action="store_true", help="get a throwaway anonymous token")
-    login.add_argument(
-        "--no-browser", action="store_true", help="print the sign-in URL without opening a browser"
-    )
+    login.add_argument("--no-browser", action="store_true", help="print the sign-in URL without opening a browser")
     login.set_defaults(run=_cmd_login)
 
     logout = command("logout", "Delete the stored credentials.")
-    logout.add_argument("-y", "--yes", "-f", "--force", dest="yes", action="store_true", help="do not ask for confirmation")
+    logout.add_argument(
+        "-y", "--yes", "-f", "--force", dest="yes", action="store_true", help="do not ask for confirmation"
+    )
     logout.set_defaults(run=_cmd_logout)
 
     whoami = command("whoami", "Show the signed-in identity and its orgs.")
@@ -1281,11 +1284,9 @@ def main(argv: list[str] | None = None) -> int:
             status = _EXIT_INTERRUPTED
         except BrokenPipeError:
             raise
-        except Exception as exc:  # a bug: still one line, and no token in it
+        except Exception as exc:  # noqa: BLE001 - a bug: still one line, and no token in it
             _debug_traceback(ctx.env)
-            term.error(
-                f"Internal error ({type(exc).__name__}). Set ARKOR_DEBUG=1 to see the traceback, and report it."
-            )
+            term.error(f"Internal error ({type(exc).__name__}). Set ARKOR_DEBUG=1 to see the traceback, and report it.")
             status = _EXIT_FAILURE
         # A deprecation notice is said once, when the command is over, also
         # after a failure: the user should learn of it before the cutoff.

@@ -32,10 +32,13 @@ import time
 import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Dict, List, Optional, Tuple, TypeVar, Union
+from typing import TYPE_CHECKING, Any, Callable, Union
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-__all__ = ["Answer", "FakeAuth0", "FakeCloudApi", "Seen", "browse", "FIXTURES", "TEST_CA"]
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+__all__ = ["FIXTURES", "TEST_CA", "Answer", "FakeAuth0", "FakeCloudApi", "Seen", "browse"]
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tests", "fixtures")
 TEST_CA = os.path.join(FIXTURES, "ca.pem")
@@ -48,10 +51,10 @@ class Answer:
         self,
         status: int = 200,
         json_body: Any = None,
-        body: Optional[bytes] = None,
-        headers: Optional[Dict[str, str]] = None,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
         delay: float = 0.0,
-        content_length: Optional[int] = None,
+        content_length: int | None = None,
         hold: float = 0.0,
     ) -> None:
         if body is None:
@@ -68,14 +71,14 @@ class Answer:
         self.hold = hold
 
     @classmethod
-    def redirect(cls, location: str, status: int = 302) -> "Answer":
+    def redirect(cls, location: str, status: int = 302) -> Answer:
         return cls(status, headers={"Location": location})
 
 
 class Seen:
     """One request as the server received it."""
 
-    def __init__(self, method: str, target: str, headers: Dict[str, str], body: bytes) -> None:
+    def __init__(self, method: str, target: str, headers: dict[str, str], body: bytes) -> None:
         parts = urlsplit(target)
         self.method = method
         self.path = parts.path
@@ -99,12 +102,12 @@ class _FakeService:
     scheme = "http"
 
     def __init__(self) -> None:
-        self.requests: List[Seen] = []
-        self._scripted: Dict[Tuple[str, str], List[Responder]] = {}
+        self.requests: list[Seen] = []
+        self._scripted: dict[tuple[str, str], list[Responder]] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._server = _Server(("127.0.0.1", 0), _handler_for(self))
-        self._thread: Optional[threading.Thread] = None
+        self._thread: threading.Thread | None = None
 
     # -- lifecycle ----------------------------------------------------------
 
@@ -116,7 +119,7 @@ class _FakeService:
     def url(self) -> str:
         return f"{self.scheme}://127.0.0.1:{self.port}"
 
-    def start(self: _S) -> _S:
+    def start(self) -> Self:
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
         self._thread.start()
         return self
@@ -128,7 +131,7 @@ class _FakeService:
         if self._thread is not None:
             self._thread.join(5)
 
-    def __enter__(self: _S) -> _S:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -141,7 +144,7 @@ class _FakeService:
         with self._lock:
             self._scripted[(method, path)] = list(answers)
 
-    def seen(self, method: Optional[str] = None, path: Optional[str] = None) -> List[Seen]:
+    def seen(self, method: str | None = None, path: str | None = None) -> list[Seen]:
         with self._lock:
             return [r for r in self.requests if (method in (None, r.method)) and (path in (None, r.path))]
 
@@ -160,26 +163,23 @@ class _FakeService:
         return Answer(404, {"error": "not_found"})
 
 
-_S = TypeVar("_S", bound=_FakeService)
-
-
 class FakeCloudApi(_FakeService):
     """The cloud-api on ``http://127.0.0.1:<ephemeral port>``."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.config: Dict[str, Any] = {
+        self.config: dict[str, Any] = {
             "auth0Domain": "",
             "clientId": "",
             "audience": "",
             "callbackPorts": [],
         }
-        self.user: Dict[str, Any] = {"id": "user-1", "email": "ada@example.com", "name": "Ada"}
-        self.orgs: List[Dict[str, Any]] = []
-        self.tokens: Dict[str, Dict[str, Any]] = {}  # bearer token -> identity
+        self.user: dict[str, Any] = {"id": "user-1", "email": "ada@example.com", "name": "Ada"}
+        self.orgs: list[dict[str, Any]] = []
+        self.tokens: dict[str, dict[str, Any]] = {}  # bearer token -> identity
         self._serial = itertools.count(1)
 
-    def mint_anonymous(self) -> Dict[str, Any]:
+    def mint_anonymous(self) -> dict[str, Any]:
         """What ``POST /v1/auth/anonymous`` gives: a new identity each time."""
         n = next(self._serial)
         token = "anon-token-" + secrets.token_urlsafe(16)
@@ -196,7 +196,7 @@ class FakeCloudApi(_FakeService):
             }
         return answer
 
-    def add_token(self, token: str, user: Optional[Dict[str, Any]] = None, orgs: Optional[List[Any]] = None) -> None:
+    def add_token(self, token: str, user: dict[str, Any] | None = None, orgs: list[Any] | None = None) -> None:
         with self._lock:
             self.tokens[token] = {"user": user or self.user, "orgs": self.orgs if orgs is None else orgs}
 
@@ -234,24 +234,25 @@ class FakeAuth0(_FakeService):
 
     scheme = "https"
 
-    def __init__(self, cloud: Optional[FakeCloudApi] = None) -> None:
+    def __init__(self, cloud: FakeCloudApi | None = None) -> None:
         super().__init__()
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(os.path.join(FIXTURES, "server.pem"), os.path.join(FIXTURES, "server-key.pem"))
         # The handshake runs in each connection's own thread (see Handler.setup).
-        self._server.socket = context.wrap_socket(
-            self._server.socket, server_side=True, do_handshake_on_connect=False
-        )
+        self._server.socket = context.wrap_socket(self._server.socket, server_side=True, do_handshake_on_connect=False)
         self.cloud = cloud
         self.client_id = "client-test"
         self.audience = "https://api.arkor.test"
         self.expires_in = 86400
-        self.user: Dict[str, Any] = {"id": "auth0|ada", "email": "ada@example.com", "name": "Ada Lovelace"}
-        self.orgs: List[Dict[str, Any]] = [{"slug": "ada-personal", "id": "org-1"}, {"slug": "analytical", "id": "org-2"}]
-        self.codes: Dict[str, Dict[str, Any]] = {}
-        self.issued: List[Dict[str, Any]] = []  # every token answer given, in order
+        self.user: dict[str, Any] = {"id": "auth0|ada", "email": "ada@example.com", "name": "Ada Lovelace"}
+        self.orgs: list[dict[str, Any]] = [
+            {"slug": "ada-personal", "id": "org-1"},
+            {"slug": "analytical", "id": "org-2"},
+        ]
+        self.codes: dict[str, dict[str, Any]] = {}
+        self.issued: list[dict[str, Any]] = []  # every token answer given, in order
         # Failures on demand.
-        self.deny: Optional[str] = None  # /authorize answers with this OAuth error
+        self.deny: str | None = None  # /authorize answers with this OAuth error
         self.deny_description = "The user said no."
         self.wrong_state = False  # /authorize sends back a state that is not the client's
         self.omit_refresh_token = False
@@ -260,7 +261,7 @@ class FakeAuth0(_FakeService):
     def domain(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def cli_config(self, ports: List[int]) -> Dict[str, Any]:
+    def cli_config(self, ports: list[int]) -> dict[str, Any]:
         """What the cloud-api's ``/v1/auth/cli/config`` says about this Auth0."""
         return {
             "auth0Domain": self.domain,
@@ -282,7 +283,7 @@ class FakeAuth0(_FakeService):
             return _oauth_error(400, "unsupported_grant_type", repr(form.get("grant_type")))
         return super()._default(seen)
 
-    def _authorize(self, q: Dict[str, str]) -> Answer:
+    def _authorize(self, q: dict[str, str]) -> Answer:
         redirect_uri = q.get("redirect_uri", "")
         expected = {
             "response_type": "code",
@@ -315,7 +316,7 @@ class FakeAuth0(_FakeService):
             params = {"code": code, "state": state}
         return Answer.redirect(f"{redirect_uri}?{urlencode(params)}")
 
-    def _exchange(self, form: Dict[str, str]) -> Answer:
+    def _exchange(self, form: dict[str, str]) -> Answer:
         with self._lock:
             grant = self.codes.get(form.get("code", ""))
             if grant is None or grant["used"]:
@@ -331,8 +332,8 @@ class FakeAuth0(_FakeService):
             return _oauth_error(403, "invalid_grant", "Failed to verify code verifier")
         return Answer(200, self._issue(refresh=not self.omit_refresh_token))
 
-    def _issue(self, refresh: bool) -> Dict[str, Any]:
-        answer: Dict[str, Any] = {
+    def _issue(self, refresh: bool) -> dict[str, Any]:
+        answer: dict[str, Any] = {
             "access_token": "at-" + secrets.token_urlsafe(24),
             "id_token": "id-" + secrets.token_urlsafe(24),
             "token_type": "Bearer",
@@ -347,7 +348,7 @@ class FakeAuth0(_FakeService):
             self.cloud.add_token(answer["access_token"], user=self.user, orgs=self.orgs)
         return answer
 
-    def handed_out(self) -> List[str]:
+    def handed_out(self) -> list[str]:
         """Every token and code it handed out: none may ever be printed."""
         with self._lock:
             tokens = [t[k] for t in self.issued for k in ("access_token", "refresh_token", "id_token") if k in t]
@@ -361,7 +362,7 @@ def _oauth_error(status: int, error: str, description: str) -> Answer:
     return Answer(status, {"error": error, "error_description": description})
 
 
-def browse(url: str, cafile: str = TEST_CA, timeout: float = 30) -> Tuple[int, Dict[str, str], bytes]:
+def browse(url: str, cafile: str = TEST_CA, timeout: float = 30) -> tuple[int, dict[str, str], bytes]:
     """Do what a browser does with the sign-in URL: GET it and follow the
     redirects (to the loopback callback), trusting the test CA. Returns the
     last answer's status, headers (lower-cased) and body."""
@@ -419,7 +420,7 @@ def _handler_for(fake: _FakeService) -> type:
     return Handler
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """``fake_cloud.py``: serve a fake Arkor Cloud until Ctrl-C, for trying
     arkor offline. ``fake_cloud.py browse URL [SECONDS]``: play the browser
     (follow URL to the callback, then stay open SECONDS, as some do)."""

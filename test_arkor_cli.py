@@ -27,9 +27,8 @@ import sys
 import tempfile
 import time
 import unittest
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 from unittest import mock
-from urllib.parse import parse_qs, urlencode, urlsplit
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import arkor_cli
@@ -81,7 +80,7 @@ class Case(unittest.TestCase):
         self.creds = os.path.join(self.arkor_dir, "credentials.json")
         self.cloud = FakeCloudApi().start()
         self.addCleanup(self.cloud.stop)
-        self.secrets: List[str] = []
+        self.secrets: list[str] = []
 
     def tearDown(self) -> None:
         # No token may ever reach the terminal: checked on every run's output.
@@ -91,7 +90,7 @@ class Case(unittest.TestCase):
 
     # -- environments ----------------------------------------------------
 
-    def env(self, **extra: Optional[str]) -> Dict[str, str]:
+    def env(self, **extra: str | None) -> dict[str, str]:
         """A minimal environment built from nothing (not inherited)."""
         env = {
             "HOME": self.home,
@@ -113,18 +112,20 @@ class Case(unittest.TestCase):
 
     # -- ways to run -------------------------------------------------------
 
-    def run_main(self, *argv: str, stdin: str = "", **env: Optional[str]) -> Tuple[int, str, str]:
+    def run_main(self, *argv: str, stdin: str = "", **env: str | None) -> tuple[int, str, str]:
         """``main([...])`` in this process, with its own environment and streams."""
         out, err = io.StringIO(), io.StringIO()
-        with mock.patch.dict(os.environ, self.env(**env), clear=True), mock.patch.object(
-            sys, "stdin", io.StringIO(stdin)
-        ), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(mock.patch.dict(os.environ, self.env(**env), clear=True))
+            stack.enter_context(mock.patch.object(sys, "stdin", io.StringIO(stdin)))
+            stack.enter_context(contextlib.redirect_stdout(out))
+            stack.enter_context(contextlib.redirect_stderr(err))
             code = arkor_cli.main(list(argv))
         self._record(out.getvalue(), err.getvalue())
         return code, out.getvalue(), err.getvalue()
 
     def run_cli(
-        self, *argv: str, stdin: Optional[str] = "", timeout: float = 30, **env: Optional[str]
+        self, *argv: str, stdin: str | None = "", timeout: float = 30, **env: str | None
     ) -> subprocess.CompletedProcess[str]:
         """``python3 arkor_cli.py ...`` as a real process."""
         proc = subprocess.run(
@@ -135,12 +136,13 @@ class Case(unittest.TestCase):
             text=True,
             env=self.env(**env),
             timeout=timeout,
+            check=False,
         )
         self._record(proc.stdout, proc.stderr)
         self.assertNotIn("Traceback", proc.stderr)
         return proc
 
-    def run_tty(self, argv: List[str], answers: List[str], **env: Optional[str]) -> Tuple[int, str, str]:
+    def run_tty(self, argv: list[str], answers: list[str], **env: str | None) -> tuple[int, str, str]:
         """Run arkor on a pseudo-terminal (stdin and stdout), typing ``answers``.
 
         Each answer is typed once the output so far ends with a prompt
@@ -207,7 +209,7 @@ class Case(unittest.TestCase):
         with open(self.creds, "rb") as f:
             return f.read()
 
-    def sign_in_anon(self, token: str = "anon-token-stored", base: Optional[str] = None) -> Dict[str, str]:
+    def sign_in_anon(self, token: str = "anon-token-stored", base: str | None = None) -> dict[str, str]:
         self.cloud.add_token(token)
         data = {
             "mode": "anon",
@@ -219,7 +221,7 @@ class Case(unittest.TestCase):
         self.write_creds(data)
         return data
 
-    def auth0_creds(self, mode: str = "auth0", token: str = "access-token-stored") -> Dict[str, Any]:
+    def auth0_creds(self, mode: str = "auth0", token: str = "access-token-stored") -> dict[str, Any]:
         return {
             "mode": mode,
             "accessToken": token,
@@ -231,7 +233,7 @@ class Case(unittest.TestCase):
             "arkorCloudApiUrl": self.cloud.url,
         }
 
-    def leftovers(self) -> List[str]:
+    def leftovers(self) -> list[str]:
         """Files in ~/.arkor other than the credentials (temp files, say)."""
         if not os.path.isdir(self.arkor_dir):
             return []
@@ -281,7 +283,7 @@ class CommandLineTest(Case):
             [sys.executable, "-m", "arkor_cli", "--version"],
         ):
             with self.subTest(cmd=cmd):
-                proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=HERE, timeout=30)
+                proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=HERE, timeout=30, check=False)
                 self.assertEqual((proc.returncode, proc.stdout), (0, f"arkor {arkor_cli.__version__}\n"))
 
     def test_copied_file_runs_isolated(self) -> None:
@@ -296,13 +298,14 @@ class CommandLineTest(Case):
             env=self.env(),
             cwd=folder,
             timeout=30,
+            check=False,
         )
         self.assertEqual((proc.returncode, proc.stdout, proc.stderr), (0, NOT_SIGNED_IN, ""))
 
     def test_internal_error_is_one_line(self) -> None:
         # A bug must still end in one line and status 1, not a traceback.
         with mock.patch.object(arkor_cli, "_read_credentials", side_effect=RuntimeError("secret-ish")):
-            code, out, err = self.run_main("whoami")
+            code, _out, err = self.run_main("whoami")
         self.assertEqual(code, 1)
         self.assertEqual(err, "Internal error (RuntimeError). Set ARKOR_DEBUG=1 to see the traceback, and report it.\n")
         self.assertNotIn("secret-ish", err)
@@ -330,7 +333,7 @@ class CommandLineTest(Case):
         while not self.cloud.seen("POST", "/v1/auth/anonymous") and time.monotonic() < deadline:
             time.sleep(0.02)
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=10)
+        _out, err = proc.communicate(timeout=10)
         self.assertEqual(proc.returncode, 130)
         self.assertEqual(err, "Interrupted.\n")
         self.assertFalse(os.path.exists(self.creds))
@@ -431,7 +434,7 @@ class LoginAnonymousTest(Case):
         self.assertEqual(self.creds_bytes(), before)
 
     def test_oauth_in_ci_refused_without_a_request(self) -> None:
-        code, out, err = self.run_main("login", "--oauth", CI="true")
+        code, _out, err = self.run_main("login", "--oauth", CI="true")
         self.assertEqual(code, 1)
         self.assertEqual(
             err, "--oauth needs a browser callback that CI runners can't complete. Use --anonymous in CI.\n"
@@ -453,7 +456,7 @@ class LoginAnonymousTest(Case):
         self.assertEqual(self.read_creds()["arkorCloudApiUrl"], self.cloud.url)
 
     def test_empty_base_url_fails_naming_the_variable(self) -> None:
-        code, out, err = self.run_main("login", "--anonymous", ARKOR_CLOUD_API_URL="")
+        code, _out, err = self.run_main("login", "--anonymous", ARKOR_CLOUD_API_URL="")
         self.assertEqual(code, 1)
         self.assertEqual(err, "ARKOR_CLOUD_API_URL is not an http(s) URL: ''.\n")
         self.assertFalse(os.path.exists(self.creds))
@@ -507,7 +510,9 @@ class LoginAnonymousTest(Case):
             Answer(500, body=b""): "GET /v1/auth/cli/config failed (500): (empty body)\n",
             Answer(200, body=b"<!doctype html>"): "Unexpected answer from GET /v1/auth/cli/config (200): not JSON:"
             " <!doctype html>\n",
-            Answer(200, json_body="config"): "Unexpected answer from GET /v1/auth/cli/config (200): not a JSON object.\n",
+            Answer(
+                200, json_body="config"
+            ): "Unexpected answer from GET /v1/auth/cli/config (200): not a JSON object.\n",
             Answer(200, dict(OAUTH_CONFIG, auth0Domain=5)): "Unexpected answer from GET /v1/auth/cli/config (200):"
             " auth0Domain is not a string.\n",
             Answer(200, dict(OAUTH_CONFIG, callbackPorts="52521")): "Unexpected answer from GET"
@@ -525,20 +530,24 @@ class LoginAnonymousTest(Case):
 
     def test_unsupported_sdk_on_login(self) -> None:
         self.cloud.script("POST", "/v1/auth/anonymous", Answer(426, body=b""))
-        code, out, err = self.run_main("login", "--anonymous")
+        code, _out, err = self.run_main("login", "--anonymous")
         self.assertEqual(code, 1)
         self.assertEqual(err, f"Arkor SDK is no longer supported by the cloud API. {COPIED_FIX}\n")
         self.assertFalse(os.path.exists(self.creds))
 
     def test_deprecation_latest_wins(self) -> None:
         self.cloud.script(
-            "GET", "/v1/auth/cli/config", Answer(200, self.cloud.config, headers={"Deprecation": "true", "Warning": '299 - "first"'})
+            "GET",
+            "/v1/auth/cli/config",
+            Answer(200, self.cloud.config, headers={"Deprecation": "true", "Warning": '299 - "first"'}),
         )
         minted = self.cloud.mint_anonymous()
         self.cloud.script(
-            "POST", "/v1/auth/anonymous", Answer(201, minted, headers={"Deprecation": "true", "Warning": '299 - "second"'})
+            "POST",
+            "/v1/auth/anonymous",
+            Answer(201, minted, headers={"Deprecation": "true", "Warning": '299 - "second"'}),
         )
-        code, out, err = self.run_main("login")
+        code, _out, err = self.run_main("login")
         self.assertEqual(code, 0)
         self.assertEqual(err, f"second (current: {arkor_cli.__version__}). {COPIED_FIX}\n")
 
@@ -559,7 +568,7 @@ class LoginAnonymousTest(Case):
     @unittest.skipUnless(POSIX, "needs a pty")
     def test_picker_choices(self) -> None:
         self.cloud.config = OAUTH_CONFIG
-        code, shown, err = self.run_tty(["login"], ["7", "anonymous"])
+        code, _shown, err = self.run_tty(["login"], ["7", "anonymous"])
         self.assertEqual(code, 0)
         self.assertIn("Please answer a number from 1 to 2.", err)
         self.assertTrue(err.endswith(NUDGE))
@@ -626,12 +635,12 @@ class OAuthCase(Case):
                 child.wait()
         super().tearDown()
 
-    def env(self, **extra: Optional[str]) -> Dict[str, str]:
-        base: Dict[str, Optional[str]] = {"SSL_CERT_FILE": TEST_CA, "FAKE_BROWSER_LOG": self.browser_log}
+    def env(self, **extra: str | None) -> dict[str, str]:
+        base: dict[str, str | None] = {"SSL_CERT_FILE": TEST_CA, "FAKE_BROWSER_LOG": self.browser_log}
         base.update(extra)
         return super().env(**base)
 
-    def browser_saw(self, timeout: float = 15) -> Tuple[int, str]:
+    def browser_saw(self, timeout: float = 15) -> tuple[int, str]:
         """What the fake browser ended on: the callback's status and page."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -647,7 +656,7 @@ class OAuthCase(Case):
         if os.path.exists(self.browser_log):
             os.remove(self.browser_log)
 
-    def start_login(self, *extra: str, **env: Optional[str]) -> Tuple[subprocess.Popen[str], str, Dict[str, str]]:
+    def start_login(self, *extra: str, **env: str | None) -> tuple[subprocess.Popen[str], str, dict[str, str]]:
         """``login --oauth --no-browser`` as a real process, read up to its
         ``Browser:`` line: the URL must arrive through a pipe while it waits."""
         proc = subprocess.Popen(
@@ -667,13 +676,13 @@ class OAuthCase(Case):
         url = line[len("Browser: ") :].strip()
         return proc, url, {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
 
-    def finish(self, proc: subprocess.Popen[str]) -> Tuple[int, str, str]:
+    def finish(self, proc: subprocess.Popen[str]) -> tuple[int, str, str]:
         out, err = proc.communicate(timeout=30)
         self._record(out, err)
         self.assertNotIn("Traceback", err)
         return proc.returncode, out, err
 
-    def callback(self, port: int, target: str, host: Optional[str] = None) -> Tuple[int, Dict[str, str], bytes]:
+    def callback(self, port: int, target: str, host: str | None = None) -> tuple[int, dict[str, str], bytes]:
         """A request to the loopback listener, as a browser would send it."""
         import http.client
 
@@ -762,8 +771,10 @@ class OAuthLoginTest(OAuthCase):
             (code, out),
             (
                 0,
-                '{\n  "id": "auth0|ada",\n  "email": "ada@example.com",\n  "name": "Ada Lovelace"\n}\n'
-                "Orgs: ada-personal, analytical\n",
+                (
+                    '{\n  "id": "auth0|ada",\n  "email": "ada@example.com",\n  "name": "Ada Lovelace"\n}\n'
+                    "Orgs: ada-personal, analytical\n"
+                ),
             ),
         )
 
@@ -827,7 +838,7 @@ class OAuthLoginTest(OAuthCase):
             try:
                 s.bind(("127.0.0.2", self.ports[0]))
             except OSError as exc:
-                if exc.errno == getattr(__import__("errno"), "EADDRINUSE"):
+                if exc.errno == __import__("errno").EADDRINUSE:
                     self.fail("the listener took the port on more than 127.0.0.1")
                 self.skipTest(f"127.0.0.2 is not usable here: {exc}")
         browse(url)
@@ -857,7 +868,7 @@ class OAuthLoginTest(OAuthCase):
         self.sign_in_anon()
         before = self.creds_bytes()
         self.auth0.wrong_state = True
-        code, out, err = self.run_main("login", "--oauth", BROWSER=fake_browser())
+        code, _out, err = self.run_main("login", "--oauth", BROWSER=fake_browser())
         self.assertEqual(code, 1)
         self.assertEqual(err, "Login failed\nState mismatch \u2014 aborting to prevent CSRF\n")
         self.assertEqual(self.auth0.seen("POST", "/oauth/token"), [])
@@ -872,12 +883,17 @@ class OAuthLoginTest(OAuthCase):
             (Answer(500, body=b"upstream exploded"), "Auth0 token exchange failed (500): upstream exploded"),
             (
                 Answer(403, {"error": "invalid_grant", "error_description": "Invalid authorization code"}),
-                'Auth0 token exchange failed (403): {"error": "invalid_grant", "error_description":'
-                ' "Invalid authorization code"}',
+                (
+                    'Auth0 token exchange failed (403): {"error": "invalid_grant", "error_description":'
+                    ' "Invalid authorization code"}'
+                ),
             ),
             (Answer(502, body=b"x" * 1000), "Auth0 token exchange failed (502): " + "x" * 199 + "\u2026"),
             (Answer(200, body=b"<html>"), f"Unexpected answer from {endpoint}: not JSON: <html>"),
-            (Answer(200, {"refresh_token": "rt-x", "expires_in": 60}), f"Unexpected answer from {endpoint}: no access_token."),
+            (
+                Answer(200, {"refresh_token": "rt-x", "expires_in": 60}),
+                f"Unexpected answer from {endpoint}: no access_token.",
+            ),
             (
                 Answer(200, {"access_token": "at-x", "refresh_token": "rt-x", "expires_in": "soon"}),
                 f"Unexpected answer from {endpoint}: expires_in is not a number.",
@@ -887,14 +903,14 @@ class OAuthLoginTest(OAuthCase):
         for answer, reason in cases:
             with self.subTest(reason=reason):
                 self.auth0.script("POST", "/oauth/token", answer)
-                code, out, err = self.run_main("login", "--oauth", BROWSER=fake_browser())
+                code, _out, err = self.run_main("login", "--oauth", BROWSER=fake_browser())
                 self.assertEqual((code, err), (1, f"Login failed\n{reason}\n"))
                 self.assertEqual(self.creds_bytes(), before)
                 self.assertEqual(self.leftovers(), [])
 
     def test_no_refresh_token(self) -> None:
         self.auth0.omit_refresh_token = True
-        code, out, err = self.run_main("login", "--oauth", BROWSER=fake_browser())
+        code, _out, err = self.run_main("login", "--oauth", BROWSER=fake_browser())
         self.assertEqual(code, 1)
         self.assertEqual(
             err,
@@ -910,7 +926,9 @@ class OAuthLoginTest(OAuthCase):
         self.assertEqual(status, 200)
         code, _, err = self.finish(proc)
         self.assertEqual(code, 1)
-        self.assertRegex(err, r"^Login failed\nCould not reach https://127\.0\.0\.1:\d+/oauth/token: Connection refused\n$")
+        self.assertRegex(
+            err, r"^Login failed\nCould not reach https://127\.0\.0\.1:\d+/oauth/token: Connection refused\n$"
+        )
 
     def test_untrusted_auth0_certificate(self) -> None:
         # Without the test CA, the system store does not trust the fake Auth0.
@@ -918,7 +936,12 @@ class OAuthLoginTest(OAuthCase):
         self.callback(self.ports[0], "/callback?" + urlencode({"code": "c", "state": q["state"]}))
         code, _, err = self.finish(proc)
         self.assertEqual(code, 1)
-        self.assertTrue(err.startswith(f"Login failed\nCould not reach https://{self.auth0.domain}/oauth/token: TLS certificate not trusted"), err)
+        self.assertTrue(
+            err.startswith(
+                f"Login failed\nCould not reach https://{self.auth0.domain}/oauth/token: TLS certificate not trusted"
+            ),
+            err,
+        )
         self.assertIn("point SSL_CERT_FILE at its bundle", err)
         self.assertEqual(err.count("\n"), 2)
 
@@ -1042,7 +1065,7 @@ class BrowserChoiceTest(unittest.TestCase):
 
     URL = "https://tenant/authorize?x=1"
 
-    def command(self, env: Dict[str, str], platform: str = "linux", kernel: str = "6.1.0", which: Any = None) -> Any:
+    def command(self, env: dict[str, str], platform: str = "linux", kernel: str = "6.1.0", which: Any = None) -> Any:
         return arkor_cli._browser_command(self.URL, env, platform, kernel, which or (lambda name: None))
 
     def test_browser_variable_is_honoured(self) -> None:
@@ -1124,7 +1147,12 @@ class ChromiumTest(OAuthCase):
         ]
         assert self.CHROMIUM is not None
         browser = subprocess.run(
-            [self.CHROMIUM, *flags, url], capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL
+            [self.CHROMIUM, *flags, url],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            stdin=subprocess.DEVNULL,
+            check=False,
         )
         self.assertEqual(self.finish(proc), (0, "Signed in\n", ""), browser.stderr[-2000:])
         self.assertIn("Signed in to Arkor", browser.stdout)
@@ -1189,7 +1217,7 @@ class LogoutTest(Case):
 
     def test_directory_in_place_of_the_file(self) -> None:
         os.makedirs(self.creds)
-        code, out, err = self.run_main("logout", "-y")
+        code, _out, err = self.run_main("logout", "-y")
         self.assertEqual(code, 1)
         self.assertTrue(err.startswith(f"Could not remove {self.creds}: "), err)
         self.assertTrue(os.path.isdir(self.creds))
@@ -1199,7 +1227,7 @@ class LogoutTest(Case):
         for answer, deleted in (("", False), ("n", False), ("no", False), ("y", True), ("YES", True)):
             with self.subTest(answer=answer):
                 before = self.write_creds(self.auth0_creds())
-                code, shown, err = self.run_tty(["logout"], [answer], NO_COLOR="1")
+                code, shown, _err = self.run_tty(["logout"], [answer], NO_COLOR="1")
                 self.assertEqual(code, 0)
                 self.assertIn(f"Delete {self.creds}? [y/N] ", shown)
                 self.assertNotIn("anonymous identity", shown)
@@ -1229,8 +1257,7 @@ class LogoutTest(Case):
         code, shown, _ = self.run_tty(["logout"], [""])
         self.assertEqual(code, 0)
         self.assertIn(
-            "The anonymous identity anon-stored cannot be restored once deleted."
-            f" Delete {self.creds}? [y/N] ",
+            f"The anonymous identity anon-stored cannot be restored once deleted. Delete {self.creds}? [y/N] ",
             shown,
         )
         self.assertEqual(self.read_creds(), before)
@@ -1321,9 +1348,15 @@ class WhoamiTest(Case):
             "upgrade": {"npm": "npm i arkor@latest"},
         }
         cases = [
-            (Answer(426, gate), f"Arkor SDK 0.1.0 is no longer supported by the cloud API (supported: >=1.2.0). {COPIED_FIX}\n"),
+            (
+                Answer(426, gate),
+                f"Arkor SDK 0.1.0 is no longer supported by the cloud API (supported: >=1.2.0). {COPIED_FIX}\n",
+            ),
             (Answer(426, body=b""), f"Arkor SDK is no longer supported by the cloud API. {COPIED_FIX}\n"),
-            (Answer(426, body=b"<html>upgrade</html>"), f"Arkor SDK is no longer supported by the cloud API. {COPIED_FIX}\n"),
+            (
+                Answer(426, body=b"<html>upgrade</html>"),
+                f"Arkor SDK is no longer supported by the cloud API. {COPIED_FIX}\n",
+            ),
             (Answer(426, {"error": "other"}), f"Arkor SDK is no longer supported by the cloud API. {COPIED_FIX}\n"),
         ]
         for answer, message in cases:
@@ -1340,8 +1373,11 @@ class WhoamiTest(Case):
         cases = [
             ({"Deprecation": "true"}, f"Arkor SDK {v} is deprecated (current: {v}). {COPIED_FIX}\n"),
             (
-                {"Deprecation": "true", "Warning": '299 - "Upgrade \\"soon\\"" "Sat, 01 Nov 2026 00:00:00 GMT"',
-                 "Sunset": "Tue, 01 Dec 2026 00:00:00 GMT"},
+                {
+                    "Deprecation": "true",
+                    "Warning": '299 - "Upgrade \\"soon\\"" "Sat, 01 Nov 2026 00:00:00 GMT"',
+                    "Sunset": "Tue, 01 Dec 2026 00:00:00 GMT",
+                },
                 f'Upgrade "soon" (current: {v}). Cutoff: Tue, 01 Dec 2026 00:00:00 GMT. {COPIED_FIX}\n',
             ),
             ({"Deprecation": "true", "Warning": "plain words"}, f"plain words (current: {v}). {COPIED_FIX}\n"),
@@ -1378,20 +1414,29 @@ class BadAnswersTest(Case):
         self.assertEqual(self.creds_bytes(), self.before, "whoami changed the credentials file")
         super().tearDown()
 
-    def whoami_fails(self, message: str, **env: Optional[str]) -> None:
+    def whoami_fails(self, message: str, **env: str | None) -> None:
         code, out, err = self.run_main("whoami", **env)
         self.assertEqual((code, out, err), (1, "", message + "\n"))
 
     def test_wrongly_shaped_bodies(self) -> None:
         cases = [
-            (Answer(200, body=b"<html><h1>Welcome</h1></html>"), "Unexpected answer from GET /v1/me (200): not JSON: <html><h1>Welcome</h1></html>"),
+            (
+                Answer(200, body=b"<html><h1>Welcome</h1></html>"),
+                "Unexpected answer from GET /v1/me (200): not JSON: <html><h1>Welcome</h1></html>",
+            ),
             (Answer(200, body=b""), "Unexpected answer from GET /v1/me (200): not JSON: (empty body)"),
             (Answer(200, body=b"\xff\xfe\x00"), "Unexpected answer from GET /v1/me (200): not JSON: \ufffd\ufffd\x00"),
             (Answer(200, json_body=[]), "Unexpected answer from GET /v1/me (200): not a JSON object."),
             (Answer(200, {"user": "ada"}), "Unexpected answer from GET /v1/me user (200): not a JSON object."),
             (Answer(200, {"orgs": []}), "Unexpected answer from GET /v1/me user (200): not a JSON object."),
-            (Answer(200, {"user": {}, "orgs": "o"}), "Unexpected answer from GET /v1/me (200): orgs is not a list of objects."),
-            (Answer(200, {"user": {}, "orgs": [1]}), "Unexpected answer from GET /v1/me (200): orgs is not a list of objects."),
+            (
+                Answer(200, {"user": {}, "orgs": "o"}),
+                "Unexpected answer from GET /v1/me (200): orgs is not a list of objects.",
+            ),
+            (
+                Answer(200, {"user": {}, "orgs": [1]}),
+                "Unexpected answer from GET /v1/me (200): orgs is not a list of objects.",
+            ),
         ]
         for answer, message in cases:
             with self.subTest(message):
@@ -1406,7 +1451,9 @@ class BadAnswersTest(Case):
 
     def test_five_mib_body(self) -> None:
         self.cloud.script("GET", "/v1/me", Answer(200, body=b'{"user": "' + b"a" * (5 * 1024 * 1024) + b'"}'))
-        self.whoami_fails(f"The answer from GET {self.cloud.url}/v1/me (200) is larger than 1 MiB; refusing to read it.")
+        self.whoami_fails(
+            f"The answer from GET {self.cloud.url}/v1/me (200) is larger than 1 MiB; refusing to read it."
+        )
 
     def test_body_cap_stops_reading_early(self) -> None:
         # A server that promises 100 MiB and stalls after 2: arkor must stop at
@@ -1464,7 +1511,7 @@ class BadAnswersTest(Case):
                     code, out, _ = self.run_main("whoami")
                     self.assertEqual(code, 0)
                     self.assertEqual(out, "Failed to fetch /v1/me (401). Token may be expired.\n")
-                    followed = (elsewhere.requests if target == elsewhere.url else self.cloud.requests[1:])
+                    followed = elsewhere.requests if target == elsewhere.url else self.cloud.requests[1:]
                     self.assertEqual(len(followed), 1, "the redirect was not followed")
                     self.assertNotIn("authorization", followed[0].headers)
 
@@ -1513,7 +1560,10 @@ class CredentialsFileTest(Case):
             (json.dumps(dict(valid, orgSlug=3)).encode(), "orgSlug has the wrong type"),
             (json.dumps(dict(self.auth0_creds(), expiresAt="soon")).encode(), "expiresAt has the wrong type"),
             (json.dumps(dict(self.auth0_creds(), expiresAt=True)).encode(), "expiresAt has the wrong type"),
-            (json.dumps({k: v for k, v in self.auth0_creds().items() if k != "refreshToken"}).encode(), "missing refreshToken"),
+            (
+                json.dumps({k: v for k, v in self.auth0_creds().items() if k != "refreshToken"}).encode(),
+                "missing refreshToken",
+            ),
         ]
         for raw, what in cases:
             with self.subTest(what=what):
@@ -1578,7 +1628,7 @@ class CredentialsFileTest(Case):
         self.sign_in_anon()
         before = self.creds_bytes()
         with mock.patch.object(os, "fsync", side_effect=OSError(28, "No space left on device")):
-            code, out, err = self.run_main("login", "--anonymous")
+            code, _out, err = self.run_main("login", "--anonymous")
         self.assertEqual(code, 1)
         self.assertEqual(err, f"Could not write {self.creds}: No space left on device.\n")
         self.assertEqual(self.creds_bytes(), before)
@@ -1603,7 +1653,7 @@ class CredentialsFileTest(Case):
             real_chmod(path, mode, *a, **k)
 
         with mock.patch.object(os, "chmod", refuse):
-            code, out, err = self.run_main("login", "--anonymous")
+            code, _out, err = self.run_main("login", "--anonymous")
         self.assertEqual(code, 0)
         self.assertRegex(err, r"^Could not restrict the permissions of .*\.tmp: Operation not permitted\.\n$")
         self.assertEqual(self.read_creds()["mode"], "anon")
@@ -1645,7 +1695,9 @@ class UpgradeCommandTest(unittest.TestCase):
 
     def test_pipx(self) -> None:
         self.touch("pipx_metadata.json")
-        self.assertEqual(arkor_cli._upgrade_fix(self.site_packages_file(), self.root, "py"), "Run `pipx upgrade arkor-cli`.")
+        self.assertEqual(
+            arkor_cli._upgrade_fix(self.site_packages_file(), self.root, "py"), "Run `pipx upgrade arkor-cli`."
+        )
 
     def test_uv_tool(self) -> None:
         self.touch("uv-receipt.toml")
@@ -1662,15 +1714,13 @@ class UpgradeCommandTest(unittest.TestCase):
 
     def test_copied_file(self) -> None:
         path = os.path.join(self.root, "tools", "arkor_cli.py")
-        self.assertEqual(
-            arkor_cli._upgrade_fix(path, self.root, "py"), f"Replace {path} with the latest arkor_cli.py."
-        )
+        self.assertEqual(arkor_cli._upgrade_fix(path, self.root, "py"), f"Replace {path} with the latest arkor_cli.py.")
 
 
 class InstalledCopyTest(Case):
     """The upgrade hint as a real installed copy in a real venv computes it."""
 
-    def make_venv(self, marker: Optional[str]) -> str:
+    def make_venv(self, marker: str | None) -> str:
         import sysconfig
         import venv
 
@@ -1701,13 +1751,12 @@ class InstalledCopyTest(Case):
                     env=self.env(),
                     cwd=self.home,  # not HERE: the venv's copy must be the one imported
                     timeout=60,
+                    check=False,
                 )
                 self._record(proc.stdout, proc.stderr)
                 self.assertEqual(proc.returncode, 1)
                 expected = command.format(python=python)
-                self.assertEqual(
-                    proc.stderr, f"Arkor SDK is no longer supported by the cloud API. Run `{expected}`.\n"
-                )
+                self.assertEqual(proc.stderr, f"Arkor SDK is no longer supported by the cloud API. Run `{expected}`.\n")
 
 
 # ---------------------------------------------------------------------------
@@ -1728,6 +1777,7 @@ class PipeTest(Case):
             text=True,
             env=self.env(),
             timeout=30,
+            check=False,
         )
         self._record(proc.stdout, proc.stderr)
         self.assertEqual(proc.stdout, "{\n")
