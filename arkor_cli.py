@@ -28,6 +28,8 @@ if TYPE_CHECKING:  # typing costs start-up time; the checker alone needs it
     from http.client import HTTPMessage
     from typing import IO, Any, Callable, Literal, TypedDict, Union
 
+    from typing_extensions import Self
+
     class AnonCredentials(TypedDict):
         mode: Literal["anon"]
         token: str
@@ -73,6 +75,12 @@ _DEFAULT_TIMEOUT = 30.0
 _MAX_BODY = 1024 * 1024
 # How much of an unexpected body an error message quotes.
 _SNIPPET = 200
+# Without a bound, a login whose browser never calls back waits forever.
+_DEFAULT_LOGIN_TIMEOUT = 600.0
+# Renew an access token this close to its expiry rather than send it to die.
+_REFRESH_MARGIN = 60
+# Revoking on logout is a courtesy to the server: never make the user wait long.
+_REVOKE_TIMEOUT = 5.0
 
 _EXIT_OK = 0
 _EXIT_FAILURE = 1
@@ -127,6 +135,16 @@ _MSG_NO_REFRESH_TOKEN = (
 )
 _MSG_SIGNED_IN = "Signed in"
 _MSG_LOGIN_FAILED = "Login failed"
+_MSG_TIMED_OUT = "Timed out waiting for the browser callback after {seconds} s."
+_MSG_PASTE = "Or, if the browser cannot reach this machine, paste the address it ended on and press Enter:"
+_MSG_SIGN_IN_AGAIN = "The session could not be renewed ({reason}). Sign in again with `arkor login --oauth`."
+_MSG_REFRESH_UNREACHABLE = "Could not renew the access token ({reason}); trying the stored one."
+_MSG_ANON_401 = (
+    "Anonymous tokens are bound to the device that minted them. `arkor login --anonymous`"
+    " mints a new anonymous identity (a new workspace)."
+)
+_MSG_REVOKE_FAILED = "Could not revoke the refresh token ({reason}); it stays valid until it expires."
+_MSG_LOCK_TIMEOUT = "Another arkor process holds {path}; try again in a moment."
 
 
 # ---------------------------------------------------------------------------
@@ -382,6 +400,78 @@ def _fsync_directory(directory: str) -> None:
 def _os_reason(exc: OSError) -> str:
     """The human part of an OSError, without the path we name ourselves."""
     return exc.strerror or str(exc)
+
+
+class _CredentialsLock:
+    """An inter-process lock beside the credentials file.
+
+    Refreshing reads the refresh token, spends it, and writes its successor:
+    two processes doing that at once would spend the same token twice, and
+    with rotation the second write could keep a token the server has already
+    replaced. The lock makes read-refresh-write one step. The lock file
+    itself is never removed (removing it would let two holders in at once).
+    """
+
+    def __init__(self, path: str, timeout: float) -> None:
+        self.path = path + ".lock"
+        self.timeout = timeout
+        self._fd = -1
+
+    def __enter__(self) -> Self:
+        import time
+
+        os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
+        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+        try:
+            self._fd = os.open(self.path, flags, 0o600)
+        except OSError as exc:
+            raise ArkorError(f"Could not open {self.path}: {_os_reason(exc)}.") from None
+        deadline = time.monotonic() + self.timeout
+        while not _try_lock(self._fd):
+            if time.monotonic() >= deadline:
+                os.close(self._fd)
+                raise ArkorError(_MSG_LOCK_TIMEOUT.format(path=self.path))
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _unlock(self._fd)
+        os.close(self._fd)
+
+
+if sys.platform == "win32":
+
+    def _try_lock(fd: int) -> bool:
+        import msvcrt
+
+        os.lseek(fd, 0, os.SEEK_SET)
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # the first byte stands for the file
+        except OSError:
+            return False
+        return True
+
+    def _unlock(fd: int) -> None:
+        import msvcrt
+
+        os.lseek(fd, 0, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+
+else:
+
+    def _try_lock(fd: int) -> bool:
+        import fcntl
+
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return False
+        return True
+
+    def _unlock(fd: int) -> None:
+        import fcntl
+
+        fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 # ---------------------------------------------------------------------------
@@ -693,15 +783,15 @@ def _pkce() -> tuple[str, str, str]:
     return verifier, challenge, state
 
 
-def _auth0_host(config: CliConfig) -> str:
+def _auth0_host(domain: str, source: str = "The cloud-api's auth0Domain") -> str:
     """The Auth0 domain as a bare ``host[:port]``, as the URLs need it."""
-    domain = config["auth0Domain"].strip()
-    if domain.lower().startswith("https://"):
-        domain = domain[len("https://") :]
-    domain = domain.rstrip("/")
-    if not domain or any(c in domain for c in "/?#@ \\"):
-        raise ArkorError(f"The cloud-api's auth0Domain is not a host name: {config['auth0Domain']!r}.")
-    return domain
+    host = domain.strip()
+    if host.lower().startswith("https://"):
+        host = host[len("https://") :]
+    host = host.rstrip("/")
+    if not host or any(c in host for c in "/?#@ \\"):
+        raise ArkorError(f"{source} is not a host name: {domain!r}.")
+    return host
 
 
 def _authorize_url(config: CliConfig, redirect_uri: str, state: str, challenge: str) -> str:
@@ -719,7 +809,7 @@ def _authorize_url(config: CliConfig, redirect_uri: str, state: str, challenge: 
             "code_challenge_method": "S256",
         }
     )
-    return f"https://{_auth0_host(config)}/authorize?{query}"
+    return f"https://{_auth0_host(config['auth0Domain'])}/authorize?{query}"
 
 
 class _Callback:
@@ -948,24 +1038,72 @@ def _open_browser(url: str, env: Mapping[str, str]) -> None:
         pass
 
 
-def _wait_for_code(callback: _Callback) -> str:
+def _wait_for_code(callback: _Callback, timeout: float, term: _Terminal) -> str:
+    """Wait for the callback (or a pasted URL) for at most ``timeout`` seconds."""
+    import time
+
+    if term.interactive():
+        _accept_pasted_url(callback, term)
+    deadline = time.monotonic() + timeout
     # Short waits rather than one long one: on Windows, Ctrl-C reaches
     # Python only between waits.
-    while not callback.done.wait(0.1):
-        pass
+    while not callback.done.wait(min(0.1, max(0.0, deadline - time.monotonic()))):
+        if time.monotonic() >= deadline:
+            raise ArkorError(_MSG_TIMED_OUT.format(seconds=f"{timeout:g}"))
     if callback.failure is not None:
         raise ArkorError(callback.failure)
     assert callback.code is not None
     return callback.code
 
 
+def _accept_pasted_url(callback: _Callback, term: _Terminal) -> None:
+    """Over SSH the browser runs elsewhere and cannot reach 127.0.0.1 here;
+    the address it ended on still holds the code and state, so the user may
+    paste it. It is checked exactly like a callback."""
+    import threading
+    from urllib.parse import parse_qs, urlsplit
+
+    term.info(_MSG_PASTE)
+
+    def read() -> None:
+        while not callback.done.is_set():
+            line = term.stdin.readline()
+            if not line:
+                return  # end of input: the browser may still call back
+            text = line.strip()
+            if not text:
+                continue
+            query = urlsplit(text).query if "?" in text else text
+            if callback.decide(parse_qs(query)) is not None:
+                callback.done.set()
+            return
+
+    threading.Thread(target=read, name="arkor-paste", daemon=True).start()
+
+
+def _post_form(url: str, form: Mapping[str, str], timeout: float) -> _Reply:
+    """POST to Auth0 as RFC 6749 (and RFC 7009) says: form-encoded."""
+    from urllib.parse import urlencode
+
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
+    return _http("POST", url, headers=headers, body=urlencode(form).encode("ascii"), timeout=timeout)
+
+
+def _expires_at(tokens: Mapping[str, Any], endpoint: str) -> int:
+    """When an access token dies: now + expires_in (unknown lifetime: now)."""
+    import time
+
+    expires_in = tokens.get("expires_in", 0)
+    if isinstance(expires_in, bool) or not isinstance(expires_in, (int, float)):
+        raise ArkorError(f"Unexpected answer from POST {endpoint} (200): expires_in is not a number.")
+    return int(time.time() + expires_in)
+
+
 def _exchange_code(
     config: CliConfig, code: str, verifier: str, redirect_uri: str, env: Mapping[str, str]
 ) -> dict[str, Any]:
-    """Trade the code for tokens (RFC 6749 §4.1.3, form-encoded)."""
-    from urllib.parse import urlencode
-
-    url = f"https://{_auth0_host(config)}/oauth/token"
+    """Trade the code for tokens (RFC 6749 §4.1.3)."""
+    url = f"https://{_auth0_host(config['auth0Domain'])}/oauth/token"
     form = {
         "grant_type": "authorization_code",
         "code": code,
@@ -973,17 +1111,14 @@ def _exchange_code(
         "client_id": config["clientId"],
         "redirect_uri": redirect_uri,
     }
-    headers = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
-    reply = _http("POST", url, headers=headers, body=urlencode(form).encode("ascii"), timeout=_http_timeout(env))
+    reply = _post_form(url, form, _http_timeout(env))
     if not 200 <= reply.status < 300:
         raise ArkorError(_MSG_EXCHANGE_FAILED.format(status=reply.status, body=_snippet(reply.body)))
     return _object(reply.json(url), "POST", url, reply.status)
 
 
-def _login_oauth(api: _CloudApi, config: CliConfig, path: str, no_browser: bool, ctx: _Context) -> None:
+def _login_oauth(api: _CloudApi, config: CliConfig, path: str, no_browser: bool, timeout: float, ctx: _Context) -> None:
     """Sign in through the browser; nothing is written unless it all works."""
-    import time
-
     verifier, challenge, state = _pkce()
     callback = _Callback(state)
     server = _listen(config["callbackPorts"], callback)
@@ -993,32 +1128,139 @@ def _login_oauth(api: _CloudApi, config: CliConfig, path: str, no_browser: bool,
         ctx.term.info(f"Browser: {url}")
         if not no_browser:
             _open_browser(url, ctx.env)
-        code = _wait_for_code(callback)
+        code = _wait_for_code(callback, timeout, ctx.term)
     finally:
         # Closed on every way out, Ctrl-C included: no listener outlives the login.
         server.shutdown()
         server.server_close()
     tokens = _exchange_code(config, code, verifier, redirect_uri, ctx.env)
-    endpoint = f"https://{_auth0_host(config)}/oauth/token"
+    host = _auth0_host(config["auth0Domain"])
+    endpoint = f"https://{host}/oauth/token"
     access_token = _string_field(tokens, "access_token", "POST", endpoint, 200)
     refresh_token = tokens.get("refresh_token")
     if not isinstance(refresh_token, str) or not refresh_token:
         raise ArkorError(_MSG_NO_REFRESH_TOKEN)
-    expires_in = tokens.get("expires_in", 0)  # unknown lifetime: refresh at next use
-    if isinstance(expires_in, bool) or not isinstance(expires_in, (int, float)):
-        raise ArkorError(f"Unexpected answer from POST {endpoint} (200): expires_in is not a number.")
     credentials: Auth0Credentials = {
         "mode": "auth0",
         "accessToken": access_token,
         "refreshToken": refresh_token,
-        "expiresAt": int(time.time() + expires_in),
-        "auth0Domain": _auth0_host(config),
+        "expiresAt": _expires_at(tokens, endpoint),
+        "auth0Domain": host,
         "audience": config["audience"],
         "clientId": config["clientId"],
         "arkorCloudApiUrl": api.base,
     }
     _write_credentials(path, credentials, ctx.term)
     ctx.term.success(_MSG_SIGNED_IN)
+
+
+class _RefreshRefused(ArkorError):
+    """Auth0 will not renew this session: only a new sign-in helps."""
+
+
+def _refresh_grant(stored: Auth0Credentials, path: str, env: Mapping[str, str]) -> dict[str, Any]:
+    """Trade the refresh token for a new access token (RFC 6749 §6).
+
+    Raises _RefreshRefused when Auth0 turns the token down (a 4xx such as
+    invalid_grant), and a plain ArkorError when it cannot be asked (network,
+    5xx, a garbled answer): that one is transient and changes nothing.
+    """
+    url = f"https://{_auth0_host(stored['auth0Domain'], f'auth0Domain in {path}')}/oauth/token"
+    form = {"grant_type": "refresh_token", "client_id": stored["clientId"], "refresh_token": stored["refreshToken"]}
+    reply = _post_form(url, form, _http_timeout(env))
+    if 400 <= reply.status < 500 and reply.status not in (408, 429):
+        try:
+            error = json.loads(reply.body.decode("utf-8")).get("error")
+        except (ValueError, AttributeError):
+            error = None
+        raise _RefreshRefused(
+            f"Auth0: {error}" if isinstance(error, str) and error else f"Auth0 answered {reply.status}"
+        )
+    if not 200 <= reply.status < 300:
+        raise ArkorError(f"{url} answered {reply.status}")
+    tokens = _object(reply.json(url), "POST", url, reply.status)
+    _string_field(tokens, "access_token", "POST", url, reply.status)
+    return tokens
+
+
+def _renew(ctx: _Context, path: str, stale: Auth0Credentials) -> Credentials:
+    """Credentials to use in place of ``stale`` (whose token is expiring or
+    was refused), renewed under the lock and stored atomically.
+
+    Under the lock the file is read again first: when another process has
+    renewed it meanwhile, its token is adopted rather than the old refresh
+    token spent a second time (with rotation, that one may be dead already).
+    When Auth0 refuses, or cannot be asked, the stored credentials come back
+    unchanged, with one warning saying which.
+    """
+    with _CredentialsLock(path, _http_timeout(ctx.env) + 10):
+        current = _read_credentials(path)
+        if current is None or current["mode"] != "auth0":
+            return current or stale  # signed out, or signed in anew, meanwhile
+        if current["accessToken"] != stale["accessToken"] and not _expiring(current):
+            return current
+        try:
+            tokens = _refresh_grant(current, path, ctx.env)
+        except _RefreshRefused as exc:
+            ctx.term.warn(_MSG_SIGN_IN_AGAIN.format(reason=exc.message))
+            return current
+        except ArkorError as exc:
+            ctx.term.warn(_MSG_REFRESH_UNREACHABLE.format(reason=exc.message))
+            return current
+        renewed: Auth0Credentials = dict(current)  # type: ignore[assignment]
+        renewed["accessToken"] = tokens["access_token"]
+        renewed["expiresAt"] = _expires_at(tokens, f"https://{current['auth0Domain']}/oauth/token")
+        rotated = tokens.get("refresh_token")
+        if isinstance(rotated, str) and rotated:  # rotation: the old one is spent
+            renewed["refreshToken"] = rotated
+        _write_credentials(path, renewed, ctx.term)
+        return renewed
+
+
+def _expiring(stored: Auth0Credentials) -> bool:
+    import time
+
+    return stored["expiresAt"] - time.time() <= _REFRESH_MARGIN
+
+
+def _revoke(stored: Auth0Credentials, ctx: _Context) -> None:
+    """Ask Auth0 to revoke the refresh token (RFC 7009); best effort, briefly."""
+    try:
+        url = f"https://{_auth0_host(stored['auth0Domain'], 'The stored auth0Domain')}/oauth/revoke"
+        form = {"client_id": stored["clientId"], "token": stored["refreshToken"], "token_type_hint": "refresh_token"}
+        reply = _post_form(url, form, min(_REVOKE_TIMEOUT, _http_timeout(ctx.env)))
+    except ArkorError as exc:
+        ctx.term.warn(_MSG_REVOKE_FAILED.format(reason=exc.message))
+        return
+    if not 200 <= reply.status < 300:
+        ctx.term.warn(_MSG_REVOKE_FAILED.format(reason=f"{url} answered {reply.status}"))
+
+
+# ---------------------------------------------------------------------------
+# Signed-in requests: the token, kept fresh
+# ---------------------------------------------------------------------------
+
+
+def _signed_in_request(
+    ctx: _Context, path: str, stored: Credentials, api: _CloudApi, method: str, endpoint: str
+) -> _Reply:
+    """``method endpoint`` on the cloud-api with the stored token.
+
+    An OAuth token is renewed first when it is about to expire, and once
+    after a 401 (then the request is sent again, once). An anonymous token
+    cannot be renewed: a 401 on it gets a hint instead.
+    """
+    renewed = False
+    if stored["mode"] == "auth0" and _expiring(stored):
+        stored, renewed = _renew(ctx, path, stored), True
+    reply = api.request(method, endpoint, token=_bearer(stored))
+    if reply.status == 401 and stored["mode"] == "auth0" and not renewed:
+        fresh = _renew(ctx, path, stored)
+        if _bearer(fresh) != _bearer(stored):
+            reply = api.request(method, endpoint, token=_bearer(fresh))
+    elif reply.status == 401 and stored["mode"] == "anon":
+        ctx.term.warn(_MSG_ANON_401)
+    return reply
 
 
 # ---------------------------------------------------------------------------
@@ -1133,7 +1375,7 @@ def _cmd_login(args: Any, ctx: _Context) -> int:
         mode = _PICKER_DEFAULT
     if mode == "oauth":
         try:
-            _login_oauth(api, config, path, args.no_browser, ctx)
+            _login_oauth(api, config, path, args.no_browser, args.timeout, ctx)
         except ArkorError as exc:
             raise ArkorError(f"{_MSG_LOGIN_FAILED}\n{exc.message}", exc.status) from None
         return _EXIT_OK
@@ -1168,6 +1410,8 @@ def _cmd_logout(args: Any, ctx: _Context) -> int:
         if (answer or "").lower() not in ("y", "yes"):
             term.info(_MSG_ABORTED)
             return _EXIT_OK
+    if stored is not None and stored["mode"] == "auth0":
+        _revoke(stored, ctx)  # whatever it answers, the file goes
     try:
         os.remove(path)
     except FileNotFoundError:
@@ -1180,20 +1424,24 @@ def _cmd_logout(args: Any, ctx: _Context) -> int:
 
 def _cmd_whoami(args: Any, ctx: _Context) -> int:
     term, env = ctx.term, ctx.env
+    # With --json, stdout carries JSON alone; the informational lines go to stderr.
+    inform = term.warn if args.json else term.info
     path = _credentials_path(env)
     stored = _read_credentials(path)
     if stored is None:
-        term.info(_MSG_NOT_SIGNED_IN)
+        inform(_MSG_NOT_SIGNED_IN)
         return _EXIT_OK
     api = _cloud_api(ctx, stored, path)
-    token = _bearer(stored)
     endpoint = "/v1/me"
-    reply = api.request("GET", endpoint, token=token)
+    reply = _signed_in_request(ctx, path, stored, api, "GET", endpoint)
     if reply.status != 200:
         # Scripts read this line; the exit status stays 0 as documented.
-        term.info(_MSG_ME_FAILED.format(status=reply.status))
+        inform(_MSG_ME_FAILED.format(status=reply.status))
         return _EXIT_OK
     body = _object(reply.json(endpoint), "GET", endpoint, reply.status)
+    if args.json:
+        term.info(json.dumps(body, indent=2, ensure_ascii=False))
+        return _EXIT_OK
     user = _object(body.get("user"), "GET", endpoint + " user", reply.status)
     orgs = body.get("orgs") or []
     if not isinstance(orgs, list) or not all(isinstance(o, dict) for o in orgs):
@@ -1212,10 +1460,22 @@ def _cmd_whoami(args: Any, ctx: _Context) -> int:
 _EXAMPLES = {
     "login": "examples:\n  arkor login                 pick OAuth or Anonymous\n"
     "  arkor login --anonymous     a throwaway identity (CI)\n"
-    "  arkor login --oauth --no-browser | tee log",
+    "  arkor login --oauth --no-browser --timeout 120   over SSH: open the URL elsewhere",
     "logout": "examples:\n  arkor logout\n  arkor logout --yes          no question asked (scripts)",
-    "whoami": "examples:\n  arkor whoami\n  arkor whoami | head -n 5",
+    "whoami": "examples:\n  arkor whoami\n  arkor whoami --json | jq -r .user.email",
 }
+
+
+def _positive_seconds(text: str) -> float:
+    import argparse
+
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"not a positive number of seconds: {text!r}")
+    return value
 
 
 def _parser() -> Any:
@@ -1242,6 +1502,13 @@ def _parser() -> Any:
     login.add_argument("--oauth", action="store_true", help="sign in to your account through the browser")
     login.add_argument("--anonymous", action="store_true", help="get a throwaway anonymous token")
     login.add_argument("--no-browser", action="store_true", help="print the sign-in URL without opening a browser")
+    login.add_argument(
+        "--timeout",
+        type=_positive_seconds,
+        default=_DEFAULT_LOGIN_TIMEOUT,
+        metavar="SECONDS",
+        help=f"how long to wait for the browser (default {_DEFAULT_LOGIN_TIMEOUT:g})",
+    )
     login.set_defaults(run=_cmd_login)
 
     logout = command("logout", "Delete the stored credentials.")
@@ -1251,6 +1518,7 @@ def _parser() -> Any:
     logout.set_defaults(run=_cmd_logout)
 
     whoami = command("whoami", "Show the signed-in identity and its orgs.")
+    whoami.add_argument("--json", action="store_true", help="print the whole /v1/me answer as JSON")
     whoami.set_defaults(run=_cmd_whoami)
     return parser
 

@@ -85,6 +85,7 @@ class Seen:
         self.query = {k: v[0] for k, v in parse_qs(parts.query).items()}
         self.headers = headers  # keys lower-cased
         self.body = body
+        self.when = time.monotonic()  # to order requests seen by several fakes
 
     def json(self) -> Any:
         return json.loads(self.body.decode("utf-8"))
@@ -256,6 +257,13 @@ class FakeAuth0(_FakeService):
         self.deny_description = "The user said no."
         self.wrong_state = False  # /authorize sends back a state that is not the client's
         self.omit_refresh_token = False
+        # Refresh tokens: each issued one, whether it was spent (rotation) or
+        # revoked. With rotation on, a refresh answers with a new refresh
+        # token and a spent one is refused, as Auth0's rotation does.
+        self.refresh_tokens: dict[str, dict[str, Any]] = {}
+        self.rotate = False
+        self.refresh_delay = 0.0  # widens the window in which refreshes overlap
+        self.revoked: list[dict[str, str]] = []  # every /oauth/revoke form received
 
     @property
     def domain(self) -> str:
@@ -280,8 +288,44 @@ class FakeAuth0(_FakeService):
             form = {k: v[0] for k, v in parse_qs(seen.body.decode("ascii", "replace")).items()}
             if form.get("grant_type") == "authorization_code":
                 return self._exchange(form)
+            if form.get("grant_type") == "refresh_token":
+                return self._refresh(form)
             return _oauth_error(400, "unsupported_grant_type", repr(form.get("grant_type")))
+        if route == ("POST", "/oauth/revoke"):
+            if not seen.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+                return _oauth_error(400, "invalid_request", "The body must be application/x-www-form-urlencoded.")
+            form = {k: v[0] for k, v in parse_qs(seen.body.decode("ascii", "replace")).items()}
+            with self._lock:
+                self.revoked.append(form)
+                grant = self.refresh_tokens.get(form.get("token", ""))
+                if grant is not None and form.get("client_id") == grant["client_id"]:
+                    grant["revoked"] = True
+            return Answer(200)  # RFC 7009: 200 whether or not the token was known
         return super()._default(seen)
+
+    def _refresh(self, form: dict[str, str]) -> Answer:
+        if self.refresh_delay:
+            self._stopping.wait(self.refresh_delay)
+        with self._lock:
+            grant = self.refresh_tokens.get(form.get("refresh_token", ""))
+            if grant is None or grant["revoked"] or grant["spent"]:
+                return _oauth_error(403, "invalid_grant", "Unknown or invalid refresh token.")
+            if form.get("client_id") != grant["client_id"]:
+                return _oauth_error(401, "invalid_client", "Unknown client")
+            if self.rotate:
+                grant["spent"] = True
+        answer = self._issue(refresh=self.rotate)
+        return Answer(200, answer)
+
+    def newest_refresh_token(self) -> str:
+        """The refresh token issued last: the one a client must hold now."""
+        with self._lock:
+            return [t["refresh_token"] for t in self.issued if "refresh_token" in t][-1]
+
+    def accepts(self, refresh_token: str) -> bool:
+        with self._lock:
+            grant = self.refresh_tokens.get(refresh_token)
+            return grant is not None and not grant["spent"] and not grant["revoked"]
 
     def _authorize(self, q: dict[str, str]) -> Answer:
         redirect_uri = q.get("redirect_uri", "")
@@ -340,19 +384,25 @@ class FakeAuth0(_FakeService):
             "expires_in": self.expires_in,
             "scope": "openid profile email offline_access",
         }
-        if refresh:
-            answer["refresh_token"] = "rt-" + secrets.token_urlsafe(24)
         with self._lock:
+            if refresh:
+                answer["refresh_token"] = "rt-" + secrets.token_urlsafe(24)
+                self.refresh_tokens[answer["refresh_token"]] = {
+                    "client_id": self.client_id,
+                    "spent": False,
+                    "revoked": False,
+                }
             self.issued.append(answer)
         if self.cloud is not None:
             self.cloud.add_token(answer["access_token"], user=self.user, orgs=self.orgs)
         return answer
 
     def handed_out(self) -> list[str]:
-        """Every token and code it handed out: none may ever be printed."""
+        """Every token it handed out: none may ever be printed. (Codes are
+        not among them: the user sees one in the address bar, and it is
+        worth nothing without the client's PKCE verifier.)"""
         with self._lock:
-            tokens = [t[k] for t in self.issued for k in ("access_token", "refresh_token", "id_token") if k in t]
-            return tokens + list(self.codes)
+            return [t[k] for t in self.issued for k in ("access_token", "refresh_token", "id_token") if k in t]
 
 
 _TEXT = {"Content-Type": "text/plain; charset=utf-8"}

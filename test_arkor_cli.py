@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 import unittest
-from typing import Any
+from typing import Any, Callable
 from unittest import mock
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -142,12 +142,15 @@ class Case(unittest.TestCase):
         self.assertNotIn("Traceback", proc.stderr)
         return proc
 
-    def run_tty(self, argv: list[str], answers: list[str], **env: str | None) -> tuple[int, str, str]:
+    def run_tty(
+        self, argv: list[str], answers: list[str | Callable[[str], str]], **env: str | None
+    ) -> tuple[int, str, str]:
         """Run arkor on a pseudo-terminal (stdin and stdout), typing ``answers``.
 
         Each answer is typed once the output so far ends with a prompt
-        (``: `` or ``] ``), as a person would. Returns status, what the
-        terminal showed, and stderr (kept on a pipe to tell it apart).
+        (``: `` or ``] ``), as a person would; an answer may be a function of
+        what the terminal shows so far. Returns status, what the terminal
+        showed, and stderr (kept on a pipe to tell it apart).
         """
         import pty
 
@@ -175,8 +178,11 @@ class Case(unittest.TestCase):
                     if not chunk:
                         break
                     shown += chunk
-                    if pending and shown.rstrip(b" ").endswith((b":", b"]")):
-                        os.write(master, pending.pop(0).encode() + b"\n")
+                    if pending and shown.rstrip().endswith((b":", b"]")):
+                        answer = pending.pop(0)
+                        if callable(answer):
+                            answer = answer(shown.decode().replace("\r\n", "\n"))
+                        os.write(master, answer.encode() + b"\n")
                 elif proc.poll() is not None:
                     break
             code = proc.wait(timeout=10)
@@ -227,7 +233,8 @@ class Case(unittest.TestCase):
             "accessToken": token,
             "refreshToken": "refresh-token-stored",
             "expiresAt": int(time.time()) + 3600,
-            "auth0Domain": "tenant.example.auth0.com",
+            # Nothing listens there: what reaches Auth0 is refused at once.
+            "auth0Domain": f"127.0.0.1:{free_port()}",
             "audience": "https://api.arkor.ai",
             "clientId": "client-123",
             "arkorCloudApiUrl": self.cloud.url,
@@ -1168,6 +1175,400 @@ class ChromiumTest(OAuthCase):
 
 
 # ---------------------------------------------------------------------------
+# Beyond the documented CLI: refresh, revoke, paste, timeout, --json, hardening
+# ---------------------------------------------------------------------------
+
+
+class RefreshTest(OAuthCase):
+    """An OAuth session kept alive with its refresh token."""
+
+    def sign_in_oauth(self, expires_in: int) -> dict[str, Any]:
+        tokens = self.auth0._issue(refresh=True)  # registered with the fake cloud-api too
+        data = {
+            "mode": "auth0",
+            "accessToken": tokens["access_token"],
+            "refreshToken": tokens["refresh_token"],
+            "expiresAt": int(time.time()) + expires_in,
+            "auth0Domain": self.auth0.domain,
+            "audience": self.auth0.audience,
+            "clientId": self.auth0.client_id,
+            "arkorCloudApiUrl": self.cloud.url,
+        }
+        self.write_creds(data)
+        return data
+
+    def routes(self) -> list[str]:
+        both = [(r, "auth0") for r in self.auth0.requests] + [(r, "cloud") for r in self.cloud.requests]
+        return [f"{r.method} {r.path}" for r, _ in sorted(both, key=lambda x: x[0].when)]
+
+    def assert_identity(self, out: str) -> None:
+        self.assertTrue(out.startswith('{\n  "id": "auth0|ada"'), out)
+
+    def test_near_expiry_refreshes_before_the_request(self) -> None:
+        old = self.sign_in_oauth(expires_in=30)
+        code, out, err = self.run_main("whoami")
+        self.assertEqual((code, err), (0, ""))
+        self.assert_identity(out)
+        self.assertEqual(self.routes(), ["POST /oauth/token", "GET /v1/me"])
+        (refresh,) = self.auth0.seen("POST", "/oauth/token")
+        self.assertEqual(refresh.headers["content-type"], "application/x-www-form-urlencoded")
+        self.assertEqual(
+            {k: v[0] for k, v in parse_qs(refresh.body.decode()).items()},
+            {"grant_type": "refresh_token", "client_id": self.auth0.client_id, "refresh_token": old["refreshToken"]},
+        )
+        new = self.read_creds()
+        fresh = self.auth0.issued[-1]["access_token"]
+        self.assertEqual(self.cloud.seen("GET", "/v1/me")[0].headers["authorization"], f"Bearer {fresh}")
+        self.assertEqual(new["accessToken"], fresh)
+        self.assertEqual(new["refreshToken"], old["refreshToken"])  # no rotation: the same one stays
+        self.assertGreaterEqual(new["expiresAt"], int(time.time()) + 86400 - 5)
+        self.assertEqual(
+            {k: v for k, v in new.items() if k not in ("accessToken", "expiresAt")},
+            {k: v for k, v in old.items() if k not in ("accessToken", "expiresAt")},
+        )
+        if POSIX:
+            self.assertEqual(stat.S_IMODE(os.stat(self.creds).st_mode), 0o600)
+        self.assertEqual([n for n in self.leftovers() if n != "credentials.json.lock"], [])
+
+    def test_rotated_refresh_token_is_stored(self) -> None:
+        self.auth0.rotate = True
+        old = self.sign_in_oauth(expires_in=-100)
+        code, _out, err = self.run_main("whoami")
+        self.assertEqual((code, err), (0, ""))
+        stored = self.read_creds()["refreshToken"]
+        self.assertNotEqual(stored, old["refreshToken"])
+        self.assertEqual(stored, self.auth0.newest_refresh_token())
+        self.assertTrue(self.auth0.accepts(stored))
+        self.assertFalse(self.auth0.accepts(old["refreshToken"]))
+
+    def test_401_refreshes_and_retries_once(self) -> None:
+        old = self.sign_in_oauth(expires_in=3600)
+        del self.cloud.tokens[old["accessToken"]]  # the cloud-api stopped taking it
+        code, out, err = self.run_main("whoami")
+        self.assertEqual((code, err), (0, ""))
+        self.assert_identity(out)
+        self.assertEqual(self.routes(), ["GET /v1/me", "POST /oauth/token", "GET /v1/me"])
+        self.assertEqual(self.read_creds()["accessToken"], self.auth0.issued[-1]["access_token"])
+
+    def test_401_after_a_refresh_is_not_retried_again(self) -> None:
+        self.sign_in_oauth(expires_in=3600)
+        self.cloud.script("GET", "/v1/me", Answer(401, {"error": "nope"}))
+        code, out, err = self.run_main("whoami")
+        self.assertEqual((code, out, err), (0, "Failed to fetch /v1/me (401). Token may be expired.\n", ""))
+        self.assertEqual(self.routes(), ["GET /v1/me", "POST /oauth/token", "GET /v1/me"])
+
+    def test_refused_refresh_falls_back_and_says_how_to_sign_in(self) -> None:
+        for expires_in in (-100, 3600):  # before the request, and after a 401
+            with self.subTest(expires_in=expires_in):
+                self.auth0.requests.clear()
+                self.cloud.requests.clear()
+                old = self.sign_in_oauth(expires_in=expires_in)
+                self.auth0.refresh_tokens[old["refreshToken"]]["revoked"] = True
+                del self.cloud.tokens[old["accessToken"]]
+                before = self.creds_bytes()
+                code, out, err = self.run_main("whoami")
+                self.assertEqual(
+                    (code, out, err),
+                    (
+                        0,
+                        "Failed to fetch /v1/me (401). Token may be expired.\n",
+                        (
+                            "The session could not be renewed (Auth0: invalid_grant)."
+                            " Sign in again with `arkor login --oauth`.\n"
+                        ),
+                    ),
+                )
+                self.assertEqual(len(self.auth0.seen("POST", "/oauth/token")), 1)
+                self.assertEqual(self.creds_bytes(), before)
+
+    def test_unreachable_refresh_goes_ahead_with_the_stored_token(self) -> None:
+        self.sign_in_oauth(expires_in=30)
+        before = self.creds_bytes()
+        self.auth0.script("POST", "/oauth/token", Answer(503, body=b"down for maintenance"))
+        code, out, err = self.run_main("whoami")
+        self.assertEqual(code, 0)
+        self.assert_identity(out)
+        self.assertEqual(
+            err,
+            f"Could not renew the access token (https://{self.auth0.domain}/oauth/token answered 503);"
+            " trying the stored one.\n",
+        )
+        self.assertEqual(self.creds_bytes(), before)
+        # Auth0 gone altogether: the same, with the network's reason.
+        self.auth0.stop()
+        code, out, err = self.run_main("whoami")
+        self.assertEqual(code, 0)
+        self.assert_identity(out)
+        self.assertEqual(
+            err,
+            f"Could not renew the access token (Could not reach https://{self.auth0.domain}/oauth/token:"
+            " Connection refused); trying the stored one.\n",
+        )
+        self.assertEqual(self.creds_bytes(), before)
+
+    def test_concurrent_refreshes_keep_the_newest_refresh_token(self) -> None:
+        # Five processes find the token expired at the same moment; Auth0
+        # rotates and refuses a spent refresh token. Under the lock, one
+        # refreshes and the others adopt its result.
+        self.auth0.rotate = True
+        self.auth0.refresh_delay = 0.5
+        self.sign_in_oauth(expires_in=-100)
+        procs = [
+            subprocess.Popen(
+                [sys.executable, MODULE, "whoami"],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=self.env(),
+            )
+            for _ in range(5)
+        ]
+        for proc in procs:
+            out, err = proc.communicate(timeout=60)
+            self._record(out, err)
+            self.assertEqual((proc.returncode, err), (0, ""))
+            self.assert_identity(out)
+        self.assertEqual(len(self.auth0.seen("POST", "/oauth/token")), 1)
+        stored = self.read_creds()["refreshToken"]
+        self.assertEqual(stored, self.auth0.newest_refresh_token())
+        self.assertTrue(self.auth0.accepts(stored))
+
+    def test_lock_is_released_after_a_failure(self) -> None:
+        self.sign_in_oauth(expires_in=-100)
+        self.auth0.script("POST", "/oauth/token", Answer(500), Answer(200, self.auth0._issue(refresh=False)))
+        self.run_main("whoami")
+        code, _out, err = self.run_main("whoami", ARKOR_HTTP_TIMEOUT="1")  # the lock wait is bounded by it
+        self.assertEqual((code, err), (0, ""))
+
+
+class LogoutRevokeTest(OAuthCase):
+    def sign_in(self) -> dict[str, Any]:
+        tokens = self.auth0._issue(refresh=True)
+        data = {
+            "mode": "auth0",
+            "accessToken": tokens["access_token"],
+            "refreshToken": tokens["refresh_token"],
+            "expiresAt": int(time.time()) + 3600,
+            "auth0Domain": self.auth0.domain,
+            "audience": self.auth0.audience,
+            "clientId": self.auth0.client_id,
+            "arkorCloudApiUrl": self.cloud.url,
+        }
+        self.write_creds(data)
+        return data
+
+    def test_logout_revokes_the_refresh_token(self) -> None:
+        stored = self.sign_in()
+        code, out, err = self.run_main("logout", "-y")
+        self.assertEqual((code, out, err), (0, f"Removed {self.creds}.\n", ""))
+        (revoke,) = self.auth0.seen("POST", "/oauth/revoke")
+        self.assertEqual(revoke.headers["content-type"], "application/x-www-form-urlencoded")
+        self.assertEqual(
+            self.auth0.revoked,
+            [{"client_id": self.auth0.client_id, "token": stored["refreshToken"], "token_type_hint": "refresh_token"}],
+        )
+        self.assertFalse(self.auth0.accepts(stored["refreshToken"]))
+        self.assertFalse(os.path.exists(self.creds))
+        self.assertEqual(self.cloud.requests, [])
+
+    def test_file_removed_whatever_auth0_answers(self) -> None:
+        domain = self.auth0.domain
+        cases = [
+            (Answer(500), f"https://{domain}/oauth/revoke answered 500"),
+            (Answer(400, {"error": "invalid_request"}), f"https://{domain}/oauth/revoke answered 400"),
+        ]
+        for answer, reason in cases:
+            with self.subTest(reason=reason):
+                self.sign_in()
+                self.auth0.script("POST", "/oauth/revoke", answer)
+                code, out, err = self.run_main("logout", "-y")
+                self.assertEqual((code, out), (0, f"Removed {self.creds}.\n"))
+                self.assertEqual(
+                    err, f"Could not revoke the refresh token ({reason}); it stays valid until it expires.\n"
+                )
+                self.assertFalse(os.path.exists(self.creds))
+
+    def test_file_removed_when_auth0_is_down(self) -> None:
+        self.sign_in()
+        self.auth0.stop()
+        code, out, err = self.run_main("logout", "--yes")
+        self.assertEqual((code, out), (0, f"Removed {self.creds}.\n"))
+        self.assertEqual(
+            err,
+            f"Could not revoke the refresh token (Could not reach https://{self.auth0.domain}/oauth/revoke:"
+            " Connection refused); it stays valid until it expires.\n",
+        )
+        self.assertFalse(os.path.exists(self.creds))
+
+    def test_revoke_waits_briefly(self) -> None:
+        self.sign_in()
+        self.auth0.script("POST", "/oauth/revoke", Answer(200, delay=60))
+        started = time.monotonic()
+        code, out, err = self.run_main("logout", "-y")
+        self.assertLess(time.monotonic() - started, 20)  # a hang guard: the cap is 5 s
+        self.assertEqual((code, out), (0, f"Removed {self.creds}.\n"))
+        self.assertIn("timed out", err)
+        self.assertFalse(os.path.exists(self.creds))
+
+    def test_declined_logout_revokes_nothing(self) -> None:
+        before = self.sign_in()
+        self.run_main("logout")  # no terminal: the default, No
+        self.assertEqual(self.auth0.requests, [])
+        self.assertEqual(self.read_creds(), before)
+
+
+class LoginWaitTest(OAuthCase):
+    def test_timeout(self) -> None:
+        started = time.monotonic()
+        code, out, err = self.run_main("login", "--oauth", "--no-browser", "--timeout", "2")
+        self.assertLess(time.monotonic() - started, 15)  # a hang guard, not a speed claim
+        self.assertEqual(code, 1)
+        self.assertTrue(out.startswith("Browser: https://"))
+        self.assertEqual(err, "Login failed\nTimed out waiting for the browser callback after 2 s.\n")
+        self.assert_port_closed(self.ports[0])
+        self.assertFalse(os.path.exists(self.creds))
+
+    def test_bad_timeouts_are_usage_errors(self) -> None:
+        for value in ("0", "-1", "soon", "nan"):
+            with self.subTest(value=value):
+                code, _, err = self.run_main("login", "--oauth", "--timeout", value)
+                self.assertEqual(code, 2)
+                self.assertIn("not a positive number of seconds", err)
+        self.assertEqual(self.cloud.requests, [])
+
+    def where_the_browser_ends(self, shown: str, state: str | None = None) -> str:
+        """Follow the sign-in URL to Auth0's redirect, without reaching the
+        listener: the address a browser on another machine would show."""
+        import ssl
+        import urllib.error
+        import urllib.request
+
+        url = next(line for line in shown.splitlines() if line.startswith("Browser: "))[len("Browser: ") :]
+
+        class Stop(urllib.request.HTTPRedirectHandler):
+            def redirect_request(self, *args: Any) -> None:
+                return None
+
+        opener = urllib.request.build_opener(
+            urllib.request.HTTPSHandler(context=ssl.create_default_context(cafile=TEST_CA)), Stop()
+        )
+        try:
+            opener.open(url, timeout=10)
+        except urllib.error.HTTPError as exc:
+            location = exc.headers["Location"]
+        if state is not None:
+            parts = urlsplit(location)
+            query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+            location = parts._replace(query=urlencode(dict(query, state=state))).geturl()
+        self.assertEqual(self.cloud.seen("GET", "/callback"), [])
+        return location
+
+    @unittest.skipUnless(POSIX, "needs a pty")
+    def test_paste_the_url_over_ssh(self) -> None:
+        code, shown, err = self.run_tty(
+            ["login", "--oauth", "--no-browser"], [self.where_the_browser_ends], NO_COLOR="1"
+        )
+        self.assertEqual((code, err), (0, ""))
+        self.assertIn(
+            "Or, if the browser cannot reach this machine, paste the address it ended on and press Enter:", shown
+        )
+        self.assertTrue(shown.endswith("Signed in\n"), shown)
+        self.assertEqual(self.read_creds()["mode"], "auth0")
+        self.assertEqual(len(self.auth0.seen("POST", "/oauth/token")), 1)
+
+    @unittest.skipUnless(POSIX, "needs a pty")
+    def test_pasted_url_is_checked_like_a_callback(self) -> None:
+        cases = [
+            (
+                lambda shown: self.where_the_browser_ends(shown, state="forged"),
+                "State mismatch \u2014 aborting to prevent CSRF",
+            ),
+            (lambda shown: "http://127.0.0.1/callback?error=access_denied", "Authentication failed: access_denied"),
+            (lambda shown: "not a url at all", "Missing code/state in callback"),
+        ]
+        for answer, reason in cases:
+            with self.subTest(reason=reason):
+                self.auth0.requests.clear()
+                code, _, err = self.run_tty(["login", "--oauth", "--no-browser"], [answer], NO_COLOR="1")
+                self.assertEqual((code, err), (1, f"Login failed\n{reason}\n"))
+                self.assertEqual(self.auth0.seen("POST", "/oauth/token"), [])
+                self.assertFalse(os.path.exists(self.creds))
+
+    def test_no_paste_prompt_without_a_terminal(self) -> None:
+        proc, url, _ = self.start_login()
+        browse(url)
+        self.assertEqual(self.finish(proc), (0, "Signed in\n", ""))
+
+    def test_foreign_host_header_is_refused_without_ending_the_login(self) -> None:
+        proc, url, q = self.start_login()
+        port = self.ports[0]
+        # A page on evil.example whose name was rebound to 127.0.0.1 (DNS rebinding).
+        for host in (f"evil.example:{port}", "127.0.0.1", f"127.0.0.1:{port + 1}", f"localhost.evil:{port}"):
+            status, headers, body = self.callback(port, "/callback?code=x&state=" + q["state"], host=host)
+            self.assertEqual((status, body), (400, b"Unexpected Host header"), host)
+            self.assertEqual(headers["content-type"], "text/plain; charset=utf-8")
+        self.assertIsNone(proc.poll())
+        self.assertEqual(self.auth0.requests, [])
+        # localhost:<port> is one of ours.
+        location = urlsplit(self.redirect_of(url))
+        status, _, _ = browse(f"http://localhost:{port}/callback?{location.query}")
+        self.assertEqual(status, 200)
+        self.assertEqual(self.finish(proc), (0, "Signed in\n", ""))
+
+    def redirect_of(self, url: str) -> str:
+        return self.where_the_browser_ends(f"Browser: {url}")
+
+    def test_only_the_first_callback_counts(self) -> None:
+        # Two callbacks race in: one decides, the other is turned away.
+        proc, url, _q = self.start_login()
+        good = urlsplit(self.redirect_of(url)).query
+        results: list[int] = []
+
+        def call(query: str) -> None:
+            try:
+                results.append(self.callback(self.ports[0], "/callback?" + query)[0])
+            except OSError:
+                results.append(-1)  # the listener had already closed
+
+        import threading
+
+        threads = [threading.Thread(target=call, args=(good,)) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(20)
+        self.assertEqual(self.finish(proc), (0, "Signed in\n", ""))
+        self.assertEqual(results.count(200), 1, results)
+        self.assertEqual(len(self.auth0.seen("POST", "/oauth/token")), 1)
+
+
+class WhoamiJsonTest(Case):
+    def test_json_prints_the_whole_body(self) -> None:
+        self.sign_in_anon()
+        body = {"user": {"id": "u1", "name": "Zo\u00eb"}, "orgs": [{"slug": "a"}], "extra": [1, None]}
+        self.cloud.script("GET", "/v1/me", Answer(200, body))
+        code, out, err = self.run_main("whoami", "--json")
+        self.assertEqual((code, err), (0, ""))
+        self.assertEqual(json.loads(out), body)
+        self.assertEqual(out, json.dumps(body, indent=2, ensure_ascii=False) + "\n")
+
+    def test_json_keeps_stdout_for_json(self) -> None:
+        code, out, err = self.run_main("whoami", "--json")
+        self.assertEqual((code, out, err), (0, "", NOT_SIGNED_IN))
+        self.sign_in_anon()
+        self.cloud.script("GET", "/v1/me", Answer(500))
+        code, out, err = self.run_main("whoami", "--json")
+        self.assertEqual((code, out, err), (0, "", "Failed to fetch /v1/me (500). Token may be expired.\n"))
+        self.cloud.script("GET", "/v1/me", Answer(426, body=b""))
+        code, out, err = self.run_main("whoami", "--json")
+        self.assertEqual((code, out), (1, ""))
+        self.cloud.script("GET", "/v1/me", Answer(200, body=b"<html>"))
+        code, out, err = self.run_main("whoami", "--json")
+        self.assertEqual((code, out, err), (1, "", "Unexpected answer from GET /v1/me (200): not JSON: <html>\n"))
+
+
+# ---------------------------------------------------------------------------
 # logout
 # ---------------------------------------------------------------------------
 
@@ -1182,8 +1583,9 @@ class LogoutTest(Case):
     def test_yes_flags_delete_without_asking(self) -> None:
         for flag in ("-y", "--yes", "-f", "--force"):
             with self.subTest(flag=flag):
-                self.write_creds(self.auth0_creds())
-                code, out, err = self.run_main("logout", flag)
+                self.write_creds({"mode": "oauth", **{k: v for k, v in self.auth0_creds().items() if k != "mode"}})
+                with mock.patch.object(arkor_cli, "_revoke"):  # revoking has tests of its own
+                    code, out, err = self.run_main("logout", flag)
                 self.assertEqual((code, out, err), (0, f"Removed {self.creds}.\n", ""))
                 self.assertFalse(os.path.exists(self.creds))
         self.assertEqual(self.cloud.requests, [])
@@ -1333,12 +1735,21 @@ class WhoamiTest(Case):
     def test_failed_fetch_is_informational(self) -> None:
         self.sign_in_anon()
         before = self.creds_bytes()
+        anon_hint = (
+            "Anonymous tokens are bound to the device that minted them. `arkor login --anonymous`"
+            " mints a new anonymous identity (a new workspace).\n"
+        )
         for status in (401, 403, 404, 500, 503):
             with self.subTest(status=status):
                 self.cloud.script("GET", "/v1/me", Answer(status, {"error": "nope"}))
                 code, out, err = self.run_main("whoami")
                 self.assertEqual(
-                    (code, out, err), (0, f"Failed to fetch /v1/me ({status}). Token may be expired.\n", "")
+                    (code, out, err),
+                    (
+                        0,
+                        f"Failed to fetch /v1/me ({status}). Token may be expired.\n",
+                        anon_hint if status == 401 else "",
+                    ),
                 )
         self.assertEqual(self.creds_bytes(), before)
 
