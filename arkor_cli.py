@@ -592,12 +592,30 @@ def _http(
             if declared.isdigit() and len(raw) < min(int(declared), _MAX_BODY + 1):
                 raise http.client.IncompleteRead(raw, int(declared) - len(raw))
     except urllib.error.URLError as exc:
-        raise ArkorError(_MSG_UNREACHABLE.format(url=url, reason=_net_reason(exc.reason))) from None
+        reason = _net_reason(exc.reason) + _proxy_hint(url)
+        raise ArkorError(_MSG_UNREACHABLE.format(url=url, reason=reason)) from None
     except (OSError, http.client.HTTPException) as exc:
-        raise ArkorError(_MSG_UNREACHABLE.format(url=url, reason=_net_reason(exc))) from None
+        reason = _net_reason(exc) + _proxy_hint(url)
+        raise ArkorError(_MSG_UNREACHABLE.format(url=url, reason=reason)) from None
     if len(raw) > _MAX_BODY:
         raise ArkorError(f"The answer from {method} {url} ({status}) is larger than 1 MiB; refusing to read it.")
     return _Reply(method, url, status, reply_headers, raw)
+
+
+def _proxy_hint(url: str) -> str:
+    """Where urllib sent the request through a proxy, say so: the proxy, not
+    the server, is then the likely culprit."""
+    import urllib.request
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    proxy = urllib.request.getproxies().get(parts.scheme)
+    if not proxy or urllib.request.proxy_bypass(parts.hostname or ""):
+        return ""
+    shown = urlsplit(proxy if "://" in proxy else "http://" + proxy)
+    shown = shown._replace(netloc=shown.netloc.rpartition("@")[2])  # never print proxy credentials
+    variable = f"{parts.scheme.upper()}_PROXY"
+    return f" (through the proxy {shown.geturl()} from {variable}; set NO_PROXY={parts.hostname} to go direct)"
 
 
 def _net_reason(reason: object) -> str:

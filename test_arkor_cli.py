@@ -1890,6 +1890,23 @@ class BadAnswersTest(Case):
         url = f"http://127.0.0.1:{free_port()}"
         self.whoami_fails(f"Could not reach {url}/v1/me: Connection refused", ARKOR_CLOUD_API_URL=url)
 
+    def test_failing_proxy_is_named(self) -> None:
+        port = free_port()
+        for variable in ("HTTP_PROXY", "http_proxy"):
+            with self.subTest(variable=variable):
+                code, out, err = self.run_main("whoami", **{variable: f"http://user:secret@127.0.0.1:{port}"})
+                self.assertEqual((code, out), (1, ""))
+                self.assertEqual(
+                    err,
+                    f"Could not reach {self.cloud.url}/v1/me: Connection refused (through the proxy"
+                    f" http://127.0.0.1:{port} from HTTP_PROXY; set NO_PROXY=127.0.0.1 to go direct)\n",
+                )
+                self.assertNotIn("secret", err)
+        # NO_PROXY sends it direct, and the answer comes.
+        self.cloud.add_token("anon-token-stored", user={"id": "u1"}, orgs=[])
+        code, out, _ = self.run_main("whoami", HTTP_PROXY=f"http://127.0.0.1:{port}", NO_PROXY="127.0.0.1")
+        self.assertEqual((code, out), (0, '{\n  "id": "u1"\n}\n'))
+
     def test_unresolvable_host(self) -> None:
         code, out, err = self.run_main("whoami", ARKOR_CLOUD_API_URL="http://no-such-host.invalid")
         self.assertEqual((code, out), (1, ""))
