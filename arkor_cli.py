@@ -21,7 +21,15 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
-__all__ = ["ArkorError", "__version__", "main"]
+__all__ = [
+    "ArkorError",
+    "__version__",
+    "cloud_api_url",
+    "credentials_path",
+    "get_token",
+    "main",
+    "read_credentials",
+]
 
 if TYPE_CHECKING:  # typing costs start-up time; the checker alone needs it
     from collections.abc import Mapping
@@ -710,6 +718,11 @@ class _Context:
         self.term, self.env = term, env
         self.deprecation: str | None = None
 
+    @classmethod
+    def of_process(cls) -> _Context:
+        """This process's own streams and environment."""
+        return cls(_Terminal(sys.stdin, sys.stdout, sys.stderr, os.environ), os.environ)
+
 
 class _CloudApi:
     """The Arkor cloud-api at one base URL.
@@ -1282,6 +1295,60 @@ def _signed_in_request(
 
 
 # ---------------------------------------------------------------------------
+# The Python API: the signed-in identity, for scripts and tools
+# ---------------------------------------------------------------------------
+#
+# What the commands below use themselves, for code that wants to talk to
+# Arkor Cloud as the signed-in user without shelling out:
+#
+#     import arkor_cli
+#     token = arkor_cli.get_token()          # None when not signed in
+#     base = arkor_cli.cloud_api_url()
+#
+# Each reads the environment (HOME, ARKOR_CLOUD_API_URL, ...) as the CLI
+# does, and raises ArkorError with the CLI's own message when something is
+# wrong (a broken credentials file, say).
+
+
+def credentials_path() -> str:
+    """Where the credentials live: ``~/.arkor/credentials.json``."""
+    return _credentials_path(os.environ)
+
+
+def read_credentials(path: str | None = None) -> Credentials | None:
+    """The stored credentials as a dict, or None when not signed in.
+
+    ``"oauth"`` files written by newer Node releases come back as ``"auth0"``.
+    """
+    return _read_credentials(path or credentials_path())
+
+
+def cloud_api_url() -> str:
+    """The cloud-api base URL: ``ARKOR_CLOUD_API_URL``, else the one stored
+    with the credentials, else https://api.arkor.ai (no trailing ``/``)."""
+    path = credentials_path()
+    api = _cloud_api(_Context.of_process(), read_credentials(path), path)
+    _check_base_url(api.base, api.source)
+    return api.base
+
+
+def get_token() -> str | None:
+    """A bearer token for the cloud-api, or None when not signed in.
+
+    An OAuth access token that expires within a minute is renewed first and
+    the renewal stored, exactly as the CLI does (a warning on stderr says so
+    when Auth0 refuses or cannot be reached; the stored token is returned).
+    """
+    path = credentials_path()
+    stored = read_credentials(path)
+    if stored is None:
+        return None
+    if stored["mode"] == "auth0" and _expiring(stored):
+        stored = _renew(_Context.of_process(), path, stored)
+    return _bearer(stored)
+
+
+# ---------------------------------------------------------------------------
 # Commands
 # ---------------------------------------------------------------------------
 
@@ -1369,7 +1436,7 @@ def _cmd_login(args: Any, ctx: _Context) -> int:
     term, env = ctx.term, ctx.env
     if args.oauth and args.anonymous:
         raise ArkorError(_MSG_BOTH_MODES)
-    path = _credentials_path(env)
+    path = credentials_path()
     api = _cloud_api(ctx)
     if args.anonymous:
         _login_anonymous(api, path, term)
@@ -1403,13 +1470,13 @@ def _cmd_login(args: Any, ctx: _Context) -> int:
 
 
 def _cmd_logout(args: Any, ctx: _Context) -> int:
-    term, env = ctx.term, ctx.env
-    path = _credentials_path(env)
+    term = ctx.term
+    path = credentials_path()
     if not os.path.lexists(path):
         term.info(_MSG_NO_CREDENTIALS)
         return _EXIT_OK
     try:
-        stored = _read_credentials(path)
+        stored = read_credentials(path)
     except ArkorError:
         stored = None  # a broken file can still be deleted; that is the way out of it
     loss = ""
@@ -1441,11 +1508,11 @@ def _cmd_logout(args: Any, ctx: _Context) -> int:
 
 
 def _cmd_whoami(args: Any, ctx: _Context) -> int:
-    term, env = ctx.term, ctx.env
+    term = ctx.term
     # With --json, stdout carries JSON alone; the informational lines go to stderr.
     inform = term.warn if args.json else term.info
-    path = _credentials_path(env)
-    stored = _read_credentials(path)
+    path = credentials_path()
+    stored = read_credentials(path)
     if stored is None:
         inform(_MSG_NOT_SIGNED_IN)
         return _EXIT_OK
@@ -1556,7 +1623,7 @@ def main(argv: list[str] | None = None) -> int:
         # (a Windows pipe is cp1252) must print as an escape, not crash.
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
-    ctx = _Context(_Terminal(sys.stdin, sys.stdout, sys.stderr, os.environ), os.environ)
+    ctx = _Context.of_process()
     term = ctx.term
     try:
         try:

@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 import unittest
+from collections.abc import Iterator
 from typing import Any, Callable
 from unittest import mock
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -1566,6 +1567,80 @@ class WhoamiJsonTest(Case):
         self.cloud.script("GET", "/v1/me", Answer(200, body=b"<html>"))
         code, out, err = self.run_main("whoami", "--json")
         self.assertEqual((code, out, err), (1, "", "Unexpected answer from GET /v1/me (200): not JSON: <html>\n"))
+
+
+class PublicApiTest(OAuthCase):
+    """The functions scripts import: the same ones the commands use."""
+
+    @contextlib.contextmanager
+    def environment(self, **env: str | None) -> Iterator[None]:
+        with mock.patch.dict(os.environ, self.env(**env), clear=True):
+            yield
+
+    def test_exports(self) -> None:
+        self.assertEqual(
+            sorted(arkor_cli.__all__),
+            ["ArkorError", "__version__", "cloud_api_url", "credentials_path", "get_token", "main", "read_credentials"],
+        )
+        for name in arkor_cli.__all__:
+            value = getattr(arkor_cli, name)
+            if callable(value):
+                self.assertTrue(value.__doc__, f"{name} has no docstring")
+
+    def test_signed_out(self) -> None:
+        with self.environment():
+            self.assertEqual(arkor_cli.credentials_path(), self.creds)
+            self.assertIsNone(arkor_cli.read_credentials())
+            self.assertIsNone(arkor_cli.get_token())
+            self.assertEqual(arkor_cli.cloud_api_url(), self.cloud.url)
+        with self.environment(ARKOR_CLOUD_API_URL=None):
+            self.assertEqual(arkor_cli.cloud_api_url(), "https://api.arkor.ai")
+        self.assertEqual(self.cloud.requests, [])
+
+    def test_signed_in_anonymously(self) -> None:
+        self.assertEqual(self.run_main("login", "--anonymous")[0], 0)
+        (token,) = self.cloud.tokens
+        with self.environment(ARKOR_CLOUD_API_URL=None):
+            self.assertEqual(arkor_cli.get_token(), token)
+            self.assertEqual(arkor_cli.cloud_api_url(), self.cloud.url)  # the stored one
+            stored = arkor_cli.read_credentials()
+            assert stored is not None
+            self.assertEqual(stored["mode"], "anon")
+        with self.environment(ARKOR_CLOUD_API_URL="http://127.0.0.1:1/"):
+            self.assertEqual(arkor_cli.cloud_api_url(), "http://127.0.0.1:1")  # the variable wins
+
+    def test_get_token_renews_near_expiry(self) -> None:
+        tokens = self.auth0._issue(refresh=True)
+        self.write_creds(
+            {
+                "mode": "oauth",
+                "accessToken": tokens["access_token"],
+                "refreshToken": tokens["refresh_token"],
+                "expiresAt": int(time.time()) + 10,
+                "auth0Domain": self.auth0.domain,
+                "audience": self.auth0.audience,
+                "clientId": self.auth0.client_id,
+                "arkorCloudApiUrl": self.cloud.url,
+            }
+        )
+        with self.environment():
+            token = arkor_cli.get_token()
+            self.assertEqual(token, self.auth0.issued[-1]["access_token"])
+            self.assertNotEqual(token, tokens["access_token"])
+            self.assertEqual(arkor_cli.get_token(), token)  # fresh now: no second renewal
+        self.assertEqual(len(self.auth0.seen("POST", "/oauth/token")), 1)
+        self.assertEqual(self.read_creds()["accessToken"], token)
+        # and the token works against the cloud-api
+        code, out, _ = self.run_main("whoami")
+        self.assertEqual(code, 0)
+        self.assertTrue(out.endswith("Orgs: ada-personal, analytical\n"))
+
+    def test_broken_file_raises_the_cli_message(self) -> None:
+        self.write_creds(b"{oops")
+        with self.environment(), self.assertRaises(arkor_cli.ArkorError) as caught:
+            arkor_cli.get_token()
+        self.assertTrue(caught.exception.message.startswith(f"{self.creds} does not hold valid arkor credentials"))
+        self.assertEqual(caught.exception.status, 1)
 
 
 # ---------------------------------------------------------------------------
