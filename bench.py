@@ -439,13 +439,19 @@ def gh_peer(setup: Setup) -> Command | str:
 def hf_peer(setup: Setup) -> Command | str:
     """``hf auth whoami`` from a venv made here, or why it cannot run."""
     venv = os.path.join(setup.root, "hf-venv")
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", venv], check=True)
     python = os.path.join(venv, "bin", "python")
-    # This interpreter's pip installs into the bare venv, so that hf, too,
-    # starts without pip's and setuptools' start-up hooks.
     quiet = ["install", "-q", "--disable-pip-version-check", "huggingface_hub"]
-    pip = [sys.executable, "-m", "pip", "--python", python]
-    done = subprocess.run([*pip, *quiet], capture_output=True, text=True, check=False)
+    # This interpreter's pip installs into a bare venv, so that hf, too,
+    # starts without pip's and setuptools' start-up hooks; failing that, a
+    # venv with its own pip.
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", venv], check=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "--python", python, *quiet], capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        shutil.rmtree(venv)
+        subprocess.run([sys.executable, "-m", "venv", venv], check=True)
+        done = subprocess.run([python, "-m", "pip", *quiet], capture_output=True, text=True, check=False)
     if done.returncode != 0:
         return "pip could not install huggingface_hub: " + last_line(done.stderr)
     hf = os.path.join(venv, "bin", "hf")
@@ -549,6 +555,10 @@ def row_direct(launcher: Launcher, setup: Setup, report: Report, runs: int) -> N
 
 def row_peers(launcher: Launcher, setup: Setup, report: Report, runs: int) -> None:
     print("\npeers (targets: arkor >= 1.3x faster than gh, >= 4x than hf and Node; less peak RSS than each)")
+    print("  gh: hosts.yml for github.localhost, whose API gh calls over plain HTTP, sent to the fake by HTTP_PROXY")
+    print("      (for github.com gh needs https://api.github.com, which is not reachable here); two requests")
+    print("  hf: HF_ENDPOINT=<fake>, HF_TOKEN, update check off; GET /api/whoami-v2")
+    print("  node: whoami.mjs importing commander, @clack/prompts, zod, open; zod-checked file, global fetch")
     found: list[tuple[Command, float]] = []
     for make, factor in ((gh_peer, 1.3), (hf_peer, 4.0), (node_peer, 4.0)):
         try:
@@ -586,7 +596,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-peers", action="store_true", help="skip gh, hf and the Node script")
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args(argv)
-    runs = max(args.runs, MIN_RUNS)
+    if args.runs < MIN_RUNS:
+        parser.error(f"--runs must be at least {MIN_RUNS}")
+    runs = args.runs
 
     sys.path.insert(0, HERE)
     from fake_cloud import FakeCloudApi
