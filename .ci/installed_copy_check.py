@@ -16,7 +16,7 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from fake_cloud import Answer, FakeCloudApi  # noqa: E402 - after the path is set
+from fake_cloud import Answer, FakeCloudApi  # after the path is set
 
 
 def main() -> int:
