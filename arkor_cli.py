@@ -591,7 +591,7 @@ def _http(
         except urllib.error.HTTPError as exc:  # a status >= 400 is an answer too
             response = exc
         with response:
-            raw = response.read(_MAX_BODY + 1)
+            raw = _read_body(response, timeout)
             status = response.getcode()
             reply_headers = response.headers
             # A sized read returns short, without an error, when the server
@@ -608,6 +608,29 @@ def _http(
     if len(raw) > _MAX_BODY:
         raise ArkorError(f"The answer from {method} {url} ({status}) is larger than 1 MiB; refusing to read it.")
     return _Reply(method, url, status, reply_headers, raw)
+
+
+def _read_body(response: Any, timeout: float) -> bytes:
+    """Read at most the cap plus one byte, within ``timeout`` seconds in all.
+
+    The socket timeout bounds each wait for data, not the whole: a server
+    that trickles a byte a second would otherwise hold the command forever.
+    read1 returns what has arrived instead of waiting for a full buffer.
+    """
+    import time
+
+    deadline = time.monotonic() + timeout
+    chunks: list[bytes] = []
+    size = 0
+    while size <= _MAX_BODY:
+        if time.monotonic() > deadline:
+            raise TimeoutError("timed out")
+        chunk = response.read1(_MAX_BODY + 1 - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 def _proxy_hint(url: str) -> str:

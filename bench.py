@@ -2,13 +2,13 @@
 
 Run::
 
-    python3 bench.py                 # everything, peers included (about 2 minutes)
+    python3 bench.py                 # everything, peers included (about 45 seconds)
     python3 bench.py --runs 50       # more runs per command (default 30, at least 20)
     python3 bench.py --no-peers      # skip gh, hf and the Node script
     python3 bench.py --check         # exit 1 when a target is missed
 
-Standard library only. It is a report, not a test: it exits 0 unless
-``--check`` is given. Only loopback traffic is measured; the one-off installs
+Standard library only; Linux (and other POSIX systems with posix_spawn and
+wait4). It is a report, not a test: it exits 0 unless ``--check`` is given. Only loopback traffic is measured; the one-off installs
 of the peers (pip, npm) are the only other traffic it causes.
 
 How it measures
@@ -270,6 +270,8 @@ def measure(launcher: Launcher, commands: list[Command], runs: int, cwd: str) ->
 
 
 class Report:
+    """Prints the rows and the verdicts, and remembers the verdicts."""
+
     def __init__(self) -> None:
         self.results: list[tuple[str, bool]] = []  # (target, met)
 

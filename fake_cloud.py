@@ -56,6 +56,7 @@ class Answer:
         delay: float = 0.0,
         content_length: int | None = None,
         hold: float = 0.0,
+        trickle: float = 0.0,
     ) -> None:
         if body is None:
             body = b"" if json_body is None else json.dumps(json_body).encode("utf-8")
@@ -69,6 +70,7 @@ class Answer:
         # body before the connection closes: a server that stalls or lies.
         self.content_length = len(body) if content_length is None else content_length
         self.hold = hold
+        self.trickle = trickle  # seconds between the body's bytes: a server that drips
 
     @classmethod
     def redirect(cls, location: str, status: int = 302) -> Answer:
@@ -456,7 +458,13 @@ def _handler_for(fake: _FakeService) -> type:
             self.send_header("Connection", "close")
             self.end_headers()
             self.close_connection = True
-            if self.command != "HEAD":
+            if self.command != "HEAD" and answer.trickle:
+                for i in range(len(answer.body)):
+                    if fake._stopping.wait(answer.trickle):
+                        return
+                    self.wfile.write(answer.body[i : i + 1])
+                    self.wfile.flush()
+            elif self.command != "HEAD":
                 self.wfile.write(answer.body)
                 self.wfile.flush()
             if answer.hold:

@@ -1995,6 +1995,14 @@ class BadAnswersTest(Case):
         self.whoami_fails(f"Could not reach {self.cloud.url}/v1/me: timed out", ARKOR_HTTP_TIMEOUT="2")
         self.assertLess(time.monotonic() - started, 20)  # a hang guard, not a speed claim
 
+    def test_server_that_trickles(self) -> None:
+        # A byte every half second never trips the socket timeout; the whole
+        # answer must still be bounded by ARKOR_HTTP_TIMEOUT.
+        self.cloud.script("GET", "/v1/me", Answer(200, {"user": {"id": "x" * 200}}, trickle=0.5))
+        started = time.monotonic()
+        self.whoami_fails(f"Could not reach {self.cloud.url}/v1/me: timed out", ARKOR_HTTP_TIMEOUT="2")
+        self.assertLess(time.monotonic() - started, 20)  # a hang guard: the body alone would take 110 s
+
     def test_bad_timeout_setting(self) -> None:
         for raw in ("soon", "0", "-3", "nan", "inf"):
             with self.subTest(raw=raw):
