@@ -656,7 +656,11 @@ def _net_reason(reason: object) -> str:
     import ssl
 
     if isinstance(reason, ssl.SSLCertVerificationError):
-        text = f"TLS certificate not trusted ({reason.verify_message or reason.reason})."
+        text = f"TLS certificate not trusted ({str(reason.verify_message or reason.reason).rstrip('.')})."
+        if reason.verify_code == 10:  # X509_V_ERR_CERT_HAS_EXPIRED
+            return text + " Check this machine's clock, then the server's certificate."
+        if reason.verify_code in (62, 64):  # host name or IP address mismatch
+            return text + " The certificate is for another host: check the URL."
         hint = " If your network uses its own certificate authority, point SSL_CERT_FILE at its bundle."
         if sys.platform == "darwin":
             hint += " With a python.org build of Python, run its 'Install Certificates' command once."

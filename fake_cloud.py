@@ -38,7 +38,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-__all__ = ["FIXTURES", "TEST_CA", "Answer", "FakeAuth0", "FakeCloudApi", "Seen", "browse"]
+__all__ = ["FIXTURES", "TEST_CA", "Answer", "FakeAuth0", "FakeCloudApi", "FakeProxy", "Seen", "browse"]
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tests", "fixtures")
 TEST_CA = os.path.join(FIXTURES, "ca.pem")
@@ -237,10 +237,12 @@ class FakeAuth0(_FakeService):
 
     scheme = "https"
 
-    def __init__(self, cloud: FakeCloudApi | None = None) -> None:
+    def __init__(self, cloud: FakeCloudApi | None = None, cert: str = "server") -> None:
+        """``cert`` names the fixture pair to serve: "server" (valid for
+        127.0.0.1), "expired", or "wrong-host"."""
         super().__init__()
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(os.path.join(FIXTURES, "server.pem"), os.path.join(FIXTURES, "server-key.pem"))
+        context.load_cert_chain(os.path.join(FIXTURES, f"{cert}.pem"), os.path.join(FIXTURES, f"{cert}-key.pem"))
         # The handshake runs in each connection's own thread (see Handler.setup).
         self._server.socket = context.wrap_socket(self._server.socket, server_side=True, do_handshake_on_connect=False)
         self.cloud = cloud
@@ -425,6 +427,102 @@ def browse(url: str, cafile: str = TEST_CA, timeout: float = 30) -> tuple[int, d
             return response.status, {k.lower(): v for k, v in response.headers.items()}, response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, {k.lower(): v for k, v in exc.headers.items()}, exc.read()
+
+
+class FakeProxy:
+    """An HTTP proxy on loopback, as HTTP_PROXY / HTTPS_PROXY name one.
+
+    Absolute-form requests (``GET http://host/path``) are forwarded, and
+    ``CONNECT host:port`` is tunnelled, byte for byte, for HTTPS. It records
+    what it was asked, so a test can see that traffic went through it.
+    """
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str]] = []  # (method, target)
+        self._stopping = threading.Event()
+        self._server = _Server(("127.0.0.1", 0), _proxy_handler_for(self))
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def start(self) -> Self:
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _proxy_handler_for(proxy: FakeProxy) -> type:
+    import http.client
+    import select
+    import socket
+
+    class Handler(BaseHTTPRequestHandler):
+        timeout = 10
+
+        def do_CONNECT(self) -> None:
+            proxy.seen.append(("CONNECT", self.path))
+            host, _, port = self.path.rpartition(":")
+            try:
+                upstream = socket.create_connection((host, int(port)), timeout=10)
+            except OSError:
+                self.send_error(502)
+                return
+            self.send_response(200, "Connection established")
+            self.end_headers()
+            sockets = [self.connection, upstream]
+            with upstream:
+                while not proxy._stopping.is_set():
+                    ready, _, _ = select.select(sockets, [], [], 0.1)
+                    for s in ready:
+                        data = s.recv(65536)
+                        if not data:
+                            return
+                        (upstream if s is self.connection else self.connection).sendall(data)
+
+        def _forward(self) -> None:
+            proxy.seen.append((self.command, self.path))
+            target = urlsplit(self.path)
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else None
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in ("proxy-connection", "connection")}
+            conn = http.client.HTTPConnection(target.hostname or "", target.port or 80, timeout=10)
+            try:
+                path = target.path + (f"?{target.query}" if target.query else "")
+                conn.request(self.command, path, body=body, headers=headers)
+                response = conn.getresponse()
+                data = response.read()
+                self.send_response(response.status)
+                for name, value in response.getheaders():
+                    if name.lower() not in ("connection", "transfer-encoding", "content-length"):
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.wfile.write(data)
+            except OSError:
+                self.send_error(502)
+            finally:
+                conn.close()
+
+        do_GET = do_POST = _forward
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    return Handler
 
 
 class _Server(ThreadingHTTPServer):

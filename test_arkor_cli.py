@@ -1644,6 +1644,251 @@ class PublicApiTest(OAuthCase):
 
 
 # ---------------------------------------------------------------------------
+# Resilience: nothing lost, nothing torn, nothing leaked
+# ---------------------------------------------------------------------------
+
+
+def can_mount_tmpfs() -> bool:
+    """Root on Linux with mount(8) allowed (CI here): tiny and read-only filesystems."""
+    if not sys.platform.startswith("linux") or os.geteuid() != 0 or not shutil.which("mount"):
+        return False
+    probe = tempfile.mkdtemp()
+    try:
+        ok = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", probe], capture_output=True, check=False
+        )
+        if ok.returncode != 0:
+            return False
+        subprocess.run(["umount", probe], check=False)
+        return True
+    finally:
+        os.rmdir(probe)
+
+
+class ResilienceTest(OAuthCase):
+    def spawn(self, *argv: str, **env: str | None) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, MODULE, *argv],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=self.env(**env),
+        )
+
+    def assert_whole_anon_file(self) -> dict[str, Any]:
+        data = self.read_creds()  # valid JSON, or this raises
+        self.assertEqual(data["mode"], "anon")
+        self.assertIn(data["token"], self.cloud.tokens)
+        return data
+
+    def test_twenty_logins_at_once(self) -> None:
+        # Twenty processes replace the file at once while a reader watches:
+        # the reader only ever sees no file or a whole one, and one whole
+        # file is left, with no temp file beside it.
+        import threading
+
+        torn: list[str] = []
+        stop = threading.Event()
+
+        def watch() -> None:
+            while not stop.is_set():
+                try:
+                    with open(self.creds, encoding="utf-8") as f:
+                        text = f.read()
+                except FileNotFoundError:
+                    continue
+                try:
+                    json.loads(text)
+                except ValueError:
+                    torn.append(text)
+
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        try:
+            procs = [self.spawn("login", "--anonymous") for _ in range(20)]
+            for proc in procs:
+                out, err = proc.communicate(timeout=120)
+                self._record(out, err)
+                self.assertEqual((proc.returncode, err), (0, ""))
+        finally:
+            stop.set()
+            watcher.join()
+        self.assertEqual(torn, [])
+        self.assertEqual(len(self.cloud.tokens), 20)
+        self.assert_whole_anon_file()
+        self.assertEqual(self.leftovers(), [])
+        code, out, _ = self.run_main("whoami")
+        self.assertEqual(code, 0)
+
+    @unittest.skipUnless(POSIX, "SIGKILL")
+    def test_sigkill_at_many_points_never_tears_the_file(self) -> None:
+        # Kill a login at delays spread over its whole life (start-up,
+        # request, write, rename): the file is always the old one or the new
+        # one, whole; a temp file a kill leaves behind is private.
+        self.sign_in_anon()
+        kept = replaced = 0
+        for step in range(40):
+            proc = self.spawn("login", "--anonymous")
+            time.sleep(step * 0.006)
+            proc.kill()
+            out, err = proc.communicate(timeout=30)
+            self._record(out, err)
+            data = self.read_creds()
+            if data["token"] == "anon-token-stored":
+                kept += 1
+            else:
+                self.assert_whole_anon_file()
+                replaced += 1
+            for name in self.leftovers():
+                mode = stat.S_IMODE(os.stat(os.path.join(self.arkor_dir, name)).st_mode)
+                self.assertEqual(mode & 0o077, 0, f"{name} is readable by others")
+                os.remove(os.path.join(self.arkor_dir, name))
+        self.assertEqual(kept + replaced, 40)
+        self.assertGreater(kept, 0)  # the kills landed before the rename, too
+        self.assertGreater(replaced, 0)  # and after it
+
+    @unittest.skipUnless(can_mount_tmpfs(), "needs root and mount(8) for a tiny or read-only filesystem")
+    def test_full_and_read_only_filesystems(self) -> None:
+        mount = tempfile.mkdtemp(prefix="arkor-fs-")
+        self.addCleanup(os.rmdir, mount)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", mount], check=True)
+        self.addCleanup(subprocess.run, ["umount", mount], check=False)
+        home = os.path.join(mount, "home")
+        os.makedirs(os.path.join(home, ".arkor"))
+        creds = os.path.join(home, ".arkor", "credentials.json")
+        self.cloud.add_token("anon-token-stored")
+        old = {
+            "mode": "anon",
+            "token": "anon-token-stored",
+            "anonymousId": "anon-stored",
+            "arkorCloudApiUrl": self.cloud.url,
+            "orgSlug": "stored-org",
+        }
+        with open(creds, "w") as f:
+            json.dump(old, f)
+        # Fill the disk to the last byte.
+        fd = os.open(os.path.join(mount, "filler"), os.O_WRONLY | os.O_CREAT)
+        try:
+            while os.write(fd, b"\0" * 512):
+                pass
+        except OSError:
+            pass  # full
+        finally:
+            os.close(fd)
+        code, out, err = self.run_main("login", "--anonymous", HOME=home, USERPROFILE=home)
+        self.assertEqual((code, out), (1, ""))
+        self.assertEqual(err, f"Could not write {creds}: No space left on device.\n")
+        with open(creds) as f:
+            self.assertEqual(json.load(f), old)
+        self.assertEqual(os.listdir(os.path.dirname(creds)), ["credentials.json"])
+        # Read-only: the login says so; whoami still reads.
+        os.remove(os.path.join(mount, "filler"))
+        subprocess.run(["mount", "-o", "remount,ro", mount], check=True)
+        code, out, err = self.run_main("login", "--anonymous", HOME=home, USERPROFILE=home)
+        self.assertEqual((code, out), (1, ""))
+        self.assertEqual(err, f"Could not write {creds}: Read-only file system.\n")
+        code, out, _ = self.run_main("whoami", HOME=home, USERPROFILE=home)
+        self.assertEqual(code, 0)
+        self.assertTrue(out.startswith("{"), out)
+
+    @unittest.skipUnless(POSIX, "symlinks need privileges on Windows")
+    def test_a_link_planted_at_the_temp_name_is_never_followed(self) -> None:
+        self.sign_in_anon()
+        before = self.creds_bytes()
+        victim = os.path.join(self.home, "victim.txt")
+        with open(victim, "w") as f:
+            f.write("precious")
+        # Make the temp name predictable, and plant a link there first.
+        planted = os.path.join(self.arkor_dir, f".credentials.json.{os.getpid()}.{'00' * 6}.tmp")
+        os.symlink(victim, planted)
+        with mock.patch.object(os, "urandom", return_value=b"\0" * 6):
+            code, out, err = self.run_main("login", "--anonymous")
+        self.assertEqual((code, out), (1, ""))
+        self.assertEqual(err, f"Could not write {self.creds}: File exists.\n")
+        with open(victim) as f:
+            self.assertEqual(f.read(), "precious")
+        self.assertEqual(self.creds_bytes(), before)
+        self.assertTrue(os.path.islink(planted))  # not ours to remove
+
+    def test_tls_failures(self) -> None:
+        self.sign_in_anon()
+        for cert, reason in (
+            (
+                "expired",
+                (
+                    "TLS certificate not trusted (certificate has expired)."
+                    " Check this machine's clock, then the server's certificate."
+                ),
+            ),
+            (
+                "wrong-host",
+                (
+                    "TLS certificate not trusted (IP address mismatch, certificate is not valid for '127.0.0.1')."
+                    " The certificate is for another host: check the URL."
+                ),
+            ),
+        ):
+            with self.subTest(cert=cert), FakeAuth0(cert=cert) as server:
+                code, out, err = self.run_main("whoami", ARKOR_CLOUD_API_URL=server.url)
+                self.assertEqual((code, out, err), (1, "", f"Could not reach {server.url}/v1/me: {reason}\n"))
+                self.assertEqual(server.requests, [])  # nothing was sent over it
+        # A certificate authority the system store does not know.
+        code, out, err = self.run_main("whoami", ARKOR_CLOUD_API_URL=self.auth0.url, SSL_CERT_FILE=None)
+        self.assertEqual(code, 1)
+        self.assertIn("TLS certificate not trusted (unable to get local issuer certificate).", err)
+        self.assertIn("point SSL_CERT_FILE at its bundle", err)
+        self.assertEqual(self.auth0.requests, [])
+
+    def test_proxies_are_honoured(self) -> None:
+        from fake_cloud import FakeProxy
+
+        self.sign_in_anon()
+        self.cloud.add_token("anon-token-stored", user={"id": "via-proxy"}, orgs=[])
+        with FakeProxy() as proxy:
+            code, out, err = self.run_main("whoami", HTTP_PROXY=proxy.url)
+            self.assertEqual((code, out, err), (0, '{\n  "id": "via-proxy"\n}\n', ""))
+            self.assertEqual(proxy.seen, [("GET", f"{self.cloud.url}/v1/me")])
+            # HTTPS through the proxy is a CONNECT tunnel, and TLS is still
+            # checked end to end: the OAuth token exchange goes that way.
+            proc, url, _ = self.start_login(HTTPS_PROXY=proxy.url)
+            status, _, _ = browse(url)
+            self.assertEqual(status, 200)
+            self.assertEqual(self.finish(proc), (0, "Signed in\n", ""))
+            self.assertIn(("CONNECT", self.auth0.domain), proxy.seen)
+            # NO_PROXY goes direct.
+            proxy.seen.clear()
+            code, out, _ = self.run_main("whoami", HTTP_PROXY=proxy.url, NO_PROXY="127.0.0.1")
+            self.assertEqual(code, 0)
+            self.assertEqual(proxy.seen, [])
+
+    def test_listener_under_load(self) -> None:
+        # Idle connections (as browsers pre-open), an oversized header and a
+        # flood of junk do not stop the real callback from getting through.
+        proc, url, _ = self.start_login()
+        port = self.ports[0]
+        idle = []
+        for _ in range(40):
+            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            idle.append(s)
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+                s.sendall(b"GET /callback HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nX-Big: %s\r\n\r\n" % (port, b"a" * 70000))
+                answer = s.recv(100)
+            self.assertTrue(answer.startswith((b"HTTP/1.0 431", b"HTTP/1.0 400")), answer)
+            for _ in range(20):
+                status, _, _ = self.callback(port, "/nothing-here")
+                self.assertEqual(status, 404)
+            self.assertIsNone(proc.poll())
+            status, _, _ = browse(url)
+            self.assertEqual(status, 200)
+            self.assertEqual(self.finish(proc), (0, "Signed in\n", ""))
+        finally:
+            for s in idle:
+                s.close()
+
+
+# ---------------------------------------------------------------------------
 # logout
 # ---------------------------------------------------------------------------
 
