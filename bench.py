@@ -8,8 +8,9 @@ Run::
     python3 bench.py --check         # exit 1 when a target is missed
 
 Standard library only; Linux (and other POSIX systems with posix_spawn and
-wait4). It is a report, not a test: it exits 0 unless ``--check`` is given. Only loopback traffic is measured; the one-off installs
-of the peers (pip, npm) are the only other traffic it causes.
+wait4). It is a report, not a test: it exits 0 unless ``--check`` is given.
+Only loopback traffic is measured; the one-off installs of the peers (pip,
+npm) are the only other traffic it causes.
 
 How it measures
     * A clean interpreter: a venv made with ``python3 -m venv --without-pip``
