@@ -2427,6 +2427,106 @@ class CredentialsFileTest(Case):
 
 
 # ---------------------------------------------------------------------------
+# Start-up cost: what is imported when
+# ---------------------------------------------------------------------------
+
+
+class LazyImportTest(unittest.TestCase):
+    """Start-up stays cheap: what only the network, the browser and the OAuth
+    listener need is not imported by ``import arkor_cli``, nor by the commands
+    that never go on the network.
+
+    Nothing is timed. Each check runs a fresh interpreter with -I (no PYTHON*
+    variables, no user site-packages) and -S (no site hooks: a .pth file that
+    imports one of these modules first, as one on this machine does with
+    typing, would hide an eager import), and counts only the modules that
+    appeared after the interpreter had started.
+    """
+
+    KEPT_OUT = (
+        "ssl",
+        "urllib.request",
+        "http.server",
+        "http.client",
+        "webbrowser",
+        "email",
+        "secrets",
+        "typing",
+        "shutil",
+    )
+
+    # argv: repo dir, comma-separated module names, then the arkor arguments
+    # ("-" alone: only import). The last line says which of the modules the
+    # import and the command brought in.
+    RUNNER = (
+        "import sys\n"
+        "before = set(sys.modules)\n"
+        "here, watched, args = sys.argv[1], sys.argv[2].split(','), sys.argv[3:]\n"
+        "sys.path.insert(0, here)\n"
+        "import arkor_cli\n"
+        "status = 0 if args == ['-'] else arkor_cli.main(args)\n"
+        "sys.stdout.flush()\n"
+        "new = sorted(m for m in watched if m in sys.modules and m not in before)\n"
+        "print()\n"
+        "print('STATUS:%s LOADED:%s' % (status, ','.join(new)))\n"
+    )
+
+    def loaded(self, *args: str, watched: tuple[str, ...] = KEPT_OUT) -> tuple[list[str], str]:
+        """The ``watched`` modules that ``arkor <args>`` imported, and its output."""
+        home = tempfile.TemporaryDirectory()
+        self.addCleanup(home.cleanup)
+        env = {"PATH": os.environ.get("PATH", os.defpath), "HOME": home.name, "USERPROFILE": home.name}
+        cmd = [sys.executable, "-I", "-S", "-c", self.RUNNER, HERE, ",".join(watched), *(args or ("-",))]
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=home.name, timeout=60, check=False)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        last = proc.stdout.rstrip("\n").rsplit("\n", 1)[-1]
+        self.assertTrue(last.startswith("STATUS:0 LOADED:"), proc.stdout + proc.stderr)
+        modules = last[len("STATUS:0 LOADED:") :]
+        return (modules.split(",") if modules else []), proc.stdout + proc.stderr
+
+    def test_import_alone(self) -> None:
+        modules, _ = self.loaded()
+        self.assertEqual(modules, [])
+
+    def test_help(self) -> None:
+        modules, output = self.loaded("--help")
+        self.assertIn("usage: arkor", output)
+        self.assertEqual(modules, [])
+
+    def test_logout_with_no_file(self) -> None:
+        modules, output = self.loaded("logout", watched=(*self.KEPT_OUT, "argparse"))
+        self.assertIn("No credentials on file.", output)
+        self.assertEqual(modules, [])
+
+    def test_whoami_signed_out(self) -> None:
+        modules, output = self.loaded("whoami", watched=(*self.KEPT_OUT, "argparse"))
+        self.assertIn("Not signed in.", output)
+        self.assertEqual(modules, [])
+
+    def test_bare_commands_parse_as_the_parser_would(self) -> None:
+        # The shortcut that skips argparse for `arkor whoami` / `arkor logout`
+        # must give exactly what the parser gives.
+        for name in arkor_cli._BARE_COMMANDS:
+            with self.subTest(name=name):
+                self.assertEqual(vars(arkor_cli._bare_args([name])), vars(arkor_cli._parser().parse_args([name])))
+        for argv in (["whoami", "--json"], ["logout", "-y"], ["login"], [], ["whoami", "whoami"]):
+            self.assertIsNone(arkor_cli._bare_args(argv))
+
+    def test_help_width_follows_the_terminal(self) -> None:
+        import shutil
+
+        for columns in ("60", "100", "200"):
+            with self.subTest(columns=columns), mock.patch.dict(os.environ, {"COLUMNS": columns}):
+                self.assertEqual(arkor_cli._help_width(), shutil.get_terminal_size().columns - 2)
+
+    def test_the_check_sees_an_eager_import(self) -> None:
+        # The check itself works: json, which arkor_cli does import at the
+        # top, is seen.
+        modules, _ = self.loaded(watched=("json", "ssl"))
+        self.assertEqual(modules, ["json"])
+
+
+# ---------------------------------------------------------------------------
 # The upgrade command
 # ---------------------------------------------------------------------------
 
