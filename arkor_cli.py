@@ -193,26 +193,24 @@ class _Terminal:
         self.stdin, self.stdout, self.stderr = stdin, stdout, stderr
         self._colour = "NO_COLOR" not in env
 
-    def _paint(self, stream: IO[str], text: str, colour: str) -> str:
-        if self._colour and _isatty(stream):
-            return f"\x1b[{colour}m{text}\x1b[0m"
-        return text
-
-    def _write(self, stream: IO[str], text: str) -> None:
+    def _emit(self, stream: IO[str], text: str, colour: str | None = None) -> None:
+        text = _printable(text)  # before the colour: ours are the only escapes let through
+        if colour and self._colour and _isatty(stream):
+            text = f"\x1b[{colour}m{text}\x1b[0m"
         stream.write(text + "\n")
         stream.flush()
 
     def info(self, text: str) -> None:
-        self._write(self.stdout, text)
+        self._emit(self.stdout, text)
 
     def success(self, text: str) -> None:
-        self._write(self.stdout, self._paint(self.stdout, text, self._GREEN))
+        self._emit(self.stdout, text, self._GREEN)
 
     def warn(self, text: str) -> None:
-        self._write(self.stderr, self._paint(self.stderr, text, self._YELLOW))
+        self._emit(self.stderr, text, self._YELLOW)
 
     def error(self, text: str) -> None:
-        self._write(self.stderr, self._paint(self.stderr, text, self._RED))
+        self._emit(self.stderr, text, self._RED)
 
     def interactive(self) -> bool:
         """Whether a person can answer a question: stdin and stdout are TTYs."""
@@ -220,10 +218,36 @@ class _Terminal:
 
     def ask(self, prompt: str) -> str | None:
         """Show ``prompt`` and read one line; None at end of input."""
-        self.stdout.write(prompt)
+        self.stdout.write(_printable(prompt))
         self.stdout.flush()
         line = self.stdin.readline()
         return line.strip() if line else None
+
+
+def _printable(text: str) -> str:
+    """``text`` with every control or format character escaped as ``\\uXXXX``.
+
+    Much of what is printed comes from servers and from the callback request
+    (ids, org slugs, error bodies, Warning headers, error_description). Raw,
+    an escape sequence in it could rewrite the terminal, its title or the
+    clipboard, and a right-to-left override could make one name read as
+    another. The escape form is also valid inside a JSON string, so
+    ``whoami --json`` stays parseable. Newlines between lines are kept.
+    """
+    if text.isprintable():
+        return text
+    out = []
+    for char in text:
+        if char == "\n" or char.isprintable():
+            out.append(char)
+        else:
+            code = ord(char)
+            if code > 0xFFFF:  # as JSON writes it: a surrogate pair
+                code -= 0x10000
+                out.append(f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}")
+            else:
+                out.append(f"\\u{code:04x}")
+    return "".join(out)
 
 
 def _isatty(stream: IO[str]) -> bool:

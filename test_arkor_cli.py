@@ -1888,6 +1888,52 @@ class ResilienceTest(OAuthCase):
                 s.close()
 
 
+class TerminalInjectionTest(OAuthCase):
+    """Text from servers and callbacks reaches the terminal with its control
+    and format characters escaped: it cannot rewrite the screen, the title
+    or the clipboard, nor reverse a name."""
+
+    OSC52 = "\x1b]52;c;ZXZpbA==\x07"  # "write 'evil' to the clipboard"
+
+    def test_anonymous_identity_fields(self) -> None:
+        minted = self.cloud.mint_anonymous()
+        minted["anonymousId"] = f"id{self.OSC52}"
+        minted["personalOrg"]["slug"] = "org\u202elive"  # right-to-left override
+        self.cloud.script("POST", "/v1/auth/anonymous", Answer(201, minted))
+        code, out, _ = self.run_main("login", "--anonymous")
+        self.assertEqual(code, 0)
+        self.assertIn("Anonymous id: id\\u001b]52;c;ZXZpbA==\\u0007\n", out)
+        self.assertIn("(personal org: org\\u202elive).", out)
+        self.assertNotIn("\x1b", out)
+        self.assertEqual(self.read_creds()["anonymousId"], f"id{self.OSC52}")  # stored as given
+
+    def test_whoami_output(self) -> None:
+        self.sign_in_anon()
+        user = {"name": "Ada\x9b2J", "bio": f"hi{self.OSC52}"}  # \x9b: a one-byte CSI
+        body = {"user": user, "orgs": [{"slug": "\x1b[31mred"}]}
+        self.cloud.script("GET", "/v1/me", Answer(200, body))
+        code, out, _ = self.run_main("whoami")
+        self.assertEqual(code, 0)
+        self.assertNotIn("\x1b", out)
+        self.assertNotIn("\x9b", out)
+        self.assertIn('"name": "Ada\\u009b2J"', out)
+        self.assertTrue(out.endswith("Orgs: \\u001b[31mred\n"), out)
+        code, out, _ = self.run_main("whoami", "--json")
+        self.assertEqual(json.loads(out), body)  # escaped, and still the same JSON
+
+    def test_error_bodies_and_callback_text(self) -> None:
+        self.cloud.script("POST", "/v1/auth/anonymous", Answer(500, body=b"\x1b[2Jgone"))
+        code, _, err = self.run_main("login", "--anonymous")
+        self.assertEqual((code, err), (1, "POST /v1/auth/anonymous failed (500): \\u001b[2Jgone\n"))
+        proc, _, _ = self.start_login()
+        query = urlencode({"error": "access_denied", "error_description": "\x1b[2J\x1b]0;owned\x07"})
+        self.callback(self.ports[0], "/callback?" + query)
+        code, _, err = self.finish(proc)
+        self.assertEqual(
+            (code, err), (1, "Login failed\nAuthentication failed: access_denied. \\u001b[2J\\u001b]0;owned\\u0007\n")
+        )
+
+
 # ---------------------------------------------------------------------------
 # logout
 # ---------------------------------------------------------------------------
@@ -2159,7 +2205,10 @@ class BadAnswersTest(Case):
                 "Unexpected answer from GET /v1/me (200): not JSON: <html><h1>Welcome</h1></html>",
             ),
             (Answer(200, body=b""), "Unexpected answer from GET /v1/me (200): not JSON: (empty body)"),
-            (Answer(200, body=b"\xff\xfe\x00"), "Unexpected answer from GET /v1/me (200): not JSON: \ufffd\ufffd\x00"),
+            (
+                Answer(200, body=b"\xff\xfe\x00"),
+                "Unexpected answer from GET /v1/me (200): not JSON: \ufffd\ufffd\\u0000",
+            ),
             (Answer(200, json_body=[]), "Unexpected answer from GET /v1/me (200): not a JSON object."),
             (Answer(200, {"user": "ada"}), "Unexpected answer from GET /v1/me user (200): not a JSON object."),
             (Answer(200, {"orgs": []}), "Unexpected answer from GET /v1/me user (200): not a JSON object."),
