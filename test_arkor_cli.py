@@ -970,8 +970,14 @@ class OAuthLoginTest(OAuthCase):
             status, _, _ = self.callback(self.ports[0], path)
             self.assertEqual(status, 404, path)
         self.assertIsNone(proc.poll())
-        status, _, _ = browse(url)
+        status, headers, page = browse(url)
         self.assertEqual(status, 200)
+        self.assertEqual(headers["content-type"], "text/html; charset=utf-8")
+        self.assertIn(b"You can close this tab", page)
+        # The callback URL holds the code: no Referer, no cache, no sniffing.
+        self.assertEqual(headers["referrer-policy"], "no-referrer")
+        self.assertEqual(headers["cache-control"], "no-store")
+        self.assertEqual(headers["x-content-type-options"], "nosniff")
         self.assertEqual(self.finish(proc), (0, "Signed in\n", ""))
 
     def test_error_page_is_plain_text(self) -> None:
