@@ -1008,6 +1008,11 @@ def _listen(ports: list[int], callback: _Callback) -> Any:
         # steal the callback; on POSIX it only skips TIME_WAIT from a last run.
         allow_reuse_address = os.name != "nt"
 
+        def handle_error(self, request: Any, client_address: Any) -> None:
+            # socketserver prints a traceback to stderr when a connection
+            # breaks (a browser giving up, junk, a reset): nothing for the user.
+            pass
+
         def server_bind(self) -> None:
             # HTTPServer.server_bind resolves its own name with getfqdn(), a
             # reverse-DNS lookup that can stall for many seconds.

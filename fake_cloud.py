@@ -99,20 +99,16 @@ class Seen:
 Responder = Union[Answer, Callable[[Seen], Answer]]
 
 
-class _FakeService:
-    """A recording, scriptable HTTP(S) service on an ephemeral loopback port."""
+class _Loopback:
+    """A threaded server on an ephemeral 127.0.0.1 port, started and stopped
+    here (or with ``with``); subclasses give the handler."""
 
     scheme = "http"
 
-    def __init__(self) -> None:
-        self.requests: list[Seen] = []
-        self._scripted: dict[tuple[str, str], list[Responder]] = {}
-        self._lock = threading.Lock()
+    def __init__(self, handler: type) -> None:
         self._stopping = threading.Event()
-        self._server = _Server(("127.0.0.1", 0), _handler_for(self))
+        self._server = _Server(("127.0.0.1", 0), handler)
         self._thread: threading.Thread | None = None
-
-    # -- lifecycle ----------------------------------------------------------
 
     @property
     def port(self) -> int:
@@ -128,7 +124,7 @@ class _FakeService:
         return self
 
     def stop(self) -> None:
-        self._stopping.set()  # cuts scripted delays short
+        self._stopping.set()  # cuts scripted delays and open tunnels short
         self._server.shutdown()
         self._server.server_close()
         if self._thread is not None:
@@ -139,6 +135,16 @@ class _FakeService:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class _FakeService(_Loopback):
+    """A recording, scriptable HTTP(S) service."""
+
+    def __init__(self) -> None:
+        self.requests: list[Seen] = []
+        self._scripted: dict[tuple[str, str], list[Responder]] = {}
+        self._lock = threading.Lock()
+        super().__init__(_handler_for(self))
 
     # -- scripting ----------------------------------------------------------
 
@@ -429,7 +435,7 @@ def browse(url: str, cafile: str = TEST_CA, timeout: float = 30) -> tuple[int, d
         return exc.code, {k.lower(): v for k, v in exc.headers.items()}, exc.read()
 
 
-class FakeProxy:
+class FakeProxy(_Loopback):
     """An HTTP proxy on loopback, as HTTP_PROXY / HTTPS_PROXY name one.
 
     Absolute-form requests (``GET http://host/path``) are forwarded, and
@@ -439,29 +445,7 @@ class FakeProxy:
 
     def __init__(self) -> None:
         self.seen: list[tuple[str, str]] = []  # (method, target)
-        self._stopping = threading.Event()
-        self._server = _Server(("127.0.0.1", 0), _proxy_handler_for(self))
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def start(self) -> Self:
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self._server.shutdown()
-        self._server.server_close()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        super().__init__(_proxy_handler_for(self))
 
 
 def _proxy_handler_for(proxy: FakeProxy) -> type:

@@ -660,6 +660,23 @@ class OAuthCase(Case):
             time.sleep(0.05)
         self.fail("the browser never reported")
 
+    def sign_in_oauth(self, expires_in: int = 3600, mode: str = "auth0") -> dict[str, Any]:
+        """Credentials as a sign-in with the fake Auth0 leaves them, whose
+        access token expires in ``expires_in`` seconds."""
+        tokens = self.auth0._issue(refresh=True)  # registered with the fake cloud-api too
+        data = {
+            "mode": mode,
+            "accessToken": tokens["access_token"],
+            "refreshToken": tokens["refresh_token"],
+            "expiresAt": int(time.time()) + expires_in,
+            "auth0Domain": self.auth0.domain,
+            "audience": self.auth0.audience,
+            "clientId": self.auth0.client_id,
+            "arkorCloudApiUrl": self.cloud.url,
+        }
+        self.write_creds(data)
+        return data
+
     def forget_browser(self) -> None:
         if os.path.exists(self.browser_log):
             os.remove(self.browser_log)
@@ -1189,21 +1206,6 @@ class ChromiumTest(OAuthCase):
 class RefreshTest(OAuthCase):
     """An OAuth session kept alive with its refresh token."""
 
-    def sign_in_oauth(self, expires_in: int) -> dict[str, Any]:
-        tokens = self.auth0._issue(refresh=True)  # registered with the fake cloud-api too
-        data = {
-            "mode": "auth0",
-            "accessToken": tokens["access_token"],
-            "refreshToken": tokens["refresh_token"],
-            "expiresAt": int(time.time()) + expires_in,
-            "auth0Domain": self.auth0.domain,
-            "audience": self.auth0.audience,
-            "clientId": self.auth0.client_id,
-            "arkorCloudApiUrl": self.cloud.url,
-        }
-        self.write_creds(data)
-        return data
-
     def routes(self) -> list[str]:
         both = [(r, "auth0") for r in self.auth0.requests] + [(r, "cloud") for r in self.cloud.requests]
         return [f"{r.method} {r.path}" for r, _ in sorted(both, key=lambda x: x[0].when)]
@@ -1351,19 +1353,7 @@ class RefreshTest(OAuthCase):
 
 class LogoutRevokeTest(OAuthCase):
     def sign_in(self) -> dict[str, Any]:
-        tokens = self.auth0._issue(refresh=True)
-        data = {
-            "mode": "auth0",
-            "accessToken": tokens["access_token"],
-            "refreshToken": tokens["refresh_token"],
-            "expiresAt": int(time.time()) + 3600,
-            "auth0Domain": self.auth0.domain,
-            "audience": self.auth0.audience,
-            "clientId": self.auth0.client_id,
-            "arkorCloudApiUrl": self.cloud.url,
-        }
-        self.write_creds(data)
-        return data
+        return self.sign_in_oauth(expires_in=3600)
 
     def test_logout_revokes_the_refresh_token(self) -> None:
         stored = self.sign_in()
@@ -1616,19 +1606,7 @@ class PublicApiTest(OAuthCase):
             self.assertEqual(arkor_cli.cloud_api_url(), "http://127.0.0.1:1")  # the variable wins
 
     def test_get_token_renews_near_expiry(self) -> None:
-        tokens = self.auth0._issue(refresh=True)
-        self.write_creds(
-            {
-                "mode": "oauth",
-                "accessToken": tokens["access_token"],
-                "refreshToken": tokens["refresh_token"],
-                "expiresAt": int(time.time()) + 10,
-                "auth0Domain": self.auth0.domain,
-                "audience": self.auth0.audience,
-                "clientId": self.auth0.client_id,
-                "arkorCloudApiUrl": self.cloud.url,
-            }
-        )
+        tokens = {"access_token": self.sign_in_oauth(expires_in=10, mode="oauth")["accessToken"]}
         with self.environment():
             token = arkor_cli.get_token()
             self.assertEqual(token, self.auth0.issued[-1]["access_token"])
@@ -1882,6 +1860,14 @@ class ResilienceTest(OAuthCase):
                 s.sendall(b"GET /callback HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nX-Big: %s\r\n\r\n" % (port, b"a" * 70000))
                 answer = s.recv(100)
             self.assertTrue(answer.startswith((b"HTTP/1.0 431", b"HTTP/1.0 400")), answer)
+            # A client that sends junk and resets the connection: the server
+            # must not print socketserver's traceback into the user's terminal.
+            import struct
+
+            for _ in range(5):
+                with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+                    s.sendall(b"GET /callback HTTP/1.1\r\nX-Big: " + b"a" * 70000)
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             for _ in range(20):
                 status, _, _ = self.callback(port, "/nothing-here")
                 self.assertEqual(status, 404)
@@ -2696,6 +2682,22 @@ class PipeTest(Case):
         self._record(proc.stdout, proc.stderr)
         self.assertEqual(proc.stdout, "{\n")
         self.assertEqual(proc.stderr, "")
+
+
+class SecurityClaimsTest(unittest.TestCase):
+    def test_every_test_named_in_security_md_exists(self) -> None:
+        import re
+
+        with open(os.path.join(HERE, "SECURITY.md"), encoding="utf-8") as f:
+            text = f.read()
+        named = set(re.findall(r"`([A-Z][A-Za-z]+Test)(?:\.(test_\w+))?`", text))
+        self.assertGreater(len(named), 20)
+        module = sys.modules[__name__]
+        for cls, method in sorted(named):
+            with self.subTest(claim=f"{cls}.{method}"):
+                self.assertTrue(hasattr(module, cls), f"{cls} does not exist")
+                if method:
+                    self.assertTrue(hasattr(getattr(module, cls), method), f"{cls}.{method} does not exist")
 
 
 if __name__ == "__main__":
