@@ -287,6 +287,20 @@ _REQUIRED_FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
 _MODE_ALIASES = {"anon": "anon", "auth0": "auth0", "oauth": "auth0"}
 
 
+def _loads(text: str) -> Any:
+    """``json.loads`` for text from outside: every way it can fail is a
+    ValueError, including nesting deep enough to exhaust the stack, and the
+    NaN and Infinity that Python accepts but JSON (and Node) do not."""
+
+    def refuse(constant: str) -> Any:
+        raise ValueError(f"{constant} is not JSON")
+
+    try:
+        return json.loads(text, parse_constant=refuse)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
 def _parse_credentials(text: str, path: str) -> Credentials:
     """Check that ``text`` holds credentials; say what is wrong if it does not."""
 
@@ -296,7 +310,7 @@ def _parse_credentials(text: str, path: str) -> Credentials:
         )
 
     try:
-        data = json.loads(text)
+        data = _loads(text)
     except ValueError as exc:
         reason = f"{exc.msg} at line {exc.lineno}" if isinstance(exc, json.JSONDecodeError) else str(exc)
         raise invalid(f"not JSON: {reason}") from None
@@ -310,8 +324,9 @@ def _parse_credentials(text: str, path: str) -> Credentials:
         value = data.get(field)
         if field not in data:
             raise invalid(f"missing {field}")
-        # bool is an int to Python, but never a valid timestamp or string.
-        if isinstance(value, bool) or not isinstance(value, types):
+        # bool is an int to Python, but never a valid timestamp or string;
+        # 1e999 reads as infinity, and an infinite expiry would never renew.
+        if isinstance(value, bool) or not isinstance(value, types) or (isinstance(value, float) and value - value != 0):
             raise invalid(f"{field} has the wrong type")
     data["mode"] = kind
     return data  # type: ignore[return-value]
@@ -523,7 +538,7 @@ class _Reply:
     def json(self, endpoint: str) -> Any:
         """The body as JSON, or a clear error naming the endpoint and status."""
         try:
-            return json.loads(self.body.decode("utf-8-sig"))
+            return _loads(self.body.decode("utf-8-sig"))
         except ValueError:  # JSONDecodeError and UnicodeDecodeError both
             raise ArkorError(
                 f"Unexpected answer from {self.method} {endpoint} ({self.status}): not JSON: {_snippet(self.body)}"
@@ -540,6 +555,8 @@ def _snippet(body: bytes) -> str:
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
+    """Scheme, host and port: what must match for a token to go along.
+    Raises ValueError for a URL that has no clear origin."""
     from urllib.parse import urlsplit
 
     parts = urlsplit(url)
@@ -585,9 +602,19 @@ def _opener() -> Any:
 
     class _SameOriginAuthRedirect(urllib.request.HTTPRedirectHandler):
         def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
+            try:
+                target = _origin(newurl)
+            except ValueError:  # a Location urllib could not follow anyway
+                return None
+            if target[0] not in ("http", "https"):
+                return None  # urllib would follow to ftp: or file:; the 3xx is the answer
             new = super().redirect_request(req, fp, code, msg, headers, newurl)
-            if new is not None and _origin(req.full_url) != _origin(newurl):
-                new.remove_header("Authorization")
+            if new is not None:
+                if _origin(req.full_url) != target:
+                    new.remove_header("Authorization")
+                # urllib reads the whole body of a redirect before following
+                # it, without a cap or a deadline: closed now, nothing is read.
+                fp.close()
             return new
 
     return urllib.request.build_opener(_SameOriginAuthRedirect)
@@ -624,7 +651,7 @@ def _http(
             # A sized read returns short, without an error, when the server
             # hangs up early; only the promised length tells a cut answer.
             declared = reply_headers.get("Content-Length", "")
-            if declared.isdigit() and len(raw) < min(int(declared), _MAX_BODY + 1):
+            if declared.isascii() and declared.isdigit() and len(raw) < min(int(declared[:18]), _MAX_BODY + 1):
                 raise http.client.IncompleteRead(raw, int(declared) - len(raw))
     except urllib.error.URLError as exc:
         reason = _net_reason(exc.reason) + _proxy_hint(url)
@@ -632,6 +659,10 @@ def _http(
     except (OSError, http.client.HTTPException) as exc:
         reason = _net_reason(exc) + _proxy_hint(url)
         raise ArkorError(_MSG_UNREACHABLE.format(url=url, reason=reason)) from None
+    except (ValueError, UnicodeError, OverflowError) as exc:
+        # urllib's own parsing of a malformed answer (a bad Location, a
+        # redirect it cannot follow): the server's fault, said as such.
+        raise ArkorError(f"Unexpected answer from {method} {url}: {_printable(str(exc))[:_SNIPPET]}") from None
     if len(raw) > _MAX_BODY:
         raise ArkorError(f"The answer from {method} {url} ({status}) is larger than 1 MiB; refusing to read it.")
     return _Reply(method, url, status, reply_headers, raw)
@@ -670,7 +701,10 @@ def _proxy_hint(url: str) -> str:
     proxy = urllib.request.getproxies().get(parts.scheme)
     if not proxy or urllib.request.proxy_bypass(parts.hostname or ""):
         return ""
-    shown = urlsplit(proxy if "://" in proxy else "http://" + proxy)
+    try:
+        shown = urlsplit(proxy if "://" in proxy else "http://" + proxy)
+    except ValueError:
+        return f" (through the proxy in {parts.scheme.upper()}_PROXY, which is not a URL)"
     shown = shown._replace(netloc=shown.netloc.rpartition("@")[2])  # never print proxy credentials
     variable = f"{parts.scheme.upper()}_PROXY"
     return f" (through the proxy {shown.geturl()} from {variable}; set NO_PROXY={parts.hostname} to go direct)"
@@ -739,7 +773,7 @@ def _unsupported_message(reply: _Reply) -> str:
     """The 426 message: precise with the gate's JSON body, generic without."""
     fix = _upgrade_fix()
     try:
-        body = json.loads(reply.body.decode("utf-8"))
+        body = _loads(reply.body.decode("utf-8"))
     except ValueError:
         body = None
     if isinstance(body, dict) and body.get("error") == "sdk_version_unsupported":
@@ -933,7 +967,7 @@ class _Callback:
         if not code or not state:
             self.failure = "Missing code/state in callback"
             return 400, "Missing code/state"
-        if not hmac.compare_digest(state.encode(), self._state.encode()):
+        if not hmac.compare_digest(state.encode("utf-8", "surrogatepass"), self._state.encode()):
             # A state this process did not issue means the callback is not the
             # answer to its sign-in (a stale tab, or a page forging the request):
             # exchanging that code could sign the user in as somebody else
@@ -944,12 +978,27 @@ class _Callback:
         return 200, ""
 
 
+def _split_target(target: str) -> tuple[str, str, str]:
+    """A request target as (path, "?", query), for origin-form ``/callback?..``
+    and absolute-form ``http://127.0.0.1:port/callback?..`` (RFC 9112 §3.2)
+    alike, without urlsplit, which raises on some junk a client may send."""
+    target = target.partition("#")[0]
+    head = target.partition("?")[0]
+    if "://" in head:  # absolute-form: drop the scheme and authority
+        after = target.split("://", 1)[1]
+        cut = min((i for i in (after.find("/"), after.find("?")) if i >= 0), default=len(after))
+        target = after[cut:]
+        if not target.startswith("/"):
+            target = "/" + target
+    return target.partition("?")
+
+
 def _listen(ports: list[int], callback: _Callback) -> Any:
     """Start the callback listener on 127.0.0.1, on the first port that binds."""
     import http.server
     import socketserver
     import threading
-    from urllib.parse import parse_qs, urlsplit
+    from urllib.parse import parse_qs
 
     class Handler(http.server.BaseHTTPRequestHandler):
         timeout = _CONNECTION_TIMEOUT
@@ -963,11 +1012,11 @@ def _listen(ports: list[int], callback: _Callback) -> Any:
             if self.headers.get("Host", "").lower() not in (f"127.0.0.1:{port}", f"localhost:{port}"):
                 self._text(400, "Unexpected Host header")
                 return
-            url = urlsplit(self.path)
-            if url.path != _CALLBACK_PATH:
+            path, _, query = _split_target(self.path)
+            if path != _CALLBACK_PATH:
                 self._text(404, "Not found")  # a favicon probe must not end the login
                 return
-            outcome = callback.decide(parse_qs(url.query))
+            outcome = callback.decide(parse_qs(query))
             if outcome is None:
                 self._text(409, "This sign-in has already finished. You can close this tab.")
                 return
@@ -1011,7 +1060,8 @@ def _listen(ports: list[int], callback: _Callback) -> Any:
         def handle_error(self, request: Any, client_address: Any) -> None:
             # socketserver prints a traceback to stderr when a connection
             # breaks (a browser giving up, junk, a reset): nothing for the user.
-            pass
+            if os.environ.get("ARKOR_DEBUG") == "1":
+                super().handle_error(request, client_address)
 
         def server_bind(self) -> None:
             # HTTPServer.server_bind resolves its own name with getfqdn(), a
@@ -1151,19 +1201,22 @@ def _accept_pasted_url(callback: _Callback, term: _Terminal) -> None:
     the address it ended on still holds the code and state, so the user may
     paste it. It is checked exactly like a callback."""
     import threading
-    from urllib.parse import parse_qs, urlsplit
+    from urllib.parse import parse_qs
 
     term.info(_MSG_PASTE)
 
     def read() -> None:
         while not callback.done.is_set():
-            line = term.stdin.readline()
+            try:
+                line = term.stdin.readline()
+            except (OSError, ValueError):  # a closed or undecodable stdin
+                return  # the browser may still call back
             if not line:
-                return  # end of input: the browser may still call back
+                return
             text = line.strip()
             if not text:
                 continue
-            query = urlsplit(text).query if "?" in text else text
+            query = text.partition("#")[0].partition("?")[2] if "?" in text else text
             if callback.decide(parse_qs(query)) is not None:
                 callback.done.set()
             return
@@ -1260,7 +1313,7 @@ def _refresh_grant(stored: Auth0Credentials, path: str, env: Mapping[str, str]) 
     reply = _post_form(url, form, _http_timeout(env))
     if 400 <= reply.status < 500 and reply.status not in (408, 429):
         try:
-            error = json.loads(reply.body.decode("utf-8")).get("error")
+            error = _loads(reply.body.decode("utf-8")).get("error")
         except (ValueError, AttributeError):
             error = None
         raise _RefreshRefused(

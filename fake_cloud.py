@@ -536,7 +536,8 @@ def _handler_for(fake: _FakeService) -> type:
             self.send_response(answer.status)
             for name, value in answer.headers.items():
                 self.send_header(name, value)
-            self.send_header("Content-Length", str(answer.content_length))
+            if "Content-Length" not in answer.headers:  # a scripted one, however odd, wins
+                self.send_header("Content-Length", str(answer.content_length))
             self.send_header("Connection", "close")
             self.end_headers()
             self.close_connection = True

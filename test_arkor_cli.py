@@ -2684,6 +2684,1214 @@ class PipeTest(Case):
         self.assertEqual(proc.stderr, "")
 
 
+# ---------------------------------------------------------------------------
+# Fuzzing
+# ---------------------------------------------------------------------------
+
+
+class FuzzTest(unittest.TestCase):
+    """Seeded, time-bounded fuzzing of what arkor reads from outside itself:
+    callback queries and requests, credentials files, and HTTP answers.
+
+    ARKOR_FUZZ_SEED picks the inputs (a fixed default, so that every run is
+    the same run) and ARKOR_FUZZ_SECONDS bounds each of the three targets
+    (default 3, shared by the target's methods; CI may give more). A broken
+    invariant fails with the seed, the iteration and the input (the first
+    ARKOR_FUZZ_SHOW characters of its repr, default 300): enough to write the
+    regression test. Standard library only: ``random`` and sockets.
+    """
+
+    _SEED = "20251129"
+    _SECONDS = 3.0
+    # A budget that runs fewer rounds than this has tested nothing.
+    _MIN_ITERATIONS = 20
+    # How much of an input a failure message quotes.
+    _SHOWN = 300
+
+    # The words a refused callback may carry, spelled out (see _Callback.decide).
+    _AUTH_FAILED = "Authentication failed: "
+    _MISSING = "Missing code/state in callback"
+    _MISMATCH = "State mismatch \u2014 aborting to prevent CSRF"
+
+    def setUp(self) -> None:
+        self.seed = os.environ.get("ARKOR_FUZZ_SEED", "").strip() or self._SEED
+        self.seconds = float(os.environ.get("ARKOR_FUZZ_SECONDS", "").strip() or self._SECONDS)
+        self.shown = int(os.environ.get("ARKOR_FUZZ_SHOW", "").strip() or self._SHOWN)
+
+    # -- the driver ---------------------------------------------------------
+
+    def _rounds(self, target: str, share: float) -> Iterator[tuple[int, Any]]:
+        """Iteration numbers, each with its own generator seeded from the run's
+        seed, the target and the number (so that an input does not depend on
+        the rounds before it), until ``share`` of the budget is spent; then
+        check that enough rounds ran."""
+        import random
+
+        deadline = time.monotonic() + self.seconds * share
+        rounds = 0
+        while rounds == 0 or time.monotonic() < deadline:
+            yield rounds, random.Random(f"{self.seed}/{target}/{rounds}")
+            rounds += 1
+        self.assertGreater(
+            rounds,
+            self._MIN_ITERATIONS,
+            f"fuzz {target}: only {rounds} rounds in {self.seconds * share:g} s (ARKOR_FUZZ_SEED={self.seed})",
+        )
+
+    def _failure(
+        self, target: str, rounds: int, data: object, what: str, exc: BaseException | None = None
+    ) -> AssertionError:
+        """The failure to raise: what broke, and how to get the input back."""
+        import traceback
+
+        shown = repr(data)
+        if len(shown) > self.shown:
+            shown = f"{shown[: self.shown]}... ({len(shown)} chars; ARKOR_FUZZ_SHOW={len(shown)} shows all)"
+        lines = [
+            f"fuzz {target}: {what}",
+            f"  ARKOR_FUZZ_SEED={self.seed}, iteration {rounds}",
+            f"  input: {shown}",
+        ]
+        if exc is not None:
+            trace = traceback.format_exception(type(exc), exc, exc.__traceback__, limit=-4)
+            lines.append("  " + "".join(trace).rstrip().replace("\n", "\n  "))
+        return self.failureException("\n".join(lines))
+
+    # -- random material ----------------------------------------------------
+
+    @staticmethod
+    def _text(rng: Any, limit: int = 24) -> str:
+        """Text for a query or a field: URL syntax, percent escapes good and
+        bad, every kind of code point (lone surrogates too), now and then huge."""
+        pieces: list[str] = []
+        for _ in range(rng.choice((0, 1, rng.randint(0, limit), rng.randint(0, limit)))):
+            roll = rng.random()
+            if roll < 0.3:
+                pieces.append(rng.choice("abcxyzABC0189-_.~"))
+            elif roll < 0.45:
+                pieces.append(rng.choice("&=;?#%+/ :@!$'()*,[]\\\"<>"))
+            elif roll < 0.6:
+                escape = rng.choice((f"{rng.randrange(256):02x}", f"{rng.randrange(256):02X}", "zz", "4", ""))
+                pieces.append("%" + rng.choice((escape, escape, "%", "e2%80%94", "ed%a0%80", "c0%af", "00", "ff")))
+            elif roll < 0.85:
+                low, high = rng.choice(
+                    (
+                        (0, 0x20),
+                        (0x7F, 0x100),
+                        (0x100, 0xD800),
+                        (0xD800, 0xE000),
+                        (0xE000, 0x10000),
+                        (0x10000, 0x110000),
+                    )
+                )
+                pieces.append(chr(rng.randrange(low, high)))
+            elif roll < 0.98:
+                words = ("\u2014", "\ufeff", "\u202e", "\x00", "\r\n", "\u0130", "\ufffd", "code", "state", "error")
+                pieces.append(rng.choice(words))
+            else:
+                pieces.append(rng.choice("A%\u00e9") * rng.randint(1000, 70000))
+        return "".join(pieces)
+
+    @staticmethod
+    def _state(rng: Any) -> str:
+        """A state as _pkce makes them: 16 random bytes, base64url."""
+        import base64
+
+        return base64.urlsafe_b64encode(rng.randbytes(16)).rstrip(b"=").decode("ascii")
+
+    def _near(self, rng: Any, expected: str) -> str:
+        """A value for code, state or error: often the right state, or nearly."""
+        cut = rng.randrange(len(expected) + 1)
+        return str(
+            rng.choice(
+                (
+                    expected,
+                    expected,
+                    "",
+                    "access_denied",
+                    expected[:cut],
+                    expected + self._text(rng, 3),
+                    expected.swapcase(),
+                    expected[:cut] + self._text(rng, 2) + expected[cut + 1 :],
+                    # What a non-UTF-8 byte becomes, read with surrogateescape.
+                    expected[:cut] + rng.choice(("\udcff", "\udced\udca0\udc80", "\x00", "\u00e9")) + expected[cut:],
+                    self._text(rng),
+                )
+            )
+        )
+
+    def _query(self, rng: Any, expected: str, encode: bool) -> str:
+        """A callback query; percent-encoded throughout when ``encode``."""
+        from urllib.parse import quote
+
+        keys = ("code", "state", "error", "error_description", "code", "state")
+        parts = []
+        for _ in range(rng.choice((0, 1, 2, 3, rng.randint(0, 8)))):
+            key = rng.choice(keys) if rng.random() < 0.85 else self._text(rng, 4)
+            value = self._near(rng, expected)
+            if encode:
+                key, value = quote(key, safe="", errors="surrogatepass"), quote(value, safe="", errors="surrogatepass")
+            else:
+                value = rng.choice(
+                    (value, quote(value, safe="", errors="surrogatepass"), quote(quote(value, errors="surrogatepass")))
+                )
+            parts.append(key + rng.choice(("=", "=", "=", "", "==")) + value)
+        if encode:
+            return "&".join(parts)
+        return rng.choice(("&", "&", ";", "&&", "&amp;")).join(parts)
+
+    def _callback_params(self, rng: Any, expected: str) -> tuple[dict[str, list[str]], object]:
+        """What decide() is given: a dict as parse_qs makes them, or parse_qs's
+        own reading of garbage that came as a request line (ISO-8859-1, as
+        http.server decodes it) or as a pasted line (UTF-8, surrogateescape)."""
+        from urllib.parse import parse_qs
+
+        roll = rng.random()
+        if roll < 0.3:
+            params: dict[str, list[str]] = {}
+            for _ in range(rng.randint(0, 5)):
+                key = rng.choice(("code", "state", "error", "error_description", self._text(rng, 4)))
+                params.setdefault(key, []).extend(self._near(rng, expected) for _ in range(rng.randint(1, 3)))
+            return params, params
+        if roll < 0.85:
+            text = self._query(rng, expected, encode=False)
+        else:
+            raw = b"".join(
+                rng.choice(
+                    (rng.randbytes(rng.randint(0, 40)), b"&code=x", b"&state=" + expected.encode(), b"%", b"\xff")
+                )
+                for _ in range(rng.randint(1, 6))
+            )
+            text = raw.decode("iso-8859-1")
+        how = rng.choice(("str", "http", "paste"))
+        if how == "http":
+            text = text.encode("utf-8", "surrogatepass").decode("iso-8859-1")
+        elif how == "paste":
+            text = text.encode("utf-8", "surrogatepass").decode("utf-8", "surrogateescape")
+        return parse_qs(text, keep_blank_values=rng.random() < 0.2), text
+
+    # -- target 1: the callback ----------------------------------------------
+
+    def _check_decision(
+        self,
+        callback: Any,
+        outcome: object,
+        params: dict[str, list[str]],
+        expected: str,
+        fail: Callable[[str], AssertionError],
+    ) -> None:
+        """The invariants of one first decision, whatever the parameters."""
+
+        def first(key: str) -> str:
+            return (params.get(key) or [""])[0]
+
+        if not (isinstance(outcome, tuple) and len(outcome) == 2 and outcome[0] in (200, 400)):
+            raise fail(f"first decide() returned {outcome!r}, not (200 | 400, text)")
+        status, text = outcome
+        if not isinstance(text, str):
+            raise fail(f"decide() text is {type(text).__name__}, not str")
+        valid = not first("error") and first("code") and first("state") == expected
+        if status == 200:
+            if not valid:
+                raise fail("a callback without a code, with an error, or with the wrong state was accepted")
+            if callback.code != first("code") or callback.failure is not None:
+                raise fail(f"accepted, but code={callback.code!r} failure={callback.failure!r}")
+            return
+        if valid:
+            raise fail(f"a valid callback was refused: {text!r}")
+        failure = callback.failure
+        documented = isinstance(failure, str) and (
+            failure.startswith(self._AUTH_FAILED) or failure in (self._MISSING, self._MISMATCH)
+        )
+        if not documented:
+            raise fail(f"refused with an undocumented failure {failure!r}")
+        if callback.code is not None:
+            raise fail(f"refused, yet code={callback.code!r} was kept")
+
+    def test_callback_decide(self) -> None:
+        import functools
+
+        for rounds, rng in self._rounds("callback-decide", 0.3):
+            expected = self._state(rng)
+            params, shown = self._callback_params(rng, expected)
+            later, _ = self._callback_params(rng, expected)
+
+            fail = functools.partial(self._failure, "callback-decide", rounds, {"expected": expected, "params": shown})
+
+            callback = arkor_cli._Callback(expected)
+            try:
+                outcome = callback.decide(params)
+            except Exception as exc:  # noqa: BLE001 - any exception is the finding
+                raise fail(f"decide() raised {type(exc).__name__}", exc) from None
+            self._check_decision(callback, outcome, params, expected, fail)
+            code, failure = callback.code, callback.failure
+            try:
+                again = callback.decide(later)
+            except Exception as exc:  # noqa: BLE001 - any exception is the finding
+                raise fail(f"a second decide() raised {type(exc).__name__}", exc) from None
+            if again is not None or (callback.code, callback.failure) != (code, failure):
+                raise fail(f"a second callback changed the outcome: {again!r}")
+            if rounds % 10 == 0:
+                # Racing callbacks (two tabs): exactly one of them decides.
+                results = self._race(arkor_cli._Callback(expected), [params, later, later, params])
+                decided = [r for r in results if r is not None]
+                if len(results) != 4 or len(decided) != 1 or isinstance(decided[0], BaseException):
+                    raise fail(f"racing callbacks: {results!r}")
+
+    @staticmethod
+    def _race(callback: Any, param_sets: list[dict[str, list[str]]]) -> list[object]:
+        """decide() from one thread per parameter set, all at once."""
+        import threading
+
+        results: list[object] = []
+        barrier = threading.Barrier(len(param_sets))
+
+        def race(mine: dict[str, list[str]]) -> None:
+            barrier.wait()
+            try:
+                results.append(callback.decide(mine))
+            except Exception as exc:  # noqa: BLE001 - the caller reports it
+                results.append(exc)
+
+        threads = [threading.Thread(target=race, args=(p,)) for p in param_sets]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+        return results
+
+    def test_callback_pasted(self) -> None:
+        """A pasted address goes through the same decision, from a thread."""
+        import contextlib
+        import functools
+        import io
+        import threading
+
+        for rounds, rng in self._rounds("callback-pasted", 0.2):
+            expected = self._state(rng)
+            query = self._query(rng, expected, encode=rng.random() < 0.5)
+            line = rng.choice(
+                (
+                    f"http://127.0.0.1:{rng.randint(1, 65535)}/callback?{query}",
+                    f"http://localhost/callback?{query}#{self._text(rng, 3)}",
+                    query,
+                    f"http://[{self._text(rng, 3)}/callback?{query}",
+                    f"{self._text(rng, 4)}?{query}",
+                    self._text(rng),
+                )
+            )
+            # What a terminal hands over: the UTF-8 bytes pasted, read in a
+            # strict locale or under a C/POSIX one (surrogateescape).
+            line = line.encode("utf-8", "surrogatepass").decode("utf-8", rng.choice(("replace", "surrogateescape")))
+            line = line.replace("\r", "").replace("\n", "")
+
+            fail = functools.partial(self._failure, "callback-pasted", rounds, {"expected": expected, "line": line})
+
+            callback = arkor_cli._Callback(expected)
+            term = arkor_cli._Terminal(io.StringIO(line + "\n"), io.StringIO(), io.StringIO(), {})
+            err = io.StringIO()
+            with contextlib.redirect_stderr(err):
+                before = set(threading.enumerate())
+                arkor_cli._accept_pasted_url(callback, term)
+                for thread in set(threading.enumerate()) - before:
+                    thread.join(10)
+            if err.getvalue():
+                raise fail(f"reading the pasted line printed to stderr:\n{err.getvalue()[-1500:]}")
+            if callback.done.is_set():
+                if (callback.code is None) == (callback.failure is None):
+                    raise fail(f"done, with code={callback.code!r} failure={callback.failure!r}")
+                continue
+            # Not decided by the paste: the browser's callback must still count.
+            outcome = callback.decide({"code": ["c"], "state": [expected]})
+            if outcome is None or outcome[0] != 200:
+                raise fail("after the paste the login can no longer be decided (a valid callback is refused)")
+
+    def _listener_request(self, rng: Any, port: int, expected: str) -> tuple[bytes, str, str | None]:
+        """A raw request, how to deliver it, and what arkor must answer when
+        the request is well formed: "callback", "404", "bad-host", or just
+        "answer" (some HTTP answer, not a dropped connection); else None."""
+        from urllib.parse import quote
+
+        roll = rng.random()
+        if roll < 0.08:
+            junk = rng.choice((rng.randbytes(rng.randint(0, 3000)), b"\x16\x03\x01\x02\x00\x01" + rng.randbytes(300)))
+            return junk, rng.choice(("halfclose", "halfclose", "close", "rst", "slow")), None
+        clean = True
+        method = "GET"
+        if rng.random() < 0.25:
+            clean = False
+            method = rng.choice(("POST", "HEAD", "PUT", "OPTIONS", "CONNECT", "get", "", "G\x00T", "<svg/onload=1>"))
+        query = self._query(rng, expected, encode=True)
+        if rng.random() < 0.2:
+            query = self._text(rng)
+            if rng.random() < 0.5:
+                query = quote(query, safe="=&%;", errors="surrogatepass")
+            else:
+                clean = False  # spaces and line breaks break the request line
+        encoded = query
+        target_roll = rng.random()
+        expect: str | None = "callback"
+        if target_roll < 0.5:
+            target = f"/callback?{encoded}"
+        elif target_roll < 0.6:
+            target = f"http://127.0.0.1:{port}/callback?{encoded}"
+        elif target_roll < 0.75:
+            target = rng.choice(
+                ("/favicon.ico", "/", "/callback/", "/CALLBACK", "/callbackx", "/x/callback", "/%63allback")
+            )
+            expect = "404"
+        elif target_roll < 0.9:
+            # Odd but whole request targets: each still gets an answer.
+            target = rng.choice(
+                (
+                    f"//callback?{encoded}",
+                    "*",
+                    f"http://[/callback?{encoded}",
+                    f"http://[::1]:x/callback?{encoded}",
+                    f"http://127.0.0.1:99999/callback?{encoded}",
+                    f"/callback?<svg/onload=1>&{encoded}",
+                )
+            )
+            expect = "answer"
+        else:
+            target = rng.choice((f"/callback?{self._text(rng)}", self._text(rng)))
+            expect = None
+        version = "HTTP/1.1" if rng.random() < 0.6 else "HTTP/1.0"
+        if rng.random() < 0.15:
+            clean = False
+            version = rng.choice(
+                ("", "HTTP/2.0", "HTTP/1.1.1", "HTTP/1", "http/1.1", "HTTP/1.x", "HTTP/1.1 x", "<svg>")
+            )
+        good = [f"127.0.0.1:{port}", f"localhost:{port}", f"LocalHost:{port}"]
+        bad = ["evil.example", f"127.0.0.1:{port + 1}", "127.0.0.1", "", f"[::1]:{port}", f"evil.example:{port}"]
+        headers = []
+        host_roll = rng.random()
+        if host_roll < 0.6:
+            headers.append(f"Host: {rng.choice(good)}")
+        elif host_roll < 0.8:
+            headers.append(f"Host: {rng.choice(bad)}")
+            expect = "bad-host" if expect not in (None, "answer") else expect
+        elif host_roll < 0.9:
+            expect = "bad-host" if expect not in (None, "answer") else expect  # no Host at all
+        else:
+            headers.append(f"Host: {rng.choice(good + bad)}")
+            headers.append(f"Host: {rng.choice(good + bad)}")
+            expect = "answer" if expect is not None else None
+        for _ in range(rng.choice((0, 0, 1, 2, rng.randint(0, 8)))):
+            if rng.random() < 0.6:
+                headers.append(
+                    rng.choice(("Connection: keep-alive", "Accept: */*", "User-Agent: fuzz", "Connection: close"))
+                )
+            else:
+                clean = False
+                headers.append(
+                    rng.choice(
+                        (
+                            "Expect: 100-continue",
+                            "no colon here",
+                            " folded continuation",
+                            f"X-{self._text(rng, 3)}: {self._text(rng)}",
+                            "X-Big: " + "b" * rng.randint(60000, 70000),
+                            "Content-Length: 5\r\n\r\nhello",
+                            "Transfer-Encoding: chunked",
+                            "\x00\xff: \xfe",
+                        )
+                    )
+                )
+        if rng.random() < 0.03:
+            clean = False
+            headers.extend(f"X-{n}: {n}" for n in range(rng.randint(90, 150)))
+        eol = "\r\n"
+        if rng.random() < 0.1:
+            clean = False
+            eol = rng.choice(("\n", "\r", "\r\r\n"))
+        text = f"{method} {target} {version}{eol}" + "".join(h + eol for h in headers) + eol
+        raw = text.encode("utf-8", "surrogatepass")
+        if len(raw.partition(b"\n")[0]) > 65536 or any(len(h) > 65536 for h in headers):
+            clean = False  # over http.server's line limit: its own 414 or 431
+        if rng.random() < 0.05:
+            clean = False
+            raw = raw[: rng.randrange(len(raw) + 1)]
+        if rng.random() < 0.02:
+            clean = False
+            raw = b"GET /callback?" + b"a" * rng.randint(65000, 70000) + b" HTTP/1.1\r\n\r\n"
+        mode = "halfclose" if rng.random() < 0.8 else rng.choice(("slow", "close", "rst", "silent"))
+        return raw, mode, (expect if clean and mode in ("halfclose", "slow") else None)
+
+    @staticmethod
+    def _send_raw(port: int, raw: bytes, mode: str, rng: Any) -> bytes | None:
+        """Deliver ``raw``; return all that came back, or None when the
+        delivery does not wait for an answer (or the server cut it off)."""
+        import struct
+
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            try:
+                if mode == "silent":
+                    return None
+                if mode == "slow":
+                    step = max(1, len(raw) // rng.randint(1, 6))
+                    for start in range(0, len(raw), step):
+                        sock.sendall(raw[start : start + step])
+                        time.sleep(0.001)
+                else:
+                    sock.sendall(raw)
+                if mode == "rst":
+                    linger = struct.pack("hh" if os.name == "nt" else "ii", 1, 0)
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+                    return None
+                if mode == "close":
+                    return None
+                sock.shutdown(socket.SHUT_WR)
+            except OSError:
+                return None  # cut off mid-send: an oversized request, say
+            chunks = []
+            while True:
+                try:
+                    chunk = sock.recv(65536)
+                except ConnectionResetError:
+                    break
+                if not chunk:
+                    break
+                chunks.append(chunk)
+            return b"".join(chunks)
+
+    @staticmethod
+    def _parse_answer(data: bytes) -> tuple[int, dict[str, str], bytes] | None:
+        """Status, headers (lower-cased, first of each) and body; None when
+        the bytes are not an HTTP/1.x answer. Interim 100s are skipped."""
+        while True:
+            head, sep, body = data.partition(b"\r\n\r\n")
+            lines = head.decode("iso-8859-1").split("\r\n")
+            words = lines[0].split()
+            if not sep or len(words) < 2 or not words[0].startswith("HTTP/1.") or not words[1].isdigit():
+                return None
+            if words[1] != "100":
+                break
+            data = body
+        headers: dict[str, str] = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            headers.setdefault(name.strip().lower(), value.strip())
+        return int(words[1]), headers, body
+
+    def test_callback_listener(self) -> None:
+        """The real loopback listener, fed junk over raw sockets."""
+        import contextlib
+        import functools
+        import io
+        import threading
+
+        probe = "GET /favicon.ico HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+        err = io.StringIO()
+        retired: list[tuple[Any, threading.Thread]] = []
+        with contextlib.redirect_stderr(err):
+            expected = "fuzz-state"
+            callback = arkor_cli._Callback(expected)
+            server = arkor_cli._listen([0], callback)
+            previous: object = None
+            try:
+                for rounds, rng in self._rounds("callback-listener", 0.5):
+                    port = server.server_address[1]
+                    raw, mode, expect = self._listener_request(rng, port, expected)
+                    shown = {"port": port, "mode": mode, "request": raw}
+
+                    fail = functools.partial(self._failure, "callback-listener", rounds, shown)
+
+                    try:
+                        data = self._send_raw(port, raw, mode, rng)
+                    except socket.timeout:
+                        raise fail("the listener held the connection 10 s after the request ended") from None
+                    except OSError as exc:
+                        raise fail(f"could not connect to the listener: {exc!r}") from None
+                    answer = self._parse_answer(data) if data else None
+                    if answer is not None:
+                        status, headers, body = answer
+                        kind = headers.get("content-type", "")
+                        if kind.startswith("text/html") and status != 200 and b"<svg" in body.lower():
+                            raise fail(f"an HTML error page ({status}) echoes markup from the request")
+                        if status == 200 and callback.code is None:
+                            raise fail("200 without a code accepted")
+                    if expect is not None and answer is None:
+                        raise fail(f"no HTTP answer to a whole request: {data!r}")
+                    if answer is not None and expect not in (None, "answer"):
+                        status, headers, body = answer
+                        wanted = {"callback": (200, 400, 409), "404": (404,), "bad-host": (400,)}[expect]
+                        if status not in wanted:
+                            raise fail(f"answered {status}, expected one of {wanted} ({expect})")
+                        kind = headers.get("content-type", "")
+                        if status != 200 and kind != "text/plain; charset=utf-8":
+                            raise fail(f"a {status} answer has Content-Type {kind!r}, not text/plain")
+                        if headers.get("x-content-type-options", "").lower() != "nosniff":
+                            raise fail(f"a {status} answer lacks X-Content-Type-Options: nosniff")
+                    if mode in ("close", "rst", "silent"):
+                        time.sleep(0.005)  # let the server see the end of it before the probe
+                    try:
+                        data = self._send_raw(port, probe.format(port=port).encode(), "halfclose", rng)
+                    except OSError as exc:  # a timeout too
+                        raise fail(f"the listener stopped accepting: {exc!r}") from None
+                    answer = self._parse_answer(data or b"")
+                    if answer is None or answer[0] != 404:
+                        raise fail(f"the listener stopped answering: the probe got {data!r}")
+                    if err.getvalue():
+                        raise fail(
+                            "the listener printed to stderr (this input, or the one before it:"
+                            f" {previous!r:.{self.shown}}):\n{err.getvalue()[-2000:]}"
+                        )
+                    previous = shown
+                    if callback.done.is_set():
+                        # Decided: listen afresh so that decide() stays in reach.
+                        stop = threading.Thread(target=server.shutdown, daemon=True)
+                        stop.start()
+                        retired.append((server, stop))
+                        callback = arkor_cli._Callback(expected)
+                        server = arkor_cli._listen([0], callback)
+            finally:
+                server.shutdown()
+                server.server_close()
+                for old, stop in retired:
+                    stop.join(10)
+                    old.server_close()
+            time.sleep(0.05)
+        self.assertEqual(err.getvalue(), "", f"the listener printed to stderr at the end (ARKOR_FUZZ_SEED={self.seed})")
+
+    # -- target 2: the credentials file ----------------------------------------
+
+    @staticmethod
+    def _credential_fields(mode: str) -> dict[str, tuple[type, ...]]:
+        """The shape of each mode, spelled out: the test must fail if it drifts."""
+        if mode == "anon":
+            return {"token": (str,), "anonymousId": (str,), "arkorCloudApiUrl": (str,), "orgSlug": (str,)}
+        return {
+            "accessToken": (str,),
+            "refreshToken": (str,),
+            "expiresAt": (int, float),
+            "auth0Domain": (str,),
+            "audience": (str,),
+            "clientId": (str,),
+            "arkorCloudApiUrl": (str,),
+        }
+
+    def _json_value(self, rng: Any, depth: int = 2) -> object:
+        """Any JSON value, scalars weighted: every type, and the odd extremes."""
+        roll = rng.random()
+        if depth > 0 and roll < 0.12:
+            return [self._json_value(rng, depth - 1) for _ in range(rng.randint(0, 3))]
+        if depth > 0 and roll < 0.24:
+            return {self._text(rng, 4): self._json_value(rng, depth - 1) for _ in range(rng.randint(0, 3))}
+        return rng.choice(
+            (
+                None,
+                True,
+                False,
+                0,
+                -1,
+                rng.randint(-(2**70), 2**70),
+                1.5,
+                -0.0,
+                1e308,
+                2**53 + 1,
+                "",
+                "x",
+                self._text(rng),
+                float(rng.randint(0, 2**40)),
+            )
+        )
+
+    def _deep(self, rng: Any) -> str:
+        """Nesting deep enough to trouble a recursive parser, or just under."""
+        depth = rng.choice(
+            (rng.randint(1, 50), rng.randint(50, 900), rng.randint(900, 1100), rng.randint(1100, 200000))
+        )
+        opener, closer = rng.choice((("[", "]"), ('{"a":', "}"), ('[{"a":', "}]")))
+        return opener * depth + rng.choice(("1", "null", '""')) + closer * depth * rng.choice((1, 1, 1, 0))
+
+    def _credentials_text(self, rng: Any) -> str:
+        """Credentials JSON, valid or mutated every way JSON can be."""
+        if rng.random() < 0.08:
+            return self._text(rng, 60) if rng.random() < 0.7 else self._deep(rng)
+        mode = rng.choice(("anon", "auth0", "oauth"))
+        fields = self._credential_fields(mode)
+        doc: list[tuple[str, object]] = [("mode", mode)]
+        for field, types in fields.items():
+            doc.append((field, int(time.time()) + 3600 if types != (str,) else f"{field}-{rng.randrange(10**6)}"))
+        for _ in range(rng.choice((0, 0, 1, 2, rng.randint(0, 6)))):
+            doc.insert(rng.randrange(len(doc) + 1), (self._text(rng, 6), self._json_value(rng)))
+        raw_values: dict[int, str] = {}
+        for _ in range(rng.choice((0, 1, 1, 2, rng.randint(0, 5)))):
+            at = rng.randrange(len(doc))
+            key, value = doc[at]
+            action = rng.random()
+            if action < 0.2:
+                del doc[at]
+                if not doc:
+                    doc.append(("mode", mode))
+            elif action < 0.35:
+                doc[at] = (
+                    rng.choice((key.upper(), key + " ", " " + key, key[:-1], key + "\u200b", "m\u043ede")),
+                    value,
+                )
+            elif action < 0.5:
+                doc.insert(at + rng.randint(0, 1), (key, self._json_value(rng)))  # a duplicate key
+            elif action < 0.8:
+                doc[at] = (key, self._json_value(rng))
+            elif action < 0.9:
+                raw_values[at] = rng.choice(
+                    ("NaN", "Infinity", "-Infinity", "1e999", "-1e999", "9" * rng.randint(4000, 5000))
+                )
+            else:
+                raw_values[at] = self._deep(rng)
+        if rng.random() < 0.1:
+            doc = [
+                (k, rng.choice(("ANON", "anon ", "Auth0", "oauth2", "", None, 1, ["anon"], {"mode": "anon"})))
+                if k == "mode"
+                else (k, v)
+                for k, v in doc
+            ]
+        ascii_only = rng.random() < 0.5
+        members = [
+            json.dumps(k, ensure_ascii=ascii_only) + ":" + raw_values.get(n, json.dumps(v, ensure_ascii=ascii_only))
+            for n, (k, v) in enumerate(doc)
+        ]
+        text = rng.choice(("{", "{\n  ", " {")) + rng.choice((",", ", ", ",\n  ")).join(members) + "}"
+        for _ in range(rng.choice((0, 0, 0, 1, 2))):
+            at = rng.randrange(len(text) + 1)
+            text = rng.choice(
+                (
+                    text[:at],  # truncated
+                    text[:at] + self._text(rng, 3) + text[at + 1 :],
+                    text[:at] + chr(rng.randrange(0x110000)) + text[at:],
+                    "\ufeff" + text,
+                    text + rng.choice((",", "}", "]", " // comment", "\x00", " {}")),
+                    "[" + text + "]",
+                )
+            )
+        return text
+
+    def _check_credentials(self, result: object, fail: Callable[[str], AssertionError]) -> None:
+        if not isinstance(result, dict):
+            raise fail(f"returned {type(result).__name__}, not a dict")
+        mode = result.get("mode")
+        if mode not in ("anon", "auth0"):
+            raise fail(f"returned mode {mode!r}")
+        for field, types in self._credential_fields(mode).items():
+            value = result.get(field)
+            if isinstance(value, bool) or not isinstance(value, types):
+                raise fail(f"returned {field}={value!r:.80}, not {' or '.join(t.__name__ for t in types)}")
+
+    def test_credentials_text(self) -> None:
+        import functools
+
+        path = os.path.join(tempfile.gettempdir(), "arkor-fuzz", ".arkor", "credentials.json")
+        for rounds, rng in self._rounds("credentials-text", 0.5):
+            text = self._credentials_text(rng)
+
+            fail = functools.partial(self._failure, "credentials-text", rounds, text)
+
+            try:
+                result = arkor_cli._parse_credentials(text, path)
+            except arkor_cli.ArkorError as exc:
+                if not exc.message.startswith(path):
+                    raise fail(f"the error does not start with the path: {exc.message!r:.200}") from None
+                continue
+            except Exception as exc:  # noqa: BLE001 - any other exception is the finding
+                raise fail(f"_parse_credentials raised {type(exc).__name__}", exc) from None
+            self._check_credentials(result, fail)
+            # Parsed, so json parses it too: "oauth" (newer Node releases) reads as "auth0".
+            written = json.loads(text).get("mode")
+            if {"anon": "anon", "auth0": "auth0", "oauth": "auth0"}.get(written) != result["mode"]:
+                raise fail(f"mode {written!r} was read as {result['mode']!r}")
+
+    def test_credentials_file(self) -> None:
+        import functools
+
+        home = tempfile.mkdtemp(prefix="arkor fuzz \u00e9-")
+        self.addCleanup(shutil.rmtree, home, True)
+        path = os.path.join(home, "credentials.json")
+        for rounds, rng in self._rounds("credentials-file", 0.5):
+            text = self._credentials_text(rng)
+            encoding = rng.choice(("utf-8", "utf-8", "utf-8", "utf-8-sig", "utf-16", "latin-1"))
+            raw = text.encode(encoding, "replace" if encoding == "latin-1" else "surrogatepass")
+            for _ in range(rng.choice((0, 0, 1, 3))):
+                at = rng.randrange(len(raw) + 1)
+                raw = (
+                    raw[:at]
+                    + rng.choice((rng.randbytes(1), b"\xff", b"\xc3", b"\xed\xa0\x80", b"\x00"))
+                    + raw[at + 1 :]
+                )
+            if rng.random() < 0.01:
+                raw += b" " * (1024 * 1024 + 1 - len(raw)) + rng.randbytes(rng.randint(0, 3))
+            with open(path, "wb") as f:
+                f.write(raw)
+
+            fail = functools.partial(self._failure, "credentials-file", rounds, raw)
+
+            try:
+                result = arkor_cli._read_credentials(path)
+            except arkor_cli.ArkorError as exc:
+                if not (exc.message.startswith(path) or exc.message.startswith(f"Cannot read {path}")):
+                    raise fail(f"the error does not name the file first: {exc.message!r:.200}") from None
+                continue
+            except Exception as exc:  # noqa: BLE001 - any other exception is the finding
+                raise fail(f"_read_credentials raised {type(exc).__name__}", exc) from None
+            self._check_credentials(result, fail)
+
+    # -- target 3: HTTP answers --------------------------------------------------
+
+    class _Garbage:
+        """A TCP server on 127.0.0.1 that answers each connection with what
+        ``answer()`` returns (the bytes, and how to deliver them), one at a
+        time, and keeps what it was sent and what it answered."""
+
+        def __init__(self) -> None:
+            import threading
+
+            self.listener = socket.socket()
+            self.listener.bind(("127.0.0.1", 0))
+            self.listener.listen(16)
+            self.listener.settimeout(0.05)
+            self.port: int = self.listener.getsockname()[1]
+            self.answer: Callable[[], tuple[bytes, str]] = lambda: (b"", "all")
+            self.requests: list[bytes] = []
+            self.answers: list[tuple[bytes, str]] = []
+            self._stopping = threading.Event()
+            self._thread = threading.Thread(target=self._serve, name="fuzz-garbage", daemon=True)
+            self._thread.start()
+
+        def stop(self) -> None:
+            self._stopping.set()
+            self._thread.join(10)
+            self.listener.close()
+
+        def _serve(self) -> None:
+            while not self._stopping.is_set():
+                try:
+                    conn, _ = self.listener.accept()
+                except socket.timeout:
+                    continue
+                except OSError:
+                    return
+                with conn:
+                    try:
+                        self._one(conn)
+                    except OSError:
+                        pass  # the client gave up: that is its right
+
+        def _one(self, conn: socket.socket) -> None:
+            import struct
+
+            answer = self.answer()
+            self.answers.append(answer)
+            data, mode = answer
+            # Read the request first (an FTP client waits to be spoken to: not long).
+            request = b""
+            conn.settimeout(0.2)
+            try:
+                while b"\r\n\r\n" not in request and len(request) < 65536:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        break
+                    request += chunk
+                    conn.settimeout(0.02)
+            except socket.timeout:
+                pass
+            self.requests.append(request)
+            conn.settimeout(5)
+            if mode == "none":
+                return
+            if mode == "cut":
+                data = data[: len(data) // 2]
+            if mode == "split":
+                step = max(1, len(data) // 4)
+                for start in range(0, len(data), step):
+                    conn.sendall(data[start : start + step])
+                    time.sleep(0.001)
+            else:
+                conn.sendall(data)
+            if mode == "rst":
+                linger = struct.pack("hh" if os.name == "nt" else "ii", 1, 0)
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+                return
+            conn.shutdown(socket.SHUT_WR)
+
+    def _garbage_body(self, rng: Any) -> bytes:
+        roll = rng.random()
+        if roll < 0.4:
+            doc: object = {
+                "user": rng.choice((self._json_value(rng, 3), {"id": "u", "email": self._text(rng)})),
+                "orgs": rng.choice(
+                    (
+                        self._json_value(rng, 2),
+                        [{"slug": self._json_value(rng, 1), "id": self._json_value(rng, 1)} for _ in range(3)],
+                    )
+                ),
+            }
+            if rng.random() < 0.2:
+                doc = self._json_value(rng, 3)
+            if rng.random() < 0.2:
+                doc = {
+                    "error": "sdk_version_unsupported",
+                    "currentVersion": self._json_value(rng, 1),
+                    "supportedRange": self._json_value(rng, 1),
+                }
+            body = json.dumps(doc, ensure_ascii=rng.random() < 0.5).encode("utf-8", "surrogatepass")
+            return rng.choice((body, body, b"\xef\xbb\xbf" + body, body[: rng.randrange(len(body) + 1)]))
+        if roll < 0.5:
+            return ('{"user": ' + self._deep(rng) + ', "orgs": []}').encode()
+        if roll < 0.55:
+            return ('{"user": ' + "9" * rng.randint(4000, 5000) + "}").encode()
+        if roll < 0.6:
+            return b'{"user": {"a": NaN, "b": -Infinity}, "orgs": [Infinity]}'
+        if roll < 0.62:
+            return b"x" * (1024 * 1024 + rng.randint(-2, 2))
+        if roll < 0.85:
+            return rng.randbytes(rng.randint(0, 600))
+        return b""
+
+    def _location(self, rng: Any, port: int, closed: int) -> str:
+        """Where a redirect points: this server, a closed port, other schemes,
+        broken URLs. Only loopback hosts, and garbage never holds a slash
+        (no garbage can name a host to go and ask)."""
+        base = f"http://127.0.0.1:{port}"
+        bad_port = rng.choice(("99999", "abc", "-1", "0", "65536", "", "1_0", "\u00b2"))
+        garbage = "".join(c for c in self._text(rng) if c not in "/\\")
+        return str(
+            rng.choice(
+                (
+                    f"{base}/v1/me",
+                    "/v1/me",
+                    "/",
+                    "?x=1",
+                    "",
+                    f"//127.0.0.1:{port}/v1/me",
+                    f"http://localhost:{port}/v1/me",
+                    f"http://[::1]:{port}/",
+                    f"http://127.0.0.1:{closed}/",
+                    f"https://127.0.0.1:{port}/",
+                    f"ftp://127.0.0.1:{port}/x",
+                    f"ftp://127.0.0.1:{closed}/x",
+                    "file:///etc/passwd",
+                    "data:,hello",
+                    "javascript:alert(1)",
+                    f"http://127.0.0.1:{bad_port}/",
+                    "http://[",
+                    "http://[::1",
+                    "http://[zz]/",
+                    f"{base}/{'a' * rng.randint(1, 70000)}",
+                    f"{base}/\u00e9?\u00ff",
+                    garbage,
+                    "http:" + garbage,
+                )
+            )
+        )
+
+    def _garbage_answer(self, rng: Any, port: int, closed: int) -> tuple[bytes, str]:
+        body = self._garbage_body(rng)
+        if rng.random() < 0.8:
+            code = rng.choice(
+                (200, 200, 200, 201, 204, 301, 302, 303, 307, 308, 304, 400, 401, 401, 403, 404, 426, 426, 500, 503)
+                + (100, 101, 199, 299, 600, 999, rng.randint(100, 999))
+            )
+            status = f"HTTP/1.{rng.choice('10')} {code} {self._text(rng, 4)}".encode("utf-8", "surrogatepass")
+        else:
+            status = rng.choice(
+                (
+                    b"",
+                    b"HTTP/1.1",
+                    b"HTTP/1.1 abc OK",
+                    b"HTTP/2 200",
+                    b"ICY 200 OK",
+                    b"HTTP/1.1 -200 X",
+                    b"HTTP/1.1 2000 X",
+                    b"HTTP/1.1 99 X",
+                    rng.randbytes(rng.randint(1, 40)),
+                    b"HTTP/1.1 200 " + b"x" * 70000,
+                    b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK",
+                    b"HTTP/1.1 100 Continue\r\n\r\n",
+                )
+            )
+        lines = [status]
+        chunked = False
+        for _ in range(rng.choice((0, 1, 2, 3, rng.randint(0, 10)))):
+            roll = rng.random()
+            if roll < 0.25:
+                declared = rng.choice(
+                    (
+                        str(len(body)),
+                        str(len(body)),
+                        str(len(body) + rng.randint(1, 100)),
+                        str(max(0, len(body) - rng.randint(1, 100))),
+                        "-1",
+                        "abc",
+                        "",
+                        f" {len(body)}",
+                        f"+{len(body)}",
+                        "0x10",
+                        "1e3",
+                        "\u00b2",
+                        "\u00b3\u00b9",
+                        "1" * rng.randint(4000, 5000),
+                        "9" * 20,
+                        "1" + "0" * 15,
+                        f"{len(body)}, {len(body)}",
+                    )
+                )
+                lines.append(b"Content-Length: " + declared.encode("latin-1"))
+            elif roll < 0.35:
+                chunked = True
+                lines.append(b"Transfer-Encoding: " + rng.choice((b"chunked", b"chunked", b"gzip, chunked", b"x")))
+            elif roll < 0.5:
+                location = self._location(rng, port, closed).encode("utf-8", "surrogatepass")
+                lines.append(rng.choice((b"Location: ", b"URI: ")) + location)
+            elif roll < 0.65:
+                lines.append(b"Deprecation: " + rng.choice((b"true", b"TRUE", b" true ", b"false", b"", b"\xff")))
+                warning = rng.choice(
+                    ('299 - "Old \\"SDK\\""', "299 arkor", '199 - "x"', '299 - "\\', self._text(rng), "299 - " * 9000)
+                )
+                lines.append(b"Warning: " + warning.encode("utf-8", "surrogatepass"))
+                lines.append(b"Sunset: " + self._text(rng, 6).encode("utf-8", "surrogatepass"))
+            elif roll < 0.75:
+                lines.append(b"Content-Type: " + rng.choice((b"application/json", b"text/html", rng.randbytes(8))))
+            elif roll < 0.97:
+                name = rng.choice((b"X-Junk", b"Connection", b"Set-Cookie", b"", b"No colon", b" folded", b"\xff\x00"))
+                lines.append(name + b": " + self._text(rng).encode("utf-8", "surrogatepass").replace(b"\n", b" "))
+            else:
+                lines.append(rng.choice((b"X-Big: " + b"b" * 70000, b"\r\n".join(b"X-%d: 1" % n for n in range(120)))))
+        if chunked:
+            pieces = []
+            start = 0
+            while start < len(body):
+                size = rng.randint(1, len(body) - start)
+                mark = rng.choice(
+                    (f"{size:x}", f"{size:x}", f"{size:X};ext=1", "zz", "-1", f"{size + 5:x}", "", "f" * 20, "1" * 5000)
+                )
+                pieces.append(mark.encode() + b"\r\n" + body[start : start + size] + b"\r\n")
+                start += size
+            pieces.append(
+                rng.choice((b"0\r\n\r\n", b"0\r\n\r\n", b"0\r\n", b"", b"0\r\nX-Trailer: 1\r\n\r\n", b"zz\r\n"))
+            )
+            body = b"".join(pieces)
+        eol = b"\r\n" if rng.random() < 0.9 else rng.choice((b"\n", b"\r"))
+        data = eol.join(lines) + eol + eol + body
+        if rng.random() < 0.05:
+            data = data[: rng.randrange(len(data) + 1)]
+        return data, rng.choice(("all", "all", "all", "all", "split", "cut", "rst", "none"))
+
+    def _garbage_server(self) -> Any:
+        """A garbage server for this test, with name resolution kept to
+        loopback: a redirect that names any other host is refused before
+        any lookup, so the fuzzing never reaches beyond this machine."""
+        real = socket.getaddrinfo
+        loopback = ("127.0.0.1", "localhost", "::1")
+
+        def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+            name = host.decode("ascii", "replace") if isinstance(host, bytes) else host
+            if name not in loopback:
+                raise socket.gaierror(socket.EAI_NONAME, "fuzz: only loopback is looked up")
+            return real(host, *args, **kwargs)
+
+        patcher = mock.patch.object(socket, "getaddrinfo", getaddrinfo)
+        patcher.start()
+        self.addCleanup(patcher.stop)
+        server = self._Garbage()
+        self.addCleanup(server.stop)
+        return server
+
+    @staticmethod
+    def _closed_port() -> int:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return int(s.getsockname()[1])
+
+    def _check_redirected_auth(self, server: Any, token: str, fail: Callable[[str], AssertionError]) -> None:
+        """The bearer token reaches the origin it was issued for, and no other."""
+        ours = f"127.0.0.1:{server.port}".encode()
+        for request in server.requests:
+            head = request.partition(b"\r\n\r\n")[0].lower()
+            if token.encode() in request and b"\r\nhost: " + ours + b"\r\n" not in head + b"\r\n":
+                raise fail(f"the token went to another origin: {request[:300]!r}")
+
+    def test_http_reply(self) -> None:
+        """_http returns a reply or raises ArkorError, whatever comes back."""
+        import functools
+
+        env = {"PATH": os.environ.get("PATH", os.defpath)}  # no proxies from the real environment
+        server = self._garbage_server()
+        closed = self._closed_port()
+        with mock.patch.dict(os.environ, env, clear=True):
+            for rounds, rng in self._rounds("http-reply", 0.5):
+                token = f"fuzz-token-{rng.randrange(16**12):012x}"
+                server.requests, server.answers = [], []
+                server.answer = lambda rng=rng: self._garbage_answer(rng, server.port, closed)
+
+                fail = functools.partial(self._failure, "http-reply", rounds, server.answers)
+
+                url = f"http://127.0.0.1:{server.port}/v1/me"
+                headers = {"Accept": "application/json", "Authorization": f"Bearer {token}"}
+                try:
+                    reply = arkor_cli._http("GET", url, headers=headers, body=None, timeout=2)
+                except arkor_cli.ArkorError as exc:
+                    if token in exc.message:
+                        raise fail("the token is in the error message") from None
+                except Exception as exc:  # noqa: BLE001 - any other exception is the finding
+                    raise fail(f"_http raised {type(exc).__name__}", exc) from None
+                else:
+                    if not isinstance(reply.status, int) or not isinstance(reply.body, bytes):
+                        raise fail(f"a reply with status {reply.status!r} and body {type(reply.body).__name__}")
+                    if len(reply.body) > 1024 * 1024:
+                        raise fail(f"a reply of {len(reply.body)} bytes, over the 1 MiB cap")
+                self._check_redirected_auth(server, token, fail)
+
+    def test_whoami_garbage(self) -> None:
+        """``arkor whoami`` against a server that answers garbage: one line of
+        error at worst, never a traceback, an internal error, or the token."""
+        import contextlib
+        import functools
+        import io
+
+        home = tempfile.mkdtemp(prefix="arkor-fuzz-home-")
+        self.addCleanup(shutil.rmtree, home, True)
+        path = os.path.join(home, ".arkor", "credentials.json")
+        os.makedirs(os.path.dirname(path))
+        server = self._garbage_server()
+        closed = self._closed_port()
+        base = f"http://127.0.0.1:{server.port}"
+        for rounds, rng in self._rounds("whoami", 0.5):
+            token = f"fuzz-token-{rng.randrange(16**12):012x}"
+            from_env = rng.random() < 0.5
+            with open(path, "w", encoding="utf-8") as f:
+                stored = {
+                    "mode": "anon",
+                    "token": token,
+                    "anonymousId": "anon-fuzz",
+                    "arkorCloudApiUrl": "https://unused.invalid" if from_env else base,
+                    "orgSlug": "fuzz-org",
+                }
+                json.dump(stored, f)
+            env = {
+                "HOME": home,
+                "USERPROFILE": home,
+                "PATH": os.environ.get("PATH", os.defpath),
+                "ARKOR_HTTP_TIMEOUT": "2",
+            }
+            if from_env:
+                env["ARKOR_CLOUD_API_URL"] = base
+            if "SYSTEMROOT" in os.environ:  # Windows sockets need it
+                env["SYSTEMROOT"] = os.environ["SYSTEMROOT"]
+            argv = ["whoami", "--json"] if rng.random() < 0.3 else ["whoami"]
+            server.requests, server.answers = [], []
+            server.answer = lambda rng=rng: self._garbage_answer(rng, server.port, closed)
+            out, err = io.StringIO(), io.StringIO()
+
+            fail = functools.partial(self._failure, "whoami", rounds, {"argv": argv, "answers": server.answers})
+
+            try:
+                with contextlib.ExitStack() as stack:
+                    stack.enter_context(mock.patch.dict(os.environ, env, clear=True))
+                    stack.enter_context(mock.patch.object(sys, "stdin", io.StringIO("")))
+                    stack.enter_context(contextlib.redirect_stdout(out))
+                    stack.enter_context(contextlib.redirect_stderr(err))
+                    status = arkor_cli.main(argv)
+            except Exception as exc:  # noqa: BLE001 - main must catch everything itself
+                raise fail(f"main raised {type(exc).__name__}", exc) from None
+            if status not in (0, 1) or isinstance(status, bool):
+                raise fail(f"main returned {status!r}, not 0 or 1")
+            for bad in ("Traceback", "Internal error"):
+                if bad in err.getvalue():
+                    raise fail(f"stderr says {bad!r}: {err.getvalue()[-500:]!r}")
+            if token in out.getvalue() or token in err.getvalue():
+                raise fail("the token reached the terminal")
+            self._check_redirected_auth(server, token, fail)
+
+
+class FuzzRegressionTest(OAuthCase):
+    """Each crash the fuzz driver found, kept as a test of its own."""
+
+    def test_deeply_nested_json(self) -> None:
+        self.write_creds(b"[" * 1000)
+        code, _, err = self.run_main("whoami")
+        self.assertEqual(code, 1)
+        self.assertTrue(err.startswith(f"{self.creds} does not hold valid arkor credentials (not JSON: nested"), err)
+        code, out, _ = self.run_main("logout", "--yes")  # a broken file can still be removed
+        self.assertEqual((code, out), (0, f"Removed {self.creds}.\n"))
+        self.sign_in_anon()
+        self.cloud.script("GET", "/v1/me", Answer(200, body=b"[" * 1000))
+        code, _, err = self.run_main("whoami")
+        self.assertEqual(code, 1)
+        self.assertTrue(err.startswith("Unexpected answer from GET /v1/me (200): not JSON: [[[["), err)
+
+    def test_nan_and_infinite_expiry(self) -> None:
+        for raw in ('"expiresAt": NaN', '"expiresAt": Infinity', '"expiresAt": 1e999'):
+            with self.subTest(raw=raw):
+                text = json.dumps(self.auth0_creds()).replace(f'"expiresAt": {self.auth0_creds()["expiresAt"]}', raw)
+                self.write_creds(text.encode())
+                code, _, err = self.run_main("whoami")
+                self.assertEqual(code, 1)
+                self.assertIn("does not hold valid arkor credentials", err)
+
+    def test_odd_content_lengths(self) -> None:
+        self.sign_in_anon()
+        body = b'{"user": {"id": "u1"}, "orgs": []}'
+        # A non-ASCII digit is no length: the body is read to the close.
+        self.cloud.script("GET", "/v1/me", Answer(200, body=body, headers={"Content-Length": "\u00b2"}))
+        code, out, err = self.run_main("whoami")
+        self.assertEqual((code, out, err), (0, '{\n  "id": "u1"\n}\n', ""))
+        # More digits than int() takes: one clear line, not a crash.
+        self.cloud.script("GET", "/v1/me", Answer(200, body=body, headers={"Content-Length": "9" * 5000}))
+        code, out, err = self.run_main("whoami")
+        self.assertEqual((code, out), (1, ""))
+        self.assertRegex(err, rf"^Unexpected answer from GET {self.cloud.url}/v1/me: [^\n]+\n$")
+
+    def test_redirects_urllib_cannot_follow(self) -> None:
+        self.sign_in_anon()
+        for location in ("http://127.0.0.1:99999/v1/me", "http://127.0.0.1:abc/", "ftp://127.0.0.1:21/x"):
+            with self.subTest(location=location):
+                self.cloud.script("GET", "/v1/me", Answer(302, headers={"Location": location}))
+                code, out, err = self.run_main("whoami")
+                self.assertEqual((code, out, err), (0, "Failed to fetch /v1/me (302). Token may be expired.\n", ""))
+        # One that urllib cannot even parse: a clear line.
+        self.cloud.script("GET", "/v1/me", Answer(302, headers={"Location": "http://["}))
+        code, out, err = self.run_main("whoami")
+        self.assertEqual(
+            (code, out, err), (1, "", f"Unexpected answer from GET {self.cloud.url}/v1/me: Invalid IPv6 URL\n")
+        )
+
+    def test_redirect_body_is_never_read(self) -> None:
+        # urllib drains a redirect's body before following it; a server that
+        # promises a petabyte must not make arkor try.
+        self.sign_in_anon()
+        self.cloud.add_token("anon-token-stored", user={"id": "u1"}, orgs=[])
+        self.cloud.script(
+            "GET",
+            "/v1/me",
+            Answer(302, body=b"x" * 1000, headers={"Location": "/v1/me"}, content_length=10**15, hold=30),
+            Answer(200, {"user": {"id": "u1"}, "orgs": []}),
+        )
+        started = time.monotonic()
+        code, out, _ = self.run_main("whoami", ARKOR_HTTP_TIMEOUT="5")
+        self.assertEqual((code, out), (0, '{\n  "id": "u1"\n}\n'))
+        self.assertLess(time.monotonic() - started, 20)  # a hang guard: the body stalls for 30 s
+
+    def test_lone_surrogate_in_state(self) -> None:
+        callback = arkor_cli._Callback("expected")
+        self.assertEqual(
+            callback.decide({"code": ["c"], "state": ["\udcff"]}),
+            (400, "State mismatch \u2014 aborting to prevent CSRF"),
+        )
+        self.assertTrue(callback.failure)
+
+    def test_request_targets_that_urlsplit_rejects(self) -> None:
+        self.assertEqual(arkor_cli._split_target("http://[/callback?code=c"), ("/callback", "?", "code=c"))
+        self.assertEqual(arkor_cli._split_target("http://127.0.0.1:1/callback?a=b#f"), ("/callback", "?", "a=b"))
+        proc, url, _ = self.start_login()
+        port = self.ports[0]
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            s.sendall(b"GET http://[/x HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n" % port)
+            self.assertTrue(s.recv(100).startswith(b"HTTP/1.0 404"))
+        status, _, _ = browse(url)
+        self.assertEqual(status, 200)
+        self.assertEqual(self.finish(proc), (0, "Signed in\n", ""))
+
+
 class SecurityClaimsTest(unittest.TestCase):
     def test_every_test_named_in_security_md_exists(self) -> None:
         import re
