@@ -856,6 +856,14 @@ class OAuthLoginTest(OAuthCase):
             (1, "", "Login failed\nThe cloud-api lists no callbackPorts for the loopback listener.\n"),
         )
 
+    def test_listener_does_no_reverse_dns(self) -> None:
+        # HTTPServer.server_bind calls getfqdn(), which can stall for seconds
+        # on a machine with a slow resolver; the listener must not.
+        with mock.patch.object(socket, "getfqdn", side_effect=AssertionError("getfqdn called")):
+            code, out, err = self.run_main("login", "--oauth", BROWSER=fake_browser())
+        self.assertEqual((code, err), (0, ""))
+        self.assertTrue(out.endswith("Signed in\n"))
+
     def test_listens_on_loopback_only(self) -> None:
         proc, url, _ = self.start_login()
         with socket.socket() as s:

@@ -2,7 +2,7 @@
 
     python3 .ci/installed_copy_check.py ARKOR_COMMAND EXPECTED_UPGRADE_COMMAND
 
-Signs in anonymously with the installed command, reads the identity back,
+Asks the installed command its version, signs in anonymously with it, reads the identity back,
 and then has the fake answer 426, to see that the upgrade hint names the way
 this copy was installed (pipx, or pip in a venv). Exits 1 with what differed.
 """
@@ -31,6 +31,11 @@ def main() -> int:
                 [arkor, *args], capture_output=True, text=True, env=env, cwd=home, timeout=60, check=False
             )
 
+        version = run("--version")
+        import arkor_cli  # the checkout's, for the version it must report
+
+        if (version.returncode, version.stdout) != (0, f"arkor {arkor_cli.__version__}\n"):
+            problems.append(f"--version: {version.returncode} {version.stdout!r} {version.stderr!r}")
         login = run("login", "--anonymous")
         if login.returncode != 0 or "Signed in anonymously (personal org: anon-org-0001)." not in login.stdout:
             problems.append(f"login --anonymous: {login.returncode} {login.stdout!r} {login.stderr!r}")
