@@ -86,6 +86,8 @@ _DEFAULT_TIMEOUT = 30.0
 _MAX_BODY = 1024 * 1024
 # How much of an unexpected body an error message quotes.
 _SNIPPET = 200
+# A week: beyond it, a "timeout" is a typo (and the socket layer overflows).
+_MAX_TIMEOUT = 7 * 24 * 3600.0
 # Without a bound, a login whose browser never calls back waits forever.
 _DEFAULT_LOGIN_TIMEOUT = 600.0
 # Renew an access token this close to its expiry rather than send it to die.
@@ -270,6 +272,15 @@ def _credentials_path(env: Mapping[str, str]) -> str:
     return os.path.join(home, _CREDENTIALS_DIR, _CREDENTIALS_NAME)
 
 
+# Tokens travel in an HTTP header; anything but visible ASCII in one would be
+# refused there with an error that quotes the header, token and all.
+_TOKEN_FIELDS = frozenset({"token", "accessToken", "refreshToken", "access_token", "refresh_token"})
+
+
+def _is_token(value: object) -> bool:
+    return isinstance(value, str) and value.isascii() and value.isprintable() and " " not in value and bool(value)
+
+
 _REQUIRED_FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "anon": {"token": str, "anonymousId": str, "arkorCloudApiUrl": str, "orgSlug": str},
     "auth0": {
@@ -326,8 +337,12 @@ def _parse_credentials(text: str, path: str) -> Credentials:
             raise invalid(f"missing {field}")
         # bool is an int to Python, but never a valid timestamp or string;
         # 1e999 reads as infinity, and an infinite expiry would never renew.
-        if isinstance(value, bool) or not isinstance(value, types) or (isinstance(value, float) and value - value != 0):
+        if isinstance(value, bool) or not isinstance(value, types):
             raise invalid(f"{field} has the wrong type")
+        if isinstance(value, (int, float)) and not -1e12 < value < 1e12:
+            raise invalid(f"{field} is out of range")
+        if field in _TOKEN_FIELDS and not _is_token(value):
+            raise invalid(f"{field} is not a token")
     data["mode"] = kind
     return data  # type: ignore[return-value]
 
@@ -535,14 +550,22 @@ class _Reply:
     def __init__(self, method: str, url: str, status: int, headers: HTTPMessage, body: bytes) -> None:
         self.method, self.url, self.status, self.headers, self.body = method, url, status, headers, body
 
-    def json(self, endpoint: str) -> Any:
-        """The body as JSON, or a clear error naming the endpoint and status."""
+    def json(self, endpoint: str, quote: bool = True) -> Any:
+        """The body as JSON, or a clear error naming the endpoint and status
+        (quoting the body unless ``quote`` is false: a token endpoint's
+        answer may hold tokens even when it is not valid JSON)."""
         try:
             return _loads(self.body.decode("utf-8-sig"))
         except ValueError:  # JSONDecodeError and UnicodeDecodeError both
-            raise ArkorError(
-                f"Unexpected answer from {self.method} {endpoint} ({self.status}): not JSON: {_snippet(self.body)}"
-            ) from None
+            what = f": {_snippet(self.body)}" if quote else "."
+            raise ArkorError(f"Unexpected answer from {self.method} {endpoint} ({self.status}): not JSON{what}") from None
+
+    def json_or_none(self) -> Any:
+        """The body as JSON, or None: for bodies that only may say more."""
+        try:
+            return _loads(self.body.decode("utf-8-sig"))
+        except ValueError:
+            return None
 
 
 def _snippet(body: bytes) -> str:
@@ -586,7 +609,7 @@ def _http_timeout(env: Mapping[str, str]) -> float:
         value = float(raw)
     except ValueError:
         value = -1.0
-    if not 0 < value < float("inf"):
+    if not 0 < value <= _MAX_TIMEOUT:
         raise ArkorError(f"ARKOR_HTTP_TIMEOUT must be a positive number of seconds, not {raw!r}.")
     return value
 
@@ -638,6 +661,9 @@ def _http(
     import urllib.error
     import urllib.request
 
+    for name, value in headers.items():
+        if not (value.isascii() and value.isprintable()):
+            raise ArkorError(f"The {name} header for {url} holds characters HTTP cannot carry.")
     request = urllib.request.Request(url, data=body, method=method, headers=dict(headers))
     try:
         try:
@@ -659,9 +685,10 @@ def _http(
     except (OSError, http.client.HTTPException) as exc:
         reason = _net_reason(exc) + _proxy_hint(url)
         raise ArkorError(_MSG_UNREACHABLE.format(url=url, reason=reason)) from None
-    except (ValueError, UnicodeError, OverflowError) as exc:
-        # urllib's own parsing of a malformed answer (a bad Location, a
-        # redirect it cannot follow): the server's fault, said as such.
+    except (ValueError, OverflowError) as exc:
+        # urllib's own parsing of a malformed answer (a bad Location, an
+        # absurd Content-Length). Our request was checked before it was sent
+        # (see above), so the text is about the answer and holds no token.
         raise ArkorError(f"Unexpected answer from {method} {url}: {_printable(str(exc))[:_SNIPPET]}") from None
     if len(raw) > _MAX_BODY:
         raise ArkorError(f"The answer from {method} {url} ({status}) is larger than 1 MiB; refusing to read it.")
@@ -772,10 +799,7 @@ def _upgrade_fix(module_file: str | None = None, prefix: str | None = None, exec
 def _unsupported_message(reply: _Reply) -> str:
     """The 426 message: precise with the gate's JSON body, generic without."""
     fix = _upgrade_fix()
-    try:
-        body = _loads(reply.body.decode("utf-8"))
-    except ValueError:
-        body = None
+    body = reply.json_or_none()
     if isinstance(body, dict) and body.get("error") == "sdk_version_unsupported":
         current, supported = body.get("currentVersion"), body.get("supportedRange")
         if isinstance(current, (str, int, float)) and isinstance(supported, (str, int, float)):
@@ -857,7 +881,7 @@ def _object(value: Any, method: str, endpoint: str, status: int) -> dict[str, An
 
 def _string_field(obj: Mapping[str, Any], field: str, method: str, endpoint: str, status: int) -> str:
     value = obj.get(field)
-    if not isinstance(value, str) or not value:
+    if not isinstance(value, str) or not value or (field in _TOKEN_FIELDS and not _is_token(value)):
         raise ArkorError(f"Unexpected answer from {method} {endpoint} ({status}): no {field}.")
     return value
 
@@ -1237,8 +1261,8 @@ def _expires_at(tokens: Mapping[str, Any], endpoint: str) -> int:
     import time
 
     expires_in = tokens.get("expires_in", 0)
-    if isinstance(expires_in, bool) or not isinstance(expires_in, (int, float)):
-        raise ArkorError(f"Unexpected answer from POST {endpoint} (200): expires_in is not a number.")
+    if isinstance(expires_in, bool) or not isinstance(expires_in, (int, float)) or not 0 <= expires_in < 1e9:
+        raise ArkorError(f"Unexpected answer from POST {endpoint}: expires_in is not a number of seconds.")
     return int(time.time() + expires_in)
 
 
@@ -1257,7 +1281,7 @@ def _exchange_code(
     reply = _post_form(url, form, _http_timeout(env))
     if not 200 <= reply.status < 300:
         raise ArkorError(_MSG_EXCHANGE_FAILED.format(status=reply.status, body=_snippet(reply.body)))
-    return _object(reply.json(url), "POST", url, reply.status)
+    return _object(reply.json(url, quote=False), "POST", url, reply.status)
 
 
 def _login_oauth(api: _CloudApi, config: CliConfig, path: str, no_browser: bool, timeout: float, ctx: _Context) -> None:
@@ -1312,16 +1336,14 @@ def _refresh_grant(stored: Auth0Credentials, path: str, env: Mapping[str, str]) 
     form = {"grant_type": "refresh_token", "client_id": stored["clientId"], "refresh_token": stored["refreshToken"]}
     reply = _post_form(url, form, _http_timeout(env))
     if 400 <= reply.status < 500 and reply.status not in (408, 429):
-        try:
-            error = _loads(reply.body.decode("utf-8")).get("error")
-        except (ValueError, AttributeError):
-            error = None
+        body = reply.json_or_none()
+        error = body.get("error") if isinstance(body, dict) else None
         raise _RefreshRefused(
             f"Auth0: {error}" if isinstance(error, str) and error else f"Auth0 answered {reply.status}"
         )
     if not 200 <= reply.status < 300:
         raise ArkorError(f"{url} answered {reply.status}")
-    tokens = _object(reply.json(url), "POST", url, reply.status)
+    tokens = _object(reply.json(url, quote=False), "POST", url, reply.status)
     _string_field(tokens, "access_token", "POST", url, reply.status)
     return tokens
 
@@ -1670,7 +1692,7 @@ def _positive_seconds(text: str) -> float:
         value = float(text)
     except ValueError:
         value = -1.0
-    if not 0 < value < float("inf"):
+    if not 0 < value <= _MAX_TIMEOUT:
         raise argparse.ArgumentTypeError(f"not a positive number of seconds: {text!r}")
     return value
 

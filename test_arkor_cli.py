@@ -922,14 +922,32 @@ class OAuthLoginTest(OAuthCase):
                 ),
             ),
             (Answer(502, body=b"x" * 1000), "Auth0 token exchange failed (502): " + "x" * 199 + "\u2026"),
-            (Answer(200, body=b"<html>"), f"Unexpected answer from {endpoint}: not JSON: <html>"),
+            # A token endpoint's body is never quoted: it may hold tokens.
+            (
+                Answer(200, body=b'{"access_token": "at-x", "refresh_token": "rt-x", "expires_in": NaN}'),
+                f"Unexpected answer from {endpoint}: not JSON.",
+            ),
             (
                 Answer(200, {"refresh_token": "rt-x", "expires_in": 60}),
                 f"Unexpected answer from {endpoint}: no access_token.",
             ),
             (
                 Answer(200, {"access_token": "at-x", "refresh_token": "rt-x", "expires_in": "soon"}),
-                f"Unexpected answer from {endpoint}: expires_in is not a number.",
+                (
+                    f"Unexpected answer from POST https://{self.auth0.domain}/oauth/token:"
+                    " expires_in is not a number of seconds."
+                ),
+            ),
+            (
+                Answer(200, body=b'{"access_token": "at-x", "refresh_token": "rt-x", "expires_in": 1e999}'),
+                (
+                    f"Unexpected answer from POST https://{self.auth0.domain}/oauth/token:"
+                    " expires_in is not a number of seconds."
+                ),
+            ),
+            (
+                Answer(200, {"access_token": "at-x\nInjected: 1", "refresh_token": "rt-x", "expires_in": 60}),
+                f"Unexpected answer from {endpoint}: no access_token.",
             ),
         ]
         self.secrets.extend(["rt-x", "at-x"])
@@ -2298,7 +2316,7 @@ class BadAnswersTest(Case):
         self.assertLess(time.monotonic() - started, 20)  # a hang guard: the body alone would take 110 s
 
     def test_bad_timeout_setting(self) -> None:
-        for raw in ("soon", "0", "-3", "nan", "inf"):
+        for raw in ("soon", "0", "-3", "nan", "inf", "1e300"):
             with self.subTest(raw=raw):
                 self.whoami_fails(
                     f"ARKOR_HTTP_TIMEOUT must be a positive number of seconds, not {raw!r}.", ARKOR_HTTP_TIMEOUT=raw
@@ -3827,8 +3845,31 @@ class FuzzRegressionTest(OAuthCase):
         self.assertEqual(code, 1)
         self.assertTrue(err.startswith("Unexpected answer from GET /v1/me (200): not JSON: [[[["), err)
 
+    def test_token_with_control_characters_never_reaches_output(self) -> None:
+        # http.client refuses such a header with an error quoting it whole.
+        for token in ("anon-secret-token\n", "anon-secret token", "anon-secret-\u00e9"):
+            with self.subTest(token=token):
+                self.write_creds(
+                    {
+                        "mode": "anon",
+                        "token": token,
+                        "anonymousId": "a",
+                        "arkorCloudApiUrl": self.cloud.url,
+                        "orgSlug": "o",
+                    }
+                )
+                code, out, err = self.run_main("whoami")
+                self.assertEqual((code, out), (1, ""))
+                self.assertEqual(
+                    err,
+                    f"{self.creds} does not hold valid arkor credentials (token is not a token)."
+                    " Fix it, or sign in again with `arkor login`.\n",
+                )
+                self.assertNotIn("secret", err)
+        self.assertEqual(self.cloud.requests, [])
+
     def test_nan_and_infinite_expiry(self) -> None:
-        for raw in ('"expiresAt": NaN', '"expiresAt": Infinity', '"expiresAt": 1e999'):
+        for raw in ('"expiresAt": NaN', '"expiresAt": Infinity', '"expiresAt": 1e999', '"expiresAt": ' + "9" * 400):
             with self.subTest(raw=raw):
                 text = json.dumps(self.auth0_creds()).replace(f'"expiresAt": {self.auth0_creds()["expiresAt"]}', raw)
                 self.write_creds(text.encode())
