@@ -158,6 +158,7 @@ _MSG_ANON_401 = (
 )
 _MSG_REVOKE_FAILED = "Could not revoke the refresh token ({reason}); it stays valid until it expires."
 _MSG_LOCK_TIMEOUT = "Another arkor process holds {path}; try again in a moment."
+_MSG_NOT_STORED = "The renewed token serves this command only."
 
 
 # ---------------------------------------------------------------------------
@@ -468,40 +469,58 @@ def _os_reason(exc: OSError) -> str:
 
 
 class _CredentialsLock:
-    """An inter-process lock beside the credentials file.
+    """An inter-process lock beside the credentials file, held by everything
+    that changes the file.
 
     Refreshing reads the refresh token, spends it, and writes its successor:
     two processes doing that at once would spend the same token twice, and
     with rotation the second write could keep a token the server has already
-    replaced. The lock makes read-refresh-write one step. The lock file
-    itself is never removed (removing it would let two holders in at once).
+    replaced; a login or logout in the middle of it would be overwritten by
+    its write. The lock makes each change one step. The lock file itself is
+    never removed (removing it would let two holders in at once). Where it
+    cannot even be created (a read-only directory), the change goes ahead
+    unlocked, and the write itself says what is wrong.
     """
 
-    def __init__(self, path: str, timeout: float) -> None:
+    def __init__(self, path: str, env: Mapping[str, str]) -> None:
         self.path = path + ".lock"
-        self.timeout = timeout
+        # Long enough for a holder's request to time out in each of its phases.
+        self.timeout = 3 * _http_timeout(env) + 2
         self._fd = -1
 
     def __enter__(self) -> Self:
         import time
 
-        os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
         flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
         try:
+            os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
             self._fd = os.open(self.path, flags, 0o600)
-        except OSError as exc:
-            raise ArkorError(f"Could not open {self.path}: {_os_reason(exc)}.") from None
+        except OSError:
+            return self
         deadline = time.monotonic() + self.timeout
         while not _try_lock(self._fd):
             if time.monotonic() >= deadline:
                 os.close(self._fd)
-                raise ArkorError(_MSG_LOCK_TIMEOUT.format(path=self.path))
+                self._fd = -1
+                raise _LockTimeout(_MSG_LOCK_TIMEOUT.format(path=self.path))
             time.sleep(0.05)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        _unlock(self._fd)
-        os.close(self._fd)
+        if self._fd >= 0:
+            _unlock(self._fd)
+            os.close(self._fd)
+            self._fd = -1
+
+
+class _LockTimeout(ArkorError):
+    """Another process held the lock for longer than any request can take."""
+
+
+def _store(path: str, data: Credentials, ctx: _Context) -> None:
+    """Write the credentials as a login does: under the lock, atomically."""
+    with _CredentialsLock(path, ctx.env):
+        _write_credentials(path, data, ctx.term)
 
 
 if sys.platform == "win32":
@@ -558,7 +577,9 @@ class _Reply:
             return _loads(self.body.decode("utf-8-sig"))
         except ValueError:  # JSONDecodeError and UnicodeDecodeError both
             what = f": {_snippet(self.body)}" if quote else "."
-            raise ArkorError(f"Unexpected answer from {self.method} {endpoint} ({self.status}): not JSON{what}") from None
+            raise ArkorError(
+                f"Unexpected answer from {self.method} {endpoint} ({self.status}): not JSON{what}"
+            ) from None
 
     def json_or_none(self) -> Any:
         """The body as JSON, or None: for bodies that only may say more."""
@@ -1317,7 +1338,7 @@ def _login_oauth(api: _CloudApi, config: CliConfig, path: str, no_browser: bool,
         "clientId": config["clientId"],
         "arkorCloudApiUrl": api.base,
     }
-    _write_credentials(path, credentials, ctx.term)
+    _store(path, credentials, ctx)
     ctx.term.success(_MSG_SIGNED_IN)
 
 
@@ -1345,6 +1366,7 @@ def _refresh_grant(stored: Auth0Credentials, path: str, env: Mapping[str, str]) 
         raise ArkorError(f"{url} answered {reply.status}")
     tokens = _object(reply.json(url, quote=False), "POST", url, reply.status)
     _string_field(tokens, "access_token", "POST", url, reply.status)
+    tokens["expiresAt"] = _expires_at(tokens, url)
     return tokens
 
 
@@ -1358,28 +1380,37 @@ def _renew(ctx: _Context, path: str, stale: Auth0Credentials) -> Credentials:
     When Auth0 refuses, or cannot be asked, the stored credentials come back
     unchanged, with one warning saying which.
     """
-    with _CredentialsLock(path, _http_timeout(ctx.env) + 10):
-        current = _read_credentials(path)
-        if current is None or current["mode"] != "auth0":
-            return current or stale  # signed out, or signed in anew, meanwhile
-        if current["accessToken"] != stale["accessToken"] and not _expiring(current):
-            return current
-        try:
-            tokens = _refresh_grant(current, path, ctx.env)
-        except _RefreshRefused as exc:
-            ctx.term.warn(_MSG_SIGN_IN_AGAIN.format(reason=exc.message))
-            return current
-        except ArkorError as exc:
-            ctx.term.warn(_MSG_REFRESH_UNREACHABLE.format(reason=exc.message))
-            return current
-        renewed: Auth0Credentials = dict(current)  # type: ignore[assignment]
-        renewed["accessToken"] = tokens["access_token"]
-        renewed["expiresAt"] = _expires_at(tokens, f"https://{current['auth0Domain']}/oauth/token")
-        rotated = tokens.get("refresh_token")
-        if isinstance(rotated, str) and rotated:  # rotation: the old one is spent
-            renewed["refreshToken"] = rotated
-        _write_credentials(path, renewed, ctx.term)
-        return renewed
+    try:
+        with _CredentialsLock(path, ctx.env):
+            current = _read_credentials(path)
+            if current is None or current["mode"] != "auth0":
+                return current or stale  # signed out, or signed in anew, meanwhile
+            if current["accessToken"] != stale["accessToken"] and not _expiring(current):
+                return current
+            try:
+                tokens = _refresh_grant(current, path, ctx.env)
+            except _RefreshRefused as exc:
+                ctx.term.warn(_MSG_SIGN_IN_AGAIN.format(reason=exc.message))
+                return current
+            except ArkorError as exc:
+                ctx.term.warn(_MSG_REFRESH_UNREACHABLE.format(reason=exc.message))
+                return current
+            renewed: Auth0Credentials = dict(current)  # type: ignore[assignment]
+            renewed["accessToken"] = tokens["access_token"]
+            renewed["expiresAt"] = tokens["expiresAt"]
+            rotated = tokens.get("refresh_token")
+            if isinstance(rotated, str) and _is_token(rotated):  # rotation: the old one is spent
+                renewed["refreshToken"] = rotated
+            try:
+                _write_credentials(path, renewed, ctx.term)
+            except ArkorError as exc:
+                # The old refresh token may be spent already: this command
+                # at least goes ahead with the new access token.
+                ctx.term.warn(f"{exc.message} {_MSG_NOT_STORED}")
+            return renewed
+    except _LockTimeout as exc:
+        ctx.term.warn(_MSG_REFRESH_UNREACHABLE.format(reason=exc.message))
+        return stale
 
 
 def _expiring(stored: Auth0Credentials) -> bool:
@@ -1539,7 +1570,7 @@ def _login_anonymous(api: _CloudApi, path: str, term: _Terminal) -> None:
         "arkorCloudApiUrl": api.base,
         "orgSlug": org_slug,
     }
-    _write_credentials(path, credentials, term)
+    _store(path, credentials, api.ctx)
     term.info(_MSG_ANON_ID.format(anonymous_id=anonymous_id))
     term.info(_MSG_ANON_KEEP.format(path=path))
     term.success(_MSG_ANON_DONE.format(org_slug=org_slug))
@@ -1631,12 +1662,13 @@ def _cmd_logout(args: Any, ctx: _Context) -> int:
             return _EXIT_OK
     if stored is not None and stored["mode"] == "auth0":
         _revoke(stored, ctx)  # whatever it answers, the file goes
-    try:
-        os.remove(path)
-    except FileNotFoundError:
-        pass  # removed meanwhile by another process: the outcome is the same
-    except OSError as exc:
-        raise ArkorError(f"Could not remove {path}: {_os_reason(exc)}.") from None
+    with _CredentialsLock(path, ctx.env):  # not while a renewal is writing it back
+        try:
+            os.remove(path)
+        except FileNotFoundError:
+            pass  # removed meanwhile by another process: the outcome is the same
+        except OSError as exc:
+            raise ArkorError(f"Could not remove {path}: {_os_reason(exc)}.") from None
     term.success(_MSG_REMOVED.format(path=path))
     return _EXIT_OK
 

@@ -242,10 +242,10 @@ class Case(unittest.TestCase):
         }
 
     def leftovers(self) -> list[str]:
-        """Files in ~/.arkor other than the credentials (temp files, say)."""
+        """Files in ~/.arkor other than the credentials and their lock (temp files, say)."""
         if not os.path.isdir(self.arkor_dir):
             return []
-        return sorted(n for n in os.listdir(self.arkor_dir) if n != "credentials.json")
+        return sorted(n for n in os.listdir(self.arkor_dir) if n not in ("credentials.json", "credentials.json.lock"))
 
 
 # ---------------------------------------------------------------------------
@@ -1263,7 +1263,7 @@ class RefreshTest(OAuthCase):
         )
         if POSIX:
             self.assertEqual(stat.S_IMODE(os.stat(self.creds).st_mode), 0o600)
-        self.assertEqual([n for n in self.leftovers() if n != "credentials.json.lock"], [])
+        self.assertEqual(self.leftovers(), [])
 
     def test_rotated_refresh_token_is_stored(self) -> None:
         self.auth0.rotate = True
@@ -1368,6 +1368,69 @@ class RefreshTest(OAuthCase):
         stored = self.read_creds()["refreshToken"]
         self.assertEqual(stored, self.auth0.newest_refresh_token())
         self.assertTrue(self.auth0.accepts(stored))
+
+    def test_login_waits_for_a_renewal_in_flight(self) -> None:
+        # A renewal reads, asks Auth0, then writes: a login or a logout in
+        # the middle must not be overwritten by that write.
+        self.auth0.refresh_delay = 1.5
+        # Auth0 fails to revoke, so the renewal in flight still succeeds.
+        self.auth0.script("POST", "/oauth/revoke", Answer(500))
+        for second in (["login", "--anonymous"], ["logout", "--yes"]):
+            with self.subTest(second=second):
+                self.auth0.requests.clear()
+                self.sign_in_oauth(expires_in=-100)
+                renewing = subprocess.Popen(
+                    [sys.executable, MODULE, "whoami"],
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                    env=self.env(),
+                )
+                deadline = time.monotonic() + 20
+                while not self.auth0.seen("POST", "/oauth/token") and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                proc = self.run_cli(*second)
+                out, err = renewing.communicate(timeout=60)
+                self._record(out, err)
+                self.assertEqual((proc.returncode, renewing.returncode), (0, 0))
+                if second[0] == "login":
+                    self.assertEqual(err, "")
+                    self.assertEqual(self.read_creds()["mode"], "anon")
+                else:
+                    self.assertEqual(err, "")
+                    self.assertFalse(os.path.exists(self.creds))
+
+    def test_renewed_but_not_stored_still_serves_the_command(self) -> None:
+        self.sign_in_oauth(expires_in=-100)
+        before = self.creds_bytes()
+        with mock.patch.object(os, "fsync", side_effect=OSError(28, "No space left on device")):
+            code, out, err = self.run_main("whoami")
+        self.assertEqual(code, 0)
+        self.assert_identity(out)
+        self.assertEqual(
+            err,
+            f"Could not write {self.creds}: No space left on device. The renewed token serves this command only.\n",
+        )
+        self.assertEqual(self.creds_bytes(), before)
+        self.assertEqual(self.leftovers(), [])
+
+    @unittest.skipUnless(POSIX, "fcntl")
+    def test_a_lock_held_too_long_is_given_up_with_a_warning(self) -> None:
+        import fcntl
+
+        self.sign_in_oauth(expires_in=-100)
+        with open(self.creds + ".lock", "a") as held:
+            fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+            code, out, err = self.run_main("whoami", ARKOR_HTTP_TIMEOUT="0.5")
+        self.assertEqual(code, 0)
+        self.assert_identity(out)  # the stored access token still works here
+        self.assertEqual(
+            err,
+            f"Could not renew the access token (Another arkor process holds {self.creds}.lock;"
+            " try again in a moment.); trying the stored one.\n",
+        )
+        self.assertEqual(self.auth0.seen("POST", "/oauth/token"), [])
 
     def test_lock_is_released_after_a_failure(self) -> None:
         self.sign_in_oauth(expires_in=-100)
@@ -1791,7 +1854,9 @@ class ResilienceTest(OAuthCase):
         self.assertEqual(err, f"Could not write {creds}: No space left on device.\n")
         with open(creds) as f:
             self.assertEqual(json.load(f), old)
-        self.assertEqual(os.listdir(os.path.dirname(creds)), ["credentials.json"])
+        self.assertEqual(
+            sorted(set(os.listdir(os.path.dirname(creds))) - {"credentials.json.lock"}), ["credentials.json"]
+        )
         # Read-only: the login says so; whoami still reads.
         os.remove(os.path.join(mount, "filler"))
         subprocess.run(["mount", "-o", "remount,ro", mount], check=True)
