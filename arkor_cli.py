@@ -958,16 +958,22 @@ def _pkce() -> tuple[str, str, str]:
 
 def _auth0_host(domain: str, source: str = "The cloud-api's auth0Domain") -> str:
     """The Auth0 domain as a bare ``host[:port]``, as the URLs need it."""
+    from urllib.parse import urlsplit
+
     host = domain.strip()
     if host.lower().startswith("https://"):
         host = host[len("https://") :]
     host = host.rstrip("/")
-    if not host or any(c in host for c in "/?#@ \\"):
+    try:
+        valid = bool(host) and not any(c in host for c in "/?#@ \\") and urlsplit("//" + host).port != 0
+    except ValueError:  # a port that is not a number, or out of range
+        valid = False
+    if not valid:
         raise ArkorError(f"{source} is not a host name: {domain!r}.")
     return host
 
 
-def _authorize_url(config: CliConfig, redirect_uri: str, state: str, challenge: str) -> str:
+def _authorize_url(host: str, config: CliConfig, redirect_uri: str, state: str, challenge: str) -> str:
     from urllib.parse import urlencode
 
     query = urlencode(
@@ -982,7 +988,7 @@ def _authorize_url(config: CliConfig, redirect_uri: str, state: str, challenge: 
             "code_challenge_method": "S256",
         }
     )
-    return f"https://{_auth0_host(config['auth0Domain'])}/authorize?{query}"
+    return f"https://{host}/authorize?{query}"
 
 
 class _Callback:
@@ -1300,10 +1306,11 @@ def _expires_at(tokens: Mapping[str, Any], endpoint: str) -> int:
 
 
 def _exchange_code(
-    config: CliConfig, code: str, verifier: str, redirect_uri: str, env: Mapping[str, str]
-) -> dict[str, Any]:
-    """Trade the code for tokens (RFC 6749 §4.1.3)."""
-    url = f"https://{_auth0_host(config['auth0Domain'])}/oauth/token"
+    host: str, config: CliConfig, code: str, verifier: str, redirect_uri: str, env: Mapping[str, str]
+) -> tuple[str, str, int]:
+    """Trade the code for tokens (RFC 6749 §4.1.3): the access token, the
+    refresh token, and when the access token expires."""
+    url = f"https://{host}/oauth/token"
     form = {
         "grant_type": "authorization_code",
         "code": code,
@@ -1314,17 +1321,23 @@ def _exchange_code(
     reply = _post_form(url, form, _http_timeout(env))
     if not 200 <= reply.status < 300:
         raise ArkorError(_MSG_EXCHANGE_FAILED.format(status=reply.status, body=_snippet(reply.body)))
-    return _object(reply.json(url, quote=False), "POST", url, reply.status)
+    tokens = _object(reply.json(url, quote=False), "POST", url, reply.status)
+    access_token = _string_field(tokens, "access_token", "POST", url, reply.status)
+    refresh_token = tokens.get("refresh_token")
+    if not _is_token(refresh_token):
+        raise ArkorError(_MSG_NO_REFRESH_TOKEN)
+    return access_token, str(refresh_token), _expires_at(tokens, url)
 
 
 def _login_oauth(api: _CloudApi, config: CliConfig, path: str, no_browser: bool, timeout: float, ctx: _Context) -> None:
     """Sign in through the browser; nothing is written unless it all works."""
+    host = _auth0_host(config["auth0Domain"])  # before a port is taken
     verifier, challenge, state = _pkce()
     callback = _Callback(state)
     server = _listen(config["callbackPorts"], callback)
     try:
         redirect_uri = f"http://127.0.0.1:{server.server_address[1]}{_CALLBACK_PATH}"
-        url = _authorize_url(config, redirect_uri, state, challenge)
+        url = _authorize_url(host, config, redirect_uri, state, challenge)
         ctx.term.info(f"Browser: {url}")
         if not no_browser:
             _open_browser(url, ctx.env)
@@ -1333,18 +1346,12 @@ def _login_oauth(api: _CloudApi, config: CliConfig, path: str, no_browser: bool,
         # Closed on every way out, Ctrl-C included: no listener outlives the login.
         server.shutdown()
         server.server_close()
-    tokens = _exchange_code(config, code, verifier, redirect_uri, ctx.env)
-    host = _auth0_host(config["auth0Domain"])
-    endpoint = f"https://{host}/oauth/token"
-    access_token = _string_field(tokens, "access_token", "POST", endpoint, 200)
-    refresh_token = tokens.get("refresh_token")
-    if not isinstance(refresh_token, str) or not refresh_token:
-        raise ArkorError(_MSG_NO_REFRESH_TOKEN)
+    access_token, refresh_token, expires_at = _exchange_code(host, config, code, verifier, redirect_uri, ctx.env)
     credentials: Auth0Credentials = {
         "mode": "auth0",
         "accessToken": access_token,
         "refreshToken": refresh_token,
-        "expiresAt": _expires_at(tokens, endpoint),
+        "expiresAt": expires_at,
         "auth0Domain": host,
         "audience": config["audience"],
         "clientId": config["clientId"],

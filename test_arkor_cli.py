@@ -1109,7 +1109,7 @@ class OAuthLoginTest(OAuthCase):
         self.assertEqual(self.read_creds()["mode"], "auth0")
 
     def test_bad_auth0_domain(self) -> None:
-        for domain in ("evil.example/path", "user@host", "a b"):
+        for domain in ("evil.example/path", "user@host", "a b", "tenant.example:abc", "tenant.example:99999"):
             with self.subTest(domain=domain):
                 self.cloud.config = dict(self.cloud.config, auth0Domain=domain)
                 code, out, err = self.run_main("login", "--oauth", "--no-browser")
