@@ -194,7 +194,9 @@ class _Terminal:
 
     def __init__(self, stdin: IO[str], stdout: IO[str], stderr: IO[str], env: Mapping[str, str]) -> None:
         self.stdin, self.stdout, self.stderr = stdin, stdout, stderr
-        self._colour = "NO_COLOR" not in env
+        # The legacy Windows console prints escape codes as text; Windows
+        # Terminal (WT_SESSION) and terminals that set TERM render them.
+        self._colour = "NO_COLOR" not in env and (os.name != "nt" or "WT_SESSION" in env or "TERM" in env)
 
     def _emit(self, stream: IO[str], text: str, colour: str | None = None) -> None:
         text = _printable(text)  # before the colour: ours are the only escapes let through
@@ -274,7 +276,7 @@ def _isatty(stream: IO[str]) -> bool:
 # ---------------------------------------------------------------------------
 
 
-def _credentials_path(env: Mapping[str, str]) -> str:
+def credentials_path() -> str:
     """``~/.arkor/credentials.json``: HOME on POSIX, USERPROFILE on Windows."""
     home = os.path.expanduser("~")
     if home == "~" or not home:
@@ -424,10 +426,11 @@ def _write_credentials(path: str, data: Credentials, term: _Terminal) -> None:
 
 
 def _make_private(path: str, term: _Terminal) -> None:
-    """Make the file 0600 whatever the umask; a refusal is only a warning.
+    """Make the file exactly 0600; a refusal is only a warning.
 
-    Some network mounts reject chmod; the file was still created 0600 as far
-    as the filesystem allows, and failing the login would help nobody.
+    The file was created 0600 (the umask can only take bits away), but some
+    filesystems ignore the creation mode; some network mounts reject chmod
+    too, and failing the login over it would help nobody.
     """
     if os.name != "posix":  # Windows: the profile directory's ACL protects it
         return
@@ -1059,6 +1062,7 @@ def _split_target(target: str) -> tuple[str, str, str]:
 def _listen(ports: list[int], callback: _Callback) -> Any:
     """Start the callback listener on 127.0.0.1, on the first port that binds."""
     import http.server
+    import socket
     import socketserver
     import threading
     from urllib.parse import parse_qs
@@ -1129,6 +1133,10 @@ def _listen(ports: list[int], callback: _Callback) -> Any:
         def server_bind(self) -> None:
             # HTTPServer.server_bind resolves its own name with getfqdn(), a
             # reverse-DNS lookup that can stall for many seconds.
+            exclusive = getattr(socket, "SO_EXCLUSIVEADDRUSE", None)  # Windows
+            if exclusive is not None:
+                # Without it, another process could bind the same port there.
+                self.socket.setsockopt(socket.SOL_SOCKET, exclusive, 1)
             socketserver.TCPServer.server_bind(self)
             host, port = self.socket.getsockname()[:2]
             self.server_name, self.server_port = str(host), int(port)
@@ -1361,6 +1369,11 @@ def _login_oauth(api: _CloudApi, config: CliConfig, path: str, no_browser: bool,
     ctx.term.success(_MSG_SIGNED_IN)
 
 
+# ---------------------------------------------------------------------------
+# Signed-in requests: the token, kept fresh
+# ---------------------------------------------------------------------------
+
+
 class _RefreshRefused(ArkorError):
     """Auth0 will not renew this session: only a new sign-in helps."""
 
@@ -1451,9 +1464,11 @@ def _revoke(stored: Auth0Credentials, ctx: _Context) -> None:
         ctx.term.warn(_MSG_REVOKE_FAILED.format(reason=f"{url} answered {reply.status}"))
 
 
-# ---------------------------------------------------------------------------
-# Signed-in requests: the token, kept fresh
-# ---------------------------------------------------------------------------
+def _bearer(stored: Credentials) -> str:
+    """The token that the cloud-api takes for these credentials."""
+    if stored["mode"] == "anon":
+        return stored["token"]
+    return stored["accessToken"]
 
 
 def _signed_in_request(
@@ -1491,12 +1506,8 @@ def _signed_in_request(
 #
 # Each reads the environment (HOME, ARKOR_CLOUD_API_URL, ...) as the CLI
 # does, and raises ArkorError with the CLI's own message when something is
-# wrong (a broken credentials file, say).
-
-
-def credentials_path() -> str:
-    """Where the credentials live: ``~/.arkor/credentials.json``."""
-    return _credentials_path(os.environ)
+# wrong (a broken credentials file, say). credentials_path() stands with the
+# credentials file, above.
 
 
 def read_credentials(path: str | None = None) -> Credentials | None:
@@ -1560,13 +1571,6 @@ def _fetch_cli_config(api: _CloudApi) -> CliConfig:
     return config  # type: ignore[return-value]
 
 
-def _bearer(stored: Credentials) -> str:
-    """The token that the cloud-api takes for these credentials."""
-    if stored["mode"] == "anon":
-        return stored["token"]
-    return stored["accessToken"]
-
-
 def _oauth_available(config: CliConfig) -> bool:
     return bool(config["auth0Domain"] and config["clientId"] and config["audience"])
 
@@ -1627,7 +1631,7 @@ def _cmd_login(args: Any, ctx: _Context) -> int:
         return _EXIT_OK
     if args.oauth and env.get("CI"):
         # The loopback callback needs a person with a browser; in CI the
-        # login would wait for it forever.
+        # login could only wait until it times out.
         raise ArkorError(_MSG_OAUTH_IN_CI)
     config = _fetch_cli_config(api)
     if not _oauth_available(config):
