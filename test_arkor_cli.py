@@ -3990,7 +3990,8 @@ class FuzzRegressionTest(OAuthCase):
         self.write_creds(b"[" * 1000)
         code, _, err = self.run_main("whoami")
         self.assertEqual(code, 1)
-        self.assertTrue(err.startswith(f"{self.creds} does not hold valid arkor credentials (not JSON: nested"), err)
+        # (Python 3.11 overflows the stack on it; 3.12 reads it as truncated.)
+        self.assertTrue(err.startswith(f"{self.creds} does not hold valid arkor credentials (not JSON: "), err)
         code, out, _ = self.run_main("logout", "--yes")  # a broken file can still be removed
         self.assertEqual((code, out), (0, f"Removed {self.creds}.\n"))
         self.sign_in_anon()
