@@ -143,6 +143,28 @@ class Case(unittest.TestCase):
         self.assertNotIn("Traceback", proc.stderr)
         return proc
 
+    def spawn(self, *argv: str, **env: str | None) -> subprocess.Popen[str]:
+        """``python3 arkor_cli.py ...`` started, not waited for (stdin closed),
+        in an environment of its own: no PYTHONUNBUFFERED, so a missing
+        flush shows."""
+        proc = subprocess.Popen(
+            [sys.executable, MODULE, *argv],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=self.env(**env),
+        )
+        self.addCleanup(lambda: proc.poll() is None and proc.kill())
+        return proc
+
+    def wait_until(self, condition: Callable[[], object], timeout: float = 20) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                self.fail("waited in vain")
+            time.sleep(0.02)
+
     def run_tty(
         self, argv: list[str], answers: list[str | Callable[[str], str]], **env: str | None
     ) -> tuple[int, str, str]:
@@ -329,17 +351,8 @@ class CommandLineTest(Case):
     @unittest.skipUnless(POSIX, "SIGINT delivery to a child is POSIX here")
     def test_ctrl_c_exits_130_quietly(self) -> None:
         self.cloud.script("POST", "/v1/auth/anonymous", Answer(201, {}, delay=30))
-        proc = subprocess.Popen(
-            [sys.executable, MODULE, "login", "--anonymous"],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=self.env(),
-        )
-        deadline = time.monotonic() + 10
-        while not self.cloud.seen("POST", "/v1/auth/anonymous") and time.monotonic() < deadline:
-            time.sleep(0.02)
+        proc = self.spawn("login", "--anonymous")
+        self.wait_until(lambda: self.cloud.seen("POST", "/v1/auth/anonymous"), 10)
         proc.send_signal(signal.SIGINT)
         _out, err = proc.communicate(timeout=10)
         self.assertEqual(proc.returncode, 130)
@@ -684,14 +697,7 @@ class OAuthCase(Case):
     def start_login(self, *extra: str, **env: str | None) -> tuple[subprocess.Popen[str], str, dict[str, str]]:
         """``login --oauth --no-browser`` as a real process, read up to its
         ``Browser:`` line: the URL must arrive through a pipe while it waits."""
-        proc = subprocess.Popen(
-            [sys.executable, MODULE, "login", "--oauth", "--no-browser", *extra],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=self.env(**env),  # no PYTHONUNBUFFERED: a missing flush would hang here
-        )
+        proc = self.spawn("login", "--oauth", "--no-browser", *extra, **env)
         self.addCleanup(lambda: proc.poll() is None and proc.kill())
         assert proc.stdout is not None
         ready, _, _ = select.select([proc.stdout], [], [], 20)
@@ -1082,14 +1088,7 @@ class OAuthLoginTest(OAuthCase):
         # This BROWSER fetches the page, then stays for a minute, as a browser
         # started by webbrowser may: neither the login nor a pipe reading its
         # output may wait for it to close.
-        proc = subprocess.Popen(
-            [sys.executable, MODULE, "login", "--oauth"],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=self.env(BROWSER=fake_browser(linger=60)),
-        )
+        proc = self.spawn("login", "--oauth", BROWSER=fake_browser(linger=60))
         self.addCleanup(lambda: proc.poll() is None and proc.kill())
         try:
             out, err = proc.communicate(timeout=30)
@@ -1357,17 +1356,7 @@ class RefreshTest(OAuthCase):
         self.auth0.rotate = True
         self.auth0.refresh_delay = 0.5
         self.sign_in_oauth(expires_in=-100)
-        procs = [
-            subprocess.Popen(
-                [sys.executable, MODULE, "whoami"],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                env=self.env(),
-            )
-            for _ in range(5)
-        ]
+        procs = [self.spawn("whoami") for _ in range(5)]
         for proc in procs:
             out, err = proc.communicate(timeout=60)
             self._record(out, err)
@@ -1388,17 +1377,8 @@ class RefreshTest(OAuthCase):
             with self.subTest(second=second):
                 self.auth0.requests.clear()
                 self.sign_in_oauth(expires_in=-100)
-                renewing = subprocess.Popen(
-                    [sys.executable, MODULE, "whoami"],
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
-                    text=True,
-                    env=self.env(),
-                )
-                deadline = time.monotonic() + 20
-                while not self.auth0.seen("POST", "/oauth/token") and time.monotonic() < deadline:
-                    time.sleep(0.02)
+                renewing = self.spawn("whoami")
+                self.wait_until(lambda: self.auth0.seen("POST", "/oauth/token"), 20)
                 proc = self.run_cli(*second)
                 out, err = renewing.communicate(timeout=60)
                 self._record(out, err)
@@ -1795,16 +1775,6 @@ def can_mount_tmpfs() -> bool:
 
 
 class ResilienceTest(OAuthCase):
-    def spawn(self, *argv: str, **env: str | None) -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            [sys.executable, MODULE, *argv],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=self.env(**env),
-        )
-
     def assert_whole_anon_file(self) -> dict[str, Any]:
         data = self.read_creds()  # valid JSON, or this raises
         self.assertEqual(data["mode"], "anon")
