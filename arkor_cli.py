@@ -39,8 +39,6 @@ if TYPE_CHECKING:  # typing costs start-up time; the checker alone needs it
     from http.client import HTTPMessage
     from typing import IO, Any, Callable, Literal, TypedDict, Union
 
-    from typing_extensions import Self
-
     class AnonCredentials(TypedDict):
         mode: Literal["anon"]
         token: str
@@ -500,7 +498,7 @@ class _CredentialsLock:
         self.timeout = 3 * _http_timeout(env) + 2
         self._fd = -1
 
-    def __enter__(self) -> Self:
+    def __enter__(self) -> _CredentialsLock:  # noqa: PYI034 - private, never subclassed
         import time
 
         flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)

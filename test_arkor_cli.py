@@ -332,6 +332,21 @@ class CommandLineTest(Case):
         )
         self.assertEqual((proc.returncode, proc.stdout, proc.stderr), (0, NOT_SIGNED_IN, ""))
 
+    @unittest.skipUnless(hasattr(sys, "stdlib_module_names"), "Python 3.10+ lists the standard library")
+    def test_standard_library_only(self) -> None:
+        # Anywhere in the file, type-checking blocks included.
+        import ast
+
+        with open(MODULE, encoding="utf-8") as f:
+            tree = ast.parse(f.read())
+        found = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                found.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                found.add(node.module.split(".")[0])
+        self.assertEqual(found - set(sys.stdlib_module_names) - {"__future__"}, set())
+
     def test_internal_error_is_one_line(self) -> None:
         # A bug must still end in one line and status 1, not a traceback.
         with mock.patch.object(arkor_cli, "_read_credentials", side_effect=RuntimeError("secret-ish")):
