@@ -64,6 +64,23 @@ def anon_output(anonymous_id: str, path: str, org: str) -> str:
     )
 
 
+def send_in_pieces(sock: socket.socket, data: bytes, pieces: int) -> None:
+    """Send ``data`` in about ``pieces`` parts, with a pause between them."""
+    step = max(1, len(data) // pieces)
+    for start in range(0, len(data), step):
+        sock.sendall(data[start : start + step])
+        if pieces > 1:
+            time.sleep(0.001)
+
+
+def reset_on_close(sock: socket.socket) -> None:
+    """Make closing ``sock`` send a RST instead of a FIN (SO_LINGER 0)."""
+    import struct
+
+    linger = struct.pack("hh" if os.name == "nt" else "ii", 1, 0)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+
+
 def free_port() -> int:
     """A port on which nothing listens (bound, then released)."""
     with socket.socket() as s:
@@ -1995,12 +2012,11 @@ class ResilienceTest(OAuthCase):
             self.assertTrue(answer.startswith((b"HTTP/1.0 431", b"HTTP/1.0 400")), answer)
             # A client that sends junk and resets the connection: the server
             # must not print socketserver's traceback into the user's terminal.
-            import struct
 
             for _ in range(5):
                 with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
                     s.sendall(b"GET /callback HTTP/1.1\r\nX-Big: " + b"a" * 70000)
-                    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    reset_on_close(s)
             for _ in range(20):
                 status, _, _ = self.callback(port, "/nothing-here")
                 self.assertEqual(status, 404)
@@ -3288,22 +3304,14 @@ class FuzzTest(unittest.TestCase):
     def _send_raw(port: int, raw: bytes, mode: str, rng: Any) -> bytes | None:
         """Deliver ``raw``; return all that came back, or None when the
         delivery does not wait for an answer (or the server cut it off)."""
-        import struct
 
         with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
             try:
                 if mode == "silent":
                     return None
-                if mode == "slow":
-                    step = max(1, len(raw) // rng.randint(1, 6))
-                    for start in range(0, len(raw), step):
-                        sock.sendall(raw[start : start + step])
-                        time.sleep(0.001)
-                else:
-                    sock.sendall(raw)
+                send_in_pieces(sock, raw, rng.randint(1, 6) if mode == "slow" else 1)
                 if mode == "rst":
-                    linger = struct.pack("hh" if os.name == "nt" else "ii", 1, 0)
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+                    reset_on_close(sock)
                     return None
                 if mode == "close":
                     return None
@@ -3643,7 +3651,6 @@ class FuzzTest(unittest.TestCase):
                         pass  # the client gave up: that is its right
 
         def _one(self, conn: socket.socket) -> None:
-            import struct
 
             answer = self.answer()
             self.answers.append(answer)
@@ -3666,16 +3673,9 @@ class FuzzTest(unittest.TestCase):
                 return
             if mode == "cut":
                 data = data[: len(data) // 2]
-            if mode == "split":
-                step = max(1, len(data) // 4)
-                for start in range(0, len(data), step):
-                    conn.sendall(data[start : start + step])
-                    time.sleep(0.001)
-            else:
-                conn.sendall(data)
+            send_in_pieces(conn, data, 4 if mode == "split" else 1)
             if mode == "rst":
-                linger = struct.pack("hh" if os.name == "nt" else "ii", 1, 0)
-                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+                reset_on_close(conn)
                 return
             conn.shutdown(socket.SHUT_WR)
 
