@@ -16,9 +16,12 @@ the Node CLI. Licensed under the MIT licence.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
+
+# json, like every module a command needs, is imported where it is used: it
+# brings in re, which `arkor --help`, `arkor logout` with no file and a
+# signed-out `arkor whoami` have no use for (a fifth of their start-up).
 
 # typing.TYPE_CHECKING without importing typing, which costs 3 ms at every
 # start; type checkers give a module-level TYPE_CHECKING the same meaning.
@@ -313,6 +316,8 @@ def _loads(text: str) -> Any:
     ValueError, including nesting deep enough to exhaust the stack, and the
     NaN and Infinity that Python accepts but JSON (and Node) do not."""
 
+    import json
+
     def refuse(constant: str) -> Any:
         raise ValueError(f"{constant} is not JSON")
 
@@ -329,6 +334,8 @@ def _parse_credentials(text: str, path: str) -> Credentials:
         return ArkorError(
             f"{path} does not hold valid arkor credentials ({what}). Fix it, or sign in again with `arkor login`."
         )
+
+    import json
 
     try:
         data = _loads(text)
@@ -386,6 +393,8 @@ def _write_credentials(path: str, data: Credentials, term: _Terminal) -> None:
     JSON goes to a temporary file in the same directory, which is flushed to
     disk and then renamed over the target in one step.
     """
+    import json
+
     directory = os.path.dirname(path)
     try:
         os.makedirs(directory, mode=0o700, exist_ok=True)
@@ -882,6 +891,8 @@ class _CloudApi:
         headers = {"Accept": "application/json", "X-Arkor-Client": f"{_PROG}/{__version__}"}
         body = None
         if json_body is not None:
+            import json
+
             body = json.dumps(json_body).encode("utf-8")
             headers["Content-Type"] = "application/json"
         if token is not None:
@@ -1710,6 +1721,8 @@ def _cmd_whoami(args: Any, ctx: _Context) -> int:
         # Scripts read this line; the exit status stays 0 as documented.
         inform(_MSG_ME_FAILED.format(status=reply.status))
         return _EXIT_OK
+    import json
+
     body = _object(reply.json(endpoint), "GET", endpoint, reply.status)
     if args.json:
         # ASCII escapes: valid JSON whatever the terminal's or pipe's encoding.
@@ -1730,13 +1743,91 @@ def _cmd_whoami(args: Any, ctx: _Context) -> int:
 # main
 # ---------------------------------------------------------------------------
 
-_EXAMPLES = {
-    "login": "examples:\n  arkor login                 pick OAuth or Anonymous\n"
-    "  arkor login --anonymous     a throwaway identity (CI)\n"
-    "  arkor login --oauth --no-browser --timeout 120   over SSH: open the URL elsewhere",
-    "logout": "examples:\n  arkor logout\n  arkor logout --yes          no question asked (scripts)",
-    "whoami": "examples:\n  arkor whoami\n  arkor whoami --json | jq -r .user.email",
+# The help is written out by hand rather than composed by argparse: it reads
+# the same on every Python (argparse's layout changed in 3.10 and in 3.13),
+# and `arkor --help` prints it without importing argparse and, through it,
+# gettext, locale and textwrap: a fifth of its start-up. A test holds every
+# option the parser takes to a line of its command's help, and back.
+_USAGE = {
+    None: f"{_PROG} [-h] [--version] <command> [<options>]",
+    # Within 80 columns; the second line lines up after "usage: arkor login ".
+    "login": f"{_PROG} login [-h] [--oauth | --anonymous] [--no-browser]\n                   [--timeout SECONDS]",
+    "logout": f"{_PROG} logout [-h] [-y]",
+    "whoami": f"{_PROG} whoami [-h] [--json]",
 }
+_SUMMARY = {
+    "login": "Sign in (OAuth in the browser, or an anonymous token).",
+    "logout": "Delete the stored credentials.",
+    "whoami": "Show the signed-in identity and its orgs.",
+}
+_HELP = {
+    None: f"""usage: {_USAGE[None]}
+
+Sign in to Arkor Cloud, sign out, and say who you are.
+
+commands:
+  login       {_SUMMARY["login"]}
+  logout      {_SUMMARY["logout"]}
+  whoami      {_SUMMARY["whoami"]}
+
+options:
+  -h, --help  show this help and exit
+  --version   show the version and exit
+
+environment:
+  ARKOR_CLOUD_API_URL    the cloud-api (default {_DEFAULT_API_URL})
+  ARKOR_HTTP_TIMEOUT     seconds before a request gives up (default {_DEFAULT_TIMEOUT:g})
+  ARKOR_DEBUG=1          add the Python traceback to an error
+  NO_COLOR               no colour, even on a terminal
+  HTTPS_PROXY, NO_PROXY  the proxy, and the hosts that go around it
+  SSL_CERT_FILE          a CA bundle to trust instead of the system's
+
+Credentials: ~/{_CREDENTIALS_DIR}/{_CREDENTIALS_NAME}.
+Run `{_PROG} <command> -h` for a command's options.
+""",
+    "login": f"""usage: {_USAGE["login"]}
+
+{_SUMMARY["login"]}
+
+options:
+  -h, --help         show this help and exit
+  --oauth            sign in to your account through the browser
+  --anonymous        get a throwaway anonymous token
+  --no-browser       print the sign-in URL without opening a browser
+  --timeout SECONDS  how long to wait for the browser (default {_DEFAULT_LOGIN_TIMEOUT:g})
+
+examples:
+  {_PROG} login                   pick OAuth or Anonymous
+  {_PROG} login --anonymous       a throwaway identity (CI)
+  {_PROG} login --oauth --no-browser --timeout 120
+                                over SSH: open the URL on another machine
+""",
+    "logout": f"""usage: {_USAGE["logout"]}
+
+{_SUMMARY["logout"]}
+
+options:
+  -h, --help              show this help and exit
+  -y, --yes, -f, --force  do not ask for confirmation
+
+examples:
+  {_PROG} logout
+  {_PROG} logout --yes            no question asked (scripts)
+""",
+    "whoami": f"""usage: {_USAGE["whoami"]}
+
+{_SUMMARY["whoami"]}
+
+options:
+  -h, --help  show this help and exit
+  --json      print the whole /v1/me answer as JSON
+
+examples:
+  {_PROG} whoami
+  {_PROG} whoami --json | jq -r .user.email
+""",
+}
+_HELP_FLAGS = ("-h", "--help")
 
 
 def _positive_seconds(text: str) -> float:
@@ -1751,72 +1842,68 @@ def _positive_seconds(text: str) -> float:
     return value
 
 
-def _help_width() -> int:
-    """The width argparse would take from shutil.get_terminal_size(), found
-    without importing shutil (and with it zlib, bz2 and lzma) on every run."""
-    try:
-        columns = int(os.environ.get("COLUMNS", ""))
-    except ValueError:
-        columns = 0
-    if columns <= 0:
-        try:
-            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
-        except (AttributeError, ValueError, OSError):
-            columns = 0
-    return (columns or 80) - 2
-
-
-def _parser() -> Any:
+def _parser() -> tuple[Any, dict[str, Any]]:
+    """The argument parser, and each command's own parser by its name."""
     import argparse
-    from functools import partial
 
-    width = _help_width()
-    parser = argparse.ArgumentParser(
-        prog=_PROG,
-        description="Sign in to Arkor Cloud, sign out, and say who you are.",
-        epilog="Credentials: ~/.arkor/credentials.json. Run `arkor <command> -h` for a command's options.",
-        formatter_class=partial(argparse.HelpFormatter, width=width),
-    )
+    class ShowHelp(argparse.Action):
+        """-h/--help: print the command's written-out help, and stop."""
+
+        def __init__(self, option_strings: list[str], dest: str, **_: Any) -> None:
+            super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS)
+
+        def __call__(self, parser: Any, namespace: Any, values: Any, option_string: str | None = None) -> None:
+            sys.stdout.write(_HELP[parser.get_default("command")])
+            parser.exit()
+
+    def command(made: Any, name: str | None) -> Any:
+        made.add_argument(*_HELP_FLAGS, action=ShowHelp)
+        made.set_defaults(command=name)
+        return made
+
+    # usage= everywhere keeps argparse from composing usage lines of its own.
+    parser = command(argparse.ArgumentParser(prog=_PROG, usage=_USAGE[None], add_help=False), None)
     parser.add_argument("--version", action="version", version=f"{_PROG} {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="<command>")
+    subparsers = parser.add_subparsers(dest="command", metavar="<command>")
+    commands = {
+        name: command(subparsers.add_parser(name, prog=f"{_PROG} {name}", usage=_USAGE[name], add_help=False), name)
+        for name in _SUMMARY
+    }
 
-    def command(name: str, summary: str) -> Any:
-        return commands.add_parser(
-            name,
-            help=summary,
-            description=summary,
-            epilog=_EXAMPLES[name],
-            formatter_class=partial(argparse.RawDescriptionHelpFormatter, width=width),
-        )
-
-    login = command("login", "Sign in (OAuth in the browser, or an anonymous token).")
-    login.add_argument("--oauth", action="store_true", help="sign in to your account through the browser")
-    login.add_argument("--anonymous", action="store_true", help="get a throwaway anonymous token")
-    login.add_argument("--no-browser", action="store_true", help="print the sign-in URL without opening a browser")
-    login.add_argument(
-        "--timeout",
-        type=_positive_seconds,
-        default=_DEFAULT_LOGIN_TIMEOUT,
-        metavar="SECONDS",
-        help=f"how long to wait for the browser (default {_DEFAULT_LOGIN_TIMEOUT:g})",
-    )
+    login = commands["login"]
+    login.add_argument("--oauth", action="store_true")
+    login.add_argument("--anonymous", action="store_true")
+    login.add_argument("--no-browser", action="store_true")
+    login.add_argument("--timeout", type=_positive_seconds, default=_DEFAULT_LOGIN_TIMEOUT, metavar="SECONDS")
     login.set_defaults(run=_cmd_login)
 
-    logout = command("logout", "Delete the stored credentials.")
-    logout.add_argument(
-        "-y", "--yes", "-f", "--force", dest="yes", action="store_true", help="do not ask for confirmation"
-    )
+    logout = commands["logout"]
+    logout.add_argument("-y", "--yes", "-f", "--force", dest="yes", action="store_true")
     logout.set_defaults(run=_cmd_logout)
 
-    whoami = command("whoami", "Show the signed-in identity and its orgs.")
-    whoami.add_argument("--json", action="store_true", help="print the whole /v1/me answer as JSON")
+    whoami = commands["whoami"]
+    whoami.add_argument("--json", action="store_true")
     whoami.set_defaults(run=_cmd_whoami)
-    return parser
+    return parser, commands
+
+
+def _parse(argv: list[str]) -> Any:
+    """The parsed arguments; SystemExit for help, --version and usage errors."""
+    parser, commands = _parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        # An option the command does not take is the command's error, shown
+        # with its usage, not the top level's.
+        (commands.get(args.command) or parser).error(f"unrecognized arguments: {' '.join(extra)}")
+    if args.command is None:
+        sys.stderr.write(_HELP[None])
+        parser.exit(_EXIT_USAGE)
+    return args
 
 
 # What the parser gives for a command named alone, the way scripts and shell
 # prompts run these most: main() then skips building the parser (a third of
-# the start-up time). A test checks each against _parser().parse_args([name]).
+# the start-up time). A test checks each against _parse([name]).
 _BARE_COMMANDS: dict[str, tuple[Callable[..., int], dict[str, Any]]] = {
     "whoami": (_cmd_whoami, {"json": False}),
     "logout": (_cmd_logout, {"yes": False}),
@@ -1833,18 +1920,29 @@ def _bare_args(argv: list[str]) -> Any:
     return types.SimpleNamespace(command=argv[0], run=run, **options)
 
 
+def _help_text(argv: list[str]) -> str | None:
+    """The help that ``argv`` asks for and nothing else (``-h``, ``login -h``); else None."""
+    if argv[-1:] and argv[-1] in _HELP_FLAGS:
+        if len(argv) == 1:
+            return _HELP[None]
+        if len(argv) == 2 and argv[0] in _SUMMARY:
+            return _HELP[argv[0]]
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the arkor command line; return the exit status."""
-    args = _bare_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    text = _help_text(argv)
+    if text is not None:  # before argparse, which is a fifth of the start-up
+        sys.stdout.write(text)
+        return _EXIT_OK
+    args = _bare_args(argv)
     if args is None:
-        parser = _parser()
         try:
-            args = parser.parse_args(argv)
-        except SystemExit as exc:  # --help, --version and usage errors
+            args = _parse(argv)
+        except SystemExit as exc:  # help, --version and usage errors
             return exc.code if isinstance(exc.code, int) else _EXIT_USAGE
-        if args.command is None:
-            parser.print_help(sys.stderr)
-            return _EXIT_USAGE
     for stream in (sys.stdout, sys.stderr):
         # A name or an org in a script that the terminal's encoding lacks
         # (a Windows pipe is cp1252) must print as an escape, not crash.

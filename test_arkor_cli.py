@@ -17,6 +17,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import select
 import shutil
 import signal
@@ -298,23 +299,77 @@ class CommandLineTest(Case):
         self.assertEqual((code, out), (0, f"arkor {arkor_cli.__version__}\n"))
 
     def test_help_on_every_command(self) -> None:
-        for argv in ([], ["login"], ["logout"], ["whoami"]):
-            with self.subTest(argv=argv):
-                code, out, err = self.run_main(*argv, "-h")
-                self.assertEqual(code, 0)
-                self.assertIn("usage: arkor", out)
-                self.assertEqual(err, "")
-        code, out, _ = self.run_main("login", "--help")
-        self.assertIn("--no-browser", out)
-        self.assertIn("examples:", out)
+        for command in (None, "login", "logout", "whoami"):
+            name = [command] if command else []
+            # Help alone is answered before argparse; after other options, or
+            # with them after it, by argparse's -h. Both print the same text.
+            for argv in (
+                [*name, "-h"],
+                [*name, "--help"],
+                ["-h", *name],
+                [*name, "--bogus", "-h"] if command else ["--help", "--bogus"],
+            ):
+                with self.subTest(argv=argv):
+                    code, out, err = self.run_main(*argv)
+                    self.assertEqual((code, err), (0, ""))
+                    self.assertEqual(out, arkor_cli._HELP[command if argv[0] != "-h" else None])
+        self.assertEqual(self.cloud.requests, [])
+        self.assertFalse(os.path.exists(self.arkor_dir))
 
     def test_usage_errors_exit_2(self) -> None:
-        for argv in (["--bogus"], ["login", "--bogus"], ["frobnicate"], []):
+        # An error names the command it belongs to and shows that command's
+        # usage, as `git` and `gh` do, then one line saying what is wrong.
+        cases = {
+            ("--bogus",): (None, "arkor: error: unrecognized arguments: --bogus"),
+            ("frobnicate",): (None, "arkor: error: argument <command>: invalid choice: 'frobnicate'"),
+            ("login", "--bogus"): ("login", "arkor login: error: unrecognized arguments: --bogus"),
+            ("login", "--timeout", "0"): ("login", "arkor login: error: argument --timeout: not a positive"),
+            ("logout", "--yes", "now"): ("logout", "arkor logout: error: unrecognized arguments: now"),
+            ("whoami", "--jsn"): ("whoami", "arkor whoami: error: unrecognized arguments: --jsn"),
+        }
+        for argv, (command, error) in cases.items():
             with self.subTest(argv=argv):
-                code, _, err = self.run_main(*argv)
-                self.assertEqual(code, 2)
-                self.assertIn("usage: arkor", err)
+                code, out, err = self.run_main(*argv)
+                self.assertEqual((code, out), (2, ""))
+                usage, message = err.rsplit("\n", 2)[:2] if err.endswith("\n") else (err, "")
+                self.assertEqual(usage, "usage: " + arkor_cli._USAGE[command])
+                self.assertTrue(message.startswith(error), err)
         self.assertEqual(self.cloud.requests, [])
+
+    def test_help_lists_what_the_parser_takes(self) -> None:
+        # The help is written by hand, so it is held to the parser: each
+        # option a command takes is on its options list (with its metavar),
+        # each one listed or in the usage is taken, and the commands listed
+        # are the commands there are.
+        parser, commands = arkor_cli._parser()
+        self.assertEqual(list(commands), list(arkor_cli._SUMMARY))
+        for command, each in ((None, parser), *commands.items()):
+            with self.subTest(command=command):
+                text = arkor_cli._HELP[command]
+                self.assertTrue(text.startswith("usage: " + arkor_cli._USAGE[command] + "\n\n"))
+                taken = {
+                    option: action.metavar
+                    for action in each._actions  # the parser's own list of what it takes
+                    for option in action.option_strings
+                }
+                listed = {}
+                for line in text.split("\noptions:\n", 1)[1].split("\n\n", 1)[0].splitlines():
+                    names = re.split(r"\s{2,}", line.strip())[0]
+                    for name in names.split(", "):
+                        option, _, metavar = name.partition(" ")
+                        listed[option] = metavar or None
+                self.assertEqual(listed, taken)
+                usage_options = set(re.findall(r"(?<![\w-])-{1,2}[a-z][\w-]*", arkor_cli._USAGE[command]))
+                self.assertLessEqual(usage_options, set(taken))
+                self.assertIn(len(usage_options), range(1, len(taken) + 1))
+                for line in text.splitlines():
+                    self.assertLessEqual(len(line), 79, line)
+        listed_commands = arkor_cli._HELP[None].split("\ncommands:\n", 1)[1].split("\n\n", 1)[0]
+        self.assertEqual([line.split()[0] for line in listed_commands.splitlines()], list(commands))
+
+    def test_no_command_shows_the_help_on_stderr(self) -> None:
+        code, out, err = self.run_main()
+        self.assertEqual((code, out, err), (2, "", arkor_cli._HELP[None]))
 
     def test_main_returns_instead_of_exiting(self) -> None:
         # A caller embedding main() gets a status back, never a SystemExit.
@@ -2707,22 +2762,29 @@ class LazyImportTest(unittest.TestCase):
         modules = last[len("STATUS:0 LOADED:") :]
         return (modules.split(",") if modules else []), proc.stdout + proc.stderr
 
+    # What the commands that need no file contents and no network do without:
+    # the parser (argparse brings gettext, locale and textwrap with it), and
+    # json with the re it brings.
+    NOT_NEEDED = (*KEPT_OUT, "argparse", "gettext", "json", "re")
+
     def test_import_alone(self) -> None:
-        modules, _ = self.loaded()
+        modules, _ = self.loaded(watched=self.NOT_NEEDED)
         self.assertEqual(modules, [])
 
     def test_help(self) -> None:
-        modules, output = self.loaded("--help")
-        self.assertIn("usage: arkor", output)
-        self.assertEqual(modules, [])
+        for argv in (["--help"], ["-h"], ["login", "--help"], ["logout", "-h"], ["whoami", "-h"]):
+            with self.subTest(argv=argv):
+                modules, output = self.loaded(*argv, watched=self.NOT_NEEDED)
+                self.assertIn("usage: arkor", output)
+                self.assertEqual(modules, [])
 
     def test_logout_with_no_file(self) -> None:
-        modules, output = self.loaded("logout", watched=(*self.KEPT_OUT, "argparse"))
+        modules, output = self.loaded("logout", watched=self.NOT_NEEDED)
         self.assertIn("No credentials on file.", output)
         self.assertEqual(modules, [])
 
     def test_whoami_signed_out(self) -> None:
-        modules, output = self.loaded("whoami", watched=(*self.KEPT_OUT, "argparse"))
+        modules, output = self.loaded("whoami", watched=self.NOT_NEEDED)
         self.assertIn("Not signed in.", output)
         self.assertEqual(modules, [])
 
@@ -2731,22 +2793,16 @@ class LazyImportTest(unittest.TestCase):
         # must give exactly what the parser gives.
         for name in arkor_cli._BARE_COMMANDS:
             with self.subTest(name=name):
-                self.assertEqual(vars(arkor_cli._bare_args([name])), vars(arkor_cli._parser().parse_args([name])))
+                self.assertEqual(vars(arkor_cli._bare_args([name])), vars(arkor_cli._parse([name])))
         for argv in (["whoami", "--json"], ["logout", "-y"], ["login"], [], ["whoami", "whoami"]):
             self.assertIsNone(arkor_cli._bare_args(argv))
 
-    def test_help_width_follows_the_terminal(self) -> None:
-        import shutil
-
-        for columns in ("60", "100", "200"):
-            with self.subTest(columns=columns), mock.patch.dict(os.environ, {"COLUMNS": columns}):
-                self.assertEqual(arkor_cli._help_width(), shutil.get_terminal_size().columns - 2)
-
-    def test_the_check_sees_an_eager_import(self) -> None:
-        # The check itself works: json, which arkor_cli does import at the
-        # top, is seen.
-        modules, _ = self.loaded(watched=("json", "ssl"))
-        self.assertEqual(modules, ["json"])
+    def test_the_check_sees_an_import(self) -> None:
+        # The check itself works: a command that needs the parser (an option
+        # after the name) is seen to load it.
+        modules, output = self.loaded("whoami", "--json", watched=self.NOT_NEEDED)
+        self.assertIn("Not signed in.", output)
+        self.assertIn("argparse", modules)
 
 
 # ---------------------------------------------------------------------------
