@@ -142,6 +142,7 @@ class _FakeService(_Loopback):
 
     def __init__(self) -> None:
         self.requests: list[Seen] = []
+        self.handshakes = 0  # TLS connections begun, verified by the client or not
         self._scripted: dict[tuple[str, str], list[Responder]] = {}
         self._lock = threading.Lock()
         super().__init__(_handler_for(self))
@@ -524,6 +525,8 @@ def _handler_for(fake: _FakeService) -> type:
         def setup(self) -> None:
             super().setup()
             if isinstance(self.request, ssl.SSLSocket):
+                with fake._lock:
+                    fake.handshakes += 1
                 self.request.do_handshake()
 
         def _serve(self) -> None:

@@ -34,7 +34,7 @@ from unittest import mock
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import arkor_cli
-from fake_cloud import TEST_CA, Answer, FakeAuth0, FakeCloudApi, browse
+from fake_cloud import FIXTURES, TEST_CA, Answer, FakeAuth0, FakeCloudApi, browse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MODULE = os.path.join(HERE, "arkor_cli.py")
@@ -1515,6 +1515,120 @@ class RefreshTest(OAuthCase):
         self.run_main("whoami")
         code, _out, err = self.run_main("whoami", ARKOR_HTTP_TIMEOUT="1")  # the lock wait is bounded by it
         self.assertEqual((code, err), (0, ""))
+
+
+class SystemTrustTest(OAuthCase):
+    """HTTPS checked first against the hashed directory of the default trust
+    (read one certificate at a time), then against all of it."""
+
+    CA_DIR = os.path.join(FIXTURES, "ca-dir")
+
+    def directory(self, *files: tuple[str, str]) -> str:
+        """A new directory holding each (name, source file) given."""
+        folder = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, folder, True)
+        for name, source in files:
+            shutil.copy(source, os.path.join(folder, name))
+        return folder
+
+    def test_hashed_names(self) -> None:
+        for name in ("5dfd3959.0", "00000000.12"):
+            self.assertTrue(arkor_cli._is_hashed_ca_name(name), name)
+        for name in ("ca-certificates.crt", "5dfd3959.r0", "5dfd395.0", "5dfd39590.0", "5DFD3959.0", "5dfd3959.", "x"):
+            self.assertFalse(arkor_cli._is_hashed_ca_name(name), name)
+
+    @unittest.skipUnless(POSIX, "Windows trusts its certificate stores, not a directory")
+    def test_which_directory_is_tried_first(self) -> None:
+        import ssl
+
+        other = self.directory(("00000000.0", os.path.join(FIXTURES, "server.pem")))
+        cases: list[tuple[dict[str, str], str | None]] = [
+            ({"SSL_CERT_DIR": self.CA_DIR}, self.CA_DIR),
+            ({"SSL_CERT_DIR": other}, other),
+            # A bundle chosen by hand is loaded whole: a company CA may be there alone.
+            ({"SSL_CERT_DIR": self.CA_DIR, "SSL_CERT_FILE": TEST_CA}, None),
+            ({"SSL_CERT_DIR": self.directory()}, None),  # empty
+            ({"SSL_CERT_DIR": self.directory(("ca-bundle.crt", TEST_CA))}, None),  # a bundle, no hashed names
+            ({"SSL_CERT_DIR": os.path.join(other, "missing")}, None),
+            ({"SSL_CERT_DIR": TEST_CA}, None),  # a file, not a directory
+        ]
+        for env, expected in cases:
+            with self.subTest(env=env), mock.patch.dict(os.environ, env, clear=True):
+                self.assertEqual(arkor_cli._hashed_ca_dir(os.environ), expected)
+        # A program that set urllib's own hook chose its trust: it is left alone.
+        hook = mock.patch.object(ssl, "_create_default_https_context", ssl._create_unverified_context)
+        with mock.patch.dict(os.environ, {"SSL_CERT_DIR": self.CA_DIR}, clear=True), hook:
+            self.assertIsNone(arkor_cli._hashed_ca_dir(os.environ))
+
+    def test_directory_trust_is_the_default_context_but_for_its_source(self) -> None:
+        import ssl
+
+        trust = arkor_cli._directory_trust(self.CA_DIR)
+        default = ssl.create_default_context()
+        # Nothing is parsed up front: that is the whole saving.
+        self.assertEqual(trust.cert_store_stats()["x509_ca"], 0)
+        for attribute in ("verify_mode", "check_hostname", "options", "verify_flags", "minimum_version", "protocol"):
+            with self.subTest(attribute=attribute):
+                self.assertEqual(getattr(trust, attribute), getattr(default, attribute))
+
+    @unittest.skipUnless(POSIX, "Windows trusts its certificate stores, not a directory")
+    def test_the_directory_alone_verifies_a_renewal(self) -> None:
+        # The bundle OpenSSL loads by default lacks the test CA; the hashed
+        # directory has it, and is all that a renewal over HTTPS needs.
+        self.sign_in_oauth(expires_in=30)
+        code, out, err = self.run_main("whoami", SSL_CERT_FILE=None, SSL_CERT_DIR=self.CA_DIR)
+        self.assertEqual((code, err), (0, ""))
+        self.assertTrue(out.startswith('{\n  "id": "auth0|ada"'), out)
+        self.assertEqual(len(self.auth0.seen("POST", "/oauth/token")), 1)
+
+    @unittest.skipUnless(POSIX, "Windows trusts its certificate stores, not a directory")
+    def test_a_command_tries_the_directory_first(self) -> None:
+        # Seen from the server: with a hashed directory that lacks the test
+        # CA, a renewal makes two TLS attempts (the directory alone, then
+        # the whole default trust); with no hashed directory, one.
+        lacking = self.directory(("00000000.0", os.path.join(FIXTURES, "server.pem")))
+        for directory, attempts in ((lacking, 2), (self.directory(), 1), (self.CA_DIR, 1)):
+            with self.subTest(directory=directory):
+                self.sign_in_oauth(expires_in=30)
+                before = self.auth0.handshakes
+                code, _out, err = self.run_main("whoami", SSL_CERT_FILE=None, SSL_CERT_DIR=directory)
+                self.assertEqual(code, 0, err)
+                self.wait_until(lambda: self.auth0.handshakes >= before + attempts)  # noqa: B023 - called at once
+                time.sleep(0.3)  # and no more come
+                self.assertEqual(self.auth0.handshakes - before, attempts)
+                if directory == self.CA_DIR:
+                    self.assertEqual(err, "")
+                else:  # the renewal failed, and whoami went on with the old token
+                    self.assertIn("TLS certificate not trusted (unable to get local issuer certificate)", err)
+
+    def test_a_refused_certificate_is_checked_again_with_the_whole_trust(self) -> None:
+        import ssl
+        import urllib.error
+        import urllib.request
+
+        lacking = arkor_cli._directory_trust(self.directory(("00000000.0", os.path.join(FIXTURES, "server.pem"))))
+        knowing = ssl.create_default_context(cafile=TEST_CA)
+        url = self.auth0.url + "/oauth/token"
+
+        def post(first: Any, then: Any) -> int:
+            request = urllib.request.Request(url, data=b"grant_type=refresh_token&refresh_token=unknown")
+            try:
+                with arkor_cli._opener(first, then).open(request, timeout=10) as response:
+                    return int(response.status)
+            except urllib.error.HTTPError as exc:  # the fake's refusal is an answer
+                exc.close()
+                return exc.code
+
+        with self.assertRaises(urllib.error.URLError) as caught:
+            post(lacking, lacking)
+        self.assertIsInstance(caught.exception.reason, ssl.SSLCertVerificationError)
+        self.assertEqual(self.auth0.requests, [])
+        # Refused by the first, verified by the second: sent once, not twice.
+        self.assertGreaterEqual(post(lacking, knowing), 400)
+        self.assertEqual(len(self.auth0.seen("POST", "/oauth/token")), 1)
+        # The first is really used: when it verifies, the second is never asked.
+        self.assertGreaterEqual(post(knowing, lacking), 400)
+        self.assertEqual(len(self.auth0.seen("POST", "/oauth/token")), 2)
 
 
 class LogoutRevokeTest(OAuthCase):
