@@ -2,7 +2,7 @@
 
 Run::
 
-    python3 bench.py                 # everything, peers included (about 45 seconds)
+    python3 bench.py                 # everything, peers included (about a minute)
     python3 bench.py --runs 50       # more runs per command (default 30, at least 20)
     python3 bench.py --no-peers      # skip gh, hf and the Node script
     python3 bench.py --check         # exit 1 when a target is missed
@@ -49,6 +49,12 @@ The rows
                   runs. Target: arkor <= 1.05x the script.
     direct        (no target) ``python -I arkor_cli.py --help``, which
                   compiles the whole file on every run, against ``-m``.
+    https         (no target) ``arkor whoami``, the urllib script and
+                  ``gh auth status`` against the fake cloud-api serving the
+                  test certificate, each client trusting its defaults (the
+                  system's CA bundle and hashed directory) plus the test CA
+                  through SSL_CERT_DIR: checking a certificate costs what it
+                  costs against the real, https, cloud-api.
     peers         arkor whoami against ``gh auth status`` (Debian's gh, on a
                   hosts.yml for the host github.localhost, whose API gh
                   reaches over plain HTTP through HTTP_PROXY pointed at the
@@ -59,6 +65,9 @@ The rows
                   least 1.3x faster than gh, 4x faster than hf and Node, and
                   smaller in peak memory than all three. A peer that is not
                   there or cannot be installed is skipped, with the reason.
+                  The row also times ``python -I -c 'import http.client'``,
+                  the least a client on http.client can cost, and says when
+                  a target lies below it.
 """
 
 from __future__ import annotations
@@ -170,7 +179,7 @@ await program.parseAsync();
 """
 
 GH_HOSTS = """\
-github.localhost:
+{host}:
     oauth_token: ghp_benchtoken
     user: ada
     git_protocol: https
@@ -411,6 +420,9 @@ def script_peers_on(cloud: Any) -> None:
     # gh: GET http://api.github.localhost/ (token scopes), then GraphQL.
     cloud.script("GET", "/", Answer(200, {}, headers={"X-Oauth-Scopes": "repo, read:org, gist"}))
     cloud.script("POST", "/graphql", Answer(200, {"data": {"viewer": {"login": "ada"}}}))
+    # gh on any other host (the https row): the same under /api/v3/ and /api/.
+    cloud.script("GET", "/api/v3/", Answer(200, {}, headers={"X-Oauth-Scopes": "repo, read:org, gist"}))
+    cloud.script("POST", "/api/graphql", Answer(200, {"data": {"viewer": {"login": "ada"}}}))
 
 
 def gh_peer(setup: Setup) -> Command | str:
@@ -426,7 +438,7 @@ def gh_peer(setup: Setup) -> Command | str:
         return "gh is not installed (Debian: apt-get install gh)"
     config = os.path.join(setup.root, "gh-config")
     os.makedirs(config)
-    write(config, "hosts.yml", GH_HOSTS)
+    write(config, "hosts.yml", GH_HOSTS.format(host="github.localhost"))
     env = dict(setup.in_env)
     env.update(
         GH_CONFIG_DIR=config,
@@ -579,16 +591,82 @@ def row_peers(launcher: Launcher, setup: Setup, report: Report, runs: int) -> No
     if not found:
         return
     bare = setup.bare(setup.in_env)
+    # The least any Python client can import and still use http.client.
+    bound = Command("bound: import http.client", [setup.python, "-I", "-c", "import http.client"], setup.in_env, "")
     whoami = setup.arkor(["whoami"], setup.in_env, "ada@example.com", "arkor whoami (signed in)")
-    commands = [bare, whoami, *(peer for peer, _ in found)]
+    commands = [bare, bound, whoami, *(peer for peer, _ in found)]
     measure(launcher, commands, runs, setup.cwd)
     report.row(bare, bare)
-    for command in commands[1:]:
+    report.row(bound, bare)
+    for command in commands[2:]:
         report.row(command, bare, memory=True)
     for peer, factor in found:
         report.target(f"{peer.name} / arkor whoami (time)", peer.median / whoami.median, ">=", factor)
+        if peer.median / factor < bound.median:
+            print(
+                f"          {factor:g}x faster than this peer is {peer.median / factor:.1f} ms or less;"
+                f" importing http.client alone takes {bound.median:.1f} ms"
+            )
     for peer, _ in found:
         report.target(f"arkor whoami / {peer.name} (peak RSS)", whoami.median_rss / peer.median_rss, "<", 1.0)
+
+
+def system_trust_with_test_ca(root: str) -> str:
+    """An SSL_CERT_DIR of the system's hashed CA directory plus the test CA,
+    so that every client trusts what it trusts by default, and the fake.
+    Raises OSError when this system has no such directory."""
+    import ssl
+
+    system = ssl.get_default_verify_paths().openssl_capath  # the built-in one, whatever the environment says
+    names = [n for n in os.listdir(system) if len(n) > 9 and n[8] == "." and n[9:].isdigit()]
+    if not names:
+        raise OSError(f"{system} has no certificates filed by hash")
+    folder = os.path.join(root, "trust")
+    os.makedirs(folder)
+    for name in os.listdir(system):
+        os.symlink(os.path.join(system, name), os.path.join(folder, name))
+    (test_ca,) = os.listdir(os.path.join(HERE, "tests", "fixtures", "ca-dir"))
+    shutil.copy(os.path.join(HERE, "tests", "fixtures", "ca-dir", test_ca), folder)
+    return folder
+
+
+def row_https(launcher: Launcher, setup: Setup, report: Report, runs: int) -> None:
+    print("\nwhoami over https (no target): the real cloud-api speaks https, and checking its certificate costs")
+    print("  each client trusts what it trusts by default (the system's CA bundle and hashed directory)")
+    print("  plus the test CA, given by SSL_CERT_DIR; gh reaches the fake as the host 127.0.0.1:<port>")
+    from fake_cloud import FakeCloudApi
+
+    try:
+        trust = system_trust_with_test_ca(setup.root)
+    except OSError as exc:
+        print(f"  skipped: {exc}")
+        return
+    with FakeCloudApi(tls=True) as cloud:
+        cloud.add_token(TOKEN, user=USER, orgs=ORGS)
+        script_peers_on(cloud)
+        env = base_env(make_home(setup.root, "home-https", cloud.url), cloud.url)
+        env["SSL_CERT_DIR"] = trust
+        bare = setup.bare(env)
+        script = Command("floor: urllib GET script (https)", [setup.python, "-I", setup.floor_get], env, "ada@")
+        whoami = setup.arkor(["whoami"], env, "ada@example.com", "arkor whoami (https)")
+        commands = [bare, script, whoami]
+        gh = shutil.which("gh")
+        if gh is None:
+            print("  skipped gh: not installed")
+        else:
+            host = f"127.0.0.1:{cloud.port}"
+            config = os.path.join(setup.root, "gh-config-https")
+            os.makedirs(config)
+            write(config, "hosts.yml", GH_HOSTS.format(host=host))
+            gh_env = dict(env, GH_CONFIG_DIR=config, GH_HOST=host, GH_NO_UPDATE_NOTIFIER="1", NO_COLOR="1")
+            commands.append(Command("gh auth status (https)", [gh, "auth", "status"], gh_env, f"Logged in to {host}"))
+        measure(launcher, commands, runs, setup.cwd)
+    report.row(bare, bare)
+    for command in commands[1:]:
+        report.row(command, bare, memory=True)
+    print(f"    arkor whoami / urllib script: {whoami.median / script.median:.3f}")
+    if len(commands) > 3:
+        print(f"    gh auth status / arkor whoami: {commands[3].median / whoami.median:.3f}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -619,7 +697,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  runs:    {runs} timed per command, after {WARMUPS} warm-ups, in rotating turns")
                 print(f"  memory:  peak RSS from wait4; the launcher's floor is {launcher_rss / 1024:.1f} MiB")
                 report = Report()
-                for row in (row_start_up, row_whoami, row_login, row_direct):
+                for row in (row_start_up, row_whoami, row_login, row_direct, row_https):
                     row(launcher, setup, report, runs)
                 if args.no_peers:
                     print("\npeers: skipped (--no-peers)")

@@ -130,6 +130,14 @@ class _Loopback:
         if self._thread is not None:
             self._thread.join(5)
 
+    def _serve_tls(self, cert: str) -> None:
+        """Speak HTTPS with the fixture pair ``cert`` (see tests/fixtures)."""
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(os.path.join(FIXTURES, f"{cert}.pem"), os.path.join(FIXTURES, f"{cert}-key.pem"))
+        # The handshake runs in each connection's own thread (see Handler.setup).
+        self._server.socket = context.wrap_socket(self._server.socket, server_side=True, do_handshake_on_connect=False)
+        self.scheme = "https"
+
     def __enter__(self) -> Self:
         return self.start()
 
@@ -174,10 +182,13 @@ class _FakeService(_Loopback):
 
 
 class FakeCloudApi(_FakeService):
-    """The cloud-api on ``http://127.0.0.1:<ephemeral port>``."""
+    """The cloud-api on ``http://127.0.0.1:<ephemeral port>``, or with
+    ``tls=True`` on https with the test CA's certificate, as the real one is."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: bool = False) -> None:
         super().__init__()
+        if tls:
+            self._serve_tls("server")
         self.config: dict[str, Any] = {
             "auth0Domain": "",
             "clientId": "",
@@ -248,10 +259,7 @@ class FakeAuth0(_FakeService):
         """``cert`` names the fixture pair to serve: "server" (valid for
         127.0.0.1), "expired", or "wrong-host"."""
         super().__init__()
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(os.path.join(FIXTURES, f"{cert}.pem"), os.path.join(FIXTURES, f"{cert}-key.pem"))
-        # The handshake runs in each connection's own thread (see Handler.setup).
-        self._server.socket = context.wrap_socket(self._server.socket, server_side=True, do_handshake_on_connect=False)
+        self._serve_tls(cert)
         self.cloud = cloud
         self.client_id = "client-test"
         self.audience = "https://api.arkor.test"
