@@ -698,9 +698,11 @@ def _opener(first_trust: Any = None, trust: Any = None) -> Any:
     reach the origin it was issued for.
 
     HTTPS connections are verified first with ``first_trust``, when given, and
-    if that cannot verify the server's certificate, again with ``trust``
-    (None: urllib's default context). Nothing of the request has been sent
-    when a certificate is refused, so trying again repeats nothing.
+    if that cannot verify the server's certificate, on a new connection with
+    ``trust`` (None: the default context http.client makes). The request is
+    sent only after the handshake, so it is never sent twice; what comes
+    before the handshake is: the TCP connection, and through a proxy its
+    CONNECT (with any Proxy-Authorization).
     """
     import http.client
     import ssl
@@ -709,12 +711,11 @@ def _opener(first_trust: Any = None, trust: Any = None) -> Any:
 
     class _TrustInTurn(urllib.request.HTTPSHandler):
         def https_open(self, req):  # type: ignore[no-untyped-def]
-            if first_trust is not None:
-                try:
-                    return self.do_open(http.client.HTTPSConnection, req, context=first_trust)
-                except urllib.error.URLError as exc:
-                    if not isinstance(exc.reason, ssl.SSLCertVerificationError):
-                        raise
+            try:
+                return self.do_open(http.client.HTTPSConnection, req, context=first_trust)
+            except urllib.error.URLError as exc:
+                if not isinstance(exc.reason, ssl.SSLCertVerificationError):
+                    raise
             return self.do_open(http.client.HTTPSConnection, req, context=trust)
 
     class _SameOriginAuthRedirect(urllib.request.HTTPRedirectHandler):
@@ -734,15 +735,24 @@ def _opener(first_trust: Any = None, trust: Any = None) -> Any:
                 fp.close()
             return new
 
-    return urllib.request.build_opener(_SameOriginAuthRedirect, _TrustInTurn)
+    if first_trust is None:
+        return urllib.request.build_opener(_SameOriginAuthRedirect)
+    # An instance given its context: from 3.12 the handler's constructor
+    # would otherwise load the whole default trust at once.
+    return urllib.request.build_opener(_SameOriginAuthRedirect, _TrustInTurn(context=first_trust))
 
 
 def _directory_trust(directory: str) -> Any:
-    """urllib's default HTTPS context, but trusting ``directory`` alone."""
+    """The HTTPS context http.client makes by default, but trusting the
+    certificates in ``directory`` alone."""
     import ssl
 
     context = ssl.create_default_context(capath=directory)
-    context.set_alpn_protocols(["http/1.1"])  # as http.client sets on its own default
+    # What http.client adds to its own default context.
+    if sys.version_info >= (3, 10):
+        context.set_alpn_protocols(["http/1.1"])
+    if context.post_handshake_auth is not None:
+        context.post_handshake_auth = True
     return context
 
 
@@ -1918,7 +1928,7 @@ def _parser() -> tuple[Any, dict[str, Any]]:
             super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS)
 
         def __call__(self, parser: Any, namespace: Any, values: Any, option_string: str | None = None) -> None:
-            sys.stdout.write(_HELP[parser.get_default("command")])
+            _write_help(sys.stdout, _HELP[parser.get_default("command")])
             parser.exit()
 
     def command(made: Any, name: str | None) -> Any:
@@ -1957,11 +1967,13 @@ def _parse(argv: list[str]) -> Any:
     parser, commands = _parser()
     args, extra = parser.parse_known_args(argv)
     if extra:
-        # An option the command does not take is the command's error, shown
-        # with its usage, not the top level's.
-        (commands.get(args.command) or parser).error(f"unrecognized arguments: {' '.join(extra)}")
+        # What follows a command's name and it does not take is that
+        # command's error, shown with its usage; the rest is the top level's.
+        after = argv[argv.index(args.command) + 1 :] if args.command in argv else []
+        owner = commands[args.command] if all(word in after for word in extra) else parser
+        owner.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command is None:
-        sys.stderr.write(_HELP[None])
+        _write_help(sys.stderr, _HELP[None])
         parser.exit(_EXIT_USAGE)
     return args
 
@@ -1985,6 +1997,18 @@ def _bare_args(argv: list[str]) -> Any:
     return types.SimpleNamespace(command=argv[0], run=run, **options)
 
 
+def _write_help(stream: IO[str], text: str) -> None:
+    """Write help as argparse does: a stream that cannot take it (a closed
+    descriptor) is no error. A reader that left is main()'s to handle."""
+    try:
+        stream.write(text)
+        stream.flush()
+    except BrokenPipeError:
+        raise
+    except OSError:
+        pass
+
+
 def _help_text(argv: list[str]) -> str | None:
     """The help that ``argv`` asks for and nothing else (``-h``, ``login -h``); else None."""
     if argv[-1:] and argv[-1] in _HELP_FLAGS:
@@ -1998,15 +2022,43 @@ def _help_text(argv: list[str]) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     """Run the arkor command line; return the exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    # A process started with stdout or stderr closed (`arkor whoami >&-`), or
+    # under pythonw, has None for it: what would go there goes nowhere.
+    missing = [name for name in ("stdout", "stderr") if getattr(sys, name) is None]
+    if not missing:
+        return _main(argv)
+    with open(os.devnull, "w", encoding="utf-8") as devnull:
+        for name in missing:
+            setattr(sys, name, devnull)
+        try:
+            return _main(argv)
+        finally:
+            for name in missing:
+                setattr(sys, name, None)
+
+
+def _main(argv: list[str]) -> int:
+    try:
+        return _run(argv)
+    except BrokenPipeError:
+        # `arkor whoami | head`: the reader left. Point stdout at devnull so
+        # that the interpreter's own flush at exit stays quiet too.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return _EXIT_FAILURE
+
+
+def _run(argv: list[str]) -> int:
     text = _help_text(argv)
     if text is not None:  # before argparse, which is a fifth of the start-up
-        sys.stdout.write(text)
+        _write_help(sys.stdout, text)
         return _EXIT_OK
     args = _bare_args(argv)
     if args is None:
         try:
             args = _parse(argv)
         except SystemExit as exc:  # help, --version and usage errors
+            sys.stdout.flush()
             return exc.code if isinstance(exc.code, int) else _EXIT_USAGE
     for stream in (sys.stdout, sys.stderr):
         # A name or an org in a script that the terminal's encoding lacks
@@ -2016,32 +2068,25 @@ def main(argv: list[str] | None = None) -> int:
     ctx = _Context.of_process()
     term = ctx.term
     try:
-        try:
-            status: int = args.run(args, ctx)
-        except ArkorError as exc:
-            _debug_traceback(ctx.env)
-            term.error(exc.message)
-            status = exc.status
-        except KeyboardInterrupt:
-            term.error(_MSG_INTERRUPTED)
-            status = _EXIT_INTERRUPTED
-        except BrokenPipeError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - a bug: still one line, and no token in it
-            _debug_traceback(ctx.env)
-            term.error(f"Internal error ({type(exc).__name__}). Set ARKOR_DEBUG=1 to see the traceback, and report it.")
-            status = _EXIT_FAILURE
-        # A deprecation notice is said once, when the command is over, also
-        # after a failure: the user should learn of it before the cutoff.
-        if ctx.deprecation:
-            term.warn(ctx.deprecation)
-        sys.stdout.flush()
+        status: int = args.run(args, ctx)
+    except ArkorError as exc:
+        _debug_traceback(ctx.env)
+        term.error(exc.message)
+        status = exc.status
+    except KeyboardInterrupt:
+        term.error(_MSG_INTERRUPTED)
+        status = _EXIT_INTERRUPTED
     except BrokenPipeError:
-        # `arkor whoami | head`: the reader left. Point stdout at devnull so
-        # that the interpreter's own flush at exit stays quiet too.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return _EXIT_FAILURE
+        raise
+    except Exception as exc:  # noqa: BLE001 - a bug: still one line, and no token in it
+        _debug_traceback(ctx.env)
+        term.error(f"Internal error ({type(exc).__name__}). Set ARKOR_DEBUG=1 to see the traceback, and report it.")
+        status = _EXIT_FAILURE
+    # A deprecation notice is said once, when the command is over, also
+    # after a failure: the user should learn of it before the cutoff.
+    if ctx.deprecation:
+        term.warn(ctx.deprecation)
+    sys.stdout.flush()
     return status
 
 

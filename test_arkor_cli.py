@@ -321,6 +321,8 @@ class CommandLineTest(Case):
         # usage, as `git` and `gh` do, then one line saying what is wrong.
         cases = {
             ("--bogus",): (None, "arkor: error: unrecognized arguments: --bogus"),
+            ("-x", "whoami"): (None, "arkor: error: unrecognized arguments: -x"),  # before the command: not its error
+            ("whoami", "whoami"): ("whoami", "arkor whoami: error: unrecognized arguments: whoami"),
             ("frobnicate",): (None, "arkor: error: argument <command>: invalid choice: 'frobnicate'"),
             ("login", "--bogus"): ("login", "arkor login: error: unrecognized arguments: --bogus"),
             ("login", "--timeout", "0"): ("login", "arkor login: error: argument --timeout: not a positive"),
@@ -366,6 +368,26 @@ class CommandLineTest(Case):
                     self.assertLessEqual(len(line), 79, line)
         listed_commands = arkor_cli._HELP[None].split("\ncommands:\n", 1)[1].split("\n\n", 1)[0]
         self.assertEqual([line.split()[0] for line in listed_commands.splitlines()], list(commands))
+
+    @unittest.skipUnless(POSIX, "closes a descriptor with the shell")
+    def test_a_closed_stdout_or_stderr_is_no_error(self) -> None:
+        # `arkor whoami >&-` (cron, daemons): Python starts with no stdout, or
+        # one that fails every write; the command still ends with its status.
+        cases = [
+            (["whoami"], ">&-", 0),
+            (["--help"], ">&-", 0),
+            (["login", "--oauth", "-h"], ">&-", 0),  # argparse's -h
+            (["--version"], ">&-", 0),
+            ([], "2>&-", 2),
+            (["--bogus"], "2>&-", 2),
+        ]
+        for argv, closing, status in cases:
+            with self.subTest(argv=argv, closing=closing):
+                shell = ["/bin/sh", "-c", f'exec "$@" {closing}', "sh", sys.executable, MODULE, *argv]
+                proc = subprocess.run(shell, capture_output=True, text=True, env=self.env(), timeout=30, check=False)
+                self.assertEqual(proc.returncode, status, proc.stdout + proc.stderr)
+                self.assertNotIn("Traceback", proc.stdout + proc.stderr)
+                self.assertNotIn("Error", proc.stdout + proc.stderr)
 
     def test_no_command_shows_the_help_on_stderr(self) -> None:
         code, out, err = self.run_main()
@@ -1561,15 +1583,34 @@ class SystemTrustTest(OAuthCase):
             self.assertIsNone(arkor_cli._hashed_ca_dir(os.environ))
 
     def test_directory_trust_is_the_default_context_but_for_its_source(self) -> None:
-        import ssl
+        import http.client
+        import urllib.request
 
         trust = arkor_cli._directory_trust(self.CA_DIR)
-        default = ssl.create_default_context()
+        # The context http.client makes when given none, on this Python.
+        default = http.client.HTTPSConnection("127.0.0.1")._context
         # Nothing is parsed up front: that is the whole saving.
         self.assertEqual(trust.cert_store_stats()["x509_ca"], 0)
-        for attribute in ("verify_mode", "check_hostname", "options", "verify_flags", "minimum_version", "protocol"):
+        settings = (
+            "verify_mode",
+            "check_hostname",
+            "options",
+            "verify_flags",
+            "minimum_version",
+            "maximum_version",
+            "protocol",
+            "post_handshake_auth",
+            "hostname_checks_common_name",
+            "security_level",
+        )
+        for attribute in settings:
             with self.subTest(attribute=attribute):
-                self.assertEqual(getattr(trust, attribute), getattr(default, attribute))
+                self.assertEqual(getattr(trust, attribute, None), getattr(default, attribute, None))
+        # And the opener holds no other context that would load the whole
+        # default trust (from 3.12 an HTTPSHandler makes one when built).
+        opener = arkor_cli._opener(trust)
+        (handler,) = (h for h in opener.handlers if isinstance(h, urllib.request.HTTPSHandler))
+        self.assertIs(handler._context, trust)
 
     @unittest.skipUnless(POSIX, "Windows trusts its certificate stores, not a directory")
     def test_the_directory_alone_verifies_a_renewal(self) -> None:
