@@ -1978,22 +1978,30 @@ def _parse(argv: list[str]) -> Any:
     return args
 
 
-# What the parser gives for a command named alone, the way scripts and shell
-# prompts run these most: main() then skips building the parser (a third of
-# the start-up time). A test checks each against _parse([name]).
-_BARE_COMMANDS: dict[str, tuple[Callable[..., int], dict[str, Any]]] = {
-    "whoami": (_cmd_whoami, {"json": False}),
-    "logout": (_cmd_logout, {"yes": False}),
+# What the parser gives for the command lines that scripts, CI jobs and
+# shell prompts run most: main() then skips building the parser and with it
+# importing argparse (a third of a signed-out command's start-up). A test
+# checks each against _parse().
+_LOGIN_DEFAULTS = {"oauth": False, "anonymous": False, "no_browser": False, "timeout": _DEFAULT_LOGIN_TIMEOUT}
+_BARE_COMMANDS: dict[tuple[str, ...], tuple[Callable[..., int], dict[str, Any]]] = {
+    ("whoami",): (_cmd_whoami, {"json": False}),
+    ("whoami", "--json"): (_cmd_whoami, {"json": True}),
+    ("logout",): (_cmd_logout, {"yes": False}),
+    ("logout", "--yes"): (_cmd_logout, {"yes": True}),
+    ("logout", "-y"): (_cmd_logout, {"yes": True}),
+    ("login",): (_cmd_login, _LOGIN_DEFAULTS),
+    ("login", "--anonymous"): (_cmd_login, {**_LOGIN_DEFAULTS, "anonymous": True}),
 }
 
 
 def _bare_args(argv: list[str]) -> Any:
-    """The parsed arguments of ``[name]`` for a command in _BARE_COMMANDS; else None."""
-    if len(argv) != 1 or argv[0] not in _BARE_COMMANDS:
+    """The parsed arguments of a command line in _BARE_COMMANDS; else None."""
+    known = _BARE_COMMANDS.get(tuple(argv))
+    if known is None:
         return None
     import types
 
-    run, options = _BARE_COMMANDS[argv[0]]
+    run, options = known
     return types.SimpleNamespace(command=argv[0], run=run, **options)
 
 
