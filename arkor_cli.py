@@ -660,7 +660,7 @@ def _is_hashed_ca_name(name: str) -> bool:
     return len(stem) == 8 and dot == "." and serial.isdigit() and all(c in "0123456789abcdef" for c in stem)
 
 
-def _hashed_ca_dir(env: Mapping[str, str]) -> str | None:
+def _hashed_ca_dir() -> str | None:
     """The directory of the default trust that OpenSSL reads one certificate
     at a time, when it may be tried alone first; else None.
 
@@ -671,13 +671,13 @@ def _hashed_ca_dir(env: Mapping[str, str]) -> str | None:
     directory is filled (Debian, Ubuntu, Alpine), the same authorities are in
     both. Not tried where the bundle was chosen by hand (SSL_CERT_FILE: a
     company CA is likely only there), nor on Windows, whose default trust is
-    the system store.
+    the system store. It reads the process's own environment, as OpenSSL does.
     """
     import ssl
 
     # A program that set urllib's documented hook (PEP 476) chose its own trust.
     chosen = ssl._create_default_https_context is not ssl.create_default_context
-    if os.name == "nt" or env.get("SSL_CERT_FILE") or chosen:
+    if os.name == "nt" or os.environ.get("SSL_CERT_FILE") or chosen:
         return None
     directory = ssl.get_default_verify_paths().capath  # None unless it is a directory
     if directory:
@@ -780,7 +780,7 @@ def _http(
     request = urllib.request.Request(url, data=body, method=method, headers=dict(headers))
     try:
         try:
-            directory = _hashed_ca_dir(os.environ) if request.type == "https" else None
+            directory = _hashed_ca_dir() if request.type == "https" else None
             first_trust = _directory_trust(directory) if directory else None
             response = _opener(first_trust).open(request, timeout=timeout)
         except urllib.error.HTTPError as exc:  # a status >= 400 is an answer too

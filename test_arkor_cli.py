@@ -1576,11 +1576,11 @@ class SystemTrustTest(OAuthCase):
         ]
         for env, expected in cases:
             with self.subTest(env=env), mock.patch.dict(os.environ, env, clear=True):
-                self.assertEqual(arkor_cli._hashed_ca_dir(os.environ), expected)
+                self.assertEqual(arkor_cli._hashed_ca_dir(), expected)
         # A program that set urllib's own hook chose its trust: it is left alone.
         hook = mock.patch.object(ssl, "_create_default_https_context", ssl._create_unverified_context)
         with mock.patch.dict(os.environ, {"SSL_CERT_DIR": self.CA_DIR}, clear=True), hook:
-            self.assertIsNone(arkor_cli._hashed_ca_dir(os.environ))
+            self.assertIsNone(arkor_cli._hashed_ca_dir())
 
     def test_directory_trust_is_the_default_context_but_for_its_source(self) -> None:
         import http.client
