@@ -436,19 +436,16 @@ def gh_peer(setup: Setup) -> Command | str:
     gh = shutil.which("gh")
     if gh is None:
         return "gh is not installed (Debian: apt-get install gh)"
-    config = os.path.join(setup.root, "gh-config")
-    os.makedirs(config)
-    write(config, "hosts.yml", GH_HOSTS.format(host="github.localhost"))
-    env = dict(setup.in_env)
-    env.update(
-        GH_CONFIG_DIR=config,
-        GH_HOST="github.localhost",
-        HTTP_PROXY=setup.url,
-        HTTPS_PROXY=setup.url,
-        GH_NO_UPDATE_NOTIFIER="1",
-        NO_COLOR="1",
-    )
-    return Command("gh auth status (github.localhost)", [gh, "auth", "status"], env, "Logged in to github.localhost")
+    env = dict(setup.in_env, HTTP_PROXY=setup.url, HTTPS_PROXY=setup.url)
+    return gh_command(gh, setup.root, "github.localhost", env, "gh auth status (github.localhost)")
+
+
+def gh_command(gh: str, root: str, host: str, env: dict[str, str], name: str) -> Command:
+    """``gh auth status`` signed in to ``host`` by a hosts.yml of its own."""
+    config = tempfile.mkdtemp(prefix="gh-config-", dir=root)
+    write(config, "hosts.yml", GH_HOSTS.format(host=host))
+    env = dict(env, GH_CONFIG_DIR=config, GH_HOST=host, GH_NO_UPDATE_NOTIFIER="1", NO_COLOR="1")
+    return Command(name, [gh, "auth", "status"], env, f"Logged in to {host}")
 
 
 def hf_peer(setup: Setup) -> Command | str:
@@ -617,9 +614,10 @@ def system_trust_with_test_ca(root: str) -> str:
     Raises OSError when this system has no such directory."""
     import ssl
 
+    from arkor_cli import _is_hashed_ca_name
+
     system = ssl.get_default_verify_paths().openssl_capath  # the built-in one, whatever the environment says
-    names = [n for n in os.listdir(system) if len(n) > 9 and n[8] == "." and n[9:].isdigit()]
-    if not names:
+    if not any(_is_hashed_ca_name(name) for name in os.listdir(system)):
         raise OSError(f"{system} has no certificates filed by hash")
     folder = os.path.join(root, "trust")
     os.makedirs(folder)
@@ -659,12 +657,7 @@ def row_https(launcher: Launcher, setup: Setup, report: Report, runs: int) -> No
         if gh is None:
             print("  skipped gh: not installed")
         else:
-            host = f"127.0.0.1:{cloud.port}"
-            config = os.path.join(setup.root, "gh-config-https")
-            os.makedirs(config)
-            write(config, "hosts.yml", GH_HOSTS.format(host=host))
-            gh_env = dict(env, GH_CONFIG_DIR=config, GH_HOST=host, GH_NO_UPDATE_NOTIFIER="1", NO_COLOR="1")
-            commands.append(Command("gh auth status (https)", [gh, "auth", "status"], gh_env, f"Logged in to {host}"))
+            commands.append(gh_command(gh, setup.root, f"127.0.0.1:{cloud.port}", env, "gh auth status (https)"))
         measure(launcher, commands, runs, setup.cwd)
     report.row(bare, bare)
     for command in commands[1:]:

