@@ -16,15 +16,14 @@ the Node CLI. Licensed under the MIT licence.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 
-# json, like every module a command needs, is imported where it is used: it
-# brings in re, which `arkor --help`, `arkor logout` with no file and a
-# signed-out `arkor whoami` have no use for (a fifth of their start-up).
+# Every other module is imported in the function that needs it, so that
+# `arkor --help` and the commands that send nothing load only what they use.
 
-# typing.TYPE_CHECKING without importing typing, which costs 3 ms at every
-# start; type checkers give a module-level TYPE_CHECKING the same meaning.
+# typing.TYPE_CHECKING, spelled out: typing is for the type checker alone.
 TYPE_CHECKING = False
 
 __all__ = [
@@ -37,42 +36,105 @@ __all__ = [
     "read_credentials",
 ]
 
-if TYPE_CHECKING:  # typing costs start-up time; the checker alone needs it
+# ---------------------------------------------------------------------------
+# The shapes of JSON: the credentials file and the cloud's answers
+# ---------------------------------------------------------------------------
+#
+# Each shape is described once, as a TypedDict. The type checker reads it as
+# one; at run time _problem() reads the same class's annotations to check a
+# value from outside. The annotation names say what a field must hold:
+# Token (visible ASCII, as an HTTP header carries it), Name (non-empty
+# text), BaseUrl (an http(s) URL without user name or password), Host (a
+# bare host[:port]), Seconds (a finite number), Ports (a list of ports).
+
+if TYPE_CHECKING:
     from collections.abc import Mapping
     from http.client import HTTPMessage
     from typing import IO, Any, Callable, Literal, TypedDict, Union
 
-    class AnonCredentials(TypedDict):
-        mode: Literal["anon"]
-        token: str
-        anonymousId: str
-        arkorCloudApiUrl: str
-        orgSlug: str
+    Token = str
+    Name = str
+    BaseUrl = str
+    Host = str
+    Seconds = float
+    Ports = list[int]
+else:
 
-    class Auth0Credentials(TypedDict):
-        mode: Literal["auth0"]  # read also as "oauth"
-        accessToken: str
-        refreshToken: str
-        expiresAt: float
-        auth0Domain: str
-        audience: str
-        clientId: str
-        arkorCloudApiUrl: str
+    class TypedDict(dict):
+        """Run-time stand-in for typing.TypedDict: a class that lists fields
+        (its annotations) and whether they are required (``total``)."""
 
-    Credentials = Union[AnonCredentials, Auth0Credentials]
+        def __init_subclass__(cls, total: bool = True) -> None:
+            super().__init_subclass__()
+            cls.__total__ = total
 
-    class CliConfig(TypedDict):
-        auth0Domain: str
-        clientId: str
-        audience: str
-        callbackPorts: list[int]
+
+class _AnonRequired(TypedDict):
+    mode: Literal["anon"]
+    token: Token
+    anonymousId: Name
+    orgSlug: Name
+
+
+class AnonCredentials(_AnonRequired, total=False):
+    arkorCloudApiUrl: BaseUrl  # absent: ARKOR_CLOUD_API_URL, else the default
+
+
+class _OAuthRequired(TypedDict):
+    mode: Literal["oauth", "auth0"]  # "auth0": the seed era's tag for the same mode
+    accessToken: Token
+    refreshToken: Token
+    expiresAt: Seconds  # Unix time
+    auth0Domain: Host
+    audience: Name
+    clientId: Name
+
+
+class OAuthCredentials(_OAuthRequired, total=False):
+    arkorCloudApiUrl: BaseUrl  # absent in files of the Node CLI before July 2026
+
+
+if TYPE_CHECKING:
+    Credentials = Union[AnonCredentials, OAuthCredentials]
+# Both eras of the Node CLI read `mode == "anon" ? token : accessToken`.
+_MODES = {"anon": AnonCredentials, "oauth": OAuthCredentials, "auth0": OAuthCredentials}
+
+
+class CliConfig(TypedDict, total=False):  # GET /v1/auth/cli/config
+    auth0Domain: str  # empty or absent: OAuth is not configured
+    clientId: str
+    audience: str
+    callbackPorts: Ports  # 0: any free port
+
+
+class PersonalOrg(TypedDict):
+    slug: Name
+
+
+class AnonymousAnswer(TypedDict):  # POST /v1/auth/anonymous
+    token: Token
+    anonymousId: Name
+    personalOrg: PersonalOrg
+
+
+class MeAnswer(TypedDict):  # GET /v1/me; orgs may be absent
+    user: dict[str, Any]
+
+
+class _TokenRequired(TypedDict):
+    access_token: Token
+
+
+class TokenAnswer(_TokenRequired, total=False):  # POST /oauth/token (RFC 6749 §5.1)
+    refresh_token: Token  # rotation: the one sent is spent
+    expires_in: Seconds
 
 
 # ---------------------------------------------------------------------------
 # Constants
 # ---------------------------------------------------------------------------
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _PROG = "arkor"
 _DISTRIBUTION = "arkor-cli"
@@ -80,21 +142,29 @@ _DEFAULT_API_URL = "https://api.arkor.ai"
 _CREDENTIALS_DIR = ".arkor"
 _CREDENTIALS_NAME = "credentials.json"
 
-# Every request has a timeout: a silent server must not hang a CI job forever.
+# Every request is bounded as a whole: a silent or dripping server must not
+# hold a CI job. ARKOR_HTTP_TIMEOUT overrides it.
 _DEFAULT_TIMEOUT = 30.0
 # Nothing we ask for is anywhere near this big; a larger answer is a broken or
 # hostile server, and reading it whole would only cost memory.
 _MAX_BODY = 1024 * 1024
 # How much of an unexpected body an error message quotes.
 _SNIPPET = 200
-# A week: beyond it, a "timeout" is a typo (and the socket layer overflows).
-_MAX_TIMEOUT = 7 * 24 * 3600.0
+# A week: beyond it a "timeout" is a typo (and the socket layer overflows).
+_MAX_SECONDS = 7 * 24 * 3600.0
 # Without a bound, a login whose browser never calls back waits forever.
 _DEFAULT_LOGIN_TIMEOUT = 600.0
 # Renew an access token this close to its expiry rather than send it to die.
 _REFRESH_MARGIN = 60
 # Revoking on logout is a courtesy to the server: never make the user wait long.
 _REVOKE_TIMEOUT = 5.0
+# How long to wait for another arkor process that holds the credentials lock.
+# A holder makes at most one request (a renewal, a sign-in, a revocation),
+# which the HTTP timeout bounds; this is that default with room to spare.
+_LOCK_WAIT = 40.0
+# Browsers open idle "pre-connections" to a host they expect to use; each
+# connection to the callback listener gets this long to send its request.
+_CONNECTION_TIMEOUT = 10.0
 
 _EXIT_OK = 0
 _EXIT_FAILURE = 1
@@ -117,32 +187,68 @@ _MSG_ANON_NUDGE = (
     "Anonymous sessions aren't guaranteed to persist \u2014 sign in with"
     " `arkor login --oauth` to tie future work to your Arkor Cloud account."
 )
+_MSG_REPLACE_ANON = "Replace the anonymous identity {anonymous_id}? It cannot be restored. [y/N] "
+_MSG_REPLACING_ANON = "Replacing the anonymous identity {anonymous_id}; it cannot be restored."
 _PICKER_QUESTION = "How would you like to sign in?"
 _PICKER_CHOICES = (
     ("oauth", "OAuth (browser)", "Sign in to your account"),
     ("anonymous", "Anonymous", "Throwaway token, no account"),
 )
 _PICKER_DEFAULT = "anonymous"
+_MSG_PICKER_PROMPT = "Choose 1-{count} [{default}]: "
+_MSG_PICKER_AGAIN = "Please answer a number from 1 to {count}."
 _MSG_NO_CREDENTIALS = "No credentials on file."
 _MSG_CONFIRM_DELETE = "Delete {path}? [y/N] "
 _MSG_ANON_LOSS = "The anonymous identity {anonymous_id} cannot be restored once deleted."
 _MSG_NO_TTY_TO_CONFIRM = "No terminal to confirm on; pass --yes to delete without asking."
 _MSG_ABORTED = "Aborted."
 _MSG_REMOVED = "Removed {path}."
+_MSG_CHANGED_MEANWHILE = "{path} changed while the question was open; nothing was deleted. Run `arkor logout` again."
+_MSG_NOT_REGULAR = "{path} is not a regular file; arkor does not read or remove it."
 _MSG_NOT_SIGNED_IN = "Not signed in. Run `arkor login` or `arkor login --anonymous`."
 _MSG_ME_FAILED = "Failed to fetch /v1/me ({status}). Token may be expired."
+_MSG_ME_NOT_FOUND = (
+    "{url} was not found: is the cloud-api base URL right? It is {base} (from {source});"
+    " set ARKOR_CLOUD_API_URL to the base, without /v1."
+)
+_MSG_ME_SERVER_ERROR = "The cloud-api failed at {url} ({status}): the token is likely fine; try again later."
 _MSG_ORGS = "Orgs: {orgs}"
 _MSG_UNSUPPORTED = "Arkor SDK {current} is no longer supported by the cloud API (supported: {supported}). {fix}"
 _MSG_UNSUPPORTED_BARE = "Arkor SDK is no longer supported by the cloud API. {fix}"
+_MSG_CLIENT_HEADER = (
+    "The cloud API could not read this client's X-Arkor-Client header ({reason});"
+    " a proxy on the way may be changing it. {fix}"
+)
 _MSG_DEPRECATED = "Arkor SDK {version} is deprecated"
 _MSG_DEPRECATION = "{message} (current: {version}).{cutoff} {fix}"
+_MSG_UPGRADE = "Run `{command}`."
+_MSG_REPLACE_FILE = "Replace {path} with the latest arkor_cli.py."
 _MSG_UNREACHABLE = "Could not reach {url}: {reason}"
+_MSG_UNEXPECTED = "Unexpected answer from {method} {url} ({status}): {what}."
+_MSG_REQUEST_FAILED = "{method} {url} failed ({status}): {body}"
+_MSG_TOO_LARGE = "The answer from {method} {url} ({status}) is larger than 1 MiB; refusing to read it."
+_MSG_BAD_URL = "{source} is not an http(s) URL: {url}."
+_MSG_URL_USERINFO = "{source} holds a user name or password ({url}); arkor sends it nowhere. Remove it from the URL."
+_MSG_BAD_HOST = "{source} is not a bare host[:port]: {value}."
+_MSG_BAD_HEADER = "The {name} header for {url} holds characters HTTP cannot carry."
 _MSG_INTERRUPTED = "Interrupted."
+_MSG_INTERNAL = "Internal error ({kind}). Set ARKOR_DEBUG=1 to see the traceback, and report it."
 _MSG_BIND_FAILED = (
     "Unable to bind any of the loopback ports {ports}."
     " The Auth0 Application must list at least one of these as an Allowed Callback URL: {error}"
 )
+_MSG_NO_PORTS = "The cloud-api lists no callbackPorts for the loopback listener."
+_MSG_BROWSER = "Browser: {url}"
+_MSG_NO_BROWSER = "No browser was opened. Open the URL above in a browser on any device."
+_MSG_PASTE = "Or, if the browser cannot reach this machine, paste the address it ended on and press Enter:"
+_MSG_PASTE_AGAIN = (
+    "That is not the address the browser ended on (it starts http://127.0.0.1 and holds code= and state=)."
+    " Paste it again, or wait for the browser:"
+)
+_MSG_AUTH_DENIED = "Authentication failed: {error}"
+_MSG_MISSING_CODE = "Missing code/state in callback"
 _MSG_STATE_MISMATCH = "State mismatch \u2014 aborting to prevent CSRF"
+_MSG_SIGNED_IN_PAGE_TITLE = "Signed in to Arkor"
 _MSG_EXCHANGE_FAILED = "Auth0 token exchange failed ({status}): {body}"
 _MSG_NO_REFRESH_TOKEN = (
     "Auth0 did not return a refresh token. Make sure the Application has 'offline_access' scope enabled."
@@ -150,9 +256,12 @@ _MSG_NO_REFRESH_TOKEN = (
 _MSG_SIGNED_IN = "Signed in"
 _MSG_LOGIN_FAILED = "Login failed"
 _MSG_TIMED_OUT = "Timed out waiting for the browser callback after {seconds} s."
-_MSG_PASTE = "Or, if the browser cannot reach this machine, paste the address it ended on and press Enter:"
 _MSG_SIGN_IN_AGAIN = "The session could not be renewed ({reason}). Sign in again with `arkor login --oauth`."
 _MSG_REFRESH_UNREACHABLE = "Could not renew the access token ({reason}); trying the stored one."
+_MSG_ROTATED_KEPT = (
+    "Auth0 sent a new refresh token in a malformed answer ({reason}); it is stored,"
+    " and the access token will be renewed at the next command."
+)
 _MSG_ANON_401 = (
     "Anonymous tokens are bound to the device that minted them. `arkor login --anonymous`"
     " mints a new anonymous identity (a new workspace)."
@@ -160,6 +269,17 @@ _MSG_ANON_401 = (
 _MSG_REVOKE_FAILED = "Could not revoke the refresh token ({reason}); it stays valid until it expires."
 _MSG_LOCK_TIMEOUT = "Another arkor process holds {path}; try again in a moment."
 _MSG_NOT_STORED = "The renewed token serves this command only."
+_MSG_INVALID_FILE = (
+    "{path} does not hold valid arkor credentials ({what}). Fix it, or sign in again with `arkor login`."
+)
+_MSG_CANNOT_READ = "Cannot read {path}: {reason}."
+_MSG_CANNOT_WRITE = "Could not write {path}: {reason}."
+_MSG_CANNOT_REMOVE = "Could not remove {path}: {reason}."
+_MSG_NOT_PRIVATE = "Could not restrict the permissions of {path}: {reason}."
+_MSG_NO_HOME = "Cannot find your home directory: {variable} is {problem}. Set it to an absolute path."
+_MSG_BAD_SECONDS = "not a positive number of seconds: {text}"
+_MSG_TOO_MANY_SECONDS = "more than a week ({limit:g} seconds): {text}"
+_MSG_BAD_ENV_SECONDS = "{name} must be a number of seconds, {problem}."
 
 
 # ---------------------------------------------------------------------------
@@ -168,15 +288,36 @@ _MSG_NOT_STORED = "The renewed token serves this command only."
 
 
 class ArkorError(Exception):
-    """A failure the user should read: one line of text and an exit status.
+    """A failure the user should read: its lines and an exit status.
 
     The logic raises it; ``main`` is the one place that prints it.
     """
 
-    def __init__(self, message: str, status: int = _EXIT_FAILURE) -> None:
-        super().__init__(message)
-        self.message = message
+    def __init__(self, *lines: str, status: int = _EXIT_FAILURE) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = lines
         self.status = status
+
+    @property
+    def message(self) -> str:
+        return " ".join(self.lines)
+
+
+class _LockTimeout(ArkorError):
+    """Another process held the lock for longer than any request can take."""
+
+
+class _RefreshRefused(ArkorError):
+    """Auth0 will not renew this session: only a new sign-in helps."""
+
+
+class _MalformedTokens(ArkorError):
+    """A token endpoint answered 200 with something wrong in it; the refresh
+    token it carried, if any, is kept so that it is never lost."""
+
+    def __init__(self, line: str, refresh_token: str | None) -> None:
+        super().__init__(line)
+        self.refresh_token = refresh_token
 
 
 # ---------------------------------------------------------------------------
@@ -185,10 +326,15 @@ class ArkorError(Exception):
 
 
 class _Terminal:
-    """Where every line goes: results on stdout, warnings and errors on stderr.
+    """Where every line goes: results on stdout, notes, warnings and errors
+    on stderr, each line flushed as it is written (a caller reading a pipe
+    sees it at once).
 
-    Every line is flushed as it is written, so that a caller reading a pipe
-    sees it at once (Python block-buffers a stdout that is not a TTY).
+    Every line passes _printable() here and nowhere else, so that no text
+    from outside (a server, the credentials file, a callback) can start a
+    line of its own or reach the terminal as an escape sequence. A stream
+    that fails (a full disk, a reader gone) is silenced, and remembered: see
+    main().
     """
 
     _RED, _YELLOW, _GREEN = "31", "33", "32"
@@ -198,25 +344,49 @@ class _Terminal:
         # The legacy Windows console prints escape codes as text; Windows
         # Terminal (WT_SESSION) and terminals that set TERM render them.
         self._colour = "NO_COLOR" not in env and (os.name != "nt" or "WT_SESSION" in env or "TERM" in env)
+        self.lost_output = False
+
+    def _write(self, stream: IO[str], text: str) -> None:
+        try:
+            stream.write(text)
+            stream.flush()
+        except (OSError, ValueError):
+            self.lost_output = True
+            _silence(stream)
 
     def _emit(self, stream: IO[str], text: str, colour: str | None = None) -> None:
-        text = _printable(text)  # before the colour: ours are the only escapes let through
+        line = _printable(text)  # before the colour: ours are the only escapes let through
         if colour and self._colour and _isatty(stream):
-            text = f"\x1b[{colour}m{text}\x1b[0m"
-        stream.write(text + "\n")
-        stream.flush()
+            line = f"\x1b[{colour}m{line}\x1b[0m"
+        self._write(stream, line + "\n")
 
-    def info(self, text: str) -> None:
-        self._emit(self.stdout, text)
+    def info(self, *lines: str) -> None:
+        for line in lines:
+            self._emit(self.stdout, line)
 
-    def success(self, text: str) -> None:
-        self._emit(self.stdout, text, self._GREEN)
+    def success(self, line: str) -> None:
+        self._emit(self.stdout, line, self._GREEN)
 
-    def warn(self, text: str) -> None:
-        self._emit(self.stderr, text, self._YELLOW)
+    def note(self, line: str) -> None:
+        """Information that must stay off stdout (``whoami --json``)."""
+        self._emit(self.stderr, line)
 
-    def error(self, text: str) -> None:
-        self._emit(self.stderr, text, self._RED)
+    def warn(self, line: str) -> None:
+        self._emit(self.stderr, line, self._YELLOW)
+
+    def error(self, *lines: str) -> None:
+        for line in lines:
+            self._emit(self.stderr, line, self._RED)
+
+    def break_line(self) -> None:
+        """End the line a terminal's own ``^C`` echo left open."""
+        if _isatty(self.stderr):
+            self._write(self.stderr, "\n")
+
+    def flush(self) -> None:
+        """Flush what others wrote to the streams (argparse's help and usage)."""
+        for stream in (self.stdout, self.stderr):
+            self._write(stream, "")
 
     def interactive(self) -> bool:
         """Whether a person can answer a question: stdin and stdout are TTYs."""
@@ -227,49 +397,196 @@ class _Terminal:
         question goes where a person sees it: stdout, or stderr when stdout
         is redirected (``arkor logout > log``)."""
         stream = self.stdout if _isatty(self.stdout) else self.stderr
-        stream.write(_printable(prompt))
-        stream.flush()
-        line = self.stdin.readline()
-        return line.strip() if line else None
+        self._write(stream, _printable(prompt))
+        return self.read_line()
+
+    def read_line(self) -> str | None:
+        """One line of input, stripped; None at end of input. Bytes that are
+        not text become U+FFFD, an answer that matches nothing."""
+        try:
+            source = getattr(self.stdin, "buffer", None)
+            raw = source.readline() if source is not None else self.stdin.readline()
+        except (OSError, ValueError):  # closed
+            return None
+        if not raw:
+            return None
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+        return text.strip()
 
 
 def _printable(text: str) -> str:
-    """``text`` with every control or format character escaped as ``\\uXXXX``.
+    """``text`` as one line, with every control or format character (line
+    breaks included) escaped as ``\\uXXXX``.
 
     Much of what is printed comes from servers and from the callback request
     (ids, org slugs, error bodies, Warning headers, error_description). Raw,
-    an escape sequence in it could rewrite the terminal, its title or the
-    clipboard, and a right-to-left override could make one name read as
-    another. The escape form is also valid inside a JSON string, so
-    ``whoami --json`` stays parseable. Newlines between lines are kept.
+    a line break in it could forge a line of its own, an escape sequence
+    could rewrite the terminal, its title or the clipboard, and a
+    right-to-left override could make one name read as another. The escape
+    form is also valid inside a JSON string.
     """
     if text.isprintable():
         return text
     out = []
     for char in text:
-        if char == "\n" or char.isprintable():
+        if char.isprintable():
             out.append(char)
+            continue
+        code = ord(char)
+        if code > 0xFFFF:  # as JSON writes it: a surrogate pair
+            code -= 0x10000
+            out.append(f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}")
         else:
-            code = ord(char)
-            if code > 0xFFFF:  # as JSON writes it: a surrogate pair
-                code -= 0x10000
-                out.append(f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}")
-            else:
-                out.append(f"\\u{code:04x}")
+            out.append(f"\\u{code:04x}")
     return "".join(out)
 
 
-def _one_line(text: str) -> str:
-    """A value from outside, as one line: runs of whitespace, line breaks
-    included, become one space."""
-    return " ".join(text.split())
-
-
-def _isatty(stream: IO[str]) -> bool:
+def _isatty(stream: IO[str] | None) -> bool:
     try:
-        return stream.isatty()
+        return stream is not None and stream.isatty()
     except (AttributeError, ValueError):  # closed or not a real stream
         return False
+
+
+def _silence(stream: IO[str]) -> None:
+    """Point a stream that failed at the null device, so that nothing more
+    fails on it: not our next line, not the interpreter's flush at exit."""
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):  # not a file (a test's StringIO)
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
+
+
+# ---------------------------------------------------------------------------
+# Checking JSON from outside against its shape
+# ---------------------------------------------------------------------------
+
+
+def _is_token(value: object) -> bool:
+    # Tokens travel in an HTTP header; anything but visible ASCII in one would
+    # be refused there with an error that quotes the header, token and all.
+    return isinstance(value, str) and bool(value) and value.isascii() and value.isprintable() and " " not in value
+
+
+def _is_seconds(value: object) -> bool:
+    # bool is an int to Python, but never a time; 1e999 cannot reach here
+    # (_loads refuses it), and an absurd expiry would never renew.
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and -1e12 < value < 1e12
+
+
+def _is_port(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 65536
+
+
+def _url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be a base URL, or None."""
+    from urllib.parse import urlsplit
+
+    if url != url.strip() or not url.isprintable():
+        return "bad"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        return "bad"
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return "bad"
+    if "@" in parts.netloc:
+        return "userinfo"
+    return None
+
+
+def _is_host(value: object) -> bool:
+    """A bare host: letters, digits, ``-`` and ``.``, or an IP literal, and
+    an optional ``:port``. Checked on the raw text: urlsplit would drop the
+    tabs and line breaks an attacker puts in."""
+    import ipaddress
+    import re
+
+    if not isinstance(value, str):
+        return False
+    match = re.fullmatch(r"(?:([A-Za-z0-9.-]+)|\[([0-9A-Fa-f:.]+)\])(?::([0-9]{1,5}))?", value)
+    if match is None:
+        return False
+    name, literal, port = match.groups()
+    if port is not None and not 0 < int(port) < 65536:
+        return False
+    if literal is not None:
+        try:
+            ipaddress.IPv6Address(literal)
+        except ValueError:
+            return False
+        return True
+    return ".." not in name and not name.startswith((".", "-"))
+
+
+# What each annotation of the shapes above asks of a value.
+_CHECKS: dict[str, Callable[[Any], bool]] = {
+    "str": lambda v: isinstance(v, str),
+    "Name": lambda v: isinstance(v, str) and bool(v),
+    "Token": _is_token,
+    "Seconds": _is_seconds,
+    "Host": _is_host,
+    "BaseUrl": lambda v: isinstance(v, str) and _url_problem(v) is None,
+    "Ports": lambda v: isinstance(v, list) and all(_is_port(p) for p in v),
+    "PersonalOrg": lambda v: _problem(PersonalOrg, v) is None,
+    "dict[str, Any]": lambda v: isinstance(v, dict),
+}
+
+
+def _fields(shape: type) -> dict[str, tuple[str, bool]]:
+    """A TypedDict's fields: each one's annotation, and whether it is required."""
+    fields: dict[str, tuple[str, bool]] = {}
+    for cls in reversed(shape.__mro__):  # every shape above annotates fields of its own
+        for name, annotation in getattr(cls, "__annotations__", {}).items():
+            fields[name] = (str(annotation), bool(getattr(cls, "__total__", True)))
+    return fields
+
+
+def _problem(shape: type, value: Any) -> str | None:
+    """What is wrong with ``value`` as a ``shape``, or None. An optional
+    field may be absent or null; ``mode`` is checked by whoever picks the
+    shape; fields the shape does not name are let be."""
+    if not isinstance(value, dict):
+        return "not a JSON object"
+    for name, (annotation, required) in _fields(shape).items():
+        if name == "mode":
+            continue
+        if value.get(name) is None:
+            if required:
+                return f"missing {name}"
+            continue
+        if not _CHECKS[annotation](value[name]):
+            return f"{name} is not valid"
+    return None
+
+
+def _loads(text: str) -> Any:
+    """``json.loads`` for text from outside: every way it can fail is a
+    ValueError, including nesting deep enough to exhaust the stack, and the
+    NaN and infinities that Python takes but JSON (and Node) do not, so that
+    what is read can always be written back as strict JSON."""
+
+    def finite(literal: str) -> float:
+        value = float(literal)
+        if value in (float("inf"), float("-inf")):
+            raise ValueError(f"the number {literal[:20]} is out of range")
+        return value
+
+    def refuse(constant: str) -> Any:
+        raise ValueError(f"{constant} is not JSON")
+
+    try:
+        return json.loads(text, parse_float=finite, parse_constant=refuse)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{exc.msg} (line {exc.lineno}, column {exc.colno})") from None
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
 
 
 # ---------------------------------------------------------------------------
@@ -277,90 +594,89 @@ def _isatty(stream: IO[str]) -> bool:
 # ---------------------------------------------------------------------------
 
 
-def credentials_path() -> str:
-    """``~/.arkor/credentials.json``: HOME on POSIX, USERPROFILE on Windows."""
-    home = os.path.expanduser("~")
-    if home == "~" or not home:
-        raise ArkorError("Cannot find your home directory: set HOME (USERPROFILE on Windows).")
-    return os.path.join(home, _CREDENTIALS_DIR, _CREDENTIALS_NAME)
+def _home(env: Mapping[str, str]) -> str:
+    """The home directory, as os.path.expanduser finds it (HOME on POSIX,
+    USERPROFILE on Windows), but never an empty or relative one: that would
+    put the credentials in / or in whatever directory arkor runs in."""
+    variable = "USERPROFILE" if sys.platform == "win32" else "HOME"
+    home = env.get(variable)
+    if home is None and sys.platform != "win32":  # as expanduser: the account's own
+        import pwd
+
+        try:
+            home = pwd.getpwuid(os.getuid()).pw_dir
+        except KeyError:
+            home = None
+    if not home:
+        raise ArkorError(_MSG_NO_HOME.format(variable=variable, problem="not set" if home is None else "empty"))
+    if not os.path.isabs(home):
+        raise ArkorError(_MSG_NO_HOME.format(variable=variable, problem=f"relative ({home})"))
+    return home
 
 
-# Tokens travel in an HTTP header; anything but visible ASCII in one would be
-# refused there with an error that quotes the header, token and all.
-_TOKEN_FIELDS = frozenset({"token", "accessToken", "refreshToken", "access_token", "refresh_token"})
+def _credentials_path(env: Mapping[str, str]) -> str:
+    return os.path.join(_home(env), _CREDENTIALS_DIR, _CREDENTIALS_NAME)
 
 
-def _is_token(value: object) -> bool:
-    return isinstance(value, str) and value.isascii() and value.isprintable() and " " not in value and bool(value)
+def _os_reason(exc: OSError) -> str:
+    """The human part of an OSError, without the path we name ourselves."""
+    return exc.strerror or str(exc)
 
 
-_REQUIRED_FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
-    "anon": {"token": str, "anonymousId": str, "arkorCloudApiUrl": str, "orgSlug": str},
-    "auth0": {
-        "accessToken": str,
-        "refreshToken": str,
-        "expiresAt": (int, float),
-        "auth0Domain": str,
-        "audience": str,
-        "clientId": str,
-        "arkorCloudApiUrl": str,
-    },
-}
-# Newer Node releases of arkor write "oauth" for what this file calls "auth0";
-# both are read so that either CLI can use a file written by the other.
-_MODE_ALIASES = {"anon": "anon", "auth0": "auth0", "oauth": "auth0"}
+def _read_file(path: str) -> bytes | None:
+    """The bytes of the credentials file, or None when there is none.
 
+    Only a regular file is read: the open cannot block (O_NONBLOCK: a FIFO
+    planted at the path would otherwise wait for a writer forever), and
+    anything but a regular file is refused before a read.
+    """
+    import stat
 
-def _loads(text: str) -> Any:
-    """``json.loads`` for text from outside: every way it can fail is a
-    ValueError, including nesting deep enough to exhaust the stack, and the
-    NaN and Infinity that Python accepts but JSON (and Node) do not."""
-
-    import json
-
-    def refuse(constant: str) -> Any:
-        raise ValueError(f"{constant} is not JSON")
-
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
     try:
-        return json.loads(text, parse_constant=refuse)
-    except RecursionError:
-        raise ValueError("nested too deeply") from None
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ArkorError(_MSG_CANNOT_READ.format(path=path, reason=_os_reason(exc))) from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ArkorError(_MSG_NOT_REGULAR.format(path=path))
+        with open(fd, "rb", closefd=False) as f:
+            return f.read(_MAX_BODY + 1)
+    except OSError as exc:
+        raise ArkorError(_MSG_CANNOT_READ.format(path=path, reason=_os_reason(exc))) from None
+    finally:
+        os.close(fd)
 
 
-def _parse_credentials(text: str, path: str) -> Credentials:
-    """Check that ``text`` holds credentials; say what is wrong if it does not."""
+def _parse_credentials(raw: bytes, path: str) -> Credentials:
+    """Check that ``raw`` holds credentials; say what is wrong if it does not."""
 
     def invalid(what: str) -> ArkorError:
-        return ArkorError(
-            f"{path} does not hold valid arkor credentials ({what}). Fix it, or sign in again with `arkor login`."
-        )
+        return ArkorError(_MSG_INVALID_FILE.format(path=path, what=what))
 
-    import json
-
+    if len(raw) > _MAX_BODY:
+        raise invalid("larger than 1 MiB")
     try:
-        data = _loads(text)
+        data = _loads(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        raise invalid("not UTF-8 text") from None
     except ValueError as exc:
-        reason = f"{exc.msg} at line {exc.lineno}" if isinstance(exc, json.JSONDecodeError) else str(exc)
-        raise invalid(f"not JSON: {reason}") from None
+        raise invalid(f"not JSON: {exc}") from None
     if not isinstance(data, dict):
         raise invalid("not a JSON object")
     mode = data.get("mode")
-    kind = _MODE_ALIASES.get(mode) if isinstance(mode, str) else None
-    if kind is None:
+    shape = _MODES.get(mode) if isinstance(mode, str) else None
+    if shape is None:
         raise invalid(f"unknown mode {mode!r}" if "mode" in data else "no mode")
-    for field, types in _REQUIRED_FIELDS[kind].items():
-        value = data.get(field)
-        if field not in data:
-            raise invalid(f"missing {field}")
-        # bool is an int to Python, but never a valid timestamp or string;
-        # 1e999 reads as infinity, and an infinite expiry would never renew.
-        if isinstance(value, bool) or not isinstance(value, types):
-            raise invalid(f"{field} has the wrong type")
-        if isinstance(value, (int, float)) and not -1e12 < value < 1e12:
-            raise invalid(f"{field} is out of range")
-        if field in _TOKEN_FIELDS and not _is_token(value):
-            raise invalid(f"{field} is not a token")
-    data["mode"] = kind
+    if "arkorCloudApiUrl" in data and not _CHECKS["BaseUrl"](data["arkorCloudApiUrl"]):
+        # Never read as "absent": that would send this token to the default
+        # deployment, which did not issue it.
+        raise invalid("arkorCloudApiUrl is not an http(s) URL")
+    problem = _problem(shape, data)
+    if problem:
+        raise invalid(problem)
     return data  # type: ignore[return-value]
 
 
@@ -370,20 +686,8 @@ def _read_credentials(path: str) -> Credentials | None:
     A file that is there but cannot be read or understood is an error that
     names it; it is never overwritten or removed here.
     """
-    try:
-        with open(path, "rb") as f:
-            raw = f.read(_MAX_BODY + 1)
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise ArkorError(f"Cannot read {path}: {_os_reason(exc)}.") from None
-    if len(raw) > _MAX_BODY:
-        raise ArkorError(f"{path} does not hold valid arkor credentials (larger than 1 MiB).")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise ArkorError(f"{path} does not hold valid arkor credentials (not UTF-8 text).") from None
-    return _parse_credentials(text, path)
+    raw = _read_file(path)
+    return None if raw is None else _parse_credentials(raw, path)
 
 
 def _write_credentials(path: str, data: Credentials, term: _Terminal) -> None:
@@ -393,42 +697,34 @@ def _write_credentials(path: str, data: Credentials, term: _Terminal) -> None:
     JSON goes to a temporary file in the same directory, which is flushed to
     disk and then renamed over the target in one step.
     """
-    import json
-
     directory = os.path.dirname(path)
-    try:
-        os.makedirs(directory, mode=0o700, exist_ok=True)
-    except OSError as exc:
-        raise ArkorError(f"Could not create {directory}: {_os_reason(exc)}.") from None
     payload = (json.dumps(data, indent=2) + "\n").encode("utf-8")
     tmp = os.path.join(directory, f".{_CREDENTIALS_NAME}.{os.getpid()}.{os.urandom(6).hex()}.tmp")
     # O_EXCL: the name is created here or not at all, so a link planted at it
     # is never followed. Mode 0600 from the first instant: there is no moment
-    # in which another user could open the file. O_NOFOLLOW adds a second lock
-    # on the same door where the platform has it.
+    # in which another user could open the file.
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
     try:
         fd = os.open(tmp, flags, 0o600)
     except OSError as exc:
-        raise ArkorError(f"Could not write {path}: {_os_reason(exc)}.") from None
+        raise ArkorError(_MSG_CANNOT_WRITE.format(path=path, reason=_os_reason(exc))) from None
     try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(payload)
+            f.flush()
+            os.fsync(f.fileno())
+        _make_private(tmp, term)
+        _replace(tmp, path)
+    except BaseException as exc:
+        # Whatever went wrong (a full disk, Ctrl-C), leave no stray file
+        # behind and the old credentials as they were.
         try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(payload)
-                f.flush()
-                os.fsync(f.fileno())
-            _make_private(tmp, term)
-            _replace(tmp, path)
-        except BaseException:
-            # Whatever went wrong (a full disk, Ctrl-C), leave no stray file
-            # behind and the old credentials as they were.
-            try:
-                os.remove(tmp)
-            except OSError:
-                pass
-            raise
-    except OSError as exc:
-        raise ArkorError(f"Could not write {path}: {_os_reason(exc)}.") from None
+            os.remove(tmp)
+        except OSError:
+            pass
+        if isinstance(exc, OSError):
+            raise ArkorError(_MSG_CANNOT_WRITE.format(path=path, reason=_os_reason(exc))) from None
+        raise
     _fsync_directory(directory)
 
 
@@ -436,34 +732,31 @@ def _make_private(path: str, term: _Terminal) -> None:
     """Make the file exactly 0600; a refusal is only a warning.
 
     The file was created 0600 (the umask can only take bits away), but some
-    filesystems ignore the creation mode; some network mounts reject chmod
-    too, and failing the login over it would help nobody.
+    filesystems ignore the creation mode, and some network mounts reject
+    chmod: failing the login over it would help nobody.
     """
     if os.name != "posix":  # Windows: the profile directory's ACL protects it
         return
     try:
         os.chmod(path, 0o600)
     except OSError as exc:
-        term.warn(f"Could not restrict the permissions of {path}: {_os_reason(exc)}.")
+        term.warn(_MSG_NOT_PRIVATE.format(path=path, reason=_os_reason(exc)))
 
 
 def _replace(src: str, dst: str) -> None:
-    """``os.replace``, retried briefly where Windows reports the target busy.
+    """``os.replace``, retried briefly where Windows reports the target busy
+    (another process, a virus scanner or an editor, holding it open)."""
+    import time
 
-    On Windows a file that another process holds open (a virus scanner, an
-    editor, another arkor reading it) cannot be replaced for a moment.
-    """
     attempts = 10 if os.name == "nt" else 1
-    for attempt in range(attempts):
+    for attempt in range(1, attempts + 1):
         try:
             os.replace(src, dst)
             return
         except PermissionError:
-            if attempt == attempts - 1:
+            if attempt == attempts:
                 raise
-            import time
-
-            time.sleep(0.05 * (attempt + 1))
+            time.sleep(0.05 * attempt)
 
 
 def _fsync_directory(directory: str) -> None:
@@ -471,7 +764,7 @@ def _fsync_directory(directory: str) -> None:
     if os.name != "posix":
         return
     try:
-        fd = os.open(directory, os.O_RDONLY)
+        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     except OSError:
         return
     try:
@@ -480,11 +773,6 @@ def _fsync_directory(directory: str) -> None:
         pass
     finally:
         os.close(fd)
-
-
-def _os_reason(exc: OSError) -> str:
-    """The human part of an OSError, without the path we name ourselves."""
-    return exc.strerror or str(exc)
 
 
 class _CredentialsLock:
@@ -496,33 +784,42 @@ class _CredentialsLock:
     with rotation the second write could keep a token the server has already
     replaced; a login or logout in the middle of it would be overwritten by
     its write. The lock makes each change one step. The lock file itself is
-    never removed (removing it would let two holders in at once). Where it
-    cannot even be created (a read-only directory), the change goes ahead
-    unlocked, and the write itself says what is wrong.
+    never removed (removing it would let two holders in at once).
+
+    Taking it also proves that the directory can be written: a login takes
+    it before it sends anything, so that it never mints an identity it
+    cannot store.
     """
 
-    def __init__(self, path: str, env: Mapping[str, str]) -> None:
+    def __init__(self, path: str) -> None:
         self.path = path + ".lock"
-        # Long enough for a holder's request to time out in each of its phases.
-        self.timeout = 3 * _http_timeout(env) + 2
         self._fd = -1
 
     def __enter__(self) -> _CredentialsLock:  # noqa: PYI034 - private, never subclassed
+        import stat
         import time
 
-        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+        directory = os.path.dirname(self.path)
+        # O_NONBLOCK: a FIFO planted at the path must not hold the open.
+        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
+        flags |= getattr(os, "O_BINARY", 0)
         try:
-            os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
-            self._fd = os.open(self.path, flags, 0o600)
-        except OSError:
-            return self
-        deadline = time.monotonic() + self.timeout
-        while not _try_lock(self._fd):
+            os.makedirs(directory, mode=0o700, exist_ok=True)
+            if not os.access(directory, os.W_OK):  # a read-only mount, say
+                raise PermissionError(13, os.strerror(13))
+            fd = os.open(self.path, flags, 0o600)
+        except OSError as exc:
+            raise ArkorError(_MSG_CANNOT_WRITE.format(path=self.path, reason=_os_reason(exc))) from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise ArkorError(_MSG_NOT_REGULAR.format(path=self.path))
+        deadline = time.monotonic() + _LOCK_WAIT
+        while not _try_lock(fd):
             if time.monotonic() >= deadline:
-                os.close(self._fd)
-                self._fd = -1
+                os.close(fd)
                 raise _LockTimeout(_MSG_LOCK_TIMEOUT.format(path=self.path))
             time.sleep(0.05)
+        self._fd = fd
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -530,16 +827,6 @@ class _CredentialsLock:
             _unlock(self._fd)
             os.close(self._fd)
             self._fd = -1
-
-
-class _LockTimeout(ArkorError):
-    """Another process held the lock for longer than any request can take."""
-
-
-def _store(path: str, data: Credentials, ctx: _Context) -> None:
-    """Write the credentials as a login does: under the lock, atomically."""
-    with _CredentialsLock(path, ctx.env):
-        _write_credentials(path, data, ctx.term)
 
 
 if sys.platform == "win32":
@@ -578,6 +865,52 @@ else:
 
 
 # ---------------------------------------------------------------------------
+# One run's context
+# ---------------------------------------------------------------------------
+
+
+class _Context:
+    """What one run of a command shares: the terminal, the environment (read
+    from here and nowhere else), the latest deprecation notice, which main()
+    prints when the command ends, and whether the command has changed the
+    stored credentials (its work then stands even if its output is lost)."""
+
+    def __init__(self, term: _Terminal, env: Mapping[str, str]) -> None:
+        self.term, self.env = term, env
+        self.deprecation: str | None = None
+        self.changed = False
+
+    @classmethod
+    def of_process(cls) -> _Context:
+        """This process's own streams and environment. A stream the process
+        was started without (``arkor whoami >&-``, pythonw) writes nowhere."""
+        stdin, stdout, stderr = (s or open(os.devnull, "w") for s in (sys.stdin, sys.stdout, sys.stderr))  # noqa: SIM115
+        return cls(_Terminal(stdin, stdout, stderr, os.environ), os.environ)
+
+    def http_timeout(self) -> float:
+        raw = self.env.get("ARKOR_HTTP_TIMEOUT", "")
+        if not raw.strip():
+            return _DEFAULT_TIMEOUT
+        try:
+            return _seconds(raw)
+        except ValueError as exc:
+            raise ArkorError(_MSG_BAD_ENV_SECONDS.format(name="ARKOR_HTTP_TIMEOUT", problem=exc)) from None
+
+
+def _seconds(text: str) -> float:
+    """A positive number of seconds, at most a week; ValueError saying why not."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0:  # also NaN
+        raise ValueError(_MSG_BAD_SECONDS.format(text=repr(text)))
+    if value > _MAX_SECONDS:
+        raise ValueError(_MSG_TOO_MANY_SECONDS.format(limit=_MAX_SECONDS, text=repr(text)))
+    return value
+
+
+# ---------------------------------------------------------------------------
 # HTTP
 # ---------------------------------------------------------------------------
 
@@ -588,17 +921,20 @@ class _Reply:
     def __init__(self, method: str, url: str, status: int, headers: HTTPMessage, body: bytes) -> None:
         self.method, self.url, self.status, self.headers, self.body = method, url, status, headers, body
 
-    def json(self, endpoint: str, quote: bool = True) -> Any:
-        """The body as JSON, or a clear error naming the endpoint and status
+    def unexpected(self, what: str) -> ArkorError:
+        """The error for an answer that is not what the endpoint promises."""
+        return ArkorError(
+            _MSG_UNEXPECTED.format(method=self.method, url=_shown(self.url), status=self.status, what=what)
+        )
+
+    def json(self, quote: bool = True) -> Any:
+        """The body as JSON, or the error naming the endpoint and status
         (quoting the body unless ``quote`` is false: a token endpoint's
         answer may hold tokens even when it is not valid JSON)."""
         try:
             return _loads(self.body.decode("utf-8-sig"))
-        except ValueError:  # JSONDecodeError and UnicodeDecodeError both
-            what = f": {_snippet(self.body)}" if quote else "."
-            raise ArkorError(
-                f"Unexpected answer from {self.method} {endpoint} ({self.status}): not JSON{what}"
-            ) from None
+        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError both
+            raise self.unexpected(f"not JSON ({exc})" + (f": {_snippet(self)}" if quote else "")) from None
 
     def json_or_none(self) -> Any:
         """The body as JSON, or None: for bodies that only may say more."""
@@ -607,14 +943,50 @@ class _Reply:
         except ValueError:
             return None
 
+    def checked(self, shape: type, quote: bool = True) -> Any:
+        """The body as JSON of ``shape``, or the error saying what is wrong."""
+        body = self.json(quote)
+        problem = _problem(shape, body)
+        if problem:
+            raise self.unexpected(problem)
+        return body
 
-def _snippet(body: bytes) -> str:
-    """A short, one-line, printable excerpt of a body for an error message."""
-    text = body.decode("utf-8", "replace")
-    text = " ".join(text.split())
+    def failed(self) -> ArkorError:
+        """The error for a status the endpoint should not have answered."""
+        return ArkorError(
+            _MSG_REQUEST_FAILED.format(
+                method=self.method, url=_shown(self.url), status=self.status, body=_snippet(self)
+            )
+        )
+
+
+def _snippet(reply: _Reply) -> str:
+    """At most one short line of an unexpected body for an error message:
+    an HTML page's title, never the page."""
+    import re
+
+    text = reply.body[: _SNIPPET * 20].decode("utf-8", "replace")
+    content_type = reply.headers.get("Content-Type", "")
+    if "html" in content_type.lower() or re.match(r"\s*<(!doctype html|html)", text, re.IGNORECASE):
+        title = re.search(r"<title[^>]*>([^<]*)</title", text, re.IGNORECASE | re.DOTALL)
+        text = f"an HTML page, {' '.join(title.group(1).split())!r}" if title else "an HTML page"
+    text = " ".join(text.strip().splitlines()[:1]) if text.strip() else ""
     if not text:
         return "(empty body)"
     return text if len(text) <= _SNIPPET else text[: _SNIPPET - 1] + "\u2026"
+
+
+def _shown(url: str) -> str:
+    """``url`` as it may be printed: never with a user name or password."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(a malformed URL)"
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]).geturl()
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
@@ -624,147 +996,145 @@ def _origin(url: str) -> tuple[str, str, int | None]:
 
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
-    port = parts.port or {"http": 80, "https": 443}.get(scheme)
-    return scheme, (parts.hostname or "").lower(), port
+    return scheme, (parts.hostname or "").lower(), parts.port or {"http": 80, "https": 443}.get(scheme)
 
 
-def _check_base_url(url: str, source: str) -> None:
-    """Refuse a base URL urllib would choke on, naming where it came from."""
+class _Deadline:
+    """One request's time limit, for the whole exchange: connect, TLS, the
+    status line, headers, any number of 1xx answers, chunk framing,
+    trailers and body. Each wait for the network gets only the time left,
+    so a server that drips a byte at a time cannot stretch it."""
+
+    def __init__(self, seconds: float) -> None:
+        import time
+
+        self._end = time.monotonic() + seconds
+
+    def left(self) -> float:
+        import time
+
+        left = self._end - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("timed out")
+        return left
+
+
+def _proxies(env: Mapping[str, str], url: str) -> dict[str, str]:
+    """The proxies for ``url`` from the environment, as urllib reads them
+    (HTTPS_PROXY, HTTP_PROXY, a lower-case name winning over an upper-case
+    one), but none where NO_PROXY lets the host go direct."""
+    import urllib.request
     from urllib.parse import urlsplit
 
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError for a bad port
-    except ValueError:
-        parts = None
-    if parts is None or parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise ArkorError(f"{source} is not an http(s) URL: {url!r}.")
+    proxies: dict[str, str] = {}
+    for name in sorted(env, key=str.islower):  # upper case first, so lower case wins
+        if name.lower().endswith("_proxy") and env[name]:
+            proxies[name[: -len("_proxy")].lower()] = env[name]
+    host = urlsplit(url).hostname or ""
+    # proxy_bypass_environment: urllib's own NO_PROXY matching, on the dict given (not in typeshed).
+    if "no" in proxies and urllib.request.proxy_bypass_environment(host, proxies):  # type: ignore[attr-defined]
+        return {}
+    proxies.pop("no", None)
+    return proxies
 
 
-def _http_timeout(env: Mapping[str, str]) -> float:
-    raw = env.get("ARKOR_HTTP_TIMEOUT")
-    if raw is None or raw.strip() == "":
-        return _DEFAULT_TIMEOUT
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not 0 < value <= _MAX_TIMEOUT:
-        raise ArkorError(f"ARKOR_HTTP_TIMEOUT must be a positive number of seconds, not {raw!r}.")
-    return value
-
-
-def _is_hashed_ca_name(name: str) -> bool:
-    """``5dfd3959.0``: a certificate filed under its OpenSSL subject hash."""
-    stem, dot, serial = name.partition(".")
-    return len(stem) == 8 and dot == "." and serial.isdigit() and all(c in "0123456789abcdef" for c in stem)
-
-
-def _hashed_ca_dir() -> str | None:
-    """The directory of the default trust that OpenSSL reads one certificate
-    at a time, when it may be tried alone first; else None.
-
-    OpenSSL's default trust is a bundle file and a directory of certificates
-    filed by subject hash. Loading the bundle parses every certificate in it
-    (Debian's 140-odd take 20 ms with OpenSSL 3.0, at every start), while the
-    directory is read for the one issuer a server's chain names. Where the
-    directory is filled (Debian, Ubuntu, Alpine), the same authorities are in
-    both. Not tried where the bundle was chosen by hand (SSL_CERT_FILE: a
-    company CA is likely only there), nor on Windows, whose default trust is
-    the system store. It reads the process's own environment, as OpenSSL does.
-    """
-    import ssl
-
-    # A program that set urllib's documented hook (PEP 476) chose its own trust.
-    chosen = ssl._create_default_https_context is not ssl.create_default_context
-    if os.name == "nt" or os.environ.get("SSL_CERT_FILE") or chosen:
-        return None
-    directory = ssl.get_default_verify_paths().capath  # None unless it is a directory
-    if directory:
-        try:
-            with os.scandir(directory) as entries:
-                if any(_is_hashed_ca_name(entry.name) for entry in entries):
-                    return directory
-        except OSError:
-            pass
-    return None
-
-
-def _opener(first_trust: Any = None, trust: Any = None) -> Any:
-    """A urllib opener whose redirects never carry a token to another origin.
-
-    urllib copies every header onto the redirected request, Authorization
-    included, whatever host the Location names. A bearer token must only ever
-    reach the origin it was issued for.
-
-    HTTPS connections are verified first with ``first_trust``, when given, and
-    if that cannot verify the server's certificate, on a new connection with
-    ``trust`` (None: the default context http.client makes). The request is
-    sent only after the handshake, so it is never sent twice; what comes
-    before the handshake is: the TCP connection, and through a proxy its
-    CONNECT (with any Proxy-Authorization).
-    """
+def _opener(deadline: _Deadline, env: Mapping[str, str], url: str) -> Any:
+    """A urllib opener that holds every connection to ``deadline`` and whose
+    redirects never carry a token to another origin."""
     import http.client
+    import io
     import ssl
-    import urllib.error
     import urllib.request
 
-    class _TrustInTurn(urllib.request.HTTPSHandler):
-        def https_open(self, req):  # type: ignore[no-untyped-def]
-            try:
-                return self.do_open(http.client.HTTPSConnection, req, context=first_trust)
-            except urllib.error.URLError as exc:
-                if not isinstance(exc.reason, ssl.SSLCertVerificationError):
-                    raise
-            return self.do_open(http.client.HTTPSConnection, req, context=trust)
+    class Reader(io.RawIOBase):
+        """The socket as http.client reads it: each wait gets the time left."""
 
-    class _SameOriginAuthRedirect(urllib.request.HTTPRedirectHandler):
+        def __init__(self, sock: Any) -> None:
+            self._sock = sock
+            self._raw = sock.makefile("rb", buffering=0)  # keeps the socket open while it is read
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer: Any) -> int | None:
+            self._sock.settimeout(deadline.left())
+            return self._raw.readinto(buffer)  # type: ignore[no-any-return]
+
+        def close(self) -> None:
+            self._raw.close()
+            super().close()
+
+    class Socket:
+        def __init__(self, sock: Any) -> None:
+            self._sock = sock
+
+        def makefile(self, mode: str) -> io.BufferedReader:  # all that HTTPResponse asks of a socket
+            return io.BufferedReader(Reader(self._sock))
+
+    class Response(http.client.HTTPResponse):
+        def __init__(self, sock: Any, *args: Any, **kwargs: Any) -> None:
+            super().__init__(Socket(sock), *args, **kwargs)  # type: ignore[arg-type]
+
+    class Connection(http.client.HTTPConnection):
+        response_class = Response
+
+        def connect(self) -> None:
+            self.timeout = deadline.left()
+            super().connect()
+
+    class TLSConnection(http.client.HTTPSConnection):
+        response_class = Response
+
+        def connect(self) -> None:
+            self.timeout = deadline.left()
+            http.client.HTTPConnection.connect(self)  # TCP, and through a proxy its CONNECT
+            assert self.sock is not None
+            self.sock.settimeout(deadline.left())  # the handshake gets what is left
+            host = self._tunnel_host or self.host  # type: ignore[attr-defined]
+            self.sock = self._context.wrap_socket(self.sock, server_hostname=host)  # type: ignore[attr-defined]
+
+    class HTTP(urllib.request.HTTPHandler):
+        def http_open(self, req: Any) -> Any:
+            return self.do_open(Connection, req)
+
+    class HTTPS(urllib.request.HTTPSHandler):
+        def __init__(self) -> None:
+            super().__init__(context=ssl.create_default_context())  # the system's trust, and SSL_CERT_FILE/DIR
+
+        def https_open(self, req: Any) -> Any:
+            return self.do_open(TLSConnection, req, context=self._context)  # type: ignore[attr-defined]
+
+    class SameOriginRedirect(urllib.request.HTTPRedirectHandler):
+        # urllib copies every header onto the redirected request, Authorization
+        # included, whatever host the Location names: a bearer token must only
+        # ever reach the origin it was issued for.
         def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
             try:
                 target = _origin(newurl)
             except ValueError:  # a Location urllib could not follow anyway
                 return None
-            if target[0] not in ("http", "https"):
-                return None  # urllib would follow to ftp: or file:; the 3xx is the answer
+            if target[0] not in ("http", "https") or _url_problem(newurl) == "userinfo":
+                return None  # not to ftp: or file:, nor with a password: the 3xx is the answer
             new = super().redirect_request(req, fp, code, msg, headers, newurl)
             if new is not None:
                 if _origin(req.full_url) != target:
                     new.remove_header("Authorization")
                 # urllib reads the whole body of a redirect before following
-                # it, without a cap or a deadline: closed now, nothing is read.
+                # it, without a cap: closed now, nothing is read.
                 fp.close()
             return new
 
-    if first_trust is None:
-        return urllib.request.build_opener(_SameOriginAuthRedirect)
-    # An instance given its context: from 3.12 the handler's constructor
-    # would otherwise load the whole default trust at once.
-    return urllib.request.build_opener(_SameOriginAuthRedirect, _TrustInTurn(context=first_trust))
-
-
-def _directory_trust(directory: str) -> Any:
-    """The HTTPS context http.client makes by default, but trusting the
-    certificates in ``directory`` alone."""
-    import ssl
-
-    context = ssl.create_default_context(capath=directory)
-    # What http.client adds to its own default context.
-    if sys.version_info >= (3, 10):
-        context.set_alpn_protocols(["http/1.1"])
-    if context.post_handshake_auth is not None:
-        context.post_handshake_auth = True
-    return context
+    handlers: list[Any] = [urllib.request.ProxyHandler(_proxies(env, url)), HTTP, SameOriginRedirect]
+    if url.lower().startswith("https:"):  # the trust is loaded only where it is used
+        handlers.append(HTTPS())
+    return urllib.request.build_opener(*handlers)
 
 
 def _http(
-    method: str,
-    url: str,
-    *,
-    headers: Mapping[str, str],
-    body: bytes | None,
-    timeout: float,
+    method: str, url: str, *, headers: Mapping[str, str], body: bytes | None, seconds: float, env: Mapping[str, str]
 ) -> _Reply:
-    """Send one request and read its answer; every request goes through here.
+    """Send one request and read its answer, all within ``seconds``; every
+    request goes through here.
 
     Any status comes back as a reply; only a failure to talk to the server
     at all (DNS, refused, TLS, timeout, a connection cut mid-answer) raises,
@@ -776,83 +1146,59 @@ def _http(
 
     for name, value in headers.items():
         if not (value.isascii() and value.isprintable()):
-            raise ArkorError(f"The {name} header for {url} holds characters HTTP cannot carry.")
+            raise ArkorError(_MSG_BAD_HEADER.format(name=name, url=_shown(url)))
     request = urllib.request.Request(url, data=body, method=method, headers=dict(headers))
     try:
         try:
-            directory = _hashed_ca_dir() if request.type == "https" else None
-            first_trust = _directory_trust(directory) if directory else None
-            response = _opener(first_trust).open(request, timeout=timeout)
+            response = _opener(_Deadline(seconds), env, url).open(request)
         except urllib.error.HTTPError as exc:  # a status >= 400 is an answer too
             response = exc
         with response:
-            raw = _read_body(response, timeout)
-            status = response.getcode()
-            reply_headers = response.headers
-            # A sized read returns short, without an error, when the server
-            # hangs up early; only the promised length tells a cut answer.
-            declared = reply_headers.get("Content-Length", "")
+            raw = response.read(_MAX_BODY + 1)
+            # A read returns short, without an error, when the server hangs
+            # up early; only the promised length tells a cut answer.
+            declared = response.headers.get("Content-Length", "")
             if declared.isascii() and declared.isdigit() and len(raw) < min(int(declared[:18]), _MAX_BODY + 1):
-                raise http.client.IncompleteRead(raw, int(declared) - len(raw))
+                raise http.client.IncompleteRead(raw, int(declared[:18]) - len(raw))
+            reply = _Reply(method, url, response.getcode(), response.headers, raw)
     except urllib.error.URLError as exc:
-        reason = _net_reason(exc.reason) + _proxy_hint(url)
-        raise ArkorError(_MSG_UNREACHABLE.format(url=url, reason=reason)) from None
+        raise _unreachable(url, exc.reason, env) from None
     except (OSError, http.client.HTTPException) as exc:
-        reason = _net_reason(exc) + _proxy_hint(url)
-        raise ArkorError(_MSG_UNREACHABLE.format(url=url, reason=reason)) from None
+        raise _unreachable(url, exc, env) from None
     except (ValueError, OverflowError) as exc:
         # urllib's own parsing of a malformed answer (a bad Location, an
         # absurd Content-Length). Our request was checked before it was sent
         # (see above), so the text is about the answer and holds no token.
-        raise ArkorError(f"Unexpected answer from {method} {url}: {_printable(str(exc))[:_SNIPPET]}") from None
+        raise ArkorError(
+            _MSG_UNEXPECTED.format(method=method, url=_shown(url), status="-", what=str(exc)[:_SNIPPET])
+        ) from None
     if len(raw) > _MAX_BODY:
-        raise ArkorError(f"The answer from {method} {url} ({status}) is larger than 1 MiB; refusing to read it.")
-    return _Reply(method, url, status, reply_headers, raw)
+        raise ArkorError(_MSG_TOO_LARGE.format(method=method, url=_shown(url), status=reply.status))
+    return reply
 
 
-def _read_body(response: Any, timeout: float) -> bytes:
-    """Read at most the cap plus one byte, within ``timeout`` seconds in all.
-
-    The socket timeout bounds each wait for data, not the whole: a server
-    that trickles a byte a second would otherwise hold the command forever.
-    read1 returns what has arrived instead of waiting for a full buffer.
-    """
-    import time
-
-    deadline = time.monotonic() + timeout
-    chunks: list[bytes] = []
-    size = 0
-    while size <= _MAX_BODY:
-        if time.monotonic() > deadline:
-            raise TimeoutError("timed out")
-        chunk = response.read1(_MAX_BODY + 1 - size)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-    return b"".join(chunks)
+def _unreachable(url: str, reason: object, env: Mapping[str, str]) -> ArkorError:
+    return ArkorError(_MSG_UNREACHABLE.format(url=_shown(url), reason=_net_reason(reason, env) + _proxy_hint(url, env)))
 
 
-def _proxy_hint(url: str) -> str:
-    """Where urllib sent the request through a proxy, say so: the proxy, not
-    the server, is then the likely culprit."""
-    import urllib.request
+def _proxy_hint(url: str, env: Mapping[str, str]) -> str:
+    """Where the request went through a proxy, say so: the proxy, not the
+    server, is then the likely culprit."""
     from urllib.parse import urlsplit
 
     parts = urlsplit(url)
-    proxy = urllib.request.getproxies().get(parts.scheme)
-    if not proxy or urllib.request.proxy_bypass(parts.hostname or ""):
+    proxy = _proxies(env, url).get(parts.scheme)
+    if not proxy:
         return ""
-    try:
-        shown = urlsplit(proxy if "://" in proxy else "http://" + proxy)
-    except ValueError:
-        return f" (through the proxy in {parts.scheme.upper()}_PROXY, which is not a URL)"
-    shown = shown._replace(netloc=shown.netloc.rpartition("@")[2])  # never print proxy credentials
     variable = f"{parts.scheme.upper()}_PROXY"
-    return f" (through the proxy {shown.geturl()} from {variable}; set NO_PROXY={parts.hostname} to go direct)"
+    try:
+        shown = _shown(proxy if "://" in proxy else "http://" + proxy)
+    except ValueError:
+        return f" (through the proxy in {variable}, which is not a URL)"
+    return f" (through the proxy {shown} from {variable}; set NO_PROXY={parts.hostname} to go direct)"
 
 
-def _net_reason(reason: object) -> str:
+def _net_reason(reason: object, env: Mapping[str, str]) -> str:
     """Why a connection failed, in words, with what to do where we know it."""
     import http.client
     import socket
@@ -864,11 +1210,10 @@ def _net_reason(reason: object) -> str:
             return text + " Check this machine's clock, then the server's certificate."
         if reason.verify_code in (62, 64):  # host name or IP address mismatch
             return text + " The certificate is for another host: check the URL."
-        hint = " If your network uses its own certificate authority, point SSL_CERT_FILE at its bundle."
-        if sys.platform == "darwin":
-            hint += " With a python.org build of Python, run its 'Install Certificates' command once."
-        return text + hint
+        return text + _trust_hint(env)
     if isinstance(reason, ssl.SSLError):
+        if reason.reason == "WRONG_VERSION_NUMBER":
+            return "TLS failed (WRONG_VERSION_NUMBER): the server may be speaking plain HTTP; check http:// or https://"
         return f"TLS failed ({reason.reason or reason})"
     if isinstance(reason, (socket.timeout, TimeoutError)):
         return "timed out"
@@ -881,6 +1226,19 @@ def _net_reason(reason: object) -> str:
     if isinstance(reason, OSError) and reason.strerror:
         return reason.strerror
     return str(reason) or type(reason).__name__
+
+
+def _trust_hint(env: Mapping[str, str]) -> str:
+    """What to do about a certificate this machine does not trust."""
+    cafile, capath = env.get("SSL_CERT_FILE"), env.get("SSL_CERT_DIR")
+    if cafile and not os.path.isfile(cafile):
+        return f" SSL_CERT_FILE names {cafile}, which is not a file."
+    if capath and not os.path.isdir(capath):
+        return f" SSL_CERT_DIR names {capath}, which is not a folder."
+    hint = " If your network uses its own certificate authority, point SSL_CERT_FILE at its bundle."
+    if sys.platform == "darwin":
+        hint += " With a python.org build of Python, run its 'Install Certificates' command once."
+    return hint
 
 
 # ---------------------------------------------------------------------------
@@ -899,26 +1257,30 @@ def _upgrade_fix(module_file: str | None = None, prefix: str | None = None, exec
     prefix = prefix if prefix is not None else sys.prefix
     executable = executable if executable is not None else sys.executable
     parts = module_file.replace("\\", "/").split("/")
-    if "site-packages" in parts or "dist-packages" in parts:
-        if os.path.isfile(os.path.join(prefix, "pipx_metadata.json")):
-            command = f"pipx upgrade {_DISTRIBUTION}"
-        elif os.path.isfile(os.path.join(prefix, "uv-receipt.toml")):
-            command = f"uv tool upgrade {_DISTRIBUTION}"
-        else:
-            python = f'"{executable}"' if " " in executable else executable
-            command = f"{python} -m pip install --upgrade {_DISTRIBUTION}"
-        return f"Run `{command}`."
-    return f"Replace {module_file} with the latest arkor_cli.py."
+    if "site-packages" not in parts and "dist-packages" not in parts:
+        return _MSG_REPLACE_FILE.format(path=module_file)
+    if os.path.isfile(os.path.join(prefix, "pipx_metadata.json")):
+        return _MSG_UPGRADE.format(command=f"pipx upgrade {_DISTRIBUTION}")
+    if os.path.isfile(os.path.join(prefix, "uv-receipt.toml")):
+        return _MSG_UPGRADE.format(command=f"uv tool upgrade {_DISTRIBUTION}")
+    python = f'"{executable}"' if " " in executable else executable
+    return _MSG_UPGRADE.format(command=f"{python} -m pip install --upgrade {_DISTRIBUTION}")
 
 
 def _unsupported_message(reply: _Reply) -> str:
     """The 426 message: precise with the gate's JSON body, generic without."""
     fix = _upgrade_fix()
     body = reply.json_or_none()
-    if isinstance(body, dict) and body.get("error") == "sdk_version_unsupported":
-        current, supported = body.get("currentVersion"), body.get("supportedRange")
-        if isinstance(current, (str, int, float)) and isinstance(supported, (str, int, float)):
-            return _MSG_UNSUPPORTED.format(current=current, supported=supported, fix=fix)
+    if not isinstance(body, dict):
+        return _MSG_UNSUPPORTED_BARE.format(fix=fix)
+    reason = body.get("reason")
+    if reason in ("missing", "malformed"):  # the gate could not read our X-Arkor-Client
+        return _MSG_CLIENT_HEADER.format(reason=reason, fix=fix)
+    current, supported = body.get("currentVersion"), body.get("supportedRange")
+    if body.get("error") == "sdk_version_unsupported" and all(
+        isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in (current, supported)
+    ):
+        return _MSG_UNSUPPORTED.format(current=current, supported=supported, fix=fix)
     return _MSG_UNSUPPORTED_BARE.format(fix=fix)
 
 
@@ -932,23 +1294,9 @@ def _deprecation_message(headers: HTTPMessage) -> str:
         # RFC 7234 warn-value: 299 <agent> "<text>" [<date>]
         match = re.match(r'\s*299\s+\S+\s+"((?:[^"\\]|\\.)*)"', warning)
         message = re.sub(r"\\(.)", r"\1", match.group(1)) if match else warning.strip()
-    sunset = headers.get("Sunset")
-    cutoff = f" Cutoff: {sunset.strip()}." if sunset and sunset.strip() else ""
+    sunset = (headers.get("Sunset") or "").strip()
+    cutoff = f" Cutoff: {sunset}." if sunset else ""
     return _MSG_DEPRECATION.format(message=message, version=__version__, cutoff=cutoff, fix=_upgrade_fix())
-
-
-class _Context:
-    """What one run of a command shares: the terminal, the environment, and
-    the latest deprecation notice, which ``main`` prints when the command ends."""
-
-    def __init__(self, term: _Terminal, env: Mapping[str, str]) -> None:
-        self.term, self.env = term, env
-        self.deprecation: str | None = None
-
-    @classmethod
-    def of_process(cls) -> _Context:
-        """This process's own streams and environment."""
-        return cls(_Terminal(sys.stdin, sys.stdout, sys.stderr, os.environ), os.environ)
 
 
 class _CloudApi:
@@ -961,18 +1309,27 @@ class _CloudApi:
     def __init__(self, base: str, source: str, ctx: _Context) -> None:
         self.base, self.source, self.ctx = base, source, ctx
 
+    def check(self) -> None:
+        """Refuse a base URL that cannot be asked, or must not be: one with a
+        password would carry it into DNS and logs."""
+        problem = _url_problem(self.base)
+        if problem == "userinfo":
+            raise ArkorError(_MSG_URL_USERINFO.format(source=self.source, url=_shown(self.base)))
+        if problem:
+            raise ArkorError(_MSG_BAD_URL.format(source=self.source, url=repr(self.base)))
+
     def request(self, method: str, path: str, *, token: str | None = None, json_body: Any = None) -> _Reply:
-        _check_base_url(self.base, self.source)
+        self.check()
         headers = {"Accept": "application/json", "X-Arkor-Client": f"{_PROG}/{__version__}"}
         body = None
         if json_body is not None:
-            import json
-
             body = json.dumps(json_body).encode("utf-8")
             headers["Content-Type"] = "application/json"
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
-        reply = _http(method, self.base + path, headers=headers, body=body, timeout=_http_timeout(self.ctx.env))
+        reply = _http(
+            method, self.base + path, headers=headers, body=body, seconds=self.ctx.http_timeout(), env=self.ctx.env
+        )
         if (reply.headers.get("Deprecation") or "").strip().lower() == "true":
             self.ctx.deprecation = _deprecation_message(reply.headers)
         if reply.status == 426:
@@ -982,29 +1339,11 @@ class _CloudApi:
 
 def _cloud_api(ctx: _Context, stored: Credentials | None = None, path: str = "") -> _CloudApi:
     """The cloud-api to talk to: ARKOR_CLOUD_API_URL, then the stored one, then the default."""
-    env = ctx.env
-    if "ARKOR_CLOUD_API_URL" in env:  # set-but-empty is honoured, and fails loudly
-        return _CloudApi(env["ARKOR_CLOUD_API_URL"].rstrip("/"), "ARKOR_CLOUD_API_URL", ctx)
-    if stored is not None and stored["arkorCloudApiUrl"]:
+    if "ARKOR_CLOUD_API_URL" in ctx.env:  # set-but-empty is honoured, and fails loudly
+        return _CloudApi(ctx.env["ARKOR_CLOUD_API_URL"].rstrip("/"), "ARKOR_CLOUD_API_URL", ctx)
+    if stored is not None and "arkorCloudApiUrl" in stored:
         return _CloudApi(stored["arkorCloudApiUrl"].rstrip("/"), f"arkorCloudApiUrl in {path}", ctx)
-    return _CloudApi(_DEFAULT_API_URL, "The default cloud-api URL", ctx)
-
-
-def _object(value: Any, method: str, endpoint: str, status: int) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise ArkorError(f"Unexpected answer from {method} {endpoint} ({status}): not a JSON object.")
-    return value
-
-
-def _string_field(obj: Mapping[str, Any], field: str, method: str, endpoint: str, status: int) -> str:
-    value = obj.get(field)
-    if not isinstance(value, str) or not value or (field in _TOKEN_FIELDS and not _is_token(value)):
-        raise ArkorError(f"Unexpected answer from {method} {endpoint} ({status}): no {field}.")
-    return value
-
-
-def _failed(method: str, endpoint: str, reply: _Reply) -> ArkorError:
-    return ArkorError(f"{method} {endpoint} failed ({reply.status}): {_snippet(reply.body)}")
+    return _CloudApi(_DEFAULT_API_URL, "the default cloud-api URL", ctx)
 
 
 # ---------------------------------------------------------------------------
@@ -1013,17 +1352,14 @@ def _failed(method: str, endpoint: str, reply: _Reply) -> ArkorError:
 
 _OAUTH_SCOPE = "openid profile email offline_access"
 _CALLBACK_PATH = "/callback"
-# Browsers open idle "pre-connections" to a host they expect to use; each
-# connection gets this long to send its request before it is dropped.
-_CONNECTION_TIMEOUT = 10.0
 # Text-mode browsers would take over the terminal the CLI is waiting in.
 _TEXT_BROWSERS = frozenset({"lynx", "links", "links2", "elinks", "w3m", "www-browser"})
-_SIGNED_IN_PAGE = b"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Signed in to Arkor</title></head>
+_SIGNED_IN_PAGE = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{_MSG_SIGNED_IN_PAGE_TITLE}</title></head>
 <body style="font-family: system-ui, sans-serif; margin: 4rem auto; max-width: 32rem; text-align: center">
-<h1>Signed in to Arkor</h1><p>The sign-in worked. You can close this tab and return to the terminal.</p>
+<h1>{_MSG_SIGNED_IN_PAGE_TITLE}</h1><p>The sign-in worked. You can close this tab and return to the terminal.</p>
 </body></html>
-"""
+""".encode()
 
 
 def _b64url(data: bytes) -> str:
@@ -1043,24 +1379,7 @@ def _pkce() -> tuple[str, str, str]:
     return verifier, challenge, state
 
 
-def _auth0_host(domain: str, source: str = "The cloud-api's auth0Domain") -> str:
-    """The Auth0 domain as a bare ``host[:port]``, as the URLs need it."""
-    from urllib.parse import urlsplit
-
-    host = domain.strip()
-    if host.lower().startswith("https://"):
-        host = host[len("https://") :]
-    host = host.rstrip("/")
-    try:
-        valid = bool(host) and not any(c in host for c in "/?#@ \\") and urlsplit("//" + host).port != 0
-    except ValueError:  # a port that is not a number, or out of range
-        valid = False
-    if not valid:
-        raise ArkorError(f"{source} is not a host name: {domain!r}.")
-    return host
-
-
-def _authorize_url(host: str, config: CliConfig, redirect_uri: str, state: str, challenge: str) -> str:
+def _authorize_url(config: CliConfig, redirect_uri: str, state: str, challenge: str) -> str:
     from urllib.parse import urlencode
 
     query = urlencode(
@@ -1075,7 +1394,7 @@ def _authorize_url(host: str, config: CliConfig, redirect_uri: str, state: str, 
             "code_challenge_method": "S256",
         }
     )
-    return f"https://{host}/authorize?{query}"
+    return f"https://{config['auth0Domain']}/authorize?{query}"
 
 
 class _Callback:
@@ -1108,14 +1427,11 @@ class _Callback:
         code = (params.get("code") or [""])[0]
         state = (params.get("state") or [""])[0]
         if error:
-            # One line, whatever the request held: it must not forge lines
-            # of its own in the terminal.
-            error = _one_line(error)
-            description = _one_line((params.get("error_description") or [""])[0])
-            self.failure = f"Authentication failed: {error}" + (f". {description}" if description else "")
+            description = (params.get("error_description") or [""])[0]
+            self.failure = _MSG_AUTH_DENIED.format(error=error) + (f". {description}" if description else "")
             return 400, self.failure
         if not code or not state:
-            self.failure = "Missing code/state in callback"
+            self.failure = _MSG_MISSING_CODE
             return 400, "Missing code/state"
         if not hmac.compare_digest(state.encode("utf-8", "surrogatepass"), self._state.encode()):
             # A state this process did not issue means the callback is not the
@@ -1143,12 +1459,12 @@ def _split_target(target: str) -> tuple[str, str, str]:
     return target.partition("?")
 
 
-def _listen(ports: list[int], callback: _Callback) -> Any:
-    """Start the callback listener on 127.0.0.1, on the first port that binds."""
+def _callback_server(port: int, callback: _Callback) -> Any:
+    """An HTTP server bound to 127.0.0.1:``port`` (0: any free one) that hands
+    ``GET /callback`` to ``callback``; OSError when the port will not bind."""
     import http.server
     import socket
     import socketserver
-    import threading
     from urllib.parse import parse_qs
 
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -1161,30 +1477,33 @@ def _listen(ports: list[int], callback: _Callback) -> Any:
             # DNS rebinding: a page on evil.example whose name resolves to
             # 127.0.0.1 arrives with its own Host; only ours are accepted.
             if self.headers.get("Host", "").lower() not in (f"127.0.0.1:{port}", f"localhost:{port}"):
-                self._text(400, "Unexpected Host header")
+                self.send_error(400, "Unexpected Host header")
                 return
             path, _, query = _split_target(self.path)
             if path != _CALLBACK_PATH:
-                self._text(404, "Not found")  # a favicon probe must not end the login
+                self.send_error(404, "Not found")  # a favicon probe must not end the login
                 return
             outcome = callback.decide(parse_qs(query))
             if outcome is None:
-                self._text(409, "This sign-in has already finished. You can close this tab.")
+                self.send_error(409, "This sign-in has already finished. You can close this tab.")
                 return
             try:
                 if outcome[0] == 200:
                     self._send(200, "text/html; charset=utf-8", _SIGNED_IN_PAGE)
                 else:
-                    self._text(*outcome)
+                    self.send_error(*outcome)
             finally:
                 # Only now: the process may end as soon as this is set, and the
                 # browser must have had the whole page first.
                 callback.done.set()
 
-        def _text(self, status: int, text: str) -> None:
-            # Plain text, never sniffed as HTML: these bodies echo what the
-            # request carried, and must not become a reflected-XSS page.
-            self._send(status, "text/plain; charset=utf-8", text.encode("utf-8"))
+        def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+            # Every error, the standard library's own (400, 414, 501 ...)
+            # included, is plain text, never sniffed as HTML: these bodies echo
+            # what the request carried, and must not become a reflected-XSS page.
+            text = message or self.responses.get(code, ("Error",))[0]
+            self.close_connection = True
+            self._send(code, "text/plain; charset=utf-8", text.encode("utf-8", "replace"))
 
         def _send(self, status: int, content_type: str, body: bytes) -> None:
             self.send_response(status)
@@ -1196,7 +1515,8 @@ def _listen(ports: list[int], callback: _Callback) -> Any:
             self.send_header("Referrer-Policy", "no-referrer")
             self.send_header("Connection", "close")
             self.end_headers()
-            self.wfile.write(body)
+            if self.command != "HEAD":
+                self.wfile.write(body)
 
         def log_message(self, format: str, *args: Any) -> None:
             pass  # request lines hold the code; they never reach the terminal
@@ -1209,10 +1529,7 @@ def _listen(ports: list[int], callback: _Callback) -> Any:
         allow_reuse_address = os.name != "nt"
 
         def handle_error(self, request: Any, client_address: Any) -> None:
-            # socketserver prints a traceback to stderr when a connection
-            # breaks (a browser giving up, junk, a reset): nothing for the user.
-            if os.environ.get("ARKOR_DEBUG") == "1":
-                super().handle_error(request, client_address)
+            pass  # a browser giving up, junk, a reset: nothing for the user's terminal
 
         def server_bind(self) -> None:
             # HTTPServer.server_bind resolves its own name with getfqdn(), a
@@ -1225,12 +1542,19 @@ def _listen(ports: list[int], callback: _Callback) -> Any:
             host, port = self.socket.getsockname()[:2]
             self.server_name, self.server_port = str(host), int(port)
 
+    return Server(("127.0.0.1", port), Handler)
+
+
+def _listen(ports: list[int], callback: _Callback) -> Any:
+    """Start the callback listener on the first of ``ports`` that binds."""
+    import threading
+
     if not ports:
-        raise ArkorError("The cloud-api lists no callbackPorts for the loopback listener.")
+        raise ArkorError(_MSG_NO_PORTS)
     last: OSError | None = None
     for port in ports:
         try:
-            server = Server(("127.0.0.1", port), Handler)
+            server = _callback_server(port, callback)
         except OSError as exc:
             last = exc
             continue
@@ -1242,8 +1566,15 @@ def _listen(ports: list[int], callback: _Callback) -> Any:
 def _is_text_browser(command: str) -> bool:
     words = command.strip().split()
     name = os.path.basename(words[0]).lower() if words else ""
-    name = name.removesuffix(".exe")
-    return name in _TEXT_BROWSERS
+    return name.removesuffix(".exe") in _TEXT_BROWSERS
+
+
+def _is_plain_url(url: str) -> bool:
+    """Only RFC 3986 characters, all ASCII: what a browser command can be
+    given without any shell or launcher reading more into it."""
+    import re
+
+    return re.fullmatch(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+", url) is not None
 
 
 _BROWSER_PROCESSES: list[Any] = []
@@ -1265,13 +1596,19 @@ def _browser_command(
     which: Callable[[str], str | None] | None = None,
 ) -> tuple[list[str], dict[str, str]] | None:
     """The command that shows ``url`` to the user, and its environment; None
-    where no browser can work (the printed URL is then the way in)."""
+    where no browser can work (the printed URL is then the way in).
+
+    The URL is always an argument of its own (webbrowser gives it to the
+    browser as one), never spliced into a command string.
+    """
     import shutil
 
     platform = platform or sys.platform
     if kernel is None:
         kernel = os.uname().release if hasattr(os, "uname") else ""
     which = which or shutil.which
+    if not _is_plain_url(url):
+        return None
     child_env = dict(env)
     webbrowser_child = [sys.executable, "-I", "-c", _BROWSER_CHILD, url, ",".join(sorted(_TEXT_BROWSERS))]
     chosen = env.get("BROWSER", "")
@@ -1283,26 +1620,24 @@ def _browser_command(
             return None
         child_env["BROWSER"] = os.pathsep.join(kept)
         return webbrowser_child, child_env
-    if platform.startswith("linux"):
-        if env.get("WSL_DISTRO_NAME") or "microsoft" in kernel.lower():
-            # The Windows browser reaches WSL's 127.0.0.1, so the callback works.
-            if which("wslview"):
-                return ["wslview", url], child_env
-            quoted = url.replace("'", "''")
-            return [
-                "powershell.exe",
-                "-NoProfile",
-                "-NonInteractive",
-                "-Command",
-                f"Start-Process '{quoted}'",
-            ], child_env
-        if not env.get("DISPLAY") and not env.get("WAYLAND_DISPLAY"):
-            return None  # no screen here: over SSH, in a container
+    if platform.startswith("linux") and (env.get("WSL_DISTRO_NAME") or "microsoft" in kernel.lower()):
+        # The Windows browser reaches WSL's 127.0.0.1, so the callback works.
+        if which("wslview"):
+            return ["wslview", url], child_env
+        # PowerShell takes the URL from its environment, never from its
+        # command text (it would end a quoted string at ' and at ‘ ’ ‚ ‛).
+        # WSLENV carries the variable over to the Windows process.
+        child_env["ARKOR_SIGN_IN_URL"] = url
+        child_env["WSLENV"] = ":".join(filter(None, [env.get("WSLENV"), "ARKOR_SIGN_IN_URL"]))
+        command = "Start-Process -FilePath $env:ARKOR_SIGN_IN_URL"
+        return ["powershell.exe", "-NoProfile", "-NonInteractive", "-Command", command], child_env
+    if platform.startswith("linux") and not env.get("DISPLAY") and not env.get("WAYLAND_DISPLAY"):
+        return None  # no screen here: over SSH, in a container
     return webbrowser_child, child_env
 
 
-def _open_browser(url: str, env: Mapping[str, str]) -> None:
-    """Start showing ``url`` and return at once; failing to is never an error.
+def _open_browser(url: str, env: Mapping[str, str]) -> bool:
+    """Start showing ``url`` and return at once: whether a browser was started.
 
     webbrowser waits for a BROWSER command to exit, and the browsers it
     starts inherit this process's stdout and stderr, so a browser that stays
@@ -1314,7 +1649,7 @@ def _open_browser(url: str, env: Mapping[str, str]) -> None:
 
     found = _browser_command(url, env)
     if found is None or not sys.executable:
-        return
+        return False
     argv, child_env = found
     try:
         # Kept referenced, so that it is not reported as abandoned while it runs.
@@ -1330,7 +1665,8 @@ def _open_browser(url: str, env: Mapping[str, str]) -> None:
             )
         )
     except OSError:
-        pass
+        return False
+    return True
 
 
 def _wait_for_code(callback: _Callback, timeout: float, term: _Terminal) -> str:
@@ -1351,10 +1687,16 @@ def _wait_for_code(callback: _Callback, timeout: float, term: _Terminal) -> str:
     return callback.code
 
 
+def _is_callback(params: Mapping[str, list[str]]) -> bool:
+    """Whether pasted parameters are a callback: a code and a state, or an error."""
+    return bool(params.get("error") or (params.get("code") and params.get("state")))
+
+
 def _accept_pasted_url(callback: _Callback, term: _Terminal) -> None:
     """Over SSH the browser runs elsewhere and cannot reach 127.0.0.1 here;
     the address it ended on still holds the code and state, so the user may
-    paste it. It is checked exactly like a callback."""
+    paste it. It is checked exactly like a callback; a line that is not one
+    is refused, and the prompt asks again."""
     import threading
     from urllib.parse import parse_qs
 
@@ -1362,47 +1704,52 @@ def _accept_pasted_url(callback: _Callback, term: _Terminal) -> None:
 
     def read() -> None:
         while not callback.done.is_set():
-            try:
-                line = term.stdin.readline()
-            except (OSError, ValueError):  # a closed or undecodable stdin
-                return  # the browser may still call back
-            if not line:
-                return
-            text = line.strip()
+            text = term.read_line()
+            if text is None:
+                return  # end of input: the browser may still call back
             if not text:
                 continue
-            query = text.partition("#")[0].partition("?")[2] if "?" in text else text
-            if callback.decide(parse_qs(query)) is not None:
+            params = parse_qs(text.partition("#")[0].partition("?")[2] if "?" in text else text)
+            if not _is_callback(params):
+                term.info(_MSG_PASTE_AGAIN)
+                continue
+            if callback.decide(params) is not None:
                 callback.done.set()
             return
 
     threading.Thread(target=read, name="arkor-paste", daemon=True).start()
 
 
-def _post_form(url: str, form: Mapping[str, str], timeout: float) -> _Reply:
+def _post_form(url: str, form: Mapping[str, str], seconds: float, env: Mapping[str, str]) -> _Reply:
     """POST to Auth0 as RFC 6749 (and RFC 7009) says: form-encoded."""
     from urllib.parse import urlencode
 
     headers = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
-    return _http("POST", url, headers=headers, body=urlencode(form).encode("ascii"), timeout=timeout)
+    return _http("POST", url, headers=headers, body=urlencode(form).encode("ascii"), seconds=seconds, env=env)
 
 
-def _expires_at(tokens: Mapping[str, Any], endpoint: str) -> int:
-    """When an access token dies: now + expires_in (unknown lifetime: now)."""
+def _token_answer(reply: _Reply) -> tuple[str, str | None, int]:
+    """The one check of a token endpoint's 200 answer, for the code exchange
+    and the refresh alike: the access token, the refresh token (None when
+    not rotated), and when the access token expires (an unknown lifetime:
+    now). A malformed answer raises _MalformedTokens, which still carries a
+    valid refresh token it held."""
     import time
 
-    expires_in = tokens.get("expires_in", 0)
-    if isinstance(expires_in, bool) or not isinstance(expires_in, (int, float)) or not 0 <= expires_in < 1e9:
-        raise ArkorError(f"Unexpected answer from POST {endpoint}: expires_in is not a number of seconds.")
-    return int(time.time() + expires_in)
+    body = reply.json_or_none()
+    problem = _problem(TokenAnswer, body)
+    if problem:
+        rotated = body.get("refresh_token") if isinstance(body, dict) else None
+        line = reply.unexpected(problem if body is not None else "not JSON").lines[0]
+        raise _MalformedTokens(line, rotated if _is_token(rotated) else None)
+    expires_in = body.get("expires_in") or 0
+    if not 0 <= expires_in < 1e9:
+        raise _MalformedTokens(reply.unexpected("expires_in is out of range").lines[0], body.get("refresh_token"))
+    return body["access_token"], body.get("refresh_token"), int(time.time() + expires_in)
 
 
-def _exchange_code(
-    host: str, config: CliConfig, code: str, verifier: str, redirect_uri: str, env: Mapping[str, str]
-) -> tuple[str, str, int]:
-    """Trade the code for tokens (RFC 6749 §4.1.3): the access token, the
-    refresh token, and when the access token expires."""
-    url = f"https://{host}/oauth/token"
+def _exchange_code(config: CliConfig, code: str, verifier: str, redirect_uri: str, ctx: _Context) -> OAuthCredentials:
+    """Trade the code for tokens (RFC 6749 §4.1.3): the new credentials."""
     form = {
         "grant_type": "authorization_code",
         "code": code,
@@ -1410,46 +1757,44 @@ def _exchange_code(
         "client_id": config["clientId"],
         "redirect_uri": redirect_uri,
     }
-    reply = _post_form(url, form, _http_timeout(env))
-    if not 200 <= reply.status < 300:
-        raise ArkorError(_MSG_EXCHANGE_FAILED.format(status=reply.status, body=_snippet(reply.body)))
-    tokens = _object(reply.json(url, quote=False), "POST", url, reply.status)
-    access_token = _string_field(tokens, "access_token", "POST", url, reply.status)
-    refresh_token = tokens.get("refresh_token")
-    if not _is_token(refresh_token):
+    reply = _post_form(f"https://{config['auth0Domain']}/oauth/token", form, ctx.http_timeout(), ctx.env)
+    if reply.status != 200:
+        raise ArkorError(_MSG_EXCHANGE_FAILED.format(status=reply.status, body=_snippet(reply)))
+    access_token, refresh_token, expires_at = _token_answer(reply)
+    if refresh_token is None:
         raise ArkorError(_MSG_NO_REFRESH_TOKEN)
-    return access_token, str(refresh_token), _expires_at(tokens, url)
+    return {
+        "mode": "oauth",
+        "accessToken": access_token,
+        "refreshToken": refresh_token,
+        "expiresAt": expires_at,
+        "auth0Domain": config["auth0Domain"],
+        "audience": config["audience"],
+        "clientId": config["clientId"],
+    }
 
 
-def _login_oauth(api: _CloudApi, config: CliConfig, path: str, no_browser: bool, timeout: float, ctx: _Context) -> None:
+def _login_oauth(api: _CloudApi, config: CliConfig, path: str, args: Any, ctx: _Context) -> None:
     """Sign in through the browser; nothing is written unless it all works."""
-    host = _auth0_host(config["auth0Domain"])  # before a port is taken
     verifier, challenge, state = _pkce()
     callback = _Callback(state)
     server = _listen(config["callbackPorts"], callback)
     try:
         redirect_uri = f"http://127.0.0.1:{server.server_address[1]}{_CALLBACK_PATH}"
-        url = _authorize_url(host, config, redirect_uri, state, challenge)
-        ctx.term.info(f"Browser: {url}")
-        if not no_browser:
-            _open_browser(url, ctx.env)
-        code = _wait_for_code(callback, timeout, ctx.term)
+        url = _authorize_url(config, redirect_uri, state, challenge)
+        ctx.term.info(_MSG_BROWSER.format(url=url))
+        if args.no_browser or not _open_browser(url, ctx.env):
+            ctx.term.info(_MSG_NO_BROWSER)
+        code = _wait_for_code(callback, args.timeout, ctx.term)
     finally:
         # Closed on every way out, Ctrl-C included: no listener outlives the login.
         server.shutdown()
         server.server_close()
-    access_token, refresh_token, expires_at = _exchange_code(host, config, code, verifier, redirect_uri, ctx.env)
-    credentials: Auth0Credentials = {
-        "mode": "auth0",
-        "accessToken": access_token,
-        "refreshToken": refresh_token,
-        "expiresAt": expires_at,
-        "auth0Domain": host,
-        "audience": config["audience"],
-        "clientId": config["clientId"],
-        "arkorCloudApiUrl": api.base,
-    }
-    _store(path, credentials, ctx)
+    credentials = _exchange_code(config, code, verifier, redirect_uri, ctx)
+    credentials["arkorCloudApiUrl"] = api.base
+    with _CredentialsLock(path):
+        _write_credentials(path, credentials, ctx.term)
+        ctx.changed = True
     ctx.term.success(_MSG_SIGNED_IN)
 
 
@@ -1458,35 +1803,38 @@ def _login_oauth(api: _CloudApi, config: CliConfig, path: str, no_browser: bool,
 # ---------------------------------------------------------------------------
 
 
-class _RefreshRefused(ArkorError):
-    """Auth0 will not renew this session: only a new sign-in helps."""
+def _auth0_url(stored: OAuthCredentials, endpoint: str) -> str:
+    return f"https://{stored['auth0Domain']}{endpoint}"
 
 
-def _refresh_grant(stored: Auth0Credentials, path: str, env: Mapping[str, str]) -> dict[str, Any]:
-    """Trade the refresh token for a new access token (RFC 6749 §6).
+def _refresh_grant(stored: OAuthCredentials, ctx: _Context) -> OAuthCredentials:
+    """``stored`` renewed with its refresh token (RFC 6749 §6): only the
+    access token, its expiry and a rotated refresh token change; every other
+    field, the mode tag and fields this CLI does not know included, stays.
 
     Raises _RefreshRefused when Auth0 turns the token down (a 4xx such as
     invalid_grant), and a plain ArkorError when it cannot be asked (network,
-    5xx, a garbled answer): that one is transient and changes nothing.
+    5xx): that one is transient and changes nothing. A malformed answer
+    raises _MalformedTokens.
     """
-    url = f"https://{_auth0_host(stored['auth0Domain'], f'auth0Domain in {path}')}/oauth/token"
     form = {"grant_type": "refresh_token", "client_id": stored["clientId"], "refresh_token": stored["refreshToken"]}
-    reply = _post_form(url, form, _http_timeout(env))
+    reply = _post_form(_auth0_url(stored, "/oauth/token"), form, ctx.http_timeout(), ctx.env)
     if 400 <= reply.status < 500 and reply.status not in (408, 429):
         body = reply.json_or_none()
         error = body.get("error") if isinstance(body, dict) else None
         raise _RefreshRefused(
             f"Auth0: {error}" if isinstance(error, str) and error else f"Auth0 answered {reply.status}"
         )
-    if not 200 <= reply.status < 300:
-        raise ArkorError(f"{url} answered {reply.status}")
-    tokens = _object(reply.json(url, quote=False), "POST", url, reply.status)
-    _string_field(tokens, "access_token", "POST", url, reply.status)
-    tokens["expiresAt"] = _expires_at(tokens, url)
-    return tokens
+    if reply.status != 200:
+        raise ArkorError(f"{_shown(reply.url)} answered {reply.status}")
+    access_token, rotated, expires_at = _token_answer(reply)
+    renewed: OAuthCredentials = {**stored, "accessToken": access_token, "expiresAt": expires_at}
+    if rotated is not None:  # rotation: the one just sent is spent
+        renewed["refreshToken"] = rotated
+    return renewed
 
 
-def _renew(ctx: _Context, path: str, stale: Auth0Credentials) -> Credentials:
+def _renew(ctx: _Context, path: str, stale: OAuthCredentials) -> Credentials:
     """Credentials to use in place of ``stale`` (whose token is expiring or
     was refused), renewed under the lock and stored atomically.
 
@@ -1497,26 +1845,25 @@ def _renew(ctx: _Context, path: str, stale: Auth0Credentials) -> Credentials:
     unchanged, with one warning saying which.
     """
     try:
-        with _CredentialsLock(path, ctx.env):
+        with _CredentialsLock(path):
             current = _read_credentials(path)
-            if current is None or current["mode"] != "auth0":
+            if current is None or current["mode"] == "anon":
                 return current or stale  # signed out, or signed in anew, meanwhile
             if current["accessToken"] != stale["accessToken"] and not _expiring(current):
                 return current
             try:
-                tokens = _refresh_grant(current, path, ctx.env)
+                renewed = _refresh_grant(current, ctx)
             except _RefreshRefused as exc:
                 ctx.term.warn(_MSG_SIGN_IN_AGAIN.format(reason=exc.message))
                 return current
-            except ArkorError as exc:
-                ctx.term.warn(_MSG_REFRESH_UNREACHABLE.format(reason=exc.message))
-                return current
-            renewed: Auth0Credentials = dict(current)  # type: ignore[assignment]
-            renewed["accessToken"] = tokens["access_token"]
-            renewed["expiresAt"] = tokens["expiresAt"]
-            rotated = tokens.get("refresh_token")
-            if isinstance(rotated, str) and _is_token(rotated):  # rotation: the old one is spent
-                renewed["refreshToken"] = rotated
+            except _MalformedTokens as exc:
+                if exc.refresh_token is None:
+                    raise
+                # The refresh token just sent is spent: its successor must be
+                # kept whatever else is wrong, or the next renewal would send
+                # the spent one (and Auth0's reuse detection end the session).
+                renewed = {**current, "refreshToken": exc.refresh_token, "expiresAt": 0}
+                ctx.term.warn(_MSG_ROTATED_KEPT.format(reason=exc.message))
             try:
                 _write_credentials(path, renewed, ctx.term)
             except ArkorError as exc:
@@ -1524,35 +1871,26 @@ def _renew(ctx: _Context, path: str, stale: Auth0Credentials) -> Credentials:
                 # at least goes ahead with the new access token.
                 ctx.term.warn(f"{exc.message} {_MSG_NOT_STORED}")
             return renewed
-    except _LockTimeout as exc:
+    except ArkorError as exc:  # the lock, the network, a garbled answer: transient
         ctx.term.warn(_MSG_REFRESH_UNREACHABLE.format(reason=exc.message))
         return stale
 
 
-def _expiring(stored: Auth0Credentials) -> bool:
+def _expiring(stored: Credentials) -> bool:
     import time
 
-    return stored["expiresAt"] - time.time() <= _REFRESH_MARGIN
+    return stored["mode"] != "anon" and stored["expiresAt"] - time.time() <= _REFRESH_MARGIN
 
 
-def _revoke(stored: Auth0Credentials, ctx: _Context) -> None:
-    """Ask Auth0 to revoke the refresh token (RFC 7009); best effort, briefly."""
-    try:
-        url = f"https://{_auth0_host(stored['auth0Domain'], 'The stored auth0Domain')}/oauth/revoke"
-        form = {"client_id": stored["clientId"], "token": stored["refreshToken"], "token_type_hint": "refresh_token"}
-        reply = _post_form(url, form, min(_REVOKE_TIMEOUT, _http_timeout(ctx.env)))
-    except ArkorError as exc:
-        ctx.term.warn(_MSG_REVOKE_FAILED.format(reason=exc.message))
-        return
-    if not 200 <= reply.status < 300:
-        ctx.term.warn(_MSG_REVOKE_FAILED.format(reason=f"{url} answered {reply.status}"))
+def _fresh(ctx: _Context, path: str, stored: Credentials) -> Credentials:
+    """``stored``, renewed first when its access token is about to expire:
+    the one way to a usable token, for the commands and get_token() alike."""
+    return _renew(ctx, path, stored) if _expiring(stored) else stored  # type: ignore[arg-type]
 
 
 def _bearer(stored: Credentials) -> str:
     """The token that the cloud-api takes for these credentials."""
-    if stored["mode"] == "anon":
-        return stored["token"]
-    return stored["accessToken"]
+    return stored["token"] if stored["mode"] == "anon" else stored["accessToken"]
 
 
 def _signed_in_request(
@@ -1564,17 +1902,27 @@ def _signed_in_request(
     after a 401 (then the request is sent again, once). An anonymous token
     cannot be renewed: a 401 on it gets a hint instead.
     """
-    renewed = False
-    if stored["mode"] == "auth0" and _expiring(stored):
-        stored, renewed = _renew(ctx, path, stored), True
-    reply = api.request(method, endpoint, token=_bearer(stored))
-    if reply.status == 401 and stored["mode"] == "auth0" and not renewed:
-        fresh = _renew(ctx, path, stored)
-        if _bearer(fresh) != _bearer(stored):
-            reply = api.request(method, endpoint, token=_bearer(fresh))
-    elif reply.status == 401 and stored["mode"] == "anon":
+    fresh = _fresh(ctx, path, stored)
+    reply = api.request(method, endpoint, token=_bearer(fresh))
+    if reply.status == 401 and fresh["mode"] == "anon":
         ctx.term.warn(_MSG_ANON_401)
+    elif reply.status == 401 and fresh is stored:  # not renewed yet: once, now
+        renewed = _renew(ctx, path, stored)  # type: ignore[arg-type]
+        if _bearer(renewed) != _bearer(stored):
+            reply = api.request(method, endpoint, token=_bearer(renewed))
     return reply
+
+
+def _revoke(stored: OAuthCredentials, ctx: _Context) -> None:
+    """Ask Auth0 to revoke the refresh token (RFC 7009); best effort, briefly."""
+    form = {"client_id": stored["clientId"], "token": stored["refreshToken"], "token_type_hint": "refresh_token"}
+    try:
+        reply = _post_form(_auth0_url(stored, "/oauth/revoke"), form, min(_REVOKE_TIMEOUT, ctx.http_timeout()), ctx.env)
+    except ArkorError as exc:
+        ctx.term.warn(_MSG_REVOKE_FAILED.format(reason=exc.message))
+        return
+    if reply.status != 200:
+        ctx.term.warn(_MSG_REVOKE_FAILED.format(reason=f"{_shown(reply.url)} answered {reply.status}"))
 
 
 # ---------------------------------------------------------------------------
@@ -1590,15 +1938,17 @@ def _signed_in_request(
 #
 # Each reads the environment (HOME, ARKOR_CLOUD_API_URL, ...) as the CLI
 # does, and raises ArkorError with the CLI's own message when something is
-# wrong (a broken credentials file, say). credentials_path() stands with the
-# credentials file, above.
+# wrong (a broken credentials file, say).
+
+
+def credentials_path() -> str:
+    """``~/.arkor/credentials.json``: HOME on POSIX, USERPROFILE on Windows."""
+    return _credentials_path(os.environ)
 
 
 def read_credentials(path: str | None = None) -> Credentials | None:
-    """The stored credentials as a dict, or None when not signed in.
-
-    ``"oauth"`` files written by newer Node releases come back as ``"auth0"``.
-    """
+    """The stored credentials as a dict, as written (``mode`` is ``"anon"``,
+    ``"oauth"``, or the seed era's ``"auth0"``), or None when not signed in."""
     return _read_credentials(path or credentials_path())
 
 
@@ -1607,7 +1957,7 @@ def cloud_api_url() -> str:
     with the credentials, else https://api.arkor.ai (no trailing ``/``)."""
     path = credentials_path()
     api = _cloud_api(_Context.of_process(), read_credentials(path), path)
-    _check_base_url(api.base, api.source)
+    api.check()
     return api.base
 
 
@@ -1622,9 +1972,7 @@ def get_token() -> str | None:
     stored = read_credentials(path)
     if stored is None:
         return None
-    if stored["mode"] == "auth0" and _expiring(stored):
-        stored = _renew(_Context.of_process(), path, stored)
-    return _bearer(stored)
+    return _bearer(_fresh(_Context.of_process(), path, stored))
 
 
 # ---------------------------------------------------------------------------
@@ -1633,149 +1981,210 @@ def get_token() -> str | None:
 
 
 def _fetch_cli_config(api: _CloudApi) -> CliConfig:
-    endpoint = "/v1/auth/cli/config"
-    reply = api.request("GET", endpoint)
-    if not 200 <= reply.status < 300:
-        raise _failed("GET", endpoint, reply)
-    body = _object(reply.json(endpoint), "GET", endpoint, reply.status)
-    config: dict[str, Any] = {}
-    for field in ("auth0Domain", "clientId", "audience"):
-        value = body.get(field)
-        if value is not None and not isinstance(value, str):
-            raise ArkorError(f"Unexpected answer from GET {endpoint} ({reply.status}): {field} is not a string.")
-        config[field] = value or ""
-    ports = body.get("callbackPorts", [])
-    if not isinstance(ports, list) or not all(
-        isinstance(p, int) and not isinstance(p, bool) and 0 < p < 65536 for p in ports
-    ):
-        raise ArkorError(
-            f"Unexpected answer from GET {endpoint} ({reply.status}): callbackPorts is not a list of ports."
-        )
-    config["callbackPorts"] = ports
-    return config  # type: ignore[return-value]
+    reply = api.request("GET", "/v1/auth/cli/config")
+    if reply.status != 200:
+        raise reply.failed()
+    config: CliConfig = reply.checked(CliConfig)
+    config["auth0Domain"] = config.get("auth0Domain") or ""
+    config["clientId"] = config.get("clientId") or ""
+    config["audience"] = config.get("audience") or ""
+    config["callbackPorts"] = config.get("callbackPorts") or []
+    if config["auth0Domain"] and not _is_host(config["auth0Domain"]):
+        # Checked on the raw text, before a port is opened: it is printed in
+        # the Browser: line and becomes the host of every Auth0 request.
+        raise ArkorError(_MSG_BAD_HOST.format(source="The cloud-api's auth0Domain", value=repr(config["auth0Domain"])))
+    return config
 
 
 def _oauth_available(config: CliConfig) -> bool:
     return bool(config["auth0Domain"] and config["clientId"] and config["audience"])
 
 
-def _login_anonymous(api: _CloudApi, path: str, term: _Terminal) -> None:
+def _login_anonymous(api: _CloudApi, path: str, ctx: _Context) -> None:
     """Mint a brand-new anonymous identity and store it over any old file."""
-    endpoint = "/v1/auth/anonymous"
-    reply = api.request("POST", endpoint, json_body={"kind": "cli"})
-    if not 200 <= reply.status < 300:
-        raise _failed("POST", endpoint, reply)
-    body = _object(reply.json(endpoint), "POST", endpoint, reply.status)
-    token = _string_field(body, "token", "POST", endpoint, reply.status)
-    anonymous_id = _string_field(body, "anonymousId", "POST", endpoint, reply.status)
-    org = _object(body.get("personalOrg"), "POST", endpoint + " personalOrg", reply.status)
-    org_slug = _string_field(org, "slug", "POST", endpoint, reply.status)
-    credentials: AnonCredentials = {
-        "mode": "anon",
-        "token": token,
-        "anonymousId": anonymous_id,
-        "arkorCloudApiUrl": api.base,
-        "orgSlug": org_slug,
-    }
-    _store(path, credentials, api.ctx)
-    term.info(_MSG_ANON_ID.format(anonymous_id=_one_line(anonymous_id)))
-    term.info(_MSG_ANON_KEEP.format(path=path))
-    term.success(_MSG_ANON_DONE.format(org_slug=_one_line(org_slug)))
+    with _CredentialsLock(path):
+        reply = api.request("POST", "/v1/auth/anonymous", json_body={"kind": "cli"})
+        if not 200 <= reply.status < 300:
+            raise reply.failed()
+        answer: AnonymousAnswer = reply.checked(AnonymousAnswer)
+        credentials: AnonCredentials = {
+            "mode": "anon",
+            "token": answer["token"],
+            "anonymousId": answer["anonymousId"],
+            "arkorCloudApiUrl": api.base,
+            "orgSlug": answer["personalOrg"]["slug"],
+        }
+        _write_credentials(path, credentials, ctx.term)
+        ctx.changed = True
+    ctx.term.info(
+        _MSG_ANON_ID.format(anonymous_id=credentials["anonymousId"]),
+        _MSG_ANON_KEEP.format(path=path),
+    )
+    ctx.term.success(_MSG_ANON_DONE.format(org_slug=credentials["orgSlug"]))
 
 
-def _pick_mode(term: _Terminal) -> str:
-    """Ask OAuth or Anonymous; Anonymous is preselected.
+def _may_replace(path: str, ctx: _Context) -> bool:
+    """Whether this login may replace what is on file: an anonymous identity
+    is lost for good once replaced, so a person is asked first; without a
+    terminal it is replaced, and stderr says so."""
+    try:
+        stored = _read_credentials(path)
+    except ArkorError:
+        return True  # a broken file is replaced, as a login always has
+    if stored is None or stored["mode"] != "anon":
+        return True
+    anonymous_id = stored["anonymousId"]
+    if not ctx.term.interactive():
+        ctx.term.warn(_MSG_REPLACING_ANON.format(anonymous_id=anonymous_id))
+        return True
+    answer = ctx.term.ask(_MSG_REPLACE_ANON.format(anonymous_id=anonymous_id))
+    return (answer or "").lower() in ("y", "yes")
+
+
+def _pick_mode(ctx: _Context) -> str | None:
+    """Ask OAuth or Anonymous, Anonymous preselected; None at end of input.
 
     A numbered menu read a line at a time works on every terminal, over SSH
     and under screen readers, with nothing but the standard library.
     """
-    term.info(_PICKER_QUESTION)
-    default = next(i for i, c in enumerate(_PICKER_CHOICES, 1) if c[0] == _PICKER_DEFAULT)
+    term = ctx.term
+    if not term.interactive() or ctx.env.get("CI"):
+        return _PICKER_DEFAULT
+    count = len(_PICKER_CHOICES)
+    default = [mode for mode, _, _ in _PICKER_CHOICES].index(_PICKER_DEFAULT) + 1
     width = max(len(label) for _, label, _ in _PICKER_CHOICES)
-    for number, (_, label, hint) in enumerate(_PICKER_CHOICES, 1):
-        term.info(f"  {number}) {label.ljust(width)}  {hint}")
+    term.info(_PICKER_QUESTION)
+    term.info(*(f"  {n}) {label.ljust(width)}  {hint}" for n, (_, label, hint) in enumerate(_PICKER_CHOICES, 1)))
     while True:
-        answer = term.ask(f"Choose 1-{len(_PICKER_CHOICES)} [{default}]: ")
-        if answer is None or answer == "":
+        answer = term.ask(_MSG_PICKER_PROMPT.format(count=count, default=default))
+        if answer is None:
+            return None
+        if answer == "":
             return _PICKER_DEFAULT
         for number, (mode, label, _) in enumerate(_PICKER_CHOICES, 1):
             if answer == str(number) or answer.lower() in (mode, label.lower()):
                 return mode
-        term.warn(f"Please answer a number from 1 to {len(_PICKER_CHOICES)}.")
+        term.warn(_MSG_PICKER_AGAIN.format(count=count))
 
 
 def _cmd_login(args: Any, ctx: _Context) -> int:
-    term, env = ctx.term, ctx.env
+    term = ctx.term
     if args.oauth and args.anonymous:
         raise ArkorError(_MSG_BOTH_MODES)
-    path = credentials_path()
-    api = _cloud_api(ctx)
-    if args.anonymous:
-        _login_anonymous(api, path, term)
-        return _EXIT_OK
-    if args.oauth and env.get("CI"):
+    if args.oauth and ctx.env.get("CI"):
         # The loopback callback needs a person with a browser; in CI the
         # login could only wait until it times out.
         raise ArkorError(_MSG_OAUTH_IN_CI)
+    path = _credentials_path(ctx.env)
+    with _CredentialsLock(path):  # before anything is sent: a login never mints what it cannot store
+        pass
+    if not _may_replace(path, ctx):
+        term.info(_MSG_ABORTED)
+        return _EXIT_OK
+    api = _cloud_api(ctx)
+    if args.anonymous:
+        _login_anonymous(api, path, ctx)
+        return _EXIT_OK
     config = _fetch_cli_config(api)
     if not _oauth_available(config):
         if args.oauth:
             raise ArkorError(_MSG_OAUTH_NOT_CONFIGURED)
         term.info(_MSG_CONTINUING_ANON)
-        _login_anonymous(api, path, term)
+        _login_anonymous(api, path, ctx)
         return _EXIT_OK
-    if args.oauth:
-        mode = "oauth"
-    elif term.interactive() and not env.get("CI"):
-        mode = _pick_mode(term)
-    else:
-        mode = _PICKER_DEFAULT
+    mode = "oauth" if args.oauth else _pick_mode(ctx)
+    if mode is None:
+        term.info(_MSG_ABORTED)
+        return _EXIT_FAILURE
     if mode == "oauth":
         try:
-            _login_oauth(api, config, path, args.no_browser, args.timeout, ctx)
+            _login_oauth(api, config, path, args, ctx)
         except ArkorError as exc:
-            raise ArkorError(f"{_MSG_LOGIN_FAILED}\n{exc.message}", exc.status) from None
+            raise ArkorError(_MSG_LOGIN_FAILED, *exc.lines, status=exc.status) from None
         return _EXIT_OK
-    _login_anonymous(api, path, term)
+    _login_anonymous(api, path, ctx)
     term.warn(_MSG_ANON_NUDGE)
     return _EXIT_OK
 
 
-def _cmd_logout(args: Any, ctx: _Context) -> int:
-    term = ctx.term
-    path = credentials_path()
-    if not os.path.lexists(path):
-        term.info(_MSG_NO_CREDENTIALS)
-        return _EXIT_OK
+def _read_for_logout(path: str) -> bytes | None:
+    """What logout shows and compares: the file's bytes, or None when it
+    cannot be read (a broken file can still be deleted: that is the way out
+    of it). Anything but a regular file is refused, never removed."""
+    import stat
+
+    if os.path.exists(path) and not stat.S_ISREG(os.stat(path).st_mode):
+        raise ArkorError(_MSG_NOT_REGULAR.format(path=path))
     try:
-        stored = read_credentials(path)
+        return _read_file(path)
     except ArkorError:
-        stored = None  # a broken file can still be deleted; that is the way out of it
+        return None
+
+
+def _parsed_or_none(raw: bytes | None, path: str) -> Credentials | None:
+    try:
+        return _parse_credentials(raw, path) if raw is not None else None
+    except ArkorError:
+        return None
+
+
+def _identity(raw: bytes | None, path: str) -> Any:
+    """Who the file at ``path`` signs in, for telling whether logout still
+    deletes what the user confirmed: a renewal meanwhile changes the tokens,
+    not the identity; a new sign-in changes it."""
+    stored = _parsed_or_none(raw, path)
+    if stored is None:
+        return raw
+    if stored["mode"] == "anon":
+        return stored["anonymousId"]
+    return (stored["auth0Domain"], stored["clientId"], stored["audience"])
+
+
+def _confirm_logout(args: Any, path: str, stored: Credentials | None, ctx: _Context) -> bool:
+    term = ctx.term
     loss = ""
     if stored is not None and stored["mode"] == "anon":
         loss = _MSG_ANON_LOSS.format(anonymous_id=stored["anonymousId"])
     if args.yes:
         if loss:
             term.warn(loss)
-    elif not _isatty(term.stdin):
+        return True
+    if not _isatty(term.stdin):
         term.warn(_MSG_NO_TTY_TO_CONFIRM)
+        return False
+    question = _MSG_CONFIRM_DELETE.format(path=path)
+    answer = term.ask(f"{loss} {question}" if loss else question)
+    return (answer or "").lower() in ("y", "yes")
+
+
+def _cmd_logout(args: Any, ctx: _Context) -> int:
+    term = ctx.term
+    path = _credentials_path(ctx.env)
+    if not os.path.lexists(path):
+        term.info(_MSG_NO_CREDENTIALS)
+        return _EXIT_OK
+    shown = _read_for_logout(path)
+    stored = _parsed_or_none(shown, path)
+    if not _confirm_logout(args, path, stored, ctx):
         term.info(_MSG_ABORTED)
         return _EXIT_OK
-    else:
-        question = _MSG_CONFIRM_DELETE.format(path=path)
-        answer = term.ask(f"{loss} {question}" if loss else question)
-        if (answer or "").lower() not in ("y", "yes"):
-            term.info(_MSG_ABORTED)
+    # The lock first, so that a renewal in flight cannot write the file back;
+    # then only what was confirmed is revoked and deleted.
+    with _CredentialsLock(path):
+        if not os.path.lexists(path):
+            term.info(_MSG_NO_CREDENTIALS)  # removed meanwhile: the outcome is the same
             return _EXIT_OK
-    if stored is not None and stored["mode"] == "auth0":
-        _revoke(stored, ctx)  # whatever it answers, the file goes
-    with _CredentialsLock(path, ctx.env):  # not while a renewal is writing it back
+        now = _read_for_logout(path)
+        if _identity(now, path) != _identity(shown, path):
+            raise ArkorError(_MSG_CHANGED_MEANWHILE.format(path=path))
+        current = _parsed_or_none(now, path)
+        if current is not None and current["mode"] != "anon":
+            _revoke(current, ctx)  # whatever it answers, the file goes
         try:
             os.remove(path)
-        except FileNotFoundError:
-            pass  # removed meanwhile by another process: the outcome is the same
         except OSError as exc:
-            raise ArkorError(f"Could not remove {path}: {_os_reason(exc)}.") from None
+            raise ArkorError(_MSG_CANNOT_REMOVE.format(path=path, reason=_os_reason(exc))) from None
+        ctx.changed = True
     term.success(_MSG_REMOVED.format(path=path))
     return _EXIT_OK
 
@@ -1783,32 +2192,36 @@ def _cmd_logout(args: Any, ctx: _Context) -> int:
 def _cmd_whoami(args: Any, ctx: _Context) -> int:
     term = ctx.term
     # With --json, stdout carries JSON alone; the informational lines go to stderr.
-    inform = term.warn if args.json else term.info
-    path = credentials_path()
-    stored = read_credentials(path)
+    inform = term.note if args.json else term.info
+    path = _credentials_path(ctx.env)
+    stored = _read_credentials(path)
     if stored is None:
         inform(_MSG_NOT_SIGNED_IN)
         return _EXIT_OK
     api = _cloud_api(ctx, stored, path)
-    endpoint = "/v1/me"
-    reply = _signed_in_request(ctx, path, stored, api, "GET", endpoint)
+    reply = _signed_in_request(ctx, path, stored, api, "GET", "/v1/me")
     if reply.status != 200:
         # Scripts read this line; the exit status stays 0 as documented.
         inform(_MSG_ME_FAILED.format(status=reply.status))
+        if reply.status == 404:
+            term.warn(_MSG_ME_NOT_FOUND.format(url=_shown(reply.url), base=_shown(api.base), source=api.source))
+        elif reply.status >= 500:
+            term.warn(_MSG_ME_SERVER_ERROR.format(url=_shown(reply.url), status=reply.status))
         return _EXIT_OK
-    import json
-
-    body = _object(reply.json(endpoint), "GET", endpoint, reply.status)
     if args.json:
-        # ASCII escapes: valid JSON whatever the terminal's or pipe's encoding.
-        term.info(json.dumps(body, indent=2))
+        body = reply.json()
+        if not isinstance(body, dict):
+            raise reply.unexpected("not a JSON object")
+        # Strict JSON (_loads let no NaN or infinity in), in ASCII: valid
+        # whatever the terminal's or pipe's encoding.
+        term.info(*json.dumps(body, indent=2, allow_nan=False).splitlines())
         return _EXIT_OK
-    user = _object(body.get("user"), "GET", endpoint + " user", reply.status)
-    orgs = body.get("orgs") or []
+    me: MeAnswer = reply.checked(MeAnswer)
+    orgs = me.get("orgs") or []
     if not isinstance(orgs, list) or not all(isinstance(o, dict) for o in orgs):
-        raise ArkorError(f"Unexpected answer from GET {endpoint} ({reply.status}): orgs is not a list of objects.")
-    term.info(json.dumps(user, indent=2, ensure_ascii=False))
-    names = [_one_line(str(o.get("slug") or o.get("id") or "?")) for o in orgs]
+        raise reply.unexpected("orgs is not a list of objects")
+    term.info(*json.dumps(me["user"], indent=2, ensure_ascii=False).splitlines())
+    names = [str(o.get("slug") or o.get("id") or "?") for o in orgs]
     if names:
         term.info(_MSG_ORGS.format(orgs=", ".join(names)))
     return _EXIT_OK
@@ -1818,283 +2231,101 @@ def _cmd_whoami(args: Any, ctx: _Context) -> int:
 # main
 # ---------------------------------------------------------------------------
 
-# The help is written out by hand rather than composed by argparse: it reads
-# the same on every Python (argparse's layout changed in 3.10 and in 3.13),
-# and `arkor --help` prints it without importing argparse and, through it,
-# gettext, locale and textwrap: a fifth of its start-up. A test holds every
-# option the parser takes to a line of its command's help, and back.
-_USAGE = {
-    None: f"{_PROG} [-h] [--version] <command> [<options>]",
-    # Within 80 columns; the second line lines up after "usage: arkor login ".
-    "login": f"{_PROG} login [-h] [--oauth | --anonymous] [--no-browser]\n                   [--timeout SECONDS]",
-    "logout": f"{_PROG} logout [-h] [-y]",
-    "whoami": f"{_PROG} whoami [-h] [--json]",
-}
-_SUMMARY = {
-    "login": "Sign in (OAuth in the browser, or an anonymous token).",
-    "logout": "Delete the stored credentials.",
-    "whoami": "Show the signed-in identity and its orgs.",
-}
-_HELP = {
-    None: f"""usage: {_USAGE[None]}
-
-Sign in to Arkor Cloud, sign out, and say who you are.
-
-commands:
-  login       {_SUMMARY["login"]}
-  logout      {_SUMMARY["logout"]}
-  whoami      {_SUMMARY["whoami"]}
-
-options:
-  -h, --help  show this help and exit
-  --version   show the version and exit
-
+_ENVIRONMENT = f"""\
 environment:
-  ARKOR_CLOUD_API_URL    the cloud-api (default {_DEFAULT_API_URL})
-  ARKOR_HTTP_TIMEOUT     seconds before a request gives up (default {_DEFAULT_TIMEOUT:g})
-  ARKOR_DEBUG=1          add the Python traceback to an error
-  NO_COLOR               no colour, even on a terminal
-  HTTPS_PROXY, NO_PROXY  the proxy, and the hosts that go around it
-  SSL_CERT_FILE          a CA bundle to trust instead of the system's
-
-Credentials: ~/{_CREDENTIALS_DIR}/{_CREDENTIALS_NAME}.
-Run `{_PROG} <command> -h` for a command's options.
-""",
-    "login": f"""usage: {_USAGE["login"]}
-
-{_SUMMARY["login"]}
-
-options:
-  -h, --help         show this help and exit
-  --oauth            sign in to your account through the browser
-  --anonymous        get a throwaway anonymous token
-  --no-browser       print the sign-in URL without opening a browser
-  --timeout SECONDS  how long to wait for the browser (default {_DEFAULT_LOGIN_TIMEOUT:g})
-
-examples:
-  {_PROG} login                   pick OAuth or Anonymous
-  {_PROG} login --anonymous       a throwaway identity (CI)
-  {_PROG} login --oauth --no-browser --timeout 120
-                                over SSH: open the URL on another machine
-""",
-    "logout": f"""usage: {_USAGE["logout"]}
-
-{_SUMMARY["logout"]}
-
-options:
-  -h, --help              show this help and exit
-  -y, --yes, -f, --force  do not ask for confirmation
-
-examples:
-  {_PROG} logout
-  {_PROG} logout --yes            no question asked (scripts)
-""",
-    "whoami": f"""usage: {_USAGE["whoami"]}
-
-{_SUMMARY["whoami"]}
-
-options:
-  -h, --help  show this help and exit
-  --json      print the whole /v1/me answer as JSON
-
-examples:
-  {_PROG} whoami
-  {_PROG} whoami --json | jq -r .user.email
-""",
-}
-_HELP_FLAGS = ("-h", "--help")
+  ARKOR_CLOUD_API_URL      the cloud-api (default {_DEFAULT_API_URL})
+  ARKOR_HTTP_TIMEOUT       seconds a request may take in all (default {_DEFAULT_TIMEOUT:g})
+  ARKOR_DEBUG=1            add the Python traceback to an error
+  CI                       set: never ask, and refuse --oauth
+  BROWSER                  the browser login opens (text-mode ones are skipped)
+  DISPLAY, WAYLAND_DISPLAY none on Linux: no browser is opened; paste the URL instead
+  HTTPS_PROXY, HTTP_PROXY  the proxy for https:// and http:// URLs
+  NO_PROXY                 hosts that go around the proxy
+  SSL_CERT_FILE            a CA bundle to trust instead of the system's
+  SSL_CERT_DIR             a folder of CA certificates to trust instead of the system's
+  NO_COLOR                 no colour, even on a terminal
+  HOME                     where ~/{_CREDENTIALS_DIR}/{_CREDENTIALS_NAME} lives (USERPROFILE on Windows)
+"""
 
 
-def _positive_seconds(text: str) -> float:
+def _seconds_option(text: str) -> float:
     import argparse
 
     try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 < value <= _MAX_TIMEOUT:
-        raise argparse.ArgumentTypeError(f"not a positive number of seconds: {text!r}")
-    return value
+        return _seconds(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _parser() -> tuple[Any, dict[str, Any]]:
-    """The argument parser, and each command's own parser by its name."""
+def _parser() -> Any:
     import argparse
 
-    class ShowHelp(argparse.Action):
-        """-h/--help: print the command's written-out help, and stop."""
-
-        def __init__(self, option_strings: list[str], dest: str, **_: Any) -> None:
-            super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS)
-
-        def __call__(self, parser: Any, namespace: Any, values: Any, option_string: str | None = None) -> None:
-            _write_help(sys.stdout, _HELP[parser.get_default("command")])
-            parser.exit()
-
-    def command(made: Any, name: str | None) -> Any:
-        made.add_argument(*_HELP_FLAGS, action=ShowHelp)
-        made.set_defaults(command=name)
+    def command(name: str, run: Callable[[Any, _Context], int], summary: str) -> Any:
+        made = subparsers.add_parser(name, help=summary, description=summary)
+        made.set_defaults(run=run)
         return made
 
-    # usage= everywhere keeps argparse from composing usage lines of its own.
-    parser = command(argparse.ArgumentParser(prog=_PROG, usage=_USAGE[None], add_help=False), None)
+    parser = argparse.ArgumentParser(
+        prog=_PROG,
+        description="Sign in to Arkor Cloud, sign out, and say who you are.",
+        epilog=_ENVIRONMENT + f"\nRun `{_PROG} <command> -h` for a command's options.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"{_PROG} {__version__}")
-    subparsers = parser.add_subparsers(dest="command", metavar="<command>")
-    commands = {
-        name: command(subparsers.add_parser(name, prog=f"{_PROG} {name}", usage=_USAGE[name], add_help=False), name)
-        for name in _SUMMARY
-    }
+    subparsers = parser.add_subparsers(title="commands", dest="command", metavar="<command>")
+    subparsers.required = True
 
-    login = commands["login"]
-    login.add_argument("--oauth", action="store_true")
-    login.add_argument("--anonymous", action="store_true")
-    login.add_argument("--no-browser", action="store_true")
-    login.add_argument("--timeout", type=_positive_seconds, default=_DEFAULT_LOGIN_TIMEOUT, metavar="SECONDS")
-    login.set_defaults(run=_cmd_login)
-
-    logout = commands["logout"]
-    logout.add_argument("-y", "--yes", "-f", "--force", dest="yes", action="store_true")
-    logout.set_defaults(run=_cmd_logout)
-
-    whoami = commands["whoami"]
-    whoami.add_argument("--json", action="store_true")
-    whoami.set_defaults(run=_cmd_whoami)
-    return parser, commands
-
-
-def _parse(argv: list[str]) -> Any:
-    """The parsed arguments; SystemExit for help, --version and usage errors."""
-    parser, commands = _parser()
-    args, extra = parser.parse_known_args(argv)
-    if extra:
-        # What follows a command's name and it does not take is that
-        # command's error, shown with its usage; the rest is the top level's.
-        after = argv[argv.index(args.command) + 1 :] if args.command in argv else []
-        owner = commands[args.command] if all(word in after for word in extra) else parser
-        owner.error(f"unrecognized arguments: {' '.join(extra)}")
-    if args.command is None:
-        _write_help(sys.stderr, _HELP[None])
-        parser.exit(_EXIT_USAGE)
-    return args
-
-
-# What the parser gives for the command lines that scripts, CI jobs and
-# shell prompts run most: main() then skips building the parser and with it
-# importing argparse (a third of a signed-out command's start-up). A test
-# checks each against _parse().
-_LOGIN_DEFAULTS = {"oauth": False, "anonymous": False, "no_browser": False, "timeout": _DEFAULT_LOGIN_TIMEOUT}
-_BARE_COMMANDS: dict[tuple[str, ...], tuple[Callable[..., int], dict[str, Any]]] = {
-    ("whoami",): (_cmd_whoami, {"json": False}),
-    ("whoami", "--json"): (_cmd_whoami, {"json": True}),
-    ("logout",): (_cmd_logout, {"yes": False}),
-    ("logout", "--yes"): (_cmd_logout, {"yes": True}),
-    ("logout", "-y"): (_cmd_logout, {"yes": True}),
-    ("login",): (_cmd_login, _LOGIN_DEFAULTS),
-    ("login", "--anonymous"): (_cmd_login, {**_LOGIN_DEFAULTS, "anonymous": True}),
-}
-
-
-def _bare_args(argv: list[str]) -> Any:
-    """The parsed arguments of a command line in _BARE_COMMANDS; else None."""
-    known = _BARE_COMMANDS.get(tuple(argv))
-    if known is None:
-        return None
-    import types
-
-    run, options = known
-    return types.SimpleNamespace(command=argv[0], run=run, **options)
-
-
-def _write_help(stream: IO[str], text: str) -> None:
-    """Write help as argparse does: a stream that cannot take it (a closed
-    descriptor) is no error. A reader that left is main()'s to handle."""
-    try:
-        stream.write(text)
-        stream.flush()
-    except BrokenPipeError:
-        raise
-    except OSError:
-        pass
-
-
-def _help_text(argv: list[str]) -> str | None:
-    """The help that ``argv`` asks for and nothing else (``-h``, ``login -h``); else None."""
-    if argv[-1:] and argv[-1] in _HELP_FLAGS:
-        if len(argv) == 1:
-            return _HELP[None]
-        if len(argv) == 2 and argv[0] in _SUMMARY:
-            return _HELP[argv[0]]
-    return None
+    login = command("login", _cmd_login, "Sign in (OAuth in the browser, or an anonymous token).")
+    login.add_argument("--oauth", action="store_true", help="sign in to your account through the browser")
+    login.add_argument("--anonymous", action="store_true", help="get a throwaway anonymous token (CI)")
+    login.add_argument("--no-browser", action="store_true", help="print the sign-in URL without opening a browser")
+    login.add_argument(
+        "--timeout",
+        type=_seconds_option,
+        default=_DEFAULT_LOGIN_TIMEOUT,
+        metavar="SECONDS",
+        help=f"how long to wait for the browser (default {_DEFAULT_LOGIN_TIMEOUT:g})",
+    )
+    logout = command("logout", _cmd_logout, "Delete the stored credentials.")
+    logout.add_argument("-y", "--yes", "-f", "--force", dest="yes", action="store_true", help="do not ask first")
+    whoami = command("whoami", _cmd_whoami, "Show the signed-in identity and its orgs.")
+    whoami.add_argument("--json", action="store_true", help="print the whole /v1/me answer as JSON")
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the arkor command line; return the exit status."""
-    argv = sys.argv[1:] if argv is None else list(argv)
-    # A process started with stdout or stderr closed (`arkor whoami >&-`), or
-    # under pythonw, has None for it: what would go there goes nowhere.
-    missing = [name for name in ("stdout", "stderr") if getattr(sys, name) is None]
-    if not missing:
-        return _main(argv)
-    with open(os.devnull, "w", encoding="utf-8") as devnull:
-        for name in missing:
-            setattr(sys, name, devnull)
-        try:
-            return _main(argv)
-        finally:
-            for name in missing:
-                setattr(sys, name, None)
-
-
-def _main(argv: list[str]) -> int:
-    try:
-        return _run(argv)
-    except BrokenPipeError:
-        # `arkor whoami | head`: the reader left. Point stdout at devnull so
-        # that the interpreter's own flush at exit stays quiet too.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return _EXIT_FAILURE
-
-
-def _run(argv: list[str]) -> int:
-    text = _help_text(argv)
-    if text is not None:  # before argparse, which is a fifth of the start-up
-        _write_help(sys.stdout, text)
-        return _EXIT_OK
-    args = _bare_args(argv)
-    if args is None:
-        try:
-            args = _parse(argv)
-        except SystemExit as exc:  # help, --version and usage errors
-            sys.stdout.flush()
-            return exc.code if isinstance(exc.code, int) else _EXIT_USAGE
-    for stream in (sys.stdout, sys.stderr):
-        # A name or an org in a script that the terminal's encoding lacks
-        # (a Windows pipe is cp1252) must print as an escape, not crash.
-        if hasattr(stream, "reconfigure"):
-            stream.reconfigure(errors="backslashreplace")
     ctx = _Context.of_process()
     term = ctx.term
+    for stream in (term.stdout, term.stderr):
+        # A name or an org that the terminal's encoding lacks (a Windows
+        # pipe is cp1252) must print as an escape, not crash.
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     try:
+        args = _parser().parse_args(sys.argv[1:] if argv is None else list(argv))
         status: int = args.run(args, ctx)
+    except SystemExit as exc:  # argparse: help, --version and usage errors
+        status = exc.code if isinstance(exc.code, int) else _EXIT_USAGE
     except ArkorError as exc:
         _debug_traceback(ctx.env)
-        term.error(exc.message)
+        term.error(*exc.lines)
         status = exc.status
     except KeyboardInterrupt:
+        term.break_line()
         term.error(_MSG_INTERRUPTED)
         status = _EXIT_INTERRUPTED
-    except BrokenPipeError:
-        raise
     except Exception as exc:  # noqa: BLE001 - a bug: still one line, and no token in it
         _debug_traceback(ctx.env)
-        term.error(f"Internal error ({type(exc).__name__}). Set ARKOR_DEBUG=1 to see the traceback, and report it.")
+        term.error(_MSG_INTERNAL.format(kind=type(exc).__name__))
         status = _EXIT_FAILURE
     # A deprecation notice is said once, when the command is over, also
     # after a failure: the user should learn of it before the cutoff.
     if ctx.deprecation:
         term.warn(ctx.deprecation)
-    sys.stdout.flush()
+    term.flush()
+    if term.lost_output and status == _EXIT_OK and not ctx.changed:
+        return _EXIT_FAILURE  # what was asked for was the output, and it was lost
     return status
 
 

@@ -9,28 +9,38 @@ the tokens they issued) and record every request they see; a test can script
 any answer for any route: status, JSON or raw body, headers, a delay, a
 redirect.
 
+``RawServer`` is the opposite: a hostile server that speaks raw bytes, for
+the tests of deadlines. Its behaviours (``drip_header``, ``drip_status``,
+``endless_continue``, ``drip_chunk_size``, ``endless_trailer``,
+``drip_body``, ``silent``) answer so slowly, or so endlessly, that only a
+deadline on the whole exchange ends them; a per-read timeout never fires.
+
 Offline demo::
 
-    python3 fake_cloud.py            # prints the environment to use
-    ARKOR_CLOUD_API_URL=http://127.0.0.1:<port> python3 arkor_cli.py login
+    python3 fake_cloud.py            # serves, and prints the lines to paste in another shell
+    python3 fake_cloud.py --help
 
 Standard library only, like arkor_cli.py.
 """
 
 from __future__ import annotations
 
+import argparse
 import base64
 import hashlib
 import itertools
 import json
 import os
 import secrets
+import shlex
+import socket
 import ssl
 import sys
 import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, Callable, Union
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -38,7 +48,25 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-__all__ = ["FIXTURES", "TEST_CA", "Answer", "FakeAuth0", "FakeCloudApi", "FakeProxy", "Seen", "browse"]
+__all__ = [
+    "FIXTURES",
+    "TEST_CA",
+    "Answer",
+    "Behaviour",
+    "FakeAuth0",
+    "FakeCloudApi",
+    "FakeProxy",
+    "RawServer",
+    "Seen",
+    "browse",
+    "drip_body",
+    "drip_chunk_size",
+    "drip_header",
+    "drip_status",
+    "endless_continue",
+    "endless_trailer",
+    "silent",
+]
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tests", "fixtures")
 TEST_CA = os.path.join(FIXTURES, "ca.pem")
@@ -105,9 +133,9 @@ class _Loopback:
 
     scheme = "http"
 
-    def __init__(self, handler: type) -> None:
+    def __init__(self, handler: type, port: int = 0) -> None:
         self._stopping = threading.Event()
-        self._server = _Server(("127.0.0.1", 0), handler)
+        self._server = _Server(("127.0.0.1", port), handler)
         self._thread: threading.Thread | None = None
 
     @property
@@ -132,8 +160,7 @@ class _Loopback:
 
     def _serve_tls(self, cert: str) -> None:
         """Speak HTTPS with the fixture pair ``cert`` (see tests/fixtures)."""
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(os.path.join(FIXTURES, f"{cert}.pem"), os.path.join(FIXTURES, f"{cert}-key.pem"))
+        context = _server_context(cert)
         # The handshake runs in each connection's own thread (see Handler.setup).
         self._server.socket = context.wrap_socket(self._server.socket, server_side=True, do_handshake_on_connect=False)
         self.scheme = "https"
@@ -148,12 +175,12 @@ class _Loopback:
 class _FakeService(_Loopback):
     """A recording, scriptable HTTP(S) service."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.requests: list[Seen] = []
         self.handshakes = 0  # TLS connections begun, verified by the client or not
         self._scripted: dict[tuple[str, str], list[Responder]] = {}
         self._lock = threading.Lock()
-        super().__init__(_handler_for(self))
+        super().__init__(_handler_for(self), port)
 
     # -- scripting ----------------------------------------------------------
 
@@ -183,10 +210,11 @@ class _FakeService(_Loopback):
 
 class FakeCloudApi(_FakeService):
     """The cloud-api on ``http://127.0.0.1:<ephemeral port>``, or with
-    ``tls=True`` on https with the test CA's certificate, as the real one is."""
+    ``tls=True`` on https with the test CA's certificate, as the real one is.
+    ``port`` picks the port (0: any free one)."""
 
-    def __init__(self, tls: bool = False) -> None:
-        super().__init__()
+    def __init__(self, tls: bool = False, port: int = 0) -> None:
+        super().__init__(port)
         if tls:
             self._serve_tls("server")
         self.config: dict[str, Any] = {
@@ -339,7 +367,7 @@ class FakeAuth0(_FakeService):
     def newest_refresh_token(self) -> str:
         """The refresh token issued last: the one a client must hold now."""
         with self._lock:
-            return [t["refresh_token"] for t in self.issued if "refresh_token" in t][-1]
+            return str([t["refresh_token"] for t in self.issued if "refresh_token" in t][-1])
 
     def accepts(self, refresh_token: str) -> bool:
         with self._lock:
@@ -572,30 +600,292 @@ def _handler_for(fake: _FakeService) -> type:
     return Handler
 
 
+def _server_context(cert: str) -> ssl.SSLContext:
+    """A server-side TLS context with the fixture pair ``cert`` (see tests/fixtures)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(os.path.join(FIXTURES, f"{cert}.pem"), os.path.join(FIXTURES, f"{cert}-key.pem"))
+    return context
+
+
+# ---------------------------------------------------------------------------
+# A hostile server, for the deadline tests
+# ---------------------------------------------------------------------------
+
+Behaviour = Callable[[socket.socket, threading.Event], None]
+"""What a RawServer does with a connection once it has read the request head:
+write what it likes to the socket, waiting with ``stop.wait(interval)`` (never
+``time.sleep``) so that ``RawServer.stop()`` ends it at once."""
+
+_MAX_HEAD = 65536  # bytes of request head read before the behaviour runs regardless
+
+
+class RawServer:
+    """A threaded TCP server on an ephemeral 127.0.0.1 port that, for each
+    connection, reads the request head (up to the blank line, at most 64 KiB)
+    and then runs ``behaviour(conn, stop)``: raw bytes, as slowly or as
+    endlessly as it likes. With ``tls=True`` it speaks TLS with the fixture
+    certificate ("server", valid for 127.0.0.1, trusted through TEST_CA); with
+    ``stall_handshake=True`` as well, it accepts the TCP connection and never
+    does the handshake. ``stop()`` sets the event every behaviour waits on,
+    wakes any blocked read or write, and closes every socket. Client hangups
+    end a connection quietly: no traceback is ever printed.
+
+    ``connections`` counts the TCP connections accepted; ``heads`` holds each
+    request head received (bytes, up to and with the blank line)."""
+
+    def __init__(self, behaviour: Behaviour | None = None, *, tls: bool = False, stall_handshake: bool = False) -> None:
+        if stall_handshake and not tls:
+            raise ValueError("stall_handshake needs tls=True")
+        self.behaviour: Behaviour = behaviour if behaviour is not None else silent()
+        self.stall_handshake = stall_handshake
+        self.connections = 0
+        self.heads: list[bytes] = []
+        self._context = _server_context("server") if tls else None
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._live: set[socket.socket] = set()
+        self._threads: list[threading.Thread] = []
+        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            self._listener.bind(("127.0.0.1", 0))
+            self._listener.listen(64)
+            self._listener.settimeout(0.05)  # how often the accept loop looks at the stop event
+        except OSError:
+            self._listener.close()
+            raise
+        self._port = int(self._listener.getsockname()[1])  # known still after stop()
+        self._accepting: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def url(self) -> str:
+        return f"{'https' if self._context else 'http'}://127.0.0.1:{self.port}"
+
+    def start(self) -> Self:
+        self._accepting = threading.Thread(target=self._accept_loop, name="raw-server", daemon=True)
+        self._accepting.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._accepting is not None:
+            self._accepting.join(5)
+        self._listener.close()
+        with self._lock:
+            live = list(self._live)
+            threads = list(self._threads)
+        for conn in live:
+            _shut(conn)  # wakes a read or write blocked in a connection's thread
+        deadline = time.monotonic() + 2
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        for conn in live:
+            conn.close()  # the connection's thread has closed it already, unless it is stuck
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _accept_loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return  # the listener is closed
+            conn.settimeout(30)  # a bound for a thread stop() somehow failed to wake
+            thread = threading.Thread(target=self._serve, args=(conn,), name="raw-server-conn", daemon=True)
+            with self._lock:
+                self.connections += 1
+                self._live.add(conn)
+                self._threads = [t for t in self._threads if t.is_alive()]
+                self._threads.append(thread)
+            if self._stopping.is_set():  # stop() may have looked at _live already
+                _shut(conn)
+            thread.start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        try:
+            if self._context is not None:
+                if self.stall_handshake:
+                    self._stopping.wait()
+                    return
+                raw = conn
+                conn = self._context.wrap_socket(raw, server_side=True, do_handshake_on_connect=False)
+                with self._lock:
+                    self._live.discard(raw)
+                    self._live.add(conn)
+                if self._stopping.is_set():
+                    return
+                conn.do_handshake()
+            head = b""
+            while b"\r\n\r\n" not in head and len(head) < _MAX_HEAD:
+                data = conn.recv(4096)
+                if not data:
+                    return  # the client went away before its request was whole
+                head += data
+            with self._lock:
+                self.heads.append(head[: head.find(b"\r\n\r\n") + 4] if b"\r\n\r\n" in head else head)
+            if not self._stopping.is_set():
+                self.behaviour(conn, self._stopping)
+        except OSError:
+            pass  # a client hanging up, a failed handshake, stop(): all expected
+        finally:
+            with self._lock:
+                self._live.discard(conn)
+            conn.close()
+
+
+def _shut(conn: socket.socket) -> None:
+    """Shut the connection down at the socket level, TLS or not: whatever a
+    thread is blocked on there returns at once."""
+    try:
+        socket.socket.shutdown(conn, socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+def _drip(first: bytes, then: Iterable[bytes], interval: float) -> Behaviour:
+    """Send ``first``, then one of ``then`` every ``interval`` seconds, until
+    stopped or the client goes away."""
+
+    def behaviour(conn: socket.socket, stop: threading.Event) -> None:
+        try:
+            if first:
+                conn.sendall(first)
+            for piece in then:
+                if stop.wait(interval):
+                    return
+                conn.sendall(piece)
+        except OSError:
+            pass  # the client hung up: the end of it
+
+    return behaviour
+
+
+def drip_header(interval: float = 0.05) -> Behaviour:
+    """``HTTP/1.0 200 OK``, then a header line that never ends: ``X-Drip: aaaa...``."""
+    return _drip(b"HTTP/1.0 200 OK\r\nX-Drip: ", itertools.repeat(b"a"), interval)
+
+
+def drip_status(interval: float = 0.05) -> Behaviour:
+    """A status line that never ends: ``HTTP/1.1 200 OK OK OK ...``, the reason phrase a byte at a time."""
+    return _drip(b"HTTP/1.1 200 ", itertools.cycle([b"O", b"K", b" "]), interval)
+
+
+def endless_continue(interval: float = 0.05) -> Behaviour:
+    """``HTTP/1.1 100 Continue`` and its blank line, again and again: the final answer never comes."""
+    line = b"HTTP/1.1 100 Continue\r\n\r\n"
+    return _drip(line, itertools.repeat(line), interval)
+
+
+_CHUNKED_HEAD = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Type: application/json\r\n\r\n"
+
+
+def drip_chunk_size(interval: float = 0.05) -> Behaviour:
+    """A chunked answer whose first chunk-size line never ends: ``0000...``
+    (leading zeros are legal, so no digit ever finishes it)."""
+    return _drip(_CHUNKED_HEAD, itertools.repeat(b"0"), interval)
+
+
+def endless_trailer(interval: float = 0.05) -> Behaviour:
+    """A whole chunked body, ``{}``, and its last chunk, then trailer lines
+    (``X-T: a``) forever, never the blank line that ends the message."""
+    return _drip(_CHUNKED_HEAD + b"2\r\n{}\r\n0\r\n", itertools.repeat(b"X-T: a\r\n"), interval)
+
+
+def drip_body(interval: float = 0.05) -> Behaviour:
+    """Headers promising a million bytes of body, then one byte (a space) every ``interval``."""
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000000\r\nConnection: close\r\n\r\n"
+    return _drip(head, itertools.repeat(b" "), interval)
+
+
+def silent() -> Behaviour:
+    """Read the request and never answer."""
+
+    def behaviour(conn: socket.socket, stop: threading.Event) -> None:
+        stop.wait()
+
+    return behaviour
+
+
+# ---------------------------------------------------------------------------
+# The command line: the offline demo, and the stand-in browser
+# ---------------------------------------------------------------------------
+
+_CALLBACK_PORTS = [52521, 52522, 52523]
+
+_DESCRIPTION = """\
+A fake Arkor Cloud on 127.0.0.1, for trying arkor offline: the cloud-api over
+HTTP, and its Auth0 over HTTPS with the test certificate authority in
+tests/fixtures/ca.pem. It mints anonymous tokens and signs in one user (Ada)
+through the OAuth code flow with PKCE, with no browser needed.
+
+Without a command it serves until Ctrl-C, and prints the lines to paste into
+another shell: ARKOR_CLOUD_API_URL (the cloud-api), SSL_CERT_FILE (to trust
+the test CA), BROWSER (this script's `browse`, a stand-in browser), and a
+throwaway HOME so that your real credentials stay as they are."""
+
+_EPILOG = """\
+examples:
+  python3 fake_cloud.py                serve, on any free port
+  python3 fake_cloud.py --port 8700    serve the cloud-api on port 8700
+  python3 fake_cloud.py browse URL     follow URL to the callback, as a browser would"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fake_cloud.py",
+        usage="%(prog)s [-h] [--port PORT]\n       %(prog)s browse URL [SECONDS]",
+        description=_DESCRIPTION,
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--port", type=int, default=0, help="the cloud-api's port on 127.0.0.1 (default: 0, any free one)"
+    )
+    commands = parser.add_subparsers(dest="command", title="commands", metavar="COMMAND")
+    browse_cmd = commands.add_parser(
+        "browse",
+        prog="fake_cloud.py browse",
+        help="play the browser: follow URL to the callback (used as BROWSER)",
+        description="Do what a browser does with the sign-in URL: GET it, trusting the test CA, and follow "
+        "the redirects to arkor's callback; then stay open SECONDS, as some browsers do. Exit 0 when the "
+        "last answer is 200. With FAKE_BROWSER_LOG set, write the last status and body to that file.",
+    )
+    browse_cmd.add_argument("url", metavar="URL", help="the sign-in URL")
+    browse_cmd.add_argument("seconds", metavar="SECONDS", nargs="?", type=float, help="how long to stay open")
+    return parser
+
+
 def main(argv: list[str] | None = None) -> int:
     """``fake_cloud.py``: serve a fake Arkor Cloud until Ctrl-C, for trying
     arkor offline. ``fake_cloud.py browse URL [SECONDS]``: play the browser
     (follow URL to the callback, then stay open SECONDS, as some do)."""
-    args = sys.argv[1:] if argv is None else argv
-    if args[:1] == ["browse"] and len(args) in (2, 3):
-        status, _, body = browse(args[1])
+    args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
+    if args.command == "browse":
+        status, _, body = browse(args.url)
         log = os.environ.get("FAKE_BROWSER_LOG")
         if log:  # what the "browser" ended on, for the test that launched it
             with open(log, "w", encoding="utf-8") as f:
                 f.write(f"{status}\n{body.decode('utf-8', 'replace')}")
-        if len(args) == 3:
-            time.sleep(float(args[2]))
+        if args.seconds is not None:
+            time.sleep(args.seconds)
         return 0 if status == 200 else 1
-    cloud = FakeCloudApi().start()
+    try:
+        cloud = FakeCloudApi(port=args.port).start()
+    except OSError as exc:
+        print(f"fake_cloud.py: cannot listen on 127.0.0.1:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     auth0 = FakeAuth0(cloud).start()
-    cloud.config = auth0.cli_config([52521, 52522, 52523])
-    here = os.path.abspath(__file__)
-    print("A fake Arkor Cloud is listening (cloud-api and Auth0). In another shell:", flush=True)
-    print(f"  export ARKOR_CLOUD_API_URL={cloud.url}", flush=True)
-    print(f"  export SSL_CERT_FILE={TEST_CA}", flush=True)
-    print(f"  export BROWSER='{sys.executable} {here} browse %s'", flush=True)
-    print("  python3 arkor_cli.py login && python3 arkor_cli.py whoami", flush=True)
-    print("Ctrl-C stops it.", flush=True)
+    cloud.config = auth0.cli_config(_CALLBACK_PORTS)
+    print(_instructions(cloud.url), flush=True)
     try:
         while True:
             time.sleep(3600)
@@ -605,6 +895,28 @@ def main(argv: list[str] | None = None) -> int:
         auth0.stop()
         cloud.stop()
     return 0
+
+
+def _instructions(cloud_url: str) -> str:
+    """The lines to paste into another shell (sh, bash, zsh), quoted so that
+    they work from any directory and with any path."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    python = shlex.quote(sys.executable)
+    arkor = f"{python} {shlex.quote(os.path.join(here, 'arkor_cli.py'))}"
+    # webbrowser splits BROWSER with shlex, and the shell unquotes it once first.
+    browser = " ".join(shlex.quote(word) for word in (sys.executable, os.path.join(here, "fake_cloud.py"), "browse"))
+    return "\n".join(
+        [
+            "A fake Arkor Cloud is listening (cloud-api and Auth0). In another shell:",
+            f"  export ARKOR_CLOUD_API_URL={shlex.quote(cloud_url)}",
+            f"  export SSL_CERT_FILE={shlex.quote(TEST_CA)}",
+            f"  export BROWSER={shlex.quote(browser + ' %s')}",
+            '  export HOME="$(mktemp -d)"  # a throwaway home: your real credentials stay as they are',
+            f"  {arkor} login --anonymous && {arkor} whoami",
+            f"  {arkor} login --oauth && {arkor} whoami",
+            "Ctrl-C stops it.",
+        ]
+    )
 
 
 if __name__ == "__main__":
