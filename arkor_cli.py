@@ -1264,7 +1264,30 @@ def _upgrade_fix(module_file: str | None = None, prefix: str | None = None, exec
     if os.path.isfile(os.path.join(prefix, "uv-receipt.toml")):
         return _MSG_UPGRADE.format(command=f"uv tool upgrade {_DISTRIBUTION}")
     python = f'"{executable}"' if " " in executable else executable
-    return _MSG_UPGRADE.format(command=f"{python} -m pip install --upgrade {_DISTRIBUTION}")
+    source = _installed_from(os.path.dirname(module_file)) or _DISTRIBUTION
+    source = f'"{source}"' if " " in source else source
+    return _MSG_UPGRADE.format(command=f"{python} -m pip install --upgrade {source}")
+
+
+def _installed_from(site: str) -> str | None:
+    """The folder pip installed this copy from (``pip install .`` in a
+    checkout), as PEP 610's direct_url.json records it; None for a copy
+    from the package index, or from a wheel file."""
+    import glob
+    from urllib.parse import urlsplit
+    from urllib.request import url2pathname
+
+    pattern = os.path.join(glob.escape(site), "arkor_cli-*.dist-info", "direct_url.json")
+    for record in glob.glob(pattern):
+        try:
+            with open(record, encoding="utf-8") as f:
+                origin = json.load(f)
+        except (OSError, ValueError):
+            continue
+        url = origin.get("url") if isinstance(origin, dict) else None
+        if isinstance(url, str) and url.startswith("file:") and "dir_info" in origin:
+            return url2pathname(urlsplit(url).path)
+    return None
 
 
 def _unsupported_message(reply: _Reply) -> str:
