@@ -49,7 +49,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
-    from http.client import HTTPMessage
+    from http.client import HTTPConnection, HTTPMessage, HTTPSConnection
     from typing import IO, Any, Callable, Literal, TypedDict, Union
 
     Token = str
@@ -225,6 +225,7 @@ _MSG_UPGRADE = "Run `{command}`."
 _MSG_REPLACE_FILE = "Replace {path} with the latest arkor_cli.py."
 _MSG_UNREACHABLE = "Could not reach {url}: {reason}"
 _MSG_UNEXPECTED = "Unexpected answer from {method} {url} ({status}): {what}."
+_MSG_MALFORMED = "Unexpected answer from {method} {url}: {what}"
 _MSG_REQUEST_FAILED = "{method} {url} failed ({status}): {body}"
 _MSG_TOO_LARGE = "The answer from {method} {url} ({status}) is larger than 1 MiB; refusing to read it."
 _MSG_BAD_URL = "{source} is not an http(s) URL: {url}."
@@ -280,6 +281,40 @@ _MSG_NO_HOME = "Cannot find your home directory: {variable} is {problem}. Set it
 _MSG_BAD_SECONDS = "not a positive number of seconds: {text}"
 _MSG_TOO_MANY_SECONDS = "more than a week ({limit:g} seconds): {text}"
 _MSG_BAD_ENV_SECONDS = "{name} must be a number of seconds, {problem}."
+# Why an answer or a connection failed: the ends of the messages above.
+_WHY_NOT_OBJECT = "not a JSON object"
+_WHY_TOO_LARGE = "larger than 1 MiB"
+_WHY_NOT_TEXT = "not UTF-8 text"
+_WHY_FILE_NOT_JSON = "not JSON: {reason}"
+_WHY_UNKNOWN_MODE = "unknown mode {mode!r}"
+_WHY_NO_MODE = "no mode"
+_WHY_NOT_URL = "{name} is not an http(s) URL"
+_WHY_UNSET = "not set"
+_WHY_EMPTY_VALUE = "empty"
+_WHY_RELATIVE = "relative ({value})"
+_WHY_MISSING = "missing {name}"
+_WHY_INVALID = "{name} is not valid"
+_WHY_NOT_JSON = "not JSON ({reason})"
+_WHY_HTML = "an HTML page"
+_WHY_HTML_TITLED = "an HTML page, {title!r}"
+_WHY_EMPTY = "(empty body)"
+_WHY_TIMED_OUT = "timed out"
+_WHY_NO_NAME = "cannot resolve the host name ({reason})"
+_WHY_CUT = "the connection closed before the whole answer arrived"
+_WHY_NO_ANSWER = "the server closed the connection without answering"
+_WHY_TLS = "TLS failed ({reason})"
+_WHY_PLAIN_HTTP = "TLS failed ({reason}): the server may be speaking plain HTTP; check http:// or https://"
+_WHY_UNTRUSTED = "TLS certificate not trusted ({reason})."
+_WHY_ANSWERED = "{url} answered {status}"
+_WHY_AUTH0_ERROR = "Auth0: {error}"
+_WHY_AUTH0_STATUS = "Auth0 answered {status}"
+_HINT_CLOCK = " Check this machine's clock, then the server's certificate."
+_HINT_OTHER_HOST = " The certificate is for another host: check the URL."
+_HINT_NO_CA_FILE = " {variable} names {path}, which is not a {kind}."
+_HINT_OWN_CA = " If your network uses its own certificate authority, point SSL_CERT_FILE at its bundle."
+_HINT_MACOS_CA = " With a python.org build of Python, run its 'Install Certificates' command once."
+_HINT_PROXY = " (through the proxy {proxy} from {variable}; set NO_PROXY={host} to go direct)"
+_HINT_PROXY_NOT_URL = " (through the proxy in {variable}, which is not a URL)"
 
 
 # ---------------------------------------------------------------------------
@@ -398,7 +433,10 @@ class _Terminal:
         is redirected (``arkor logout > log``)."""
         stream = self.stdout if _isatty(self.stdout) else self.stderr
         self._write(stream, _printable(prompt))
-        return self.read_line()
+        answer = self.read_line()
+        if answer is None:
+            self._write(stream, "\n")  # Ctrl-D left the cursor after the prompt
+        return answer
 
     def read_line(self) -> str | None:
         """One line of input, stripped; None at end of input. Bytes that are
@@ -553,16 +591,16 @@ def _problem(shape: type, value: Any) -> str | None:
     field may be absent or null; ``mode`` is checked by whoever picks the
     shape; fields the shape does not name are let be."""
     if not isinstance(value, dict):
-        return "not a JSON object"
+        return _WHY_NOT_OBJECT
     for name, (annotation, required) in _fields(shape).items():
         if name == "mode":
             continue
         if value.get(name) is None:
             if required:
-                return f"missing {name}"
+                return _WHY_MISSING.format(name=name)
             continue
         if not _CHECKS[annotation](value[name]):
-            return f"{name} is not valid"
+            return _WHY_INVALID.format(name=name)
     return None
 
 
@@ -582,7 +620,8 @@ def _loads(text: str) -> Any:
         raise ValueError(f"{constant} is not JSON")
 
     try:
-        return json.loads(text, parse_float=finite, parse_constant=refuse)
+        # A byte order mark, as Windows editors write one, is not JSON but no harm.
+        return json.loads(text.removeprefix("\ufeff"), parse_float=finite, parse_constant=refuse)
     except json.JSONDecodeError as exc:
         raise ValueError(f"{exc.msg} (line {exc.lineno}, column {exc.colno})") from None
     except RecursionError:
@@ -608,9 +647,11 @@ def _home(env: Mapping[str, str]) -> str:
         except KeyError:
             home = None
     if not home:
-        raise ArkorError(_MSG_NO_HOME.format(variable=variable, problem="not set" if home is None else "empty"))
+        raise ArkorError(
+            _MSG_NO_HOME.format(variable=variable, problem=_WHY_UNSET if home is None else _WHY_EMPTY_VALUE)
+        )
     if not os.path.isabs(home):
-        raise ArkorError(_MSG_NO_HOME.format(variable=variable, problem=f"relative ({home})"))
+        raise ArkorError(_MSG_NO_HOME.format(variable=variable, problem=_WHY_RELATIVE.format(value=home)))
     return home
 
 
@@ -657,23 +698,23 @@ def _parse_credentials(raw: bytes, path: str) -> Credentials:
         return ArkorError(_MSG_INVALID_FILE.format(path=path, what=what))
 
     if len(raw) > _MAX_BODY:
-        raise invalid("larger than 1 MiB")
+        raise invalid(_WHY_TOO_LARGE)
     try:
-        data = _loads(raw.decode("utf-8-sig"))
+        data = _loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
-        raise invalid("not UTF-8 text") from None
+        raise invalid(_WHY_NOT_TEXT) from None
     except ValueError as exc:
-        raise invalid(f"not JSON: {exc}") from None
+        raise invalid(_WHY_FILE_NOT_JSON.format(reason=exc)) from None
     if not isinstance(data, dict):
-        raise invalid("not a JSON object")
+        raise invalid(_WHY_NOT_OBJECT)
     mode = data.get("mode")
     shape = _MODES.get(mode) if isinstance(mode, str) else None
     if shape is None:
-        raise invalid(f"unknown mode {mode!r}" if "mode" in data else "no mode")
+        raise invalid(_WHY_UNKNOWN_MODE.format(mode=mode) if "mode" in data else _WHY_NO_MODE)
     if "arkorCloudApiUrl" in data and not _CHECKS["BaseUrl"](data["arkorCloudApiUrl"]):
         # Never read as "absent": that would send this token to the default
         # deployment, which did not issue it.
-        raise invalid("arkorCloudApiUrl is not an http(s) URL")
+        raise invalid(_WHY_NOT_URL.format(name="arkorCloudApiUrl"))
     problem = _problem(shape, data)
     if problem:
         raise invalid(problem)
@@ -932,14 +973,14 @@ class _Reply:
         (quoting the body unless ``quote`` is false: a token endpoint's
         answer may hold tokens even when it is not valid JSON)."""
         try:
-            return _loads(self.body.decode("utf-8-sig"))
+            return _loads(self.body.decode("utf-8"))
         except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError both
-            raise self.unexpected(f"not JSON ({exc})" + (f": {_snippet(self)}" if quote else "")) from None
+            raise self.unexpected(_WHY_NOT_JSON.format(reason=exc) + (f": {_snippet(self)}" if quote else "")) from None
 
     def json_or_none(self) -> Any:
         """The body as JSON, or None: for bodies that only may say more."""
         try:
-            return _loads(self.body.decode("utf-8-sig"))
+            return _loads(self.body.decode("utf-8"))
         except ValueError:
             return None
 
@@ -969,10 +1010,10 @@ def _snippet(reply: _Reply) -> str:
     content_type = reply.headers.get("Content-Type", "")
     if "html" in content_type.lower() or re.match(r"\s*<(!doctype html|html)", text, re.IGNORECASE):
         title = re.search(r"<title[^>]*>([^<]*)</title", text, re.IGNORECASE | re.DOTALL)
-        text = f"an HTML page, {' '.join(title.group(1).split())!r}" if title else "an HTML page"
+        text = _WHY_HTML_TITLED.format(title=" ".join(title.group(1).split())) if title else _WHY_HTML
     text = " ".join(text.strip().splitlines()[:1]) if text.strip() else ""
     if not text:
-        return "(empty body)"
+        return _WHY_EMPTY
     return text if len(text) <= _SNIPPET else text[: _SNIPPET - 1] + "\u2026"
 
 
@@ -1015,7 +1056,7 @@ class _Deadline:
 
         left = self._end - time.monotonic()
         if left <= 0:
-            raise TimeoutError("timed out")
+            raise TimeoutError(_WHY_TIMED_OUT)
         return left
 
 
@@ -1038,13 +1079,10 @@ def _proxies(env: Mapping[str, str], url: str) -> dict[str, str]:
     return proxies
 
 
-def _opener(deadline: _Deadline, env: Mapping[str, str], url: str) -> Any:
-    """A urllib opener that holds every connection to ``deadline`` and whose
-    redirects never carry a token to another origin."""
+def _bounded_connections(deadline: _Deadline) -> tuple[type[HTTPConnection], type[HTTPSConnection]]:
+    """http.client's HTTP and HTTPS connections, held to ``deadline``."""
     import http.client
     import io
-    import ssl
-    import urllib.request
 
     class Reader(io.RawIOBase):
         """The socket as http.client reads it: each wait gets the time left."""
@@ -1092,6 +1130,17 @@ def _opener(deadline: _Deadline, env: Mapping[str, str], url: str) -> Any:
             self.sock.settimeout(deadline.left())  # the handshake gets what is left
             host = self._tunnel_host or self.host  # type: ignore[attr-defined]
             self.sock = self._context.wrap_socket(self.sock, server_hostname=host)  # type: ignore[attr-defined]
+
+    return Connection, TLSConnection
+
+
+def _opener(deadline: _Deadline, env: Mapping[str, str], url: str) -> Any:
+    """A urllib opener that holds every connection to ``deadline`` and whose
+    redirects never carry a token to another origin."""
+    import ssl
+    import urllib.request
+
+    Connection, TLSConnection = _bounded_connections(deadline)
 
     class HTTP(urllib.request.HTTPHandler):
         def http_open(self, req: Any) -> Any:
@@ -1169,9 +1218,7 @@ def _http(
         # urllib's own parsing of a malformed answer (a bad Location, an
         # absurd Content-Length). Our request was checked before it was sent
         # (see above), so the text is about the answer and holds no token.
-        raise ArkorError(
-            _MSG_UNEXPECTED.format(method=method, url=_shown(url), status="-", what=str(exc)[:_SNIPPET])
-        ) from None
+        raise ArkorError(_MSG_MALFORMED.format(method=method, url=_shown(url), what=str(exc)[:_SNIPPET])) from None
     if len(raw) > _MAX_BODY:
         raise ArkorError(_MSG_TOO_LARGE.format(method=method, url=_shown(url), status=reply.status))
     return reply
@@ -1194,8 +1241,8 @@ def _proxy_hint(url: str, env: Mapping[str, str]) -> str:
     try:
         shown = _shown(proxy if "://" in proxy else "http://" + proxy)
     except ValueError:
-        return f" (through the proxy in {variable}, which is not a URL)"
-    return f" (through the proxy {shown} from {variable}; set NO_PROXY={parts.hostname} to go direct)"
+        return _HINT_PROXY_NOT_URL.format(variable=variable)
+    return _HINT_PROXY.format(proxy=shown, variable=variable, host=parts.hostname)
 
 
 def _net_reason(reason: object, env: Mapping[str, str]) -> str:
@@ -1205,24 +1252,24 @@ def _net_reason(reason: object, env: Mapping[str, str]) -> str:
     import ssl
 
     if isinstance(reason, ssl.SSLCertVerificationError):
-        text = f"TLS certificate not trusted ({str(reason.verify_message or reason.reason).rstrip('.')})."
+        text = _WHY_UNTRUSTED.format(reason=str(reason.verify_message or reason.reason).rstrip("."))
         if reason.verify_code == 10:  # X509_V_ERR_CERT_HAS_EXPIRED
-            return text + " Check this machine's clock, then the server's certificate."
+            return text + _HINT_CLOCK
         if reason.verify_code in (62, 64):  # host name or IP address mismatch
-            return text + " The certificate is for another host: check the URL."
+            return text + _HINT_OTHER_HOST
         return text + _trust_hint(env)
     if isinstance(reason, ssl.SSLError):
-        if reason.reason == "WRONG_VERSION_NUMBER":
-            return "TLS failed (WRONG_VERSION_NUMBER): the server may be speaking plain HTTP; check http:// or https://"
-        return f"TLS failed ({reason.reason or reason})"
+        # An https:// URL that reached a plain-HTTP server: its answer is no TLS record.
+        plain = reason.reason == "WRONG_VERSION_NUMBER"
+        return (_WHY_PLAIN_HTTP if plain else _WHY_TLS).format(reason=reason.reason or reason)
     if isinstance(reason, (socket.timeout, TimeoutError)):
-        return "timed out"
+        return _WHY_TIMED_OUT
     if isinstance(reason, socket.gaierror):
-        return f"cannot resolve the host name ({reason.strerror or reason})"
+        return _WHY_NO_NAME.format(reason=reason.strerror or reason)
     if isinstance(reason, http.client.IncompleteRead):
-        return "the connection closed before the whole answer arrived"
+        return _WHY_CUT
     if isinstance(reason, http.client.RemoteDisconnected):
-        return "the server closed the connection without answering"
+        return _WHY_NO_ANSWER
     if isinstance(reason, OSError) and reason.strerror:
         return reason.strerror
     return str(reason) or type(reason).__name__
@@ -1232,12 +1279,12 @@ def _trust_hint(env: Mapping[str, str]) -> str:
     """What to do about a certificate this machine does not trust."""
     cafile, capath = env.get("SSL_CERT_FILE"), env.get("SSL_CERT_DIR")
     if cafile and not os.path.isfile(cafile):
-        return f" SSL_CERT_FILE names {cafile}, which is not a file."
+        return _HINT_NO_CA_FILE.format(variable="SSL_CERT_FILE", path=cafile, kind="file")
     if capath and not os.path.isdir(capath):
-        return f" SSL_CERT_DIR names {capath}, which is not a folder."
-    hint = " If your network uses its own certificate authority, point SSL_CERT_FILE at its bundle."
+        return _HINT_NO_CA_FILE.format(variable="SSL_CERT_DIR", path=capath, kind="folder")
+    hint = _HINT_OWN_CA
     if sys.platform == "darwin":
-        hint += " With a python.org build of Python, run its 'Install Certificates' command once."
+        hint += _HINT_MACOS_CA
     return hint
 
 
@@ -1482,12 +1529,9 @@ def _split_target(target: str) -> tuple[str, str, str]:
     return target.partition("?")
 
 
-def _callback_server(port: int, callback: _Callback) -> Any:
-    """An HTTP server bound to 127.0.0.1:``port`` (0: any free one) that hands
-    ``GET /callback`` to ``callback``; OSError when the port will not bind."""
+def _callback_handler(callback: _Callback) -> type:
+    """The listener's request handler: ``GET /callback`` goes to ``callback``."""
     import http.server
-    import socket
-    import socketserver
     from urllib.parse import parse_qs
 
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -1544,6 +1588,16 @@ def _callback_server(port: int, callback: _Callback) -> Any:
         def log_message(self, format: str, *args: Any) -> None:
             pass  # request lines hold the code; they never reach the terminal
 
+    return Handler
+
+
+def _callback_server(port: int, callback: _Callback) -> Any:
+    """The listener, bound to 127.0.0.1:``port`` (0: any free one); OSError
+    when the port will not bind."""
+    import http.server
+    import socket
+    import socketserver
+
     class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
         daemon_threads = True
         block_on_close = False
@@ -1565,7 +1619,7 @@ def _callback_server(port: int, callback: _Callback) -> Any:
             host, port = self.socket.getsockname()[:2]
             self.server_name, self.server_port = str(host), int(port)
 
-    return Server(("127.0.0.1", port), Handler)
+    return Server(("127.0.0.1", port), _callback_handler(callback))
 
 
 def _listen(ports: list[int], callback: _Callback) -> Any:
@@ -1763,11 +1817,13 @@ def _token_answer(reply: _Reply) -> tuple[str, str | None, int]:
     problem = _problem(TokenAnswer, body)
     if problem:
         rotated = body.get("refresh_token") if isinstance(body, dict) else None
-        line = reply.unexpected(problem if body is not None else "not JSON").lines[0]
+        line = reply.unexpected(problem).lines[0]
         raise _MalformedTokens(line, rotated if _is_token(rotated) else None)
     expires_in = body.get("expires_in") or 0
     if not 0 <= expires_in < 1e9:
-        raise _MalformedTokens(reply.unexpected("expires_in is out of range").lines[0], body.get("refresh_token"))
+        raise _MalformedTokens(
+            reply.unexpected(_WHY_INVALID.format(name="expires_in")).lines[0], body.get("refresh_token")
+        )
     return body["access_token"], body.get("refresh_token"), int(time.time() + expires_in)
 
 
@@ -1846,10 +1902,12 @@ def _refresh_grant(stored: OAuthCredentials, ctx: _Context) -> OAuthCredentials:
         body = reply.json_or_none()
         error = body.get("error") if isinstance(body, dict) else None
         raise _RefreshRefused(
-            f"Auth0: {error}" if isinstance(error, str) and error else f"Auth0 answered {reply.status}"
+            _WHY_AUTH0_ERROR.format(error=error)
+            if isinstance(error, str) and error
+            else _WHY_AUTH0_STATUS.format(status=reply.status)
         )
     if reply.status != 200:
-        raise ArkorError(f"{_shown(reply.url)} answered {reply.status}")
+        raise ArkorError(_WHY_ANSWERED.format(url=_shown(reply.url), status=reply.status))
     access_token, rotated, expires_at = _token_answer(reply)
     renewed: OAuthCredentials = {**stored, "accessToken": access_token, "expiresAt": expires_at}
     if rotated is not None:  # rotation: the one just sent is spent
@@ -1945,7 +2003,9 @@ def _revoke(stored: OAuthCredentials, ctx: _Context) -> None:
         ctx.term.warn(_MSG_REVOKE_FAILED.format(reason=exc.message))
         return
     if reply.status != 200:
-        ctx.term.warn(_MSG_REVOKE_FAILED.format(reason=f"{_shown(reply.url)} answered {reply.status}"))
+        ctx.term.warn(
+            _MSG_REVOKE_FAILED.format(reason=_WHY_ANSWERED.format(url=_shown(reply.url), status=reply.status))
+        )
 
 
 # ---------------------------------------------------------------------------
@@ -2234,7 +2294,7 @@ def _cmd_whoami(args: Any, ctx: _Context) -> int:
     if args.json:
         body = reply.json()
         if not isinstance(body, dict):
-            raise reply.unexpected("not a JSON object")
+            raise reply.unexpected(_WHY_NOT_OBJECT)
         # Strict JSON (_loads let no NaN or infinity in), in ASCII: valid
         # whatever the terminal's or pipe's encoding.
         term.info(*json.dumps(body, indent=2, allow_nan=False).splitlines())
@@ -2242,7 +2302,7 @@ def _cmd_whoami(args: Any, ctx: _Context) -> int:
     me: MeAnswer = reply.checked(MeAnswer)
     orgs = me.get("orgs") or []
     if not isinstance(orgs, list) or not all(isinstance(o, dict) for o in orgs):
-        raise reply.unexpected("orgs is not a list of objects")
+        raise reply.unexpected(_WHY_INVALID.format(name="orgs"))
     term.info(*json.dumps(me["user"], indent=2, ensure_ascii=False).splitlines())
     names = [str(o.get("slug") or o.get("id") or "?") for o in orgs]
     if names:
