@@ -280,7 +280,7 @@ _MSG_NOT_PRIVATE = "Could not restrict the permissions of {path}: {reason}."
 _MSG_NO_HOME = "Cannot find your home directory: {variable} is {problem}. Set it to an absolute path."
 _MSG_BAD_SECONDS = "not a positive number of seconds: {text}"
 _MSG_TOO_MANY_SECONDS = "more than a week ({limit:g} seconds): {text}"
-_MSG_BAD_ENV_SECONDS = "{name} must be a number of seconds, {problem}."
+_MSG_BAD_ENV_SECONDS = "{name} is {problem}."
 # Why an answer or a connection failed: the ends of the messages above.
 _WHY_NOT_OBJECT = "not a JSON object"
 _WHY_TOO_LARGE = "larger than 1 MiB"
@@ -295,6 +295,10 @@ _WHY_RELATIVE = "relative ({value})"
 _WHY_MISSING = "missing {name}"
 _WHY_INVALID = "{name} is not valid"
 _WHY_NOT_JSON = "not JSON ({reason})"
+_WHY_JSON_ERROR = "{error} (line {line}, column {column})"
+_WHY_OUT_OF_RANGE = "the number {number} is out of range"
+_WHY_CONSTANT = "{constant} is not JSON"
+_WHY_TOO_DEEP = "nested too deeply"
 _WHY_HTML = "an HTML page"
 _WHY_HTML_TITLED = "an HTML page, {title!r}"
 _WHY_EMPTY = "(empty body)"
@@ -613,19 +617,19 @@ def _loads(text: str) -> Any:
     def finite(literal: str) -> float:
         value = float(literal)
         if value in (float("inf"), float("-inf")):
-            raise ValueError(f"the number {literal[:20]} is out of range")
+            raise ValueError(_WHY_OUT_OF_RANGE.format(number=literal[:20]))
         return value
 
     def refuse(constant: str) -> Any:
-        raise ValueError(f"{constant} is not JSON")
+        raise ValueError(_WHY_CONSTANT.format(constant=constant))
 
     try:
         # A byte order mark, as Windows editors write one, is not JSON but no harm.
         return json.loads(text.removeprefix("\ufeff"), parse_float=finite, parse_constant=refuse)
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{exc.msg} (line {exc.lineno}, column {exc.colno})") from None
+        raise ValueError(_WHY_JSON_ERROR.format(error=exc.msg, line=exc.lineno, column=exc.colno)) from None
     except RecursionError:
-        raise ValueError("nested too deeply") from None
+        raise ValueError(_WHY_TOO_DEEP) from None
 
 
 # ---------------------------------------------------------------------------
@@ -925,7 +929,7 @@ class _Context:
     def of_process(cls) -> _Context:
         """This process's own streams and environment. A stream the process
         was started without (``arkor whoami >&-``, pythonw) writes nowhere."""
-        stdin, stdout, stderr = (s or open(os.devnull, "w") for s in (sys.stdin, sys.stdout, sys.stderr))  # noqa: SIM115
+        stdin, stdout, stderr = (s or _missing_stream() for s in (sys.stdin, sys.stdout, sys.stderr))
         return cls(_Terminal(stdin, stdout, stderr, os.environ), os.environ)
 
     def http_timeout(self) -> float:
@@ -936,6 +940,17 @@ class _Context:
             return _seconds(raw)
         except ValueError as exc:
             raise ArkorError(_MSG_BAD_ENV_SECONDS.format(name="ARKOR_HTTP_TIMEOUT", problem=exc)) from None
+
+
+def _missing_stream() -> IO[str]:
+    """Stands for a stream the process was started without (``arkor whoami
+    >&-``, pythonw): every write fails, so the output counts as lost (see
+    main), and a read finds the end of input."""
+    import io
+
+    stream = io.StringIO()
+    stream.close()
+    return stream
 
 
 def _seconds(text: str) -> float:
@@ -2297,13 +2312,13 @@ def _cmd_whoami(args: Any, ctx: _Context) -> int:
             raise reply.unexpected(_WHY_NOT_OBJECT)
         # Strict JSON (_loads let no NaN or infinity in), in ASCII: valid
         # whatever the terminal's or pipe's encoding.
-        term.info(*json.dumps(body, indent=2, allow_nan=False).splitlines())
+        term.info(*json.dumps(body, indent=2, allow_nan=False).split("\n"))
         return _EXIT_OK
     me: MeAnswer = reply.checked(MeAnswer)
     orgs = me.get("orgs") or []
     if not isinstance(orgs, list) or not all(isinstance(o, dict) for o in orgs):
         raise reply.unexpected(_WHY_INVALID.format(name="orgs"))
-    term.info(*json.dumps(me["user"], indent=2, ensure_ascii=False).splitlines())
+    term.info(*json.dumps(me["user"], indent=2, ensure_ascii=False).split("\n"))
     names = [str(o.get("slug") or o.get("id") or "?") for o in orgs]
     if names:
         term.info(_MSG_ORGS.format(orgs=", ".join(names)))
