@@ -683,6 +683,8 @@ def _read_file(path: str) -> bytes | None:
     except FileNotFoundError:
         return None
     except OSError as exc:
+        if os.path.exists(path) and not stat.S_ISREG(os.stat(path).st_mode):  # a socket: ENXIO
+            raise ArkorError(_MSG_NOT_REGULAR.format(path=path)) from None
         raise ArkorError(_MSG_CANNOT_READ.format(path=path, reason=_os_reason(exc))) from None
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
@@ -2175,7 +2177,8 @@ def _cmd_login(args: Any, ctx: _Context) -> int:
         raise ArkorError(_MSG_OAUTH_IN_CI)
     path = _credentials_path(ctx.env)
     with _CredentialsLock(path):  # before anything is sent: a login never mints what it cannot store
-        pass
+        if os.path.exists(path) and not os.path.isfile(path):  # a folder, say: nothing can replace it
+            raise ArkorError(_MSG_NOT_REGULAR.format(path=path))
     if not _may_replace(path, ctx):
         term.info(_MSG_ABORTED)
         return _EXIT_OK
