@@ -843,6 +843,7 @@ class _CredentialsLock:
         self._fd = -1
 
     def __enter__(self) -> _CredentialsLock:  # noqa: PYI034 - private, never subclassed
+        import errno
         import stat
         import time
 
@@ -852,11 +853,12 @@ class _CredentialsLock:
         flags |= getattr(os, "O_BINARY", 0)
         try:
             os.makedirs(directory, mode=0o700, exist_ok=True)
-            if not os.access(directory, os.W_OK):  # a read-only mount, say
-                raise PermissionError(13, os.strerror(13))
             fd = os.open(self.path, flags, 0o600)
         except OSError as exc:
             raise ArkorError(_MSG_CANNOT_WRITE.format(path=self.path, reason=_os_reason(exc))) from None
+        if not os.access(directory, os.W_OK):  # the lock file is there, but no new file could be
+            os.close(fd)
+            raise ArkorError(_MSG_CANNOT_WRITE.format(path=directory, reason=os.strerror(errno.EACCES)))
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             os.close(fd)
             raise ArkorError(_MSG_NOT_REGULAR.format(path=self.path))
@@ -1617,6 +1619,7 @@ def _callback_server(port: int, callback: _Callback) -> Any:
 
     class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
         daemon_threads = True
+        request_queue_size = 64  # browsers open several idle pre-connections at once
         block_on_close = False
         # On Windows SO_REUSEADDR lets another process bind the same port and
         # steal the callback; on POSIX it only skips TIME_WAIT from a last run.
