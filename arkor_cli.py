@@ -1183,6 +1183,9 @@ def _opener(deadline: _Deadline, env: Mapping[str, str], url: str) -> Any:
                 return None
             if target[0] not in ("http", "https") or _url_problem(newurl) == "userinfo":
                 return None  # not to ftp: or file:, nor with a password: the 3xx is the answer
+            visited = getattr(req, "redirect_dict", {})
+            if visited.get(newurl, 0) >= self.max_repeats or len(visited) >= self.max_redirections:
+                return None  # a loop, which urllib would report with the body closed: the 3xx is the answer
             new = super().redirect_request(req, fp, code, msg, headers, newurl)
             if new is not None:
                 if _origin(req.full_url) != target:
@@ -1291,7 +1294,7 @@ def _net_reason(reason: object, env: Mapping[str, str]) -> str:
         return _WHY_NO_ANSWER
     if isinstance(reason, OSError) and reason.strerror:
         return reason.strerror
-    return str(reason) or type(reason).__name__
+    return " ".join(str(reason).split())[:_SNIPPET] or type(reason).__name__
 
 
 def _trust_hint(env: Mapping[str, str]) -> str:
