@@ -928,6 +928,7 @@ class _Context:
         self.term, self.env = term, env
         self.deprecation: str | None = None
         self.changed = False
+        self.replacing: str | None = None  # the anonymous id a login replaces without asking
 
     @classmethod
     def of_process(cls) -> _Context:
@@ -1658,7 +1659,8 @@ def _listen(ports: list[int], callback: _Callback) -> Any:
         except OSError as exc:
             last = exc
             continue
-        threading.Thread(target=server.serve_forever, args=(0.1,), name="arkor-callback", daemon=True).start()
+        # serve_forever notices shutdown() between polls: a short one frees the port at once.
+        threading.Thread(target=server.serve_forever, args=(0.02,), name="arkor-callback", daemon=True).start()
         return server
     raise ArkorError(_MSG_BIND_FAILED.format(ports=", ".join(str(p) for p in ports), error=last))
 
@@ -1876,6 +1878,15 @@ def _exchange_code(config: CliConfig, code: str, verifier: str, redirect_uri: st
     }
 
 
+def _store(path: str, credentials: Credentials, ctx: _Context) -> None:
+    """Write what a login got (under the lock the caller holds), saying so
+    where it replaces an anonymous identity that nobody could be asked about."""
+    if ctx.replacing is not None:
+        ctx.term.warn(_MSG_REPLACING_ANON.format(anonymous_id=ctx.replacing))
+    _write_credentials(path, credentials, ctx.term)
+    ctx.changed = True
+
+
 def _login_oauth(api: _CloudApi, config: CliConfig, path: str, args: Any, ctx: _Context) -> None:
     """Sign in through the browser; nothing is written unless it all works."""
     verifier, challenge, state = _pkce()
@@ -1895,8 +1906,7 @@ def _login_oauth(api: _CloudApi, config: CliConfig, path: str, args: Any, ctx: _
     credentials = _exchange_code(config, code, verifier, redirect_uri, ctx)
     credentials["arkorCloudApiUrl"] = api.base
     with _CredentialsLock(path):
-        _write_credentials(path, credentials, ctx.term)
-        ctx.changed = True
+        _store(path, credentials, ctx)
     ctx.term.success(_MSG_SIGNED_IN)
 
 
@@ -2120,8 +2130,7 @@ def _login_anonymous(api: _CloudApi, path: str, ctx: _Context) -> None:
             "arkorCloudApiUrl": api.base,
             "orgSlug": answer["personalOrg"]["slug"],
         }
-        _write_credentials(path, credentials, ctx.term)
-        ctx.changed = True
+        _store(path, credentials, ctx)
     ctx.term.info(
         _MSG_ANON_ID.format(anonymous_id=credentials["anonymousId"]),
         _MSG_ANON_KEEP.format(path=path),
@@ -2141,7 +2150,7 @@ def _may_replace(path: str, ctx: _Context) -> bool:
         return True
     anonymous_id = stored["anonymousId"]
     if not ctx.term.interactive():
-        ctx.term.warn(_MSG_REPLACING_ANON.format(anonymous_id=anonymous_id))
+        ctx.replacing = anonymous_id  # said when it happens: see _store
         return True
     answer = ctx.term.ask(_MSG_REPLACE_ANON.format(anonymous_id=anonymous_id))
     return (answer or "").lower() in ("y", "yes")

