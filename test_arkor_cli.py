@@ -2110,17 +2110,19 @@ class InstalledCopyTest(Case):
     def test_installed_copies(self) -> None:
         # One venv, pip's, then pipx's (its marker at the venv's root, where
         # sys.prefix points). uv's marker works alike: see UpgradeCommandTest.
-        import sysconfig
         import venv
 
         root = tempfile.mkdtemp(prefix="arkor-venv-")
         self.addCleanup(shutil.rmtree, root, True)
         venv.EnvBuilder(with_pip=False, symlinks=POSIX).create(root)
-        purelib = sysconfig.get_path("purelib", vars={"base": root, "platbase": root})
-        shutil.copy(MODULE, purelib)
         python = os.path.join(
             root, "Scripts" if os.name == "nt" else "bin", "python.exe" if os.name == "nt" else "python"
         )
+        # The venv's own answer: a distribution's Python (Debian's) has a
+        # scheme of its own that would name a folder the venv does not have.
+        where = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+        purelib = subprocess.run([python, "-I", "-c", where], capture_output=True, text=True, check=True).stdout
+        shutil.copy(MODULE, purelib.strip())
         self.sign_in_anon()
         self.cloud.script("GET", "/v1/me", Answer(426, body=b""))
         for marker, command in (
