@@ -230,6 +230,7 @@ _MSG_REQUEST_FAILED = "{method} {url} failed ({status}): {body}"
 _MSG_TOO_LARGE = "The answer from {method} {url} ({status}) is larger than 1 MiB; refusing to read it."
 _MSG_BAD_URL = "{source} is not an http(s) URL: {url}."
 _MSG_URL_USERINFO = "{source} holds a user name or password ({url}); arkor sends it nowhere. Remove it from the URL."
+_MSG_BAD_PROXY = "{variable} is not a proxy URL (http://host:port); fix or unset it."
 _MSG_BAD_HOST = "{source} is not a bare host[:port]: {value}."
 _MSG_BAD_HEADER = "The {name} header for {url} holds characters HTTP cannot carry."
 _MSG_INTERRUPTED = "Interrupted."
@@ -625,11 +626,20 @@ def _loads(text: str) -> Any:
 
     try:
         # A byte order mark, as Windows editors write one, is not JSON but no harm.
-        return json.loads(text.removeprefix("\ufeff"), parse_float=finite, parse_constant=refuse)
+        value = json.loads(text.removeprefix("\ufeff"), parse_float=finite, parse_constant=refuse)
     except json.JSONDecodeError as exc:
         raise ValueError(_WHY_JSON_ERROR.format(error=exc.msg, line=exc.lineno, column=exc.colno)) from None
     except RecursionError:
         raise ValueError(_WHY_TOO_DEEP) from None
+    # json.dumps(indent=...) recurses in Python; 3.12's loads goes deeper in C.
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if depth > 200:
+            raise ValueError(_WHY_TOO_DEEP)
+        if isinstance(item, (dict, list)):
+            pending.extend((v, depth + 1) for v in (item.values() if isinstance(item, dict) else item))
+    return value
 
 
 # ---------------------------------------------------------------------------
@@ -1133,11 +1143,47 @@ def _bounded_connections(deadline: _Deadline) -> tuple[type[HTTPConnection], typ
         def __init__(self, sock: Any, *args: Any, **kwargs: Any) -> None:
             super().__init__(Socket(sock), *args, **kwargs)  # type: ignore[arg-type]
 
+    def create_connection(address: Any, timeout: Any = None, source_address: Any = None, **_: Any) -> Any:
+        """socket.create_connection, held to the deadline: the name lookup
+        (in a thread: getaddrinfo takes no timeout) and all addresses together."""
+        import socket
+        import threading
+
+        found: dict[str, Any] = {}
+
+        def resolve() -> None:
+            try:
+                found["infos"] = socket.getaddrinfo(address[0], address[1], 0, socket.SOCK_STREAM)
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                found["error"] = exc
+
+        lookup = threading.Thread(target=resolve, name="arkor-resolve", daemon=True)
+        lookup.start()
+        lookup.join(deadline.left())
+        if lookup.is_alive():
+            raise TimeoutError(_WHY_TIMED_OUT)
+        if "error" in found:
+            raise found["error"]
+        last: OSError = OSError("getaddrinfo returns an empty list")
+        for family, kind, proto, _, addr in found["infos"]:
+            sock = socket.socket(family, kind, proto)
+            try:
+                sock.settimeout(deadline.left())
+                if source_address:
+                    sock.bind(source_address)
+                sock.connect(addr)
+                return sock
+            except OSError as exc:
+                sock.close()
+                last = exc
+        raise last
+
     class Connection(http.client.HTTPConnection):
         response_class = Response
 
         def connect(self) -> None:
             self.timeout = deadline.left()
+            self._create_connection = create_connection
             super().connect()
 
     class TLSConnection(http.client.HTTPSConnection):
@@ -1145,6 +1191,7 @@ def _bounded_connections(deadline: _Deadline) -> tuple[type[HTTPConnection], typ
 
         def connect(self) -> None:
             self.timeout = deadline.left()
+            self._create_connection = create_connection
             http.client.HTTPConnection.connect(self)  # TCP, and through a proxy its CONNECT
             assert self.sock is not None
             self.sock.settimeout(deadline.left())  # the handshake gets what is left
@@ -1161,6 +1208,12 @@ def _opener(deadline: _Deadline, env: Mapping[str, str], url: str) -> Any:
     import urllib.request
 
     Connection, TLSConnection = _bounded_connections(deadline)
+    proxies = _proxies(env, url)
+    for scheme, proxy in proxies.items():
+        try:  # urllib's own reading of it, now: its error would quote a password
+            urllib.request._parse_proxy(proxy)  # type: ignore[attr-defined]
+        except ValueError:
+            raise ArkorError(_MSG_BAD_PROXY.format(variable=f"{scheme.upper()}_PROXY")) from None
 
     class HTTP(urllib.request.HTTPHandler):
         def http_open(self, req: Any) -> Any:
@@ -1168,10 +1221,13 @@ def _opener(deadline: _Deadline, env: Mapping[str, str], url: str) -> Any:
 
     class HTTPS(urllib.request.HTTPSHandler):
         def __init__(self) -> None:
-            super().__init__(context=ssl.create_default_context())  # the system's trust, and SSL_CERT_FILE/DIR
+            # Not HTTPSHandler's own: from 3.12 it loads the trust at once, also
+            # for a plain-HTTP request that never needs it.
+            urllib.request.AbstractHTTPHandler.__init__(self)
 
         def https_open(self, req: Any) -> Any:
-            return self.do_open(TLSConnection, req, context=self._context)  # type: ignore[attr-defined]
+            context = ssl.create_default_context()  # the system's trust, and SSL_CERT_FILE/DIR
+            return self.do_open(TLSConnection, req, context=context)
 
     class SameOriginRedirect(urllib.request.HTTPRedirectHandler):
         # urllib copies every header onto the redirected request, Authorization
@@ -1196,9 +1252,9 @@ def _opener(deadline: _Deadline, env: Mapping[str, str], url: str) -> Any:
                 fp.close()
             return new
 
-    handlers: list[Any] = [urllib.request.ProxyHandler(_proxies(env, url)), HTTP, SameOriginRedirect]
-    if url.lower().startswith("https:"):  # the trust is loaded only where it is used
-        handlers.append(HTTPS())
+    # HTTPS always: a redirect from http:// to https:// must not fall back on
+    # urllib's default handler, which has no timeout at all.
+    handlers: list[Any] = [urllib.request.ProxyHandler(proxies), HTTP, HTTPS(), SameOriginRedirect]
     return urllib.request.build_opener(*handlers)
 
 
@@ -1775,7 +1831,7 @@ def _wait_for_code(callback: _Callback, timeout: float, term: _Terminal) -> str:
     """Wait for the callback (or a pasted URL) for at most ``timeout`` seconds."""
     import time
 
-    if _isatty(term.stdin):  # `login --oauth --no-browser | tee log` over SSH, too
+    if _isatty(term.stdin) and _foreground(term.stdin):  # `login --oauth --no-browser | tee log` over SSH, too
         _accept_pasted_url(callback, term)
     deadline = time.monotonic() + timeout
     # Short waits rather than one long one: on Windows, Ctrl-C reaches
@@ -1787,6 +1843,17 @@ def _wait_for_code(callback: _Callback, timeout: float, term: _Terminal) -> str:
         raise ArkorError(callback.failure)
     assert callback.code is not None
     return callback.code
+
+
+def _foreground(stream: IO[str]) -> bool:
+    """Whether this process may read its terminal: a background job
+    (`arkor login --oauth &`) that reads it is stopped by the shell."""
+    if sys.platform == "win32":  # no job control
+        return True
+    try:
+        return os.tcgetpgrp(stream.fileno()) == os.getpgrp()
+    except (OSError, ValueError, AttributeError):
+        return True
 
 
 def _is_callback(params: Mapping[str, list[str]]) -> bool:
@@ -1862,7 +1929,7 @@ def _exchange_code(config: CliConfig, code: str, verifier: str, redirect_uri: st
         "redirect_uri": redirect_uri,
     }
     reply = _post_form(f"https://{config['auth0Domain']}/oauth/token", form, ctx.http_timeout(), ctx.env)
-    if reply.status != 200:
+    if not 200 <= reply.status < 300:
         raise ArkorError(_MSG_EXCHANGE_FAILED.format(status=reply.status, body=_snippet(reply)))
     access_token, refresh_token, expires_at = _token_answer(reply)
     if refresh_token is None:
@@ -1939,7 +2006,7 @@ def _refresh_grant(stored: OAuthCredentials, ctx: _Context) -> OAuthCredentials:
             if isinstance(error, str) and error
             else _WHY_AUTH0_STATUS.format(status=reply.status)
         )
-    if reply.status != 200:
+    if not 200 <= reply.status < 300:
         raise ArkorError(_WHY_ANSWERED.format(url=_shown(reply.url), status=reply.status))
     access_token, rotated, expires_at = _token_answer(reply)
     renewed: OAuthCredentials = {**stored, "accessToken": access_token, "expiresAt": expires_at}
@@ -2016,11 +2083,12 @@ def _signed_in_request(
     after a 401 (then the request is sent again, once). An anonymous token
     cannot be renewed: a 401 on it gets a hint instead.
     """
+    tried = _expiring(stored)  # a renewal that failed is not tried again after a 401
     fresh = _fresh(ctx, path, stored)
     reply = api.request(method, endpoint, token=_bearer(fresh))
     if reply.status == 401 and fresh["mode"] == "anon":
         ctx.term.warn(_MSG_ANON_401)
-    elif reply.status == 401 and fresh is stored:  # not renewed yet: once, now
+    elif reply.status == 401 and not tried:  # once, now
         renewed = _renew(ctx, path, stored)  # type: ignore[arg-type]
         if _bearer(renewed) != _bearer(stored):
             reply = api.request(method, endpoint, token=_bearer(renewed))
@@ -2229,7 +2297,11 @@ def _read_for_logout(path: str) -> bytes | None:
     of it). Anything but a regular file is refused, never removed."""
     import stat
 
-    if os.path.exists(path) and not stat.S_ISREG(os.stat(path).st_mode):
+    try:
+        regular = stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:  # gone meanwhile, or a dangling link: nothing to refuse
+        regular = True
+    if not regular:
         raise ArkorError(_MSG_NOT_REGULAR.format(path=path))
     try:
         return _read_file(path)
@@ -2381,7 +2453,11 @@ def _parser() -> Any:
         made.set_defaults(run=run)
         return made
 
-    parser = argparse.ArgumentParser(
+    class Parser(argparse.ArgumentParser):
+        def error(self, message: str) -> Any:  # it quotes argv: one line, escaped
+            super().error(_printable(message))
+
+    parser = Parser(
         prog=_PROG,
         description="Sign in to Arkor Cloud, sign out, and say who you are.",
         epilog=_ENVIRONMENT + f"\nRun `{_PROG} <command> -h` for a command's options.",
