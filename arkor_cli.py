@@ -304,6 +304,7 @@ _WHY_HTML = "an HTML page"
 _WHY_HTML_TITLED = "an HTML page, {title!r}"
 _WHY_EMPTY = "(empty body)"
 _WHY_TIMED_OUT = "timed out"
+_WHY_NO_ADDRESS = "the host name has no address"
 _WHY_NO_NAME = "cannot resolve the host name ({reason})"
 _WHY_CUT = "the connection closed before the whole answer arrived"
 _WHY_NO_ANSWER = "the server closed the connection without answering"
@@ -1143,55 +1144,24 @@ def _bounded_connections(deadline: _Deadline) -> tuple[type[HTTPConnection], typ
         def __init__(self, sock: Any, *args: Any, **kwargs: Any) -> None:
             super().__init__(Socket(sock), *args, **kwargs)  # type: ignore[arg-type]
 
-    def create_connection(address: Any, timeout: Any = None, source_address: Any = None, **_: Any) -> Any:
-        """socket.create_connection, held to the deadline: the name lookup
-        (in a thread: getaddrinfo takes no timeout) and all addresses together."""
-        import socket
-        import threading
-
-        found: dict[str, Any] = {}
-
-        def resolve() -> None:
-            try:
-                found["infos"] = socket.getaddrinfo(address[0], address[1], 0, socket.SOCK_STREAM)
-            except BaseException as exc:  # noqa: BLE001 - handed to the caller
-                found["error"] = exc
-
-        lookup = threading.Thread(target=resolve, name="arkor-resolve", daemon=True)
-        lookup.start()
-        lookup.join(deadline.left())
-        if lookup.is_alive():
-            raise TimeoutError(_WHY_TIMED_OUT)
-        if "error" in found:
-            raise found["error"]
-        last: OSError = OSError("getaddrinfo returns an empty list")
-        for family, kind, proto, _, addr in found["infos"]:
-            sock = socket.socket(family, kind, proto)
-            try:
-                sock.settimeout(deadline.left())
-                if source_address:
-                    sock.bind(source_address)
-                sock.connect(addr)
-                return sock
-            except OSError as exc:
-                sock.close()
-                last = exc
-        raise last
+    def bounded_connect(address: tuple[str, int], timeout: object = None, source_address: Any = None) -> Any:
+        return _connect(address, deadline, source_address)  # http.client's timeout gives way to the deadline
 
     class Connection(http.client.HTTPConnection):
         response_class = Response
 
-        def connect(self) -> None:
-            self.timeout = deadline.left()
-            self._create_connection = create_connection
-            super().connect()
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._create_connection = bounded_connect
 
     class TLSConnection(http.client.HTTPSConnection):
         response_class = Response
 
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._create_connection = bounded_connect
+
         def connect(self) -> None:
-            self.timeout = deadline.left()
-            self._create_connection = create_connection
             http.client.HTTPConnection.connect(self)  # TCP, and through a proxy its CONNECT
             assert self.sock is not None
             self.sock.settimeout(deadline.left())  # the handshake gets what is left
@@ -1199,6 +1169,43 @@ def _bounded_connections(deadline: _Deadline) -> tuple[type[HTTPConnection], typ
             self.sock = self._context.wrap_socket(self.sock, server_hostname=host)  # type: ignore[attr-defined]
 
     return Connection, TLSConnection
+
+
+def _connect(address: tuple[str, int], deadline: _Deadline, source_address: Any = None) -> Any:
+    """socket.create_connection, held to ``deadline`` as a whole: the name
+    lookup (in a thread, since getaddrinfo takes no timeout) and all the
+    addresses it gives, rather than a full timeout for each."""
+    import socket
+    import threading
+
+    found: dict[str, Any] = {}
+
+    def resolve() -> None:
+        try:
+            found["addresses"] = socket.getaddrinfo(address[0], address[1], 0, socket.SOCK_STREAM)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller below
+            found["error"] = exc
+
+    lookup = threading.Thread(target=resolve, name="arkor-resolve", daemon=True)
+    lookup.start()
+    lookup.join(deadline.left())
+    if lookup.is_alive():
+        raise TimeoutError(_WHY_TIMED_OUT)
+    if "error" in found:
+        raise found["error"]
+    last: OSError = OSError(_WHY_NO_ADDRESS)
+    for family, kind, proto, _, where in found["addresses"]:
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.settimeout(deadline.left())
+            if source_address:
+                sock.bind(source_address)
+            sock.connect(where)
+            return sock
+        except OSError as exc:
+            sock.close()
+            last = exc
+    raise last
 
 
 def _opener(deadline: _Deadline, env: Mapping[str, str], url: str) -> Any:
