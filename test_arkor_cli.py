@@ -1464,6 +1464,104 @@ class DeadlineTest(Case):
         )
         self.assertFalse(os.path.exists(self.creds))
 
+    def test_a_redirect_from_http_to_https_is_held_to_the_deadline(self) -> None:
+        from fake_cloud import RawServer
+
+        # The https:// target accepts the connection and never does the handshake.
+        server = RawServer(tls=True, stall_handshake=True)
+        self.sign_in_anon()
+        self.cloud.script("GET", "/v1/me", Answer.redirect(f"{server.url}/v1/me"))
+        code, out, err = self.deadline_run(server, "whoami", ARKOR_HTTP_TIMEOUT="0.2", SSL_CERT_FILE=TEST_CA)
+        self.assertEqual((code, out), (1, ""))
+        # The URL named is the one arkor asked for; the redirect's target is where it stalled.
+        self.assertEqual(err, f"Could not reach {self.cloud.url}/v1/me: timed out\n")
+        self.assertEqual(len(self.cloud.seen("GET", "/v1/me")), 1)
+
+    def test_a_name_lookup_that_never_answers(self) -> None:
+        import threading
+
+        # getaddrinfo takes no timeout: one that never returns (a resolver
+        # that drops the query) must still end with the deadline.
+        released = threading.Event()
+        self.addCleanup(released.set)
+        real_getaddrinfo = socket.getaddrinfo
+        asked: list[str] = []
+
+        def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+            if host != "slow-name.test":
+                return real_getaddrinfo(host, *args, **kwargs)
+            asked.append(host)
+            released.wait(60)  # a guard: the test releases it when it ends
+            raise socket.gaierror(socket.EAI_AGAIN, "released by the test")
+
+        base = f"http://slow-name.test:{self.cloud.port}"
+        with mock.patch.object(socket, "getaddrinfo", getaddrinfo):
+            code, out, err = self.deadline_run(
+                _DeadlineWake(released.set), "login", "--anonymous", ARKOR_CLOUD_API_URL=base, ARKOR_HTTP_TIMEOUT="0.2"
+            )
+        self.assertEqual(asked, ["slow-name.test"])
+        self.assertEqual((code, out), (1, ""))
+        self.assertEqual(err, f"Could not reach {base}/v1/auth/anonymous: timed out\n")
+        self.assertFalse(os.path.exists(self.creds))
+        self.assertEqual(self.cloud.requests, [])
+
+    @unittest.skipUnless(sys.platform.startswith("linux"), "Linux drops a SYN to a full accept queue")
+    def test_every_address_of_a_name_shares_the_deadline(self) -> None:
+        # A name with two addresses: the first never completes the connect
+        # (a listener whose accept queue is full: the kernel drops the SYN),
+        # the second is the fake cloud-api. The first takes all the time
+        # there is, so the second is never connected to: no address gets a
+        # deadline of its own.
+        hole = socket.socket()
+        self.addCleanup(hole.close)
+        hole.bind(("127.0.0.1", 0))
+        hole.listen(0)
+        filler = socket.create_connection(hole.getsockname(), timeout=5)  # the queue is full now
+        self.addCleanup(filler.close)
+        addresses = [hole.getsockname(), ("127.0.0.1", self.cloud.port)]
+
+        real_getaddrinfo = socket.getaddrinfo
+
+        def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+            if host != "two-addresses.test":
+                return real_getaddrinfo(host, *args, **kwargs)
+            return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", a) for a in addresses]
+
+        real_connect = socket.socket.connect
+        connected: list[Any] = []
+
+        def connect(sock: socket.socket, address: Any) -> None:
+            if address in addresses:  # not another thread's connection
+                connected.append(address)
+            real_connect(sock, address)
+
+        base = f"http://two-addresses.test:{self.cloud.port}"
+        with contextlib.ExitStack() as patches:
+            patches.enter_context(mock.patch.object(socket, "getaddrinfo", getaddrinfo))
+            patches.enter_context(mock.patch.object(socket.socket, "connect", connect))
+            code, out, err = self.deadline_run(
+                _DeadlineWake(filler.close), "login", "--anonymous", ARKOR_CLOUD_API_URL=base, ARKOR_HTTP_TIMEOUT="0.2"
+            )
+        self.assertEqual((code, out), (1, ""))
+        self.assertEqual(err, f"Could not reach {base}/v1/auth/anonymous: timed out\n")
+        self.assertEqual(connected, [addresses[0]])
+        self.assertEqual(self.cloud.requests, [])
+        self.assertFalse(os.path.exists(self.creds))
+
+
+class _DeadlineWake:
+    """Stands in for a server in ``DeadlineTest.deadline_run``: its stop()
+    wakes whatever the command waits on."""
+
+    def __init__(self, wake: Callable[[], object]) -> None:
+        self.wake = wake
+
+    def start(self) -> _DeadlineWake:
+        return self
+
+    def stop(self) -> None:
+        self.wake()
+
 
 class UrlUserinfoTest(Case):
     """A user name or password in a URL is sent nowhere (not even to DNS) and
@@ -1519,6 +1617,22 @@ class UrlUserinfoTest(Case):
                     f" http://***@127.0.0.1:{port} from {variable.upper()}; set NO_PROXY=127.0.0.1 to go direct)\n",
                 )
                 self.assert_nothing_leaked(out, err)
+
+    def test_a_proxy_url_urllib_cannot_read_is_refused_unquoted(self) -> None:
+        # One slash missing: urllib's own error would quote the URL, password and all.
+        https_base = f"https://127.0.0.1:{free_port()}"
+        for variable, value, base in (
+            ("HTTPS_PROXY", "http:/alice:S3cretPW@proxy.corp:3128", https_base),
+            ("http_proxy", "http:/bob:SECRET@proxy.corp:3128", self.cloud.url),
+        ):
+            with self.subTest(variable=variable):
+                code, out, err = self.run_main("login", "--anonymous", ARKOR_CLOUD_API_URL=base, **{variable: value})
+                self.assertEqual((code, out), (1, ""))
+                self.assertEqual(err, f"{variable.upper()} is not a proxy URL (http://host:port); fix or unset it.\n")
+                self.assertNotIn("S3cretPW", err)
+                self.assert_nothing_leaked(out, err)
+                self.assertFalse(os.path.exists(self.creds))
+        self.assertEqual(self.cloud.requests, [])
 
     def test_a_redirect_to_a_url_with_userinfo_is_not_followed(self) -> None:
         self.sign_in_anon()
@@ -2564,6 +2678,24 @@ class OAuthLoginTest(OAuthCase):
                 self.assertEqual(self.creds_bytes(), before)
                 self.assertEqual(self.leftovers(), [])
 
+    def test_a_token_answer_with_any_2xx_status_is_taken(self) -> None:
+        # 201 Created (a gateway may answer so): the same tokens as a 200.
+        def created(seen: Any) -> Answer:
+            answer = self.auth0._default(seen)
+            return Answer(201, json.loads(answer.body)) if answer.status == 200 else answer
+
+        self.auth0.script("POST", "/oauth/token", created)
+        code, out, err, _ = self.login()
+        self.assertEqual((code, err), (0, ""))
+        self.assertTrue(out.endswith("\nSigned in\n"), out)
+        issued = self.auth0.issued[-1]
+        stored = self.read_creds()
+        self.assertEqual(
+            (stored["accessToken"], stored["refreshToken"]), (issued["access_token"], issued["refresh_token"])
+        )
+        for token in self.auth0.handed_out():
+            self.assertNotIn(token, out + err)
+
     def test_no_refresh_token(self) -> None:
         self.auth0.omit_refresh_token = True
         code, _out, err, _ = self.login()
@@ -2926,6 +3058,29 @@ class BrowserChoiceTest(unittest.TestCase):
         self.assertEqual(received, f"{self.TRICKY}\n")
 
 
+# A child on a terminal of its own, started as a background job there: this
+# wrapper makes the pty on fd 0 its controlling terminal (a new session, so
+# the wrapper's group is the foreground one), then runs the command in a
+# process group of its own. A read from the terminal would stop the command
+# (SIGTTIN): the wrapper then kills it, says so on stderr and exits 99.
+LOGIN_WAIT_BACKGROUND = (
+    "import fcntl, os, signal, sys, termios\n"
+    "os.setsid()\n"
+    "fcntl.ioctl(0, termios.TIOCSCTTY, 0)\n"
+    "pid = os.fork()\n"
+    "if pid == 0:\n"
+    "    os.setpgid(0, 0)\n"
+    "    os.execv(sys.executable, [sys.executable] + sys.argv[1:])\n"
+    "_, status = os.waitpid(pid, os.WUNTRACED)\n"
+    "if os.WIFSTOPPED(status):\n"
+    "    os.kill(pid, signal.SIGKILL)\n"
+    "    os.waitpid(pid, 0)\n"
+    "    sys.stderr.write('stopped by signal %d\\n' % os.WSTOPSIG(status))\n"
+    "    sys.exit(99)\n"
+    "sys.exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))\n"
+)
+
+
 class LoginWaitTest(OAuthCase):
     """Waiting for the browser: the bound, the paste prompt, the listener's gate."""
 
@@ -3045,6 +3200,49 @@ class LoginWaitTest(OAuthCase):
             os.close(master)
         self._record(out, err)
         self.assertEqual((proc.returncode, out, err), (0, "Signed in\n", ""))
+
+    @unittest.skipUnless(POSIX and hasattr(__import__("termios"), "TIOCSCTTY"), "needs a pty to be a terminal on")
+    def test_no_paste_prompt_from_a_background_job(self) -> None:
+        # `arkor login --oauth --no-browser &`: stdin is the terminal, but
+        # the shell has another job in the foreground. Reading it would stop
+        # the login; it waits for the browser alone.
+        import pty
+
+        master, slave = pty.openpty()
+        self.addCleanup(os.close, master)
+        argv = ["login", "--oauth", "--no-browser", "--timeout=10"]
+        proc = subprocess.Popen(
+            [sys.executable, "-I", "-S", "-c", LOGIN_WAIT_BACKGROUND, MODULE, *argv],
+            stdin=slave,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=self.env(NO_COLOR="1"),
+            close_fds=True,
+        )
+        os.close(slave)
+        # (Killing the wrapper orphans the login's group; its --timeout ends it in any case.)
+        self.addCleanup(lambda: proc.poll() is None and proc.kill())
+        assert proc.stdout is not None
+        seen = b""
+        deadline = time.monotonic() + 20  # a guard: only a broken product gets near it
+        while seen.count(b"\n") < 2 and time.monotonic() < deadline:
+            ready, _, _ = select.select([proc.stdout], [], [], 0.1)
+            if ready:
+                chunk = os.read(proc.stdout.fileno(), 4096)
+                if not chunk:
+                    break
+                seen += chunk
+        browser_line, _, rest = seen.decode().partition("\n")
+        self.assertTrue(browser_line.startswith("Browser: https://"), seen)
+        # Where Auth0 sends the browser, called as the browser would.
+        location = urlsplit(_login_redirect(_login_browser_url(browser_line)))
+        with contextlib.suppress(OSError):  # a login stopped by SIGTTIN is killed: refused
+            self.callback(self.ports[0], f"{location.path}?{location.query}")
+        out, err = proc.communicate(timeout=30)
+        self._record(out.decode(), err.decode())
+        self.assertEqual((proc.returncode, err.decode()), (0, ""))
+        self.assertEqual(rest + out.decode(), f"{self.NO_BROWSER}\nSigned in\n")
+        self.assertEqual(self.read_creds()["mode"], "oauth")
 
     def test_foreign_host_header_is_refused_without_ending_the_login(self) -> None:
         port = self.ports[0]
@@ -3225,6 +3423,26 @@ class RefreshTest(OAuthCase):
         self.assertEqual(stored, self.auth0.newest_refresh_token())
         self.assertTrue(self.auth0.accepts(stored))
         self.assertFalse(self.auth0.accepts(old["refreshToken"]))
+
+    def test_a_rotation_answered_201_is_stored(self) -> None:
+        self.auth0.rotate = True
+
+        def created(seen: Any) -> Answer:
+            answer = self.auth0._default(seen)
+            return Answer(201, json.loads(answer.body)) if answer.status == 200 else answer
+
+        self.auth0.script("POST", "/oauth/token", created)
+        old = self.sign_in_oauth(expires_in=-100)
+        code, out, err = self.run_main("whoami")
+        self.assertEqual((code, err), (0, ""))
+        self.assert_identity(out)
+        stored = self.read_creds()
+        newest = self.auth0.issued[-1]
+        self.assertEqual(
+            (stored["accessToken"], stored["refreshToken"]), (newest["access_token"], newest["refresh_token"])
+        )
+        self.assertNotEqual(stored["refreshToken"], old["refreshToken"])
+        self.assertTrue(self.auth0.accepts(stored["refreshToken"]))
 
     def test_refresh_keeps_the_file_as_it_was(self) -> None:
         # Only accessToken, expiresAt and a rotated refreshToken change: the
@@ -3411,6 +3629,24 @@ class RefreshTest(OAuthCase):
             f"Could not renew the access token (Could not reach https://{self.auth0.domain}/oauth/token:"
             " Connection refused); trying the stored one.\n",
         )
+        self.assertEqual(self.creds_bytes(), before)
+
+    def test_a_failed_renewal_is_not_tried_again_after_a_401(self) -> None:
+        # Near expiry and Auth0 down: the renewal before the request fails,
+        # the stored token gets a 401, and that is the answer: one attempt,
+        # one warning.
+        self.sign_in_oauth(expires_in=30)
+        before = self.creds_bytes()
+        self.auth0.script("POST", "/oauth/token", Answer(503, {"error": "temporarily_unavailable"}))
+        self.cloud.script("GET", "/v1/me", Answer(401, {"error": "unauthorized"}))
+        code, out, err = self.run_main("whoami")
+        self.assertEqual((code, out), (0, "Failed to fetch /v1/me (401). Token may be expired.\n"))
+        self.assertEqual(
+            err,
+            f"Could not renew the access token (https://{self.auth0.domain}/oauth/token answered 503);"
+            " trying the stored one.\n",
+        )
+        self.assertEqual(self.routes(), ["POST /oauth/token", "GET /v1/me"])
         self.assertEqual(self.creds_bytes(), before)
 
     def test_concurrent_refreshes_keep_the_newest_refresh_token(self) -> None:
@@ -4661,6 +4897,19 @@ class CommandLineTest(Case):
             err.startswith(CLI_USAGE[None] + "arkor: error: argument <command>: invalid choice: 'frobnicate' ("), err
         )
         self.assertEqual(self.cloud.requests, [])
+
+    def test_a_usage_error_quotes_argv_on_one_escaped_line(self) -> None:
+        # argparse quotes what it did not recognise as it was given: a
+        # terminal title sequence and a line break that forges a line.
+        code, out, err = self.run_main("whoami", "--x\x1b]0;owned\x07\nforged", COLUMNS="80")
+        self.assertEqual((code, out), (2, ""))
+        self.assertEqual(
+            err,
+            CLI_USAGE[None] + "arkor: error: unrecognized arguments: --x\\u001b]0;owned\\u0007\\u000aforged\n",
+        )
+        self.assertNotIn("\x1b", err)
+        self.assertNotIn("\x07", err)
+        self.assertFalse(any(line.startswith("forged") for line in err.splitlines()), err)
 
     def test_login_timeout_must_be_positive_and_at_most_a_week(self) -> None:
         cases = {
@@ -6770,6 +7019,45 @@ class FuzzRegressionTest(OAuthCase):
             rf"^Unexpected answer from GET {re.escape(self.cloud.url)}/v1/me \(200\): not JSON "
             r"\((nested too deeply|Expecting value \(line 1, column 1001\))\): \[{199}\u2026\.\n$",
         )
+
+    def test_json_nested_deeper_than_200_levels_is_refused(self) -> None:
+        # Deep enough for json.loads, too deep for json.dumps(indent=...) on
+        # some Pythons (3.12's loads goes deeper in C than dumps in Python):
+        # refused on every Python at 201 levels, wherever it comes from.
+        def nested(levels: int) -> bytes:
+            return b"[" * levels + b"]" * levels
+
+        self.sign_in_anon()
+        # The object, "user" and 199 lists: 201 levels.
+        self.cloud.script("GET", "/v1/me", Answer(200, body=b'{"user": {"x": ' + nested(199) + b"}}"))
+        for argv in (["whoami"], ["whoami", "--json"]):
+            with self.subTest(argv=argv):
+                code, out, err = self.run_main(*argv)
+                self.assertEqual((code, out), (1, ""))
+                self.assertEqual(
+                    err,
+                    f"Unexpected answer from GET {self.cloud.url}/v1/me (200): not JSON (nested too deeply):"
+                    ' {"user": {"x": ' + "[" * 184 + "\u2026.\n",
+                )
+        # 200 levels are an answer.
+        self.cloud.script("GET", "/v1/me", Answer(200, body=b'{"user": {"x": ' + nested(198) + b"}}"))
+        code, out, err = self.run_main("whoami", "--json")
+        self.assertEqual((code, err), (0, ""))
+        self.assertEqual(json.loads(out), {"user": {"x": json.loads(nested(198))}})
+        # A credentials file with a field this CLI does not know, 201 levels deep.
+        creds = self.auth0_creds()
+        text = json.dumps(creds)[:-1] + ', "extra": ' + nested(200).decode() + "}"
+        self.write_creds(text.encode())
+        for argv in (["whoami"], ["whoami", "--json"]):
+            with self.subTest(argv=argv):
+                code, out, err = self.run_main(*argv)
+                self.assertEqual((code, out), (1, ""))
+                self.assertEqual(
+                    err,
+                    f"{self.creds} does not hold valid arkor credentials (not JSON: nested too deeply)."
+                    " Fix it, or sign in again with `arkor login`.\n",
+                )
+                self.assertEqual(self.creds_bytes(), text.encode())
 
     def test_token_with_control_characters_never_reaches_output(self) -> None:
         # http.client refuses such a header with an error quoting it whole.
