@@ -16,12 +16,12 @@ the Node CLI. Licensed under the MIT licence.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
 # Every other module is imported in the function that needs it, so that
-# `arkor --help` and the commands that send nothing load only what they use.
+# `arkor --help` and the commands that read and send nothing load only what
+# they use.
 
 # typing.TYPE_CHECKING, spelled out: typing is for the type checker alone.
 TYPE_CHECKING = False
@@ -615,6 +615,7 @@ def _loads(text: str) -> Any:
     ValueError, including nesting deep enough to exhaust the stack, and the
     NaN and infinities that Python takes but JSON (and Node) do not, so that
     what is read can always be written back as strict JSON."""
+    import json
 
     def finite(literal: str) -> float:
         value = float(literal)
@@ -755,6 +756,8 @@ def _write_credentials(path: str, data: Credentials, term: _Terminal) -> None:
     JSON goes to a temporary file in the same directory, which is flushed to
     disk and then renamed over the target in one step.
     """
+    import json
+
     directory = os.path.dirname(path)
     payload = (json.dumps(data, indent=2) + "\n").encode("utf-8")
     tmp = os.path.join(directory, f".{_CREDENTIALS_NAME}.{os.getpid()}.{os.urandom(6).hex()}.tmp")
@@ -1407,6 +1410,7 @@ def _installed_from(site: str) -> str | None:
     checkout), as PEP 610's direct_url.json records it; None for a copy
     from the package index, or from a wheel file."""
     import glob
+    import json
     from urllib.parse import urlsplit
     from urllib.request import url2pathname
 
@@ -1479,6 +1483,8 @@ class _CloudApi:
         headers = {"Accept": "application/json", "X-Arkor-Client": f"{_PROG}/{__version__}"}
         body = None
         if json_body is not None:
+            import json
+
             body = json.dumps(json_body).encode("utf-8")
             headers["Content-Type"] = "application/json"
         if token is not None:
@@ -2385,6 +2391,8 @@ def _cmd_logout(args: Any, ctx: _Context) -> int:
 
 
 def _cmd_whoami(args: Any, ctx: _Context) -> int:
+    import json
+
     term = ctx.term
     # With --json, stdout carries JSON alone; the informational lines go to stderr.
     inform = term.note if args.json else term.info
