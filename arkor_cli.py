@@ -2436,18 +2436,20 @@ def _cmd_whoami(args: Any, ctx: _Context) -> int:
 
 _ENVIRONMENT = f"""\
 environment:
-  ARKOR_CLOUD_API_URL      the cloud-api (default {_DEFAULT_API_URL})
-  ARKOR_HTTP_TIMEOUT       seconds a request may take in all (default {_DEFAULT_TIMEOUT:g})
-  ARKOR_DEBUG=1            add the Python traceback to an error
-  CI                       set: never ask, and refuse --oauth
-  BROWSER                  the browser login opens (text-mode ones are skipped)
-  DISPLAY, WAYLAND_DISPLAY none on Linux: no browser is opened; paste the URL instead
-  HTTPS_PROXY, HTTP_PROXY  the proxy for https:// and http:// URLs
-  NO_PROXY                 hosts that go around the proxy
-  SSL_CERT_FILE            a CA bundle to trust instead of the system's
-  SSL_CERT_DIR             a folder of CA certificates to trust instead of the system's
-  NO_COLOR                 no colour, even on a terminal
-  HOME                     where ~/{_CREDENTIALS_DIR}/{_CREDENTIALS_NAME} lives (USERPROFILE on Windows)
+  ARKOR_CLOUD_API_URL   the cloud-api (default {_DEFAULT_API_URL})
+  ARKOR_HTTP_TIMEOUT    seconds a request may take in all (default {_DEFAULT_TIMEOUT:g})
+  ARKOR_DEBUG=1         add the Python traceback to an error
+  CI                    set: never ask, and refuse --oauth
+  BROWSER               the browser login opens (not a text-mode one)
+  DISPLAY, WAYLAND_DISPLAY
+                        neither on Linux: no browser; paste the URL instead
+  HTTPS_PROXY, HTTP_PROXY
+                        the proxies for https:// and http:// URLs
+  NO_PROXY              hosts that go around the proxies
+  SSL_CERT_FILE         a CA bundle to trust instead of the system's
+  SSL_CERT_DIR          a folder of CA certificates to trust instead
+  NO_COLOR              no colour, even on a terminal
+  HOME, USERPROFILE     where ~/{_CREDENTIALS_DIR} is (USERPROFILE on Windows)
 """
 
 
@@ -2464,7 +2466,7 @@ def _parser() -> Any:
     import argparse
 
     def command(name: str, run: Callable[[Any, _Context], int], summary: str) -> Any:
-        made = subparsers.add_parser(name, help=summary, description=summary)
+        made = subparsers.add_parser(name, help=summary, description=summary, formatter_class=Formatter)
         made.set_defaults(run=run)
         return made
 
@@ -2472,11 +2474,18 @@ def _parser() -> Any:
         def error(self, message: str) -> Any:  # it quotes argv: one line, escaped
             super().error(_printable(message))
 
+    class Formatter(argparse.RawDescriptionHelpFormatter):
+        """The help laid out for an 80-column terminal, whatever the terminal
+        is, as git's and gh's are: the same text in a pipe, a log and a test."""
+
+        def __init__(self, prog: str) -> None:
+            super().__init__(prog, width=80 - 2)  # argparse's own margin of 2
+
     parser = Parser(
         prog=_PROG,
         description="Sign in to Arkor Cloud, sign out, and say who you are.",
         epilog=_ENVIRONMENT + f"\nRun `{_PROG} <command> -h` for a command's options.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=Formatter,
     )
     parser.add_argument("--version", action="version", version=f"{_PROG} {__version__}")
     subparsers = parser.add_subparsers(title="commands", dest="command", metavar="<command>")

@@ -4822,6 +4822,15 @@ class CommandLineTest(Case):
         code, out, err = self.run_main("--version")
         self.assertEqual((code, out, err), (0, f"arkor {arkor_cli.__version__}\n", ""))
 
+    def test_help_is_laid_out_for_80_columns_whatever_the_terminal(self) -> None:
+        for argv in (["--help"], ["login", "--help"]):
+            with self.subTest(argv=argv):
+                shown = {columns: self.run_main(*argv, COLUMNS=columns) for columns in ("40", "80", "200")}
+                self.assertEqual(shown["40"], shown["80"])
+                self.assertEqual(shown["200"], shown["80"])
+                self.assertEqual(shown["80"][2], "")
+                self.assertLessEqual(max(len(line) for line in shown["80"][1].splitlines()), 80)
+
     def test_help_of_every_command_lists_its_options(self) -> None:
         # Each option spelled out: a new one must be added here, and so is
         # seen to be in its command's help.
