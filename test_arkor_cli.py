@@ -184,14 +184,16 @@ class Case(unittest.TestCase):
             time.sleep(0.02)
 
     def run_tty(
-        self, argv: list[str], answers: list[str | Callable[[str], str]], **env: str | None
+        self, argv: list[str], answers: list[str | bytes | Callable[[str], str]], **env: str | None
     ) -> tuple[int, str, str]:
         """Run arkor on a pseudo-terminal (stdin and stdout), typing ``answers``.
 
         Each answer is typed once the output so far ends with a prompt
-        (``: `` or ``] ``), as a person would; an answer may be a function of
-        what the terminal shows so far. Returns status, what the terminal
-        showed, and stderr (kept on a pipe to tell it apart).
+        (``: `` or ``] ``), as a person would, and then Enter; an answer may
+        be a function of what the terminal shows so far, or bytes, typed as
+        they are (which need not be text). Returns status, what the terminal
+        showed (bytes that are not text as U+FFFD), and stderr (kept on a
+        pipe to tell it apart).
         """
         import pty
 
@@ -222,8 +224,8 @@ class Case(unittest.TestCase):
                     if pending and shown.rstrip().endswith((b":", b"]")):
                         answer = pending.pop(0)
                         if callable(answer):
-                            answer = answer(shown.decode().replace("\r\n", "\n"))
-                        os.write(master, answer.encode() + b"\n")
+                            answer = answer(shown.decode("utf-8", "replace").replace("\r\n", "\n"))
+                        os.write(master, answer if isinstance(answer, bytes) else answer.encode() + b"\n")
                 elif proc.poll() is not None:
                     break
             code = proc.wait(timeout=10)
@@ -235,7 +237,7 @@ class Case(unittest.TestCase):
             if proc.stderr:
                 proc.stderr.close()
             os.close(master)
-        text = shown.decode().replace("\r\n", "\n")
+        text = shown.decode("utf-8", "replace").replace("\r\n", "\n")
         self._record(text, err)
         return code, text, err
 
@@ -4258,50 +4260,6 @@ class LogoutTest(OAuthCase):
     """``arkor logout``: the question, what is deleted, the lock, and the
     revocation of an OAuth refresh token at Auth0."""
 
-    def logout_tty_bytes(self, argv: list[str], answer: bytes, **env: str | None) -> tuple[int, bytes, str]:
-        """Like ``run_tty``, for one answer of raw bytes (which need not be
-        text): typed once the question is shown. Returns the status, the raw
-        bytes the terminal showed, and stderr."""
-        import pty
-
-        master, slave = pty.openpty()
-        proc = subprocess.Popen(
-            [sys.executable, MODULE, *argv],
-            stdin=slave,
-            stdout=slave,
-            stderr=subprocess.PIPE,
-            env=self.env(**env),
-            close_fds=True,
-        )
-        os.close(slave)
-        shown = b""
-        try:
-            typed = False
-            while True:
-                ready, _, _ = select.select([master], [], [], 20)
-                self.assertTrue(ready, f"the terminal stayed silent; it showed {shown!r}")
-                try:
-                    chunk = os.read(master, 4096)
-                except OSError:  # EIO: the child closed the terminal
-                    break
-                if not chunk:
-                    break
-                shown += chunk
-                if not typed and shown.endswith(b"] "):
-                    os.write(master, answer)
-                    typed = True
-            code = proc.wait(timeout=20)
-            err = proc.stderr.read().decode() if proc.stderr else ""
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-            if proc.stderr:
-                proc.stderr.close()
-            os.close(master)
-        self._record(shown.decode("utf-8", "replace"), err)
-        return code, shown, err
-
     # -- no file, flags, no terminal ---------------------------------------------
 
     def test_no_file(self) -> None:
@@ -4431,13 +4389,13 @@ class LogoutTest(OAuthCase):
     def test_undecodable_answer_counts_as_no(self) -> None:
         before = self.sign_in_anon()
         # PYTHONIOENCODING makes the streams strict (C.UTF-8 alone gives surrogateescape).
-        code, shown, err = self.logout_tty_bytes(
-            ["logout"], b"\xff\n", LANG="C.UTF-8", LC_ALL="C.UTF-8", PYTHONIOENCODING="utf-8:strict", NO_COLOR="1"
+        code, shown, err = self.run_tty(
+            ["logout"], [b"\xff\n"], LANG="C.UTF-8", LC_ALL="C.UTF-8", PYTHONIOENCODING="utf-8:strict", NO_COLOR="1"
         )
         self.assertEqual((code, err), (0, ""))
-        # The question says what is lost with an anonymous identity.
+        # The question says what is lost with an anonymous identity; the byte typed is echoed back.
         question = f"The anonymous identity anon-stored cannot be restored once deleted. Delete {self.creds}? [y/N] "
-        self.assertEqual(shown, question.encode() + b"\xff\r\nAborted.\r\n")
+        self.assertEqual(shown, question + "\ufffd\nAborted.\n")
         self.assertEqual(self.read_creds(), before)
 
     @unittest.skipUnless(POSIX, "needs a pty")
