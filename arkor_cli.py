@@ -148,6 +148,8 @@ _DEFAULT_TIMEOUT = 30.0
 # Nothing we ask for is anywhere near this big; a larger answer is a broken or
 # hostile server, and reading it whole would only cost memory.
 _MAX_BODY = 1024 * 1024
+# As urllib, and far fewer than a browser: a longer chain is a loop.
+_MAX_REDIRECTS = 10
 # How much of an unexpected body an error message quotes.
 _SNIPPET = 200
 # A week: beyond it a "timeout" is a typo (and the socket layer overflows).
@@ -543,6 +545,14 @@ def _url_problem(url: str) -> str | None:
     if "@" in parts.netloc:
         return "userinfo"
     return None
+
+
+def _is_plain_url(url: str) -> bool:
+    """Only RFC 3986 characters, all ASCII: what a browser command can be
+    given without any shell or launcher reading more into it."""
+    import re
+
+    return re.fullmatch(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+", url) is not None
 
 
 def _is_host(value: object) -> bool:
@@ -1098,19 +1108,46 @@ def _proxies(env: Mapping[str, str], url: str) -> dict[str, str]:
     """The proxies for ``url`` from the environment, as urllib reads them
     (HTTPS_PROXY, HTTP_PROXY, a lower-case name winning over an upper-case
     one), but none where NO_PROXY lets the host go direct."""
-    import urllib.request
     from urllib.parse import urlsplit
 
     proxies: dict[str, str] = {}
     for name in sorted(env, key=str.islower):  # upper case first, so lower case wins
         if name.lower().endswith("_proxy") and env[name]:
             proxies[name[: -len("_proxy")].lower()] = env[name]
-    host = urlsplit(url).hostname or ""
-    # proxy_bypass_environment: urllib's own NO_PROXY matching, on the dict given (not in typeshed).
-    if "no" in proxies and urllib.request.proxy_bypass_environment(host, proxies):  # type: ignore[attr-defined]
-        return {}
+    if "no" in proxies and len(proxies) > 1:
+        import urllib.request
+
+        # urllib's own NO_PROXY matching, on the dict given (not in typeshed).
+        if urllib.request.proxy_bypass_environment(urlsplit(url).hostname or "", proxies):  # type: ignore[attr-defined]
+            return {}
     proxies.pop("no", None)
     return proxies
+
+
+def _proxy(env: Mapping[str, str], url: str) -> tuple[str, dict[str, str]] | None:
+    """The proxy ``url`` goes through: its host[:port], and the header that
+    signs in to it when it names a user; None to go direct."""
+    from urllib.parse import unquote, urlsplit
+
+    scheme = urlsplit(url).scheme
+    proxy = _proxies(env, url).get(scheme)
+    if proxy is None:
+        return None
+    parts = urlsplit(proxy if "://" in proxy else "http://" + proxy)
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        parts = parts._replace(netloc="")
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/") or parts.query:
+        # Not quoted: a proxy URL may hold a password.
+        raise ArkorError(_MSG_BAD_PROXY.format(variable=f"{scheme.upper()}_PROXY"))
+    headers = {}
+    if parts.username is not None:
+        import base64
+
+        user = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
+        headers["Proxy-Authorization"] = "Basic " + base64.b64encode(user).decode("ascii")
+    return parts.netloc.rpartition("@")[2], headers
 
 
 def _bounded_connections(deadline: _Deadline) -> tuple[type[HTTPConnection], type[HTTPSConnection]]:
@@ -1211,61 +1248,44 @@ def _connect(address: tuple[str, int], deadline: _Deadline, source_address: Any 
     raise last
 
 
-def _opener(deadline: _Deadline, env: Mapping[str, str], url: str) -> Any:
-    """A urllib opener that holds every connection to ``deadline`` and whose
-    redirects never carry a token to another origin."""
+def _connection(url: str, deadline: _Deadline, env: Mapping[str, str]) -> tuple[HTTPConnection, str, dict[str, str]]:
+    """A connection for one request to ``url``, held to ``deadline``: direct,
+    or through the proxy the environment names. With it, the request target
+    and the headers the proxy needs."""
     import ssl
-    import urllib.request
+    from urllib.parse import urlsplit
 
     Connection, TLSConnection = _bounded_connections(deadline)
-    proxies = _proxies(env, url)
-    for scheme, proxy in proxies.items():
-        try:  # urllib's own reading of it, now: its error would quote a password
-            urllib.request._parse_proxy(proxy)  # type: ignore[attr-defined]
-        except ValueError:
-            raise ArkorError(_MSG_BAD_PROXY.format(variable=f"{scheme.upper()}_PROXY")) from None
+    parts = urlsplit(url)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    proxy = _proxy(env, url)
+    if parts.scheme == "https":
+        context = ssl.create_default_context()  # the system's trust, and SSL_CERT_FILE/DIR
+        if proxy is None:
+            return TLSConnection(parts.netloc, context=context), target, {}
+        # A tunnel: TLS from here to the server, the proxy sees only bytes.
+        tunnelled = TLSConnection(proxy[0], context=context)
+        tunnelled.set_tunnel(parts.netloc, headers=proxy[1])
+        return tunnelled, target, {}
+    if proxy is None:
+        return Connection(parts.netloc), target, {}
+    return Connection(proxy[0]), url, proxy[1]  # an HTTP proxy is sent the whole URL
 
-    class HTTP(urllib.request.HTTPHandler):
-        def http_open(self, req: Any) -> Any:
-            return self.do_open(Connection, req)
 
-    class HTTPS(urllib.request.HTTPSHandler):
-        def __init__(self) -> None:
-            # Not HTTPSHandler's own: from 3.12 it loads the trust at once, also
-            # for a plain-HTTP request that never needs it.
-            urllib.request.AbstractHTTPHandler.__init__(self)
+def _redirect(status: int, headers: HTTPMessage, method: str, url: str) -> str | None:
+    """Where a redirect leads, when it is followed as urllib follows one (a
+    GET on 301, 302, 303, 307 and 308, a POST as a GET on the first three),
+    but only to an http(s) URL that needs no quoting and holds no user name
+    or password. None: the answer stands."""
+    from urllib.parse import urljoin
 
-        def https_open(self, req: Any) -> Any:
-            context = ssl.create_default_context()  # the system's trust, and SSL_CERT_FILE/DIR
-            return self.do_open(TLSConnection, req, context=context)
-
-    class SameOriginRedirect(urllib.request.HTTPRedirectHandler):
-        # urllib copies every header onto the redirected request, Authorization
-        # included, whatever host the Location names: a bearer token must only
-        # ever reach the origin it was issued for.
-        def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
-            try:
-                target = _origin(newurl)
-            except ValueError:  # a Location urllib could not follow anyway
-                return None
-            if target[0] not in ("http", "https") or _url_problem(newurl) == "userinfo":
-                return None  # not to ftp: or file:, nor with a password: the 3xx is the answer
-            visited = getattr(req, "redirect_dict", {})
-            if visited.get(newurl, 0) >= self.max_repeats or len(visited) >= self.max_redirections:
-                return None  # a loop, which urllib would report with the body closed: the 3xx is the answer
-            new = super().redirect_request(req, fp, code, msg, headers, newurl)
-            if new is not None:
-                if _origin(req.full_url) != target:
-                    new.remove_header("Authorization")
-                # urllib reads the whole body of a redirect before following
-                # it, without a cap: closed now, nothing is read.
-                fp.close()
-            return new
-
-    # HTTPS always: a redirect from http:// to https:// must not fall back on
-    # urllib's default handler, which has no timeout at all.
-    handlers: list[Any] = [urllib.request.ProxyHandler(proxies), HTTP, HTTPS(), SameOriginRedirect]
-    return urllib.request.build_opener(*handlers)
+    location = headers.get("Location")
+    if location is None or status not in (301, 302, 303, 307, 308) or (method != "GET" and status > 303):
+        return None
+    target = urljoin(url, location).partition("#")[0]  # ValueError for a malformed Location
+    if not _is_plain_url(target) or _url_problem(target) is not None:
+        return None
+    return target
 
 
 def _http(
@@ -1276,41 +1296,48 @@ def _http(
 
     Any status comes back as a reply; only a failure to talk to the server
     at all (DNS, refused, TLS, timeout, a connection cut mid-answer) raises,
-    as ``Could not reach <url>: <reason>``.
+    as ``Could not reach <url>: <reason>``. At most 10 redirects are
+    followed, and a token never goes along to another origin.
     """
     import http.client
-    import urllib.error
-    import urllib.request
 
     for name, value in headers.items():
         if not (value.isascii() and value.isprintable()):
             raise ArkorError(_MSG_BAD_HEADER.format(name=name, url=_shown(url)))
-    request = urllib.request.Request(url, data=body, method=method, headers=dict(headers))
+    deadline = _Deadline(seconds)
+    sent = {"User-Agent": f"{_PROG}/{__version__}", **headers, "Connection": "close"}
+    asked, where = method, url
     try:
-        try:
-            response = _opener(_Deadline(seconds), env, url).open(request)
-        except urllib.error.HTTPError as exc:  # a status >= 400 is an answer too
-            response = exc
-        with response:
-            raw = response.read(_MAX_BODY + 1)
-            # A read returns short, without an error, when the server hangs
-            # up early; only the promised length tells a cut answer.
-            declared = response.headers.get("Content-Length", "")
-            if declared.isascii() and declared.isdigit() and len(raw) < min(int(declared[:18]), _MAX_BODY + 1):
-                raise http.client.IncompleteRead(raw, int(declared[:18]) - len(raw))
-            reply = _Reply(method, url, response.getcode(), response.headers, raw)
-    except urllib.error.URLError as exc:
-        raise _unreachable(url, exc.reason, env) from None
+        for hop in range(_MAX_REDIRECTS + 1):
+            connection, target, proxy_headers = _connection(where, deadline, env)
+            try:
+                connection.request(asked, target, body, {**sent, **proxy_headers})
+                response = connection.getresponse()
+                location = _redirect(response.status, response.headers, asked, where)
+                if location is None or hop == _MAX_REDIRECTS:
+                    raw = response.read(_MAX_BODY + 1)
+                    # A read returns short, without an error, when the server
+                    # hangs up early; only the promised length tells a cut answer.
+                    declared = response.headers.get("Content-Length", "")
+                    if declared.isascii() and declared.isdigit() and len(raw) < min(int(declared[:18]), _MAX_BODY + 1):
+                        raise http.client.IncompleteRead(raw, int(declared[:18]) - len(raw))
+                    break
+            finally:
+                connection.close()  # a redirect's body is never read
+            if _origin(location) != _origin(where):
+                sent.pop("Authorization", None)  # a token only ever reaches the origin it was issued for
+            sent.pop("Content-Type", None)
+            asked, body, where = "GET", None, location
     except (OSError, http.client.HTTPException) as exc:
         raise _unreachable(url, exc, env) from None
     except (ValueError, OverflowError) as exc:
-        # urllib's own parsing of a malformed answer (a bad Location, an
-        # absurd Content-Length). Our request was checked before it was sent
-        # (see above), so the text is about the answer and holds no token.
+        # http.client's own reading of a malformed answer (a bad Location, say).
+        # Our request was checked before it was sent (see above), so the
+        # text is about the answer and holds no token.
         raise ArkorError(_MSG_MALFORMED.format(method=method, url=_shown(url), what=str(exc)[:_SNIPPET])) from None
     if len(raw) > _MAX_BODY:
-        raise ArkorError(_MSG_TOO_LARGE.format(method=method, url=_shown(url), status=reply.status))
-    return reply
+        raise ArkorError(_MSG_TOO_LARGE.format(method=method, url=_shown(url), status=response.status))
+    return _Reply(method, url, response.status, response.headers, raw)
 
 
 def _unreachable(url: str, reason: object, env: Mapping[str, str]) -> ArkorError:
@@ -1738,14 +1765,6 @@ def _is_text_browser(command: str) -> bool:
     words = command.strip().split()
     name = os.path.basename(words[0]).lower() if words else ""
     return name.removesuffix(".exe") in _TEXT_BROWSERS
-
-
-def _is_plain_url(url: str) -> bool:
-    """Only RFC 3986 characters, all ASCII: what a browser command can be
-    given without any shell or launcher reading more into it."""
-    import re
-
-    return re.fullmatch(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+", url) is not None
 
 
 _BROWSER_PROCESSES: list[Any] = []

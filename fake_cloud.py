@@ -482,6 +482,7 @@ class FakeProxy(_Loopback):
 
     def __init__(self) -> None:
         self.seen: list[tuple[str, str]] = []  # (method, target)
+        self.authorizations: list[str | None] = []  # each request's Proxy-Authorization
         super().__init__(_proxy_handler_for(self))
 
 
@@ -495,6 +496,7 @@ def _proxy_handler_for(proxy: FakeProxy) -> type:
 
         def do_CONNECT(self) -> None:
             proxy.seen.append(("CONNECT", self.path))
+            proxy.authorizations.append(self.headers.get("Proxy-Authorization"))
             host, _, port = self.path.rpartition(":")
             try:
                 upstream = socket.create_connection((host, int(port)), timeout=10)
@@ -515,10 +517,12 @@ def _proxy_handler_for(proxy: FakeProxy) -> type:
 
         def _forward(self) -> None:
             proxy.seen.append((self.command, self.path))
+            proxy.authorizations.append(self.headers.get("Proxy-Authorization"))
             target = urlsplit(self.path)
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else None
-            headers = {k: v for k, v in self.headers.items() if k.lower() not in ("proxy-connection", "connection")}
+            hop_by_hop = ("proxy-connection", "proxy-authorization", "connection")
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in hop_by_hop}
             conn = http.client.HTTPConnection(target.hostname or "", target.port or 80, timeout=10)
             try:
                 path = target.path + (f"?{target.query}" if target.query else "")

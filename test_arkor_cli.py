@@ -13,6 +13,7 @@ other interpreters.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import io
 import json
@@ -1298,6 +1299,31 @@ class BadAnswersTest(Case):
                     self.assertEqual(len(followed), 1, "the redirect was not followed")
                     self.assertNotIn("authorization", followed[0].headers)
 
+    def test_a_post_is_redirected_as_urllib_redirects_it(self) -> None:
+        # 301, 302 and 303 turn a POST into a GET without its body; 307 and
+        # 308 would have it sent again, body and all, and are the answer.
+        for status, followed in ((301, True), (302, True), (303, True), (307, False), (308, False)):
+            with self.subTest(status=status):
+                self.cloud.requests.clear()
+                self.cloud.script("POST", "/v1/auth/anonymous", Answer.redirect("/v1/minted", status))
+                self.cloud.script("GET", "/v1/minted", Answer(404, {"error": "not_found"}))
+                code, out, err = self.run_main("login", "--anonymous")
+                self.assertEqual((code, out), (1, ""))
+                seen = [(r.method, r.path, r.body, r.headers.get("content-type")) for r in self.cloud.requests]
+                if followed:
+                    self.assertEqual(seen[1:], [("GET", "/v1/minted", b"", None)])
+                    self.assertEqual(
+                        err, f'POST {self.cloud.url}/v1/auth/anonymous failed (404): {{"error": "not_found"}}\n'
+                    )
+                else:
+                    self.assertEqual(len(seen), 1)
+                    self.assertEqual(err, f"POST {self.cloud.url}/v1/auth/anonymous failed ({status}): (empty body)\n")
+
+    def test_every_request_names_arkor_as_its_user_agent(self) -> None:
+        self.cloud.add_token("anon-token-stored", user={"id": "u1"}, orgs=[])
+        self.assertEqual(self.run_main("whoami")[0], 0)
+        self.assertEqual(self.cloud.requests[-1].headers["user-agent"], f"arkor/{arkor_cli.__version__}")
+
     def test_same_origin_redirect_keeps_the_token(self) -> None:
         self.cloud.add_token("anon-token-stored", user={"id": "u1"}, orgs=[])
         self.cloud.script("GET", "/v1/me", Answer.redirect("/v1/me"), Answer(200, {"user": {"id": "u1"}, "orgs": []}))
@@ -1798,6 +1824,31 @@ class ProxyEnvironmentTest(OAuthCase):
         )
         self.assertEqual(self.proxy.seen, [("CONNECT", self.auth0.domain)])
         self.assertEqual(len(self.auth0.seen("POST", "/oauth/token")), 1)
+
+    def test_a_proxy_that_names_a_user_is_signed_in_to(self) -> None:
+        # Percent-escapes in the user and password are undone, as urllib does.
+        host = self.proxy.url.removeprefix("http://")
+        basic = "Basic " + base64.b64encode(b"bob:s@cret").decode("ascii")
+        self.assertEqual(self.whoami(HTTP_PROXY=f"http://bob:s%40cret@{host}"), (0, '{\n  "id": "u1"\n}\n', ""))
+        self.assertEqual((self.proxy.seen, self.proxy.authorizations), ([("GET", f"{self.cloud.url}/v1/me")], [basic]))
+        self.assertNotIn("proxy-authorization", self.cloud.requests[-1].headers)  # for the proxy alone
+        # Through a tunnel the header goes with the CONNECT, and not inside it.
+        self.sign_in_oauth(expires_in=30)
+        self.proxy.authorizations.clear()
+        code, _, err = self.whoami(HTTPS_PROXY=f"http://bob:s%40cret@{host}")
+        self.assertEqual((code, err), (0, ""))
+        self.assertEqual((self.proxy.seen, self.proxy.authorizations), ([("CONNECT", self.auth0.domain)], [basic]))
+        self.assertNotIn("proxy-authorization", self.auth0.seen("POST", "/oauth/token")[-1].headers)
+
+    def test_a_proxy_of_another_kind_is_refused_before_anything_is_sent(self) -> None:
+        for value in ("socks5://127.0.0.1:1080", "http://127.0.0.1:3128/path", "http://127.0.0.1:3128?x=1"):
+            with self.subTest(value=value):
+                self.assertEqual(
+                    self.whoami(HTTP_PROXY=value),
+                    (1, "", "HTTP_PROXY is not a proxy URL (http://host:port); fix or unset it.\n"),
+                )
+        self.assertEqual(self.proxy.seen, [])
+        self.assertEqual(len(self.cloud.requests), 0)
 
     def test_the_environment_given_not_the_process_one(self) -> None:
         # main() gives every request the process's environment, so only
@@ -5132,8 +5183,8 @@ class LazyImportTest(Case):
         self.assertEqual(status, "STATUS:0")
         loaded_modules = loaded[len("LOADED:") :].split(",")
         self.assertIn("http.client", loaded_modules)
-        self.assertIn("urllib.request", loaded_modules)
-        self.assertEqual({"webbrowser", "http.server", "secrets"} & set(loaded_modules), set())
+        # http.client alone: urllib.request is for proxies that NO_PROXY may bypass.
+        self.assertEqual({"urllib.request", "webbrowser", "http.server", "secrets"} & set(loaded_modules), set())
 
 
 # ---------------------------------------------------------------------------
