@@ -16,9 +16,15 @@ the Node CLI. Licensed under the MIT licence.
 
 from __future__ import annotations
 
+import errno
+import io
 import os
+import re
+import stat
 import sys
+import time
 
+# These are in memory anyway once the command line is read (re for argparse).
 # Every other module is imported in the function that needs it, so that
 # `arkor --help` and the commands that read and send nothing load only what
 # they use.
@@ -550,8 +556,6 @@ def _url_problem(url: str) -> str | None:
 def _is_plain_url(url: str) -> bool:
     """Only RFC 3986 characters, all ASCII: what a browser command can be
     given without any shell or launcher reading more into it."""
-    import re
-
     return re.fullmatch(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+", url) is not None
 
 
@@ -560,7 +564,6 @@ def _is_host(value: object) -> bool:
     an optional ``:port``. Checked on the raw text: urlsplit would drop the
     tabs and line breaks an attacker puts in."""
     import ipaddress
-    import re
 
     if not isinstance(value, str):
         return False
@@ -697,8 +700,6 @@ def _read_file(path: str) -> bytes | None:
     planted at the path would otherwise wait for a writer forever), and
     anything but a regular file is refused before a read.
     """
-    import stat
-
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
     try:
         fd = os.open(path, flags)
@@ -817,8 +818,6 @@ def _make_private(path: str, term: _Terminal) -> None:
 def _replace(src: str, dst: str) -> None:
     """``os.replace``, retried briefly where Windows reports the target busy
     (another process, a virus scanner or an editor, holding it open)."""
-    import time
-
     attempts = 10 if os.name == "nt" else 1
     for attempt in range(1, attempts + 1):
         try:
@@ -867,10 +866,6 @@ class _CredentialsLock:
         self._fd = -1
 
     def __enter__(self) -> _CredentialsLock:  # noqa: PYI034 - private, never subclassed
-        import errno
-        import stat
-        import time
-
         directory = os.path.dirname(self.path)
         # O_NONBLOCK: a FIFO planted at the path must not hold the open.
         flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
@@ -975,8 +970,6 @@ def _missing_stream() -> IO[str]:
     """Stands for a stream the process was started without (``arkor whoami
     >&-``, pythonw): every write fails, so the output counts as lost (see
     main), and a read finds the end of input."""
-    import io
-
     stream = io.StringIO()
     stream.close()
     return stream
@@ -1048,8 +1041,6 @@ class _Reply:
 def _snippet(reply: _Reply) -> str:
     """At most one short line of an unexpected body for an error message:
     an HTML page's title, never the page."""
-    import re
-
     text = reply.body[: _SNIPPET * 20].decode("utf-8", "replace")
     content_type = reply.headers.get("Content-Type", "")
     if "html" in content_type.lower() or re.match(r"\s*<(!doctype html|html)", text, re.IGNORECASE):
@@ -1091,13 +1082,9 @@ class _Deadline:
     so a server that drips a byte at a time cannot stretch it."""
 
     def __init__(self, seconds: float) -> None:
-        import time
-
         self._end = time.monotonic() + seconds
 
     def left(self) -> float:
-        import time
-
         left = self._end - time.monotonic()
         if left <= 0:
             raise TimeoutError(_WHY_TIMED_OUT)
@@ -1153,7 +1140,6 @@ def _proxy(env: Mapping[str, str], url: str) -> tuple[str, dict[str, str]] | Non
 def _bounded_connections(deadline: _Deadline) -> tuple[type[HTTPConnection], type[HTTPSConnection]]:
     """http.client's HTTP and HTTPS connections, held to ``deadline``."""
     import http.client
-    import io
 
     class Reader(io.RawIOBase):
         """The socket as http.client reads it: each wait gets the time left."""
@@ -1473,8 +1459,6 @@ def _unsupported_message(reply: _Reply) -> str:
 
 def _deprecation_message(headers: HTTPMessage) -> str:
     """The end-of-command warning for a ``Deprecation: true`` answer."""
-    import re
-
     warning = headers.get("Warning")
     message = _MSG_DEPRECATED.format(version=__version__)
     if warning:
@@ -1861,8 +1845,6 @@ def _open_browser(url: str, env: Mapping[str, str]) -> bool:
 
 def _wait_for_code(callback: _Callback, timeout: float, term: _Terminal) -> str:
     """Wait for the callback (or a pasted URL) for at most ``timeout`` seconds."""
-    import time
-
     if _isatty(term.stdin) and _foreground(term.stdin):  # `login --oauth --no-browser | tee log` over SSH, too
         _accept_pasted_url(callback, term)
     deadline = time.monotonic() + timeout
@@ -1935,8 +1917,6 @@ def _token_answer(reply: _Reply) -> tuple[str, str | None, int]:
     not rotated), and when the access token expires (an unknown lifetime:
     now). A malformed answer raises _MalformedTokens, which still carries a
     valid refresh token it held."""
-    import time
-
     body = reply.json_or_none()
     problem = _problem(TokenAnswer, body)
     if problem:
@@ -2090,8 +2070,6 @@ def _renew(ctx: _Context, path: str, stale: OAuthCredentials) -> Credentials:
 
 
 def _expiring(stored: Credentials) -> bool:
-    import time
-
     return stored["mode"] != "anon" and stored["expiresAt"] - time.time() <= _REFRESH_MARGIN
 
 
@@ -2327,8 +2305,6 @@ def _read_for_logout(path: str) -> bytes | None:
     """What logout shows and compares: the file's bytes, or None when it
     cannot be read (a broken file can still be deleted: that is the way out
     of it). Anything but a regular file is refused, never removed."""
-    import stat
-
     try:
         regular = stat.S_ISREG(os.stat(path).st_mode)
     except OSError:  # gone meanwhile, or a dangling link: nothing to refuse
