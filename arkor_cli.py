@@ -56,6 +56,7 @@ __all__ = [
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from http.client import HTTPConnection, HTTPMessage, HTTPSConnection
+    from socket import socket as _Socket
     from typing import IO, Any, Callable, Literal, TypedDict, Union
 
     Token = str
@@ -1138,66 +1139,43 @@ def _proxy(env: Mapping[str, str], url: str) -> tuple[str, dict[str, str]] | Non
 
 
 def _bounded_connections(deadline: _Deadline) -> tuple[type[HTTPConnection], type[HTTPSConnection]]:
-    """http.client's HTTP and HTTPS connections, held to ``deadline``."""
+    """http.client's HTTP and HTTPS connections, held to ``deadline``: the
+    connect, then every wait for the network (TLS, the proxy's CONNECT, the
+    status, headers, chunks and body), gets only the time left."""
     import http.client
+    import socket
+    import ssl
 
-    class Reader(io.RawIOBase):
-        """The socket as http.client reads it: each wait gets the time left."""
+    class Socket(socket.socket):
+        def recv_into(self, *args: Any, **kwargs: Any) -> int:
+            self.settimeout(deadline.left())
+            return super().recv_into(*args, **kwargs)
 
-        def __init__(self, sock: Any) -> None:
-            self._sock = sock
-            self._raw = sock.makefile("rb", buffering=0)  # keeps the socket open while it is read
+    class TLSSocket(ssl.SSLSocket):  # what the handshake turns a Socket into
+        def recv_into(self, *args: Any, **kwargs: Any) -> int:
+            self.settimeout(deadline.left())
+            return super().recv_into(*args, **kwargs)
 
-        def readable(self) -> bool:
-            return True
-
-        def readinto(self, buffer: Any) -> int | None:
-            self._sock.settimeout(deadline.left())
-            return self._raw.readinto(buffer)  # type: ignore[no-any-return]
-
-        def close(self) -> None:
-            self._raw.close()
-            super().close()
-
-    class Socket:
-        def __init__(self, sock: Any) -> None:
-            self._sock = sock
-
-        def makefile(self, mode: str) -> io.BufferedReader:  # all that HTTPResponse asks of a socket
-            return io.BufferedReader(Reader(self._sock))
-
-    class Response(http.client.HTTPResponse):
-        def __init__(self, sock: Any, *args: Any, **kwargs: Any) -> None:
-            super().__init__(Socket(sock), *args, **kwargs)  # type: ignore[arg-type]
-
-    def bounded_connect(address: tuple[str, int], timeout: object = None, source_address: Any = None) -> Any:
-        return _connect(address, deadline, source_address)  # http.client's timeout gives way to the deadline
+    def bounded_connect(
+        address: tuple[str, int], timeout: object = None, source_address: object = None
+    ) -> socket.socket:
+        return _connect(address, deadline, Socket)  # http.client's timeout gives way to the deadline
 
     class Connection(http.client.HTTPConnection):
-        response_class = Response
-
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
+        def __init__(self, host: str) -> None:
+            super().__init__(host)
             self._create_connection = bounded_connect
 
     class TLSConnection(http.client.HTTPSConnection):
-        response_class = Response
-
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
+        def __init__(self, host: str, context: ssl.SSLContext) -> None:
+            context.sslsocket_class = TLSSocket
+            super().__init__(host, context=context)
             self._create_connection = bounded_connect
-
-        def connect(self) -> None:
-            http.client.HTTPConnection.connect(self)  # TCP, and through a proxy its CONNECT
-            assert self.sock is not None
-            self.sock.settimeout(deadline.left())  # the handshake gets what is left
-            host = self._tunnel_host or self.host  # type: ignore[attr-defined]
-            self.sock = self._context.wrap_socket(self.sock, server_hostname=host)  # type: ignore[attr-defined]
 
     return Connection, TLSConnection
 
 
-def _connect(address: tuple[str, int], deadline: _Deadline, source_address: Any = None) -> Any:
+def _connect(address: tuple[str, int], deadline: _Deadline, kind: type[_Socket]) -> _Socket:
     """socket.create_connection, held to ``deadline`` as a whole: the name
     lookup (in a thread, since getaddrinfo takes no timeout) and all the
     addresses it gives, rather than a full timeout for each."""
@@ -1220,12 +1198,10 @@ def _connect(address: tuple[str, int], deadline: _Deadline, source_address: Any 
     if "error" in found:
         raise found["error"]
     last: OSError = OSError(_WHY_NO_ADDRESS)
-    for family, kind, proto, _, where in found["addresses"]:
-        sock = socket.socket(family, kind, proto)
+    for family, socktype, proto, _, where in found["addresses"]:
+        sock = kind(family, socktype, proto)
         try:
             sock.settimeout(deadline.left())
-            if source_address:
-                sock.bind(source_address)
             sock.connect(where)
             return sock
         except OSError as exc:
