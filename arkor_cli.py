@@ -55,7 +55,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
-    from http.client import HTTPConnection, HTTPMessage, HTTPSConnection
+    from http.client import HTTPConnection, HTTPMessage, HTTPResponse, HTTPSConnection
     from socket import socket as _Socket
     from typing import IO, Any, Callable, Literal, TypedDict, Union
 
@@ -329,7 +329,6 @@ _HINT_NO_CA_FILE = " {variable} names {path}, which is not a {kind}."
 _HINT_OWN_CA = " If your network uses its own certificate authority, point SSL_CERT_FILE at its bundle."
 _HINT_MACOS_CA = " With a python.org build of Python, run its 'Install Certificates' command once."
 _HINT_PROXY = " (through the proxy {proxy} from {variable}; set NO_PROXY={host} to go direct)"
-_HINT_PROXY_NOT_URL = " (through the proxy in {variable}, which is not a URL)"
 
 
 # ---------------------------------------------------------------------------
@@ -561,14 +560,14 @@ def _is_plain_url(url: str) -> bool:
 
 
 def _is_host(value: object) -> bool:
-    """A bare host: letters, digits, ``-`` and ``.``, or an IP literal, and
+    """A bare host: letters, digits, ``-``, ``_`` and ``.``, or an IP literal, and
     an optional ``:port``. Checked on the raw text: urlsplit would drop the
     tabs and line breaks an attacker puts in."""
     import ipaddress
 
     if not isinstance(value, str):
         return False
-    match = re.fullmatch(r"(?:([A-Za-z0-9.-]+)|\[([0-9A-Fa-f:.]+)\])(?::([0-9]{1,5}))?", value)
+    match = re.fullmatch(r"(?:([A-Za-z0-9._-]+)|\[([0-9A-Fa-f:.]+)\])(?::([0-9]{1,5}))?", value)
     if match is None:
         return False
     name, literal, port = match.groups()
@@ -1095,47 +1094,53 @@ class _Deadline:
 def _proxies(env: Mapping[str, str], url: str) -> dict[str, str]:
     """The proxies for ``url`` from the environment, as urllib reads them
     (HTTPS_PROXY, HTTP_PROXY, a lower-case name winning over an upper-case
-    one), but none where NO_PROXY lets the host go direct."""
+    one, also when empty), but none where NO_PROXY lets the host go direct."""
     from urllib.parse import urlsplit
 
     proxies: dict[str, str] = {}
     for name in sorted(env, key=str.islower):  # upper case first, so lower case wins
-        if name.lower().endswith("_proxy") and env[name]:
+        if name.lower().endswith("_proxy") and (env[name] or name.islower()):
             proxies[name[: -len("_proxy")].lower()] = env[name]
+    proxies = {scheme: value for scheme, value in proxies.items() if value}
     if "no" in proxies and len(proxies) > 1:
         import urllib.request
 
-        # urllib's own NO_PROXY matching, on the dict given (not in typeshed).
-        if urllib.request.proxy_bypass_environment(urlsplit(url).hostname or "", proxies):  # type: ignore[attr-defined]
-            return {}
+        # urllib's own NO_PROXY matching (not in typeshed), on host:port and on the host alone.
+        parts = urlsplit(url)
+        for host in (parts.netloc.rpartition("@")[2], parts.hostname or ""):
+            if urllib.request.proxy_bypass_environment(host, proxies):  # type: ignore[attr-defined]
+                return {}
     proxies.pop("no", None)
     return proxies
 
 
-def _proxy(env: Mapping[str, str], url: str) -> tuple[str, dict[str, str]] | None:
-    """The proxy ``url`` goes through: its host[:port], and the header that
-    signs in to it when it names a user; None to go direct."""
+def _proxy(env: Mapping[str, str], url: str) -> tuple[str, dict[str, str], str] | None:
+    """The proxy ``url`` goes through: its host[:port], the header that signs
+    in to it, and how it may be printed; None to go direct.
+
+    Read as urllib reads it: ``http://`` may be left out, and the part up to
+    the first ``/`` names the proxy, a ``#`` in a password included.
+    """
     from urllib.parse import unquote, urlsplit
 
     scheme = urlsplit(url).scheme
     proxy = _proxies(env, url).get(scheme)
     if proxy is None:
         return None
-    parts = urlsplit(proxy if "://" in proxy else "http://" + proxy)
-    try:
-        parts.port  # noqa: B018 - raises ValueError for a bad port
-    except ValueError:
-        parts = parts._replace(netloc="")
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/") or parts.query:
-        # Not quoted: a proxy URL may hold a password.
+    kind, has_kind, rest = proxy.partition("://")
+    authority, _, path = (rest if has_kind else proxy).partition("/")
+    userinfo, has_user, host = authority.rpartition("@")
+    if (has_kind and kind.lower() != "http") or path or not host or not _is_host(host):
+        # Not quoted: it may hold a password. An https:// proxy would need TLS to it.
         raise ArkorError(_MSG_BAD_PROXY.format(variable=f"{scheme.upper()}_PROXY"))
+    user, has_password, password = userinfo.partition(":")
     headers = {}
-    if parts.username is not None:
+    if has_password:
         import base64
 
-        user = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
-        headers["Proxy-Authorization"] = "Basic " + base64.b64encode(user).decode("ascii")
-    return parts.netloc.rpartition("@")[2], headers
+        pair = f"{unquote(user)}:{unquote(password)}".encode()
+        headers["Proxy-Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
+    return host, headers, f"http://{'***@' if has_user else ''}{host}"
 
 
 def _bounded_connections(deadline: _Deadline) -> tuple[type[HTTPConnection], type[HTTPSConnection]]:
@@ -1151,10 +1156,8 @@ def _bounded_connections(deadline: _Deadline) -> tuple[type[HTTPConnection], typ
             self.settimeout(deadline.left())
             return super().recv_into(*args, **kwargs)
 
-    class TLSSocket(ssl.SSLSocket):  # what the handshake turns a Socket into
-        def recv_into(self, *args: Any, **kwargs: Any) -> int:
-            self.settimeout(deadline.left())
-            return super().recv_into(*args, **kwargs)
+    class TLSSocket(Socket, ssl.SSLSocket):  # what the handshake turns a Socket into
+        pass
 
     def bounded_connect(
         address: tuple[str, int], timeout: object = None, source_address: object = None
@@ -1242,7 +1245,9 @@ def _redirect(status: int, headers: HTTPMessage, method: str, url: str) -> str |
     from urllib.parse import urljoin
 
     location = headers.get("Location")
-    if location is None or status not in (301, 302, 303, 307, 308) or (method != "GET" and status > 303):
+    if location is None or status not in (301, 302, 303, 307, 308):
+        return None
+    if not (method == "GET" or (method == "POST" and status <= 303)):
         return None
     target = urljoin(url, location).partition("#")[0]  # ValueError for a malformed Location
     if not _is_plain_url(target) or _url_problem(target) is not None:
@@ -1274,32 +1279,45 @@ def _http(
             connection, target, proxy_headers = _connection(where, deadline, env)
             try:
                 connection.request(asked, target, body, {**sent, **proxy_headers})
-                response = connection.getresponse()
-                location = _redirect(response.status, response.headers, asked, where)
-                if location is None or hop == _MAX_REDIRECTS:
-                    raw = response.read(_MAX_BODY + 1)
-                    # A read returns short, without an error, when the server
-                    # hangs up early; only the promised length tells a cut answer.
-                    declared = response.headers.get("Content-Length", "")
-                    if declared.isascii() and declared.isdigit() and len(raw) < min(int(declared[:18]), _MAX_BODY + 1):
-                        raise http.client.IncompleteRead(raw, int(declared[:18]) - len(raw))
-                    break
+                with connection.getresponse() as response:
+                    location = _redirect(response.status, response.headers, asked, where)
+                    if location is None or hop == _MAX_REDIRECTS:
+                        raw = _read_body(response)
+                        break
+                    # Followed without reading its body, as urllib would have, whole and without a cap.
             finally:
-                connection.close()  # a redirect's body is never read
-            if _origin(location) != _origin(where):
-                sent.pop("Authorization", None)  # a token only ever reaches the origin it was issued for
-            sent.pop("Content-Type", None)
+                connection.close()
+            if _origin(location) != _origin(where):  # a token only ever reaches the origin it was issued for
+                sent = {k: v for k, v in sent.items() if k.lower() != "authorization"}
+            sent = {k: v for k, v in sent.items() if k.lower() != "content-type"}
             asked, body, where = "GET", None, location
-    except (OSError, http.client.HTTPException) as exc:
-        raise _unreachable(url, exc, env) from None
+    except (OSError, http.client.HTTPException, UnicodeError) as exc:  # UnicodeError: a name IDNA cannot spell
+        raise _unreachable(where, exc, env) from None
     except (ValueError, OverflowError) as exc:
         # http.client's own reading of a malformed answer (a bad Location, say).
         # Our request was checked before it was sent (see above), so the
         # text is about the answer and holds no token.
-        raise ArkorError(_MSG_MALFORMED.format(method=method, url=_shown(url), what=str(exc)[:_SNIPPET])) from None
+        raise ArkorError(_MSG_MALFORMED.format(method=asked, url=_shown(where), what=str(exc)[:_SNIPPET])) from None
     if len(raw) > _MAX_BODY:
         raise ArkorError(_MSG_TOO_LARGE.format(method=method, url=_shown(url), status=response.status))
     return _Reply(method, url, response.status, response.headers, raw)
+
+
+def _read_body(response: HTTPResponse) -> bytes:
+    """The body, up to one byte more than _MAX_BODY (the caller refuses
+    that); http.client.IncompleteRead when the server hung up early."""
+    import http.client
+
+    raw = response.read(_MAX_BODY + 1)
+    # A read returns short, without an error, when the server hangs up
+    # early; only the promised length tells a cut answer. (No body comes
+    # with a 204 or 304, whatever length they name.)
+    declared = response.headers.get("Content-Length", "")
+    if response.status in (204, 304) or not (declared.isascii() and declared.isdigit()):
+        return raw
+    if len(raw) < min(int(declared[:18]), _MAX_BODY + 1):
+        raise http.client.IncompleteRead(raw, int(declared[:18]) - len(raw))
+    return raw
 
 
 def _unreachable(url: str, reason: object, env: Mapping[str, str]) -> ArkorError:
@@ -1312,15 +1330,10 @@ def _proxy_hint(url: str, env: Mapping[str, str]) -> str:
     from urllib.parse import urlsplit
 
     parts = urlsplit(url)
-    proxy = _proxies(env, url).get(parts.scheme)
-    if not proxy:
+    proxy = _proxy(env, url)  # read before the request was sent: it cannot fail here
+    if proxy is None:
         return ""
-    variable = f"{parts.scheme.upper()}_PROXY"
-    try:
-        shown = _shown(proxy if "://" in proxy else "http://" + proxy)
-    except ValueError:
-        return _HINT_PROXY_NOT_URL.format(variable=variable)
-    return _HINT_PROXY.format(proxy=shown, variable=variable, host=parts.hostname)
+    return _HINT_PROXY.format(proxy=proxy[2], variable=f"{parts.scheme.upper()}_PROXY", host=parts.hostname)
 
 
 def _net_reason(reason: object, env: Mapping[str, str]) -> str:

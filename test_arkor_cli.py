@@ -1255,6 +1255,18 @@ class BadAnswersTest(Case):
         code, out, _ = self.run_main("whoami", HTTP_PROXY=f"http://127.0.0.1:{port}", NO_PROXY="127.0.0.1")
         self.assertEqual((code, out), (0, '{\n  "id": "u1"\n}\n'))
 
+    def test_a_host_name_no_lookup_can_spell(self) -> None:
+        # A label over 63 characters: IDNA refuses it before any lookup.
+        url = "http://" + "a" * 64 + ".example"
+        code, out, err = self.run_main("whoami", ARKOR_CLOUD_API_URL=url)
+        self.assertEqual((code, out), (1, ""))
+        self.assertTrue(err.startswith(f"Could not reach {url}/v1/me: encoding with 'idna' codec failed"), err)
+
+    def test_a_length_named_by_a_204_is_no_body_to_wait_for(self) -> None:
+        self.cloud.script("GET", "/v1/me", Answer(204, body=b"", headers={"Content-Length": "10"}))
+        code, out, err = self.run_main("whoami")
+        self.assertEqual((code, out, err), (0, "Failed to fetch /v1/me (204). Token may be expired.\n", ""))
+
     def test_unresolvable_host(self) -> None:
         code, out, err = self.run_main("whoami", ARKOR_CLOUD_API_URL="http://no-such-host.invalid")
         self.assertEqual((code, out), (1, ""))
@@ -1323,6 +1335,16 @@ class BadAnswersTest(Case):
         self.cloud.add_token("anon-token-stored", user={"id": "u1"}, orgs=[])
         self.assertEqual(self.run_main("whoami")[0], 0)
         self.assertEqual(self.cloud.requests[-1].headers["user-agent"], f"arkor/{arkor_cli.__version__}")
+
+    def test_the_token_is_dropped_whatever_the_case_of_its_header(self) -> None:
+        with FakeCloudApi() as elsewhere:
+            self.cloud.script("GET", "/v1/me", Answer.redirect(elsewhere.url + "/v1/me"))
+            headers = {"authorization": "Bearer secret", "CONTENT-TYPE": "application/json"}
+            arkor_cli._http("GET", f"{self.cloud.url}/v1/me", headers=headers, body=None, seconds=5, env={})
+            self.assertEqual(self.cloud.requests[-1].headers["authorization"], "Bearer secret")
+            self.assertEqual(len(elsewhere.requests), 1)
+            self.assertNotIn("authorization", elsewhere.requests[0].headers)
+            self.assertNotIn("content-type", elsewhere.requests[0].headers)
 
     def test_same_origin_redirect_keeps_the_token(self) -> None:
         self.cloud.add_token("anon-token-stored", user={"id": "u1"}, orgs=[])
@@ -1501,8 +1523,8 @@ class DeadlineTest(Case):
         self.cloud.script("GET", "/v1/me", Answer.redirect(f"{server.url}/v1/me"))
         code, out, err = self.deadline_run(server, "whoami", ARKOR_HTTP_TIMEOUT="0.2", SSL_CERT_FILE=TEST_CA)
         self.assertEqual((code, out), (1, ""))
-        # The URL named is the one arkor asked for; the redirect's target is where it stalled.
-        self.assertEqual(err, f"Could not reach {self.cloud.url}/v1/me: timed out\n")
+        # The URL named is the one that could not be reached: the redirect's target, where it stalled.
+        self.assertEqual(err, f"Could not reach {server.url}/v1/me: timed out\n")
         self.assertEqual(len(self.cloud.seen("GET", "/v1/me")), 1)
 
     def test_a_name_lookup_that_never_answers(self) -> None:
@@ -1840,8 +1862,30 @@ class ProxyEnvironmentTest(OAuthCase):
         self.assertEqual((self.proxy.seen, self.proxy.authorizations), ([("CONNECT", self.auth0.domain)], [basic]))
         self.assertNotIn("proxy-authorization", self.auth0.seen("POST", "/oauth/token")[-1].headers)
 
+    def test_each_redirect_gets_its_own_proxy_decision(self) -> None:
+        # 127.0.0.1 goes direct; the redirect to localhost (another origin,
+        # so without the token) goes through the proxy.
+        moved = f"http://localhost:{self.cloud.port}/v1/me"
+        self.cloud.script("GET", "/v1/me", Answer.redirect(moved), Answer(401))
+        code, out, err = self.whoami(HTTP_PROXY=self.proxy.url, NO_PROXY="127.0.0.1")
+        self.assertEqual(
+            (code, out, err),
+            (0, "Failed to fetch /v1/me (401). Token may be expired.\n", arkor_cli._MSG_ANON_401 + "\n"),
+        )
+        self.assertEqual(self.proxy.seen, [("GET", moved)])
+        self.assertEqual(
+            [r.headers.get("authorization") for r in self.cloud.requests[-2:]], ["Bearer anon-token-stored", None]
+        )
+
     def test_a_proxy_of_another_kind_is_refused_before_anything_is_sent(self) -> None:
-        for value in ("socks5://127.0.0.1:1080", "http://127.0.0.1:3128/path", "http://127.0.0.1:3128?x=1"):
+        # An https:// proxy would need TLS to the proxy itself: refused rather than spoken to in clear.
+        for value in (
+            "socks5://127.0.0.1:1080",
+            "https://127.0.0.1:3128",
+            "http://127.0.0.1:3128/path",
+            "http://127.0.0.1:3128?x=1",
+            "http://[127.0.0.1:3128",
+        ):
             with self.subTest(value=value):
                 self.assertEqual(
                     self.whoami(HTTP_PROXY=value),
@@ -1849,6 +1893,34 @@ class ProxyEnvironmentTest(OAuthCase):
                 )
         self.assertEqual(self.proxy.seen, [])
         self.assertEqual(len(self.cloud.requests), 0)
+
+    def test_a_proxy_url_is_read_as_urllib_reads_it(self) -> None:
+        # The part up to the first / names the proxy: a # in a password is the password's.
+        host = self.proxy.url.removeprefix("http://")
+        basic = "Basic " + base64.b64encode(b"alice:1234#s3cret").decode("ascii")
+        self.assertEqual(self.whoami(HTTP_PROXY=f"http://alice:1234#s3cret@{host}/")[0], 0)
+        self.assertEqual((self.proxy.seen, self.proxy.authorizations), ([("GET", f"{self.cloud.url}/v1/me")], [basic]))
+        # When it fails, the proxy is named without its password.
+        dead = self.dead.removeprefix("http://")
+        code, out, err = self.whoami(HTTP_PROXY=f"alice:1234#s3cret@{dead}")
+        self.assertEqual((code, out), (1, ""))
+        self.assertEqual(
+            err,
+            f"Could not reach {self.cloud.url}/v1/me: Connection refused (through the proxy http://***@{dead}"
+            " from HTTP_PROXY; set NO_PROXY=127.0.0.1 to go direct)\n",
+        )
+        self.assertNotIn("s3cret", err)
+
+    def test_no_proxy_matches_host_and_port_and_an_empty_lower_case_name_unsets(self) -> None:
+        ok = (0, '{\n  "id": "u1"\n}\n', "")
+        for env, seen in (
+            ({"HTTP_PROXY": self.proxy.url, "NO_PROXY": f"127.0.0.1:{self.cloud.port}"}, []),
+            ({"HTTP_PROXY": self.proxy.url, "NO_PROXY": "127.0.0.1:1"}, [("GET", f"{self.cloud.url}/v1/me")]),
+            ({"HTTP_PROXY": self.dead, "http_proxy": ""}, []),  # as urllib: the lower-case one wins, empty or not
+        ):
+            with self.subTest(env=env):
+                self.assertEqual(self.whoami(**env), ok)
+                self.assertEqual(self.proxy.seen, seen)
 
     def test_the_environment_given_not_the_process_one(self) -> None:
         # main() gives every request the process's environment, so only
