@@ -44,6 +44,10 @@ POSIX = os.name == "posix"
 # The exact texts a user sees, spelled out here rather than read from the
 # module: a test must fail if a message drifts from the contract.
 NOT_SIGNED_IN = "Not signed in. Run `arkor login` or `arkor login --anonymous`.\n"
+ANON_401 = (
+    "Anonymous tokens are bound to the device that minted them. `arkor login --anonymous`"
+    " mints a new anonymous identity (a new workspace).\n"
+)
 NUDGE = (
     "Anonymous sessions aren't guaranteed to persist \u2014 sign in with `arkor login --oauth`"
     " to tie future work to your Arkor Cloud account.\n"
@@ -1668,8 +1672,8 @@ class UrlUserinfoTest(Case):
                 )
                 self.assert_nothing_leaked(out, err)
 
-    def test_a_proxy_url_urllib_cannot_read_is_refused_unquoted(self) -> None:
-        # One slash missing: urllib's own error would quote the URL, password and all.
+    def test_a_malformed_proxy_url_is_refused_unquoted(self) -> None:
+        # One slash missing: an error that quoted it would quote the password.
         https_base = f"https://127.0.0.1:{free_port()}"
         for variable, value, base in (
             ("HTTPS_PROXY", "http:/alice:S3cretPW@proxy.corp:3128", https_base),
@@ -1870,7 +1874,7 @@ class ProxyEnvironmentTest(OAuthCase):
         code, out, err = self.whoami(HTTP_PROXY=self.proxy.url, NO_PROXY="127.0.0.1")
         self.assertEqual(
             (code, out, err),
-            (0, "Failed to fetch /v1/me (401). Token may be expired.\n", arkor_cli._MSG_ANON_401 + "\n"),
+            (0, "Failed to fetch /v1/me (401). Token may be expired.\n", ANON_401),
         )
         self.assertEqual(self.proxy.seen, [("GET", moved)])
         self.assertEqual(
@@ -1924,8 +1928,8 @@ class ProxyEnvironmentTest(OAuthCase):
 
     def test_the_environment_given_not_the_process_one(self) -> None:
         # main() gives every request the process's environment, so only
-        # _http itself can tell the two apart: urllib left alone reads
-        # os.environ (proxies, and NO_PROXY in its own bypass check).
+        # _http itself can tell the two apart: urllib's proxy functions,
+        # left to themselves, read os.environ.
         me = f"{self.cloud.url}/v1/me"
         with mock.patch.dict(os.environ, {"HTTP_PROXY": self.dead}, clear=True):
             for env, seen in (
@@ -4684,10 +4688,7 @@ class WhoamiTest(Case):
         self.sign_in_anon()
         before = self.creds_bytes()
         me = f"{self.cloud.url}/v1/me"
-        anon_hint = (
-            "Anonymous tokens are bound to the device that minted them. `arkor login --anonymous`"
-            " mints a new anonymous identity (a new workspace).\n"
-        )
+        anon_hint = ANON_401
         not_found = (
             f"{me} was not found: is the cloud-api base URL right? It is {self.cloud.url} (from ARKOR_CLOUD_API_URL);"
             " set ARKOR_CLOUD_API_URL to the base, without /v1.\n"
