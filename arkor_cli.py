@@ -315,6 +315,7 @@ _WHY_EMPTY = "(empty body)"
 _WHY_TIMED_OUT = "timed out"
 _WHY_NO_ADDRESS = "the host name has no address"
 _WHY_NO_NAME = "cannot resolve the host name ({reason})"
+_WHY_BAD_NAME = "the host name is not one DNS can carry"
 _WHY_CUT = "the connection closed before the whole answer arrived"
 _WHY_NO_ANSWER = "the server closed the connection without answering"
 _WHY_TLS = "TLS failed ({reason})"
@@ -1357,6 +1358,8 @@ def _net_reason(reason: object, env: Mapping[str, str]) -> str:
         return _WHY_TIMED_OUT
     if isinstance(reason, socket.gaierror):
         return _WHY_NO_NAME.format(reason=reason.strerror or reason)
+    if isinstance(reason, UnicodeError):  # IDNA cannot spell it: a label over 63 characters, say
+        return _WHY_BAD_NAME
     if isinstance(reason, http.client.IncompleteRead):
         return _WHY_CUT
     if isinstance(reason, http.client.RemoteDisconnected):
