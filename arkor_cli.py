@@ -561,14 +561,14 @@ def _is_plain_url(url: str) -> bool:
 
 
 def _is_host(value: object) -> bool:
-    """A bare host: letters, digits, ``-``, ``_`` and ``.``, or an IP literal, and
+    """A bare host: letters, digits, ``-`` and ``.``, or an IP literal, and
     an optional ``:port``. Checked on the raw text: urlsplit would drop the
     tabs and line breaks an attacker puts in."""
     import ipaddress
 
     if not isinstance(value, str):
         return False
-    match = re.fullmatch(r"(?:([A-Za-z0-9._-]+)|\[([0-9A-Fa-f:.]+)\])(?::([0-9]{1,5}))?", value)
+    match = re.fullmatch(r"(?:([A-Za-z0-9.-]+)|\[([0-9A-Fa-f:.]+)\])(?::([0-9]{1,5}))?", value)
     if match is None:
         return False
     name, literal, port = match.groups()
@@ -1293,12 +1293,12 @@ def _http(
             sent = {k: v for k, v in sent.items() if k.lower() != "content-type"}
             asked, body, where = "GET", None, location
     except (OSError, http.client.HTTPException, UnicodeError) as exc:  # UnicodeError: a name IDNA cannot spell
-        raise _unreachable(where, exc, env) from None
+        raise _unreachable(url, exc, env) from None
     except (ValueError, OverflowError) as exc:
         # http.client's own reading of a malformed answer (a bad Location, say).
         # Our request was checked before it was sent (see above), so the
         # text is about the answer and holds no token.
-        raise ArkorError(_MSG_MALFORMED.format(method=asked, url=_shown(where), what=str(exc)[:_SNIPPET])) from None
+        raise ArkorError(_MSG_MALFORMED.format(method=method, url=_shown(url), what=str(exc)[:_SNIPPET])) from None
     if len(raw) > _MAX_BODY:
         raise ArkorError(_MSG_TOO_LARGE.format(method=method, url=_shown(url), status=response.status))
     return _Reply(method, url, response.status, response.headers, raw)

@@ -1527,8 +1527,8 @@ class DeadlineTest(Case):
         self.cloud.script("GET", "/v1/me", Answer.redirect(f"{server.url}/v1/me"))
         code, out, err = self.deadline_run(server, "whoami", ARKOR_HTTP_TIMEOUT="0.2", SSL_CERT_FILE=TEST_CA)
         self.assertEqual((code, out), (1, ""))
-        # The URL named is the one that could not be reached: the redirect's target, where it stalled.
-        self.assertEqual(err, f"Could not reach {server.url}/v1/me: timed out\n")
+        # The URL named is the one arkor asked for; the redirect's target is where it stalled.
+        self.assertEqual(err, f"Could not reach {self.cloud.url}/v1/me: timed out\n")
         self.assertEqual(len(self.cloud.seen("GET", "/v1/me")), 1)
 
     def test_a_name_lookup_that_never_answers(self) -> None:
