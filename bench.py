@@ -38,9 +38,11 @@ How it runs a command
       this process, which holds the fakes, every child would look at least
       as big as this one. The launcher's own size is printed.
     * The commands of a row run in turns, N times each, after warm-up runs;
-      the first run of each has its output checked. The order rotates every
-      round, so that drift in the machine's speed falls on all of them
-      alike. A command may have a "prepare" step (the OAuth logout rewrites
+      the first run of each has its output checked. Each round runs them in
+      a new order, shuffled with a fixed seed (the same orders in every run
+      of bench.py), so that drift in the machine's speed, and the wake of
+      the command run just before (a heavy peer's exit), fall on all of
+      them alike. A command may have a "prepare" step (the OAuth logout rewrites
       its credentials file), run before each launch and not timed. Figures
       are medians; each row also prints min-max.
 
@@ -122,6 +124,7 @@ import hashlib
 import json
 import marshal
 import os
+import random
 import shutil
 import statistics
 import subprocess
@@ -393,9 +396,13 @@ def measure(launcher: Launcher, commands: list[Command], runs: int, cwd: str, li
     for _ in range(WARMUPS):
         for command in commands:
             once(command, timed=False)
-    for i in range(runs):
-        shift = i % len(commands)
-        for command in commands[shift:] + commands[:shift]:
+    # Shuffled, not rotated: in a rotation each command always follows the
+    # same one, and whatever that one leaves behind lands on it every time.
+    order = random.Random(20261201)
+    for _ in range(runs):
+        turn = list(commands)
+        order.shuffle(turn)
+        for command in turn:
             once(command, timed=True)
 
 
@@ -1167,7 +1174,7 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 _, launcher_rss, _ = launcher.run(["/bin/true"], {})
                 print(f"  runs:    {args.runs} on loopback, {args.wan_runs} over the link, per command,")
-                print(f"           after {WARMUPS} warm-ups, in rotating turns")
+                print(f"           after {WARMUPS} warm-ups, in shuffled turns")
                 print(f"  memory:  peak RSS from wait4; the launcher's floor is {launcher_rss / 1024:.1f} MiB")
                 if not args.wan_only:
                     row_cli(launcher, setup, report, args.runs)
