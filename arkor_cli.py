@@ -1285,7 +1285,7 @@ def _http(
                     if location is None or hop == _MAX_REDIRECTS:
                         raw = _read_body(response)
                         break
-                    # Followed without reading its body, as urllib would have, whole and without a cap.
+                    # Followed without reading its body, which urllib read whole, without a cap.
             finally:
                 connection.close()
             if _origin(location) != _origin(where):  # a token only ever reaches the origin it was issued for
