@@ -1225,17 +1225,16 @@ def _connection(url: str, deadline: _Deadline, env: Mapping[str, str]) -> tuple[
     parts = urlsplit(url)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     proxy = _proxy(env, url)
+    via, sign_in, _ = proxy or (parts.netloc, {}, "")
     if parts.scheme == "https":
         context = ssl.create_default_context()  # the system's trust, and SSL_CERT_FILE/DIR
-        if proxy is None:
-            return TLSConnection(parts.netloc, context=context), target, {}
-        # A tunnel: TLS from here to the server, the proxy sees only bytes.
-        tunnelled = TLSConnection(proxy[0], context=context)
-        tunnelled.set_tunnel(parts.netloc, headers=proxy[1])
-        return tunnelled, target, {}
+        secure = TLSConnection(via, context=context)
+        if proxy is not None:  # a tunnel: TLS from here to the server, the proxy sees only bytes
+            secure.set_tunnel(parts.netloc, headers=sign_in)
+        return secure, target, {}
     if proxy is None:
-        return Connection(parts.netloc), target, {}
-    return Connection(proxy[0]), url, proxy[1]  # an HTTP proxy is sent the whole URL
+        return Connection(via), target, {}
+    return Connection(via), url, sign_in  # an HTTP proxy is sent the whole URL
 
 
 def _redirect(status: int, headers: HTTPMessage, method: str, url: str) -> str | None:
@@ -1288,9 +1287,10 @@ def _http(
                     # Followed without reading its body, which urllib read whole, without a cap.
             finally:
                 connection.close()
+            dropped = {"content-type"}  # the body stays behind
             if _origin(location) != _origin(where):  # a token only ever reaches the origin it was issued for
-                sent = {k: v for k, v in sent.items() if k.lower() != "authorization"}
-            sent = {k: v for k, v in sent.items() if k.lower() != "content-type"}
+                dropped.add("authorization")
+            sent = {k: v for k, v in sent.items() if k.lower() not in dropped}
             asked, body, where = "GET", None, location
     except (OSError, http.client.HTTPException, UnicodeError) as exc:  # UnicodeError: a name IDNA cannot spell
         raise _unreachable(url, exc, env) from None
