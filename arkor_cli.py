@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from http.client import HTTPConnection, HTTPMessage, HTTPResponse, HTTPSConnection
     from socket import socket as _Socket
+    from ssl import SSLContext
     from typing import IO, Any, Callable, Literal, TypedDict, Union
 
     Token = str
@@ -397,12 +398,22 @@ class _Terminal:
         self.lost_output = False
 
     def _write(self, stream: IO[str], text: str) -> None:
+        # A name or an org that the stream's encoding lacks (a Windows pipe
+        # is cp1252) prints as an escape.
+        encoding = getattr(stream, "encoding", None)
+        if encoding and not text.isascii():
+            text = text.encode(encoding, "backslashreplace").decode(encoding, "replace")
         try:
             stream.write(text)
             stream.flush()
         except (OSError, ValueError):
             self.lost_output = True
             _silence(stream)
+
+    def passthrough(self, stream: IO[str], text: str) -> None:
+        """Text of our own (argparse's help and usage), as it is."""
+        if text:
+            self._write(stream, text)
 
     def _emit(self, stream: IO[str], text: str, colour: str | None = None) -> None:
         line = _printable(text)  # before the colour: ours are the only escapes let through
@@ -951,11 +962,22 @@ class _Context:
         self.replacing: str | None = None  # the anonymous id a login replaces without asking
 
     @classmethod
-    def of_process(cls) -> _Context:
-        """This process's own streams and environment. A stream the process
-        was started without (``arkor whoami >&-``, pythonw) writes nowhere."""
-        stdin, stdout, stderr = (s or _missing_stream() for s in (sys.stdin, sys.stdout, sys.stderr))
-        return cls(_Terminal(stdin, stdout, stderr, os.environ), os.environ)
+    def of(
+        cls,
+        env: Mapping[str, str] | None = None,
+        stdin: IO[str] | None = None,
+        stdout: IO[str] | None = None,
+        stderr: IO[str] | None = None,
+    ) -> _Context:
+        """A run on ``env`` and the given streams, each defaulting to this
+        process's own. A stream the process was started without (``arkor
+        whoami >&-``, pythonw) writes nowhere."""
+        env = os.environ if env is None else env
+        stdin, stdout, stderr = (
+            given if given is not None else current or _missing_stream()
+            for given, current in ((stdin, sys.stdin), (stdout, sys.stdout), (stderr, sys.stderr))
+        )
+        return cls(_Terminal(stdin, stdout, stderr, env), env)
 
     def http_timeout(self) -> float:
         raw = self.env.get("ARKOR_HTTP_TIMEOUT", "")
@@ -1227,7 +1249,7 @@ def _connection(url: str, deadline: _Deadline, env: Mapping[str, str]) -> tuple[
     proxy = _proxy(env, url)
     via, sign_in, _ = proxy or (parts.netloc, {}, "")
     if parts.scheme == "https":
-        context = ssl.create_default_context()  # the system's trust, and SSL_CERT_FILE/DIR
+        context = _tls_context(env)
         secure = TLSConnection(via, context=context)
         if proxy is not None:  # a tunnel: TLS from here to the server, the proxy sees only bytes
             secure.set_tunnel(parts.netloc, headers=sign_in)
@@ -1235,6 +1257,26 @@ def _connection(url: str, deadline: _Deadline, env: Mapping[str, str]) -> tuple[
     if proxy is None:
         return Connection(via), target, {}
     return Connection(via), url, sign_in  # an HTTP proxy is sent the whole URL
+
+
+def _tls_context(env: Mapping[str, str]) -> SSLContext:
+    """The system's trust store, or what ``SSL_CERT_FILE`` and
+    ``SSL_CERT_DIR`` name in place of it.
+
+    OpenSSL reads those two from the process's environment by itself; they
+    are read here from the run's own, so that ``main(env=...)`` trusts what
+    a process started with that environment would. As in OpenSSL, a named
+    bundle that is not there adds nothing (the trust hint then names it).
+    """
+    import ssl
+
+    cafile, capath = env.get("SSL_CERT_FILE") or None, env.get("SSL_CERT_DIR") or None
+    if cafile is None and capath is None:
+        return ssl.create_default_context()
+    if cafile is not None and not os.path.isfile(cafile):
+        # A folder lookup in a path that is no folder finds nothing.
+        cafile, capath = None, capath or cafile
+    return ssl.create_default_context(cafile=cafile, capath=capath)
 
 
 def _redirect(status: int, headers: HTTPMessage, method: str, url: str) -> str | None:
@@ -2142,7 +2184,7 @@ def cloud_api_url() -> str:
     """The cloud-api base URL: ``ARKOR_CLOUD_API_URL``, else the one stored
     with the credentials, else https://api.arkor.ai (no trailing ``/``)."""
     path = credentials_path()
-    api = _cloud_api(_Context.of_process(), read_credentials(path), path)
+    api = _cloud_api(_Context.of(), read_credentials(path), path)
     api.check()
     return api.base
 
@@ -2158,7 +2200,7 @@ def get_token() -> str | None:
     stored = read_credentials(path)
     if stored is None:
         return None
-    return _bearer(_fresh(_Context.of_process(), path, stored))
+    return _bearer(_fresh(_Context.of(), path, stored))
 
 
 # ---------------------------------------------------------------------------
@@ -2449,7 +2491,7 @@ def _seconds_option(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _parser() -> Any:
+def _parser(term: _Terminal) -> Any:
     import argparse
 
     def command(name: str, run: Callable[[Any, _Context], int], summary: str) -> Any:
@@ -2460,6 +2502,10 @@ def _parser() -> Any:
     class Parser(argparse.ArgumentParser):
         def error(self, message: str) -> Any:  # it quotes argv: one line, escaped
             super().error(_printable(message))
+
+        def _print_message(self, message: str, file: IO[str] | None = None) -> None:
+            # Help, usage and --version go to the run's own streams.
+            term.passthrough(term.stderr if file is sys.stderr else term.stdout, message)
 
     class Formatter(argparse.RawDescriptionHelpFormatter):
         """The help laid out for an 80-column terminal, whatever the terminal
@@ -2496,22 +2542,28 @@ def _parser() -> Any:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the arkor command line; return the exit status."""
-    ctx = _Context.of_process()
+def main(
+    argv: list[str] | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    stdin: IO[str] | None = None,
+    stdout: IO[str] | None = None,
+    stderr: IO[str] | None = None,
+) -> int:
+    """Run the arkor command line; return the exit status.
+
+    ``env`` and the streams default to the process's own: a test or an
+    embedding program passes its own instead.
+    """
+    ctx = _Context.of(env, stdin, stdout, stderr)
     term = ctx.term
-    for stream in (term.stdout, term.stderr):
-        # A name or an org that the terminal's encoding lacks (a Windows
-        # pipe is cp1252) must print as an escape, not crash.
-        if hasattr(stream, "reconfigure"):
-            stream.reconfigure(errors="backslashreplace")
     try:
-        args = _parser().parse_args(sys.argv[1:] if argv is None else list(argv))
+        args = _parser(term).parse_args(sys.argv[1:] if argv is None else list(argv))
         status: int = args.run(args, ctx)
     except SystemExit as exc:  # argparse: help, --version and usage errors
         status = exc.code if isinstance(exc.code, int) else _EXIT_USAGE
     except ArkorError as exc:
-        _debug_traceback(ctx.env)
+        _debug_traceback(ctx)
         term.error(*exc.lines)
         status = exc.status
     except KeyboardInterrupt:
@@ -2519,7 +2571,7 @@ def main(argv: list[str] | None = None) -> int:
         term.error(_MSG_INTERRUPTED)
         status = _EXIT_INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - a bug: still one line, and no token in it
-        _debug_traceback(ctx.env)
+        _debug_traceback(ctx)
         term.error(_MSG_INTERNAL.format(kind=type(exc).__name__))
         status = _EXIT_FAILURE
     # A deprecation notice is said once, when the command is over, also
@@ -2532,11 +2584,13 @@ def main(argv: list[str] | None = None) -> int:
     return status
 
 
-def _debug_traceback(env: Mapping[str, str]) -> None:
-    if env.get("ARKOR_DEBUG") == "1":
+def _debug_traceback(ctx: _Context) -> None:
+    """With ARKOR_DEBUG=1, the traceback of the error being handled, each
+    line escaped: server text inside an exception is text from outside."""
+    if ctx.env.get("ARKOR_DEBUG") == "1":
         import traceback
 
-        traceback.print_exc()
+        ctx.term.error(*traceback.format_exc().rstrip("\n").split("\n"))
 
 
 if __name__ == "__main__":

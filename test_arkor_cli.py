@@ -30,7 +30,7 @@ import tempfile
 import time
 import unittest
 from collections.abc import Iterator
-from typing import Any, Callable
+from typing import IO, Any, Callable
 from unittest import mock
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -87,6 +87,13 @@ def reset_on_close(sock: socket.socket) -> None:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
 
 
+class _TtyText(io.StringIO):
+    """Text that says it is a terminal: what a person at one would type, or see."""
+
+    def isatty(self) -> bool:
+        return True
+
+
 def free_port() -> int:
     """A port on which nothing listens (bound, then released)."""
     with socket.socket() as s:
@@ -136,17 +143,20 @@ class Case(unittest.TestCase):
 
     # -- ways to run -------------------------------------------------------
 
-    def run_main(self, *argv: str, stdin: str = "", **env: str | None) -> tuple[int, str, str]:
-        """``main([...])`` in this process, with its own environment and streams."""
-        out, err = io.StringIO(), io.StringIO()
-        with contextlib.ExitStack() as stack:
-            stack.enter_context(mock.patch.dict(os.environ, self.env(**env), clear=True))
-            stack.enter_context(mock.patch.object(sys, "stdin", io.StringIO(stdin)))
-            stack.enter_context(contextlib.redirect_stdout(out))
-            stack.enter_context(contextlib.redirect_stderr(err))
-            code = arkor_cli.main(list(argv))
-        self._record(out.getvalue(), err.getvalue())
-        return code, out.getvalue(), err.getvalue()
+    def run_main(
+        self, *argv: str, stdin: str = "", tty: bool = False, stdout: IO[str] | None = None, **env: str | None
+    ) -> tuple[int, str, str]:
+        """``main([...])`` in this process, on an environment and streams of
+        its own: the one in-process harness. ``tty``: stdin and stdout say
+        they are terminals (``stdin`` is what the person types); ``stdout``:
+        a stream of the test's own, which it reads itself."""
+        text = _TtyText if tty else io.StringIO
+        out = stdout if stdout is not None else text()
+        err = io.StringIO()
+        code = arkor_cli.main(list(argv), env=self.env(**env), stdin=text(stdin), stdout=out, stderr=err)
+        shown = out.getvalue() if isinstance(out, io.StringIO) else ""
+        self._record(shown, err.getvalue())
+        return code, shown, err.getvalue()
 
     def run_cli(
         self, *argv: str, stdin: str | None = "", timeout: float = 30, **env: str | None
@@ -2425,7 +2435,7 @@ def _login_run(
     """
     import threading
 
-    out, err = io.StringIO(), io.StringIO()
+    out = io.StringIO()
     results: list[Any] = []
     failures: list[BaseException] = []
     over = threading.Event()
@@ -2444,23 +2454,18 @@ def _login_run(
                 return  # the login ended without listening
 
     thread = threading.Thread(target=act, name="test-browser", daemon=True)
-    with contextlib.ExitStack() as stack:
-        stack.enter_context(mock.patch.dict(os.environ, case.env(**env), clear=True))
-        stack.enter_context(mock.patch.object(sys, "stdin", io.StringIO("")))
-        stack.enter_context(contextlib.redirect_stdout(out))
-        stack.enter_context(contextlib.redirect_stderr(err))
+    if browser is not None:
+        thread.start()
+    try:
+        code, _, err = case.run_main("login", *argv, stdout=out, **env)
+    finally:
+        over.set()
         if browser is not None:
-            thread.start()
-        try:
-            code = arkor_cli.main(["login", *argv])
-        finally:
-            over.set()
-            if browser is not None:
-                thread.join(30)
-    case._record(out.getvalue(), err.getvalue())
+            thread.join(30)
+    case._record(out.getvalue())
     if failures:
         raise failures[0]
-    return code, out.getvalue(), err.getvalue(), results[0] if results else None
+    return code, out.getvalue(), err, results[0] if results else None
 
 
 def _login_query(url: str) -> dict[str, str]:
@@ -4361,26 +4366,11 @@ class LoginAnonymousTest(Case):
             proc.communicate()
 
 
-class _LoginTtyText(io.StringIO):
-    """Text that says it is a terminal: what a person at one would type, or see."""
-
-    def isatty(self) -> bool:
-        return True
-
-
 def _login_main_on_tty(case: Case, *argv: str, typed: str = "", **env: str | None) -> tuple[int, str, str]:
     """``main([...])`` in this process with stdin and stdout as terminals
     (``typed`` is what the person types), stderr a pipe, and no colour:
     for what a terminal changes that needs no real one."""
-    out, err = _LoginTtyText(), io.StringIO()
-    with contextlib.ExitStack() as stack:
-        stack.enter_context(mock.patch.dict(os.environ, case.env(**dict({"NO_COLOR": "1"}, **env)), clear=True))
-        stack.enter_context(mock.patch.object(sys, "stdin", _LoginTtyText(typed)))
-        stack.enter_context(contextlib.redirect_stdout(out))
-        stack.enter_context(contextlib.redirect_stderr(err))
-        code = arkor_cli.main(list(argv))
-    case._record(out.getvalue(), err.getvalue())
-    return code, out.getvalue(), err.getvalue()
+    return case.run_main(*argv, stdin=typed, tty=True, **dict({"NO_COLOR": "1"}, **env))
 
 
 class LogoutTest(OAuthCase):
@@ -4622,12 +4612,7 @@ class WhoamiTest(Case):
         as a process's own stdout does under PYTHONIOENCODING=<encoding>."""
         raw = io.BytesIO()
         stdout = io.TextIOWrapper(raw, encoding=encoding, write_through=True)
-        with contextlib.ExitStack() as stack:
-            stack.enter_context(mock.patch.dict(os.environ, self.env(), clear=True))
-            stack.enter_context(mock.patch.object(sys, "stdin", io.StringIO("")))
-            stack.enter_context(contextlib.redirect_stdout(stdout))
-            stack.enter_context(contextlib.redirect_stderr(io.StringIO()))
-            code = arkor_cli.main(list(argv))
+        code, _, _ = self.run_main(*argv, stdout=stdout)
         self._record(raw.getvalue().decode(encoding, "replace"))
         return code, raw.getvalue()
 
