@@ -38,6 +38,8 @@ __all__ = [
     "cloud_api_url",
     "credentials_path",
     "get_token",
+    "login",
+    "logout",
     "main",
     "read_credentials",
 ]
@@ -58,7 +60,9 @@ if TYPE_CHECKING:
     from http.client import HTTPConnection, HTTPMessage, HTTPResponse, HTTPSConnection
     from socket import socket as _Socket
     from ssl import SSLContext
-    from typing import IO, Any, Callable, Literal, TypedDict, Union
+    from typing import IO, Any, Callable, Literal, TypedDict, TypeVar, Union
+
+    _T = TypeVar("_T")
 
     Token = str
     Name = str
@@ -170,8 +174,11 @@ _REFRESH_MARGIN = 60
 _REVOKE_TIMEOUT = 5.0
 # How long to wait for another arkor process that holds the credentials lock.
 # A holder makes at most one request (a renewal, a sign-in, a revocation),
-# which the HTTP timeout bounds; this is that default with room to spare.
-_LOCK_WAIT = 40.0
+# which the HTTP timeout bounds; the wait is that bound plus this much of it
+# again, at most (reading and writing the file takes milliseconds).
+_LOCK_SLACK = 5.0
+# After this long, a command that waits for the lock says so.
+_LOCK_NOTICE = 1.0
 # Browsers open idle "pre-connections" to a host they expect to use; each
 # connection to the callback listener gets this long to send its request.
 _CONNECTION_TIMEOUT = 10.0
@@ -198,7 +205,16 @@ _MSG_ANON_NUDGE = (
     " `arkor login --oauth` to tie future work to your Arkor Cloud account."
 )
 _MSG_REPLACE_ANON = "Replace the anonymous identity {anonymous_id}? It cannot be restored. [y/N] "
-_MSG_REPLACING_ANON = "Replacing the anonymous identity {anonymous_id}; it cannot be restored."
+_MSG_REPLACED = "Replaced {who}."
+_WHO_ANON = "the anonymous identity {anonymous_id}; it cannot be restored"
+_WHO_OAUTH = "the OAuth sign-in at {domain}"
+_MSG_ALREADY_SIGNED_IN = (
+    "Already signed in {how}. Run `arkor login --anonymous` or `arkor login --oauth` to replace it."
+)
+_HOW_ANON = "anonymously as {anonymous_id}"
+_HOW_OAUTH = "with OAuth"
+_MSG_REPLACE_CHANGED = "While signing in, {path} came to hold {who}. Replace it? [y/N] "
+_MSG_CHANGED_WHILE_SIGNING_IN = "{path} changed while signing in; the new sign-in was not stored."
 _PICKER_QUESTION = "How would you like to sign in?"
 _PICKER_CHOICES = (
     ("oauth", "OAuth (browser)", "Sign in to your account"),
@@ -210,10 +226,13 @@ _MSG_PICKER_AGAIN = "Please answer a number from 1 to {count}."
 _MSG_NO_CREDENTIALS = "No credentials on file."
 _MSG_CONFIRM_DELETE = "Delete {path}? [y/N] "
 _MSG_ANON_LOSS = "The anonymous identity {anonymous_id} cannot be restored once deleted."
-_MSG_NO_TTY_TO_CONFIRM = "No terminal to confirm on; pass --yes to delete without asking."
+_MSG_NO_TTY_TO_CONFIRM = "Nobody can be asked here (no terminal, or CI is set); pass --yes to delete without asking."
 _MSG_ABORTED = "Aborted."
 _MSG_REMOVED = "Removed {path}."
 _MSG_CHANGED_MEANWHILE = "{path} changed while the question was open; nothing was deleted. Run `arkor logout` again."
+_MSG_CHANGED_DURING_REVOKE = (
+    "{path} changed while the refresh token was being revoked; the credentials now in it were not deleted."
+)
 _MSG_NOT_REGULAR = "{path} is not a regular file; arkor does not read or remove it."
 _MSG_NOT_SIGNED_IN = "Not signed in. Run `arkor login` or `arkor login --anonymous`."
 _MSG_ME_FAILED = "Failed to fetch /v1/me ({status}). Token may be expired."
@@ -270,6 +289,9 @@ _MSG_LOGIN_FAILED = "Login failed"
 _MSG_TIMED_OUT = "Timed out waiting for the browser callback after {seconds} s."
 _MSG_SIGN_IN_AGAIN = "The session could not be renewed ({reason}). Sign in again with `arkor login --oauth`."
 _MSG_REFRESH_UNREACHABLE = "Could not renew the access token ({reason}); trying the stored one."
+_MSG_TOKEN_EXPIRED = (
+    "The access token has expired and could not be renewed ({reason}). Try again, or run `arkor login --oauth`."
+)
 _MSG_ROTATED_KEPT = (
     "Auth0 sent a new refresh token in a malformed answer ({reason}); it is stored,"
     " and the access token will be renewed at the next command."
@@ -280,7 +302,11 @@ _MSG_ANON_401 = (
 )
 _MSG_REVOKE_FAILED = "Could not revoke the refresh token ({reason}); it stays valid until it expires."
 _MSG_LOCK_TIMEOUT = "Another arkor process holds {path}; try again in a moment."
+_MSG_LOCK_WAITING = "Waiting for another arkor process, which holds {path}…"
 _MSG_NOT_STORED = "The renewed token serves this command only."
+_MSG_CHANGED_NOT_STORED = (
+    "{path} changed while the token was being renewed; the renewed token serves this command only."
+)
 _MSG_INVALID_FILE = (
     "{path} does not hold valid arkor credentials ({what}). Fix it, or sign in again with `arkor login`."
 )
@@ -288,6 +314,11 @@ _MSG_CANNOT_READ = "Cannot read {path}: {reason}."
 _MSG_CANNOT_WRITE = "Could not write {path}: {reason}."
 _MSG_CANNOT_REMOVE = "Could not remove {path}: {reason}."
 _MSG_NOT_PRIVATE = "Could not restrict the permissions of {path}: {reason}."
+_MSG_DIRECTORY_TIGHTENED = "{path} was writable by others (mode {mode:o}); it is now 700."
+_MSG_DIRECTORY_NOT_OURS = (
+    "{path} is writable by others and belongs to another user (uid {uid}); arkor stores nothing there."
+)
+_MSG_TOO_LARGE_TO_WRITE = "Could not write {path}: the credentials would be larger than 1 MiB."
 _MSG_NO_HOME = "Cannot find your home directory: {variable} is {problem}. Set it to an absolute path."
 _MSG_BAD_SECONDS = "not a positive number of seconds: {text}"
 _MSG_TOO_MANY_SECONDS = "more than a week ({limit:g} seconds): {text}"
@@ -352,6 +383,18 @@ class ArkorError(Exception):
     @property
     def message(self) -> str:
         return " ".join(self.lines)
+
+
+class _AlreadySignedIn(ArkorError):
+    """A login that may not replace the stored credentials (SPEC 5.0): said
+    on stdout, and no failure."""
+
+    def __init__(self, line: str) -> None:
+        super().__init__(line, status=_EXIT_OK)
+
+
+class _NotReadable(ArkorError):
+    """The credentials file is there, but its bytes cannot be read."""
 
 
 class _LockTimeout(ArkorError):
@@ -720,14 +763,14 @@ def _read_file(path: str) -> bytes | None:
     except OSError as exc:
         if os.path.exists(path) and not stat.S_ISREG(os.stat(path).st_mode):  # a socket: ENXIO
             raise ArkorError(_MSG_NOT_REGULAR.format(path=path)) from None
-        raise ArkorError(_MSG_CANNOT_READ.format(path=path, reason=_os_reason(exc))) from None
+        raise _NotReadable(_MSG_CANNOT_READ.format(path=path, reason=_os_reason(exc))) from None
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise ArkorError(_MSG_NOT_REGULAR.format(path=path))
         with open(fd, "rb", closefd=False) as f:
             return f.read(_MAX_BODY + 1)
     except OSError as exc:
-        raise ArkorError(_MSG_CANNOT_READ.format(path=path, reason=_os_reason(exc))) from None
+        raise _NotReadable(_MSG_CANNOT_READ.format(path=path, reason=_os_reason(exc))) from None
     finally:
         os.close(fd)
 
@@ -762,27 +805,96 @@ def _parse_credentials(raw: bytes, path: str) -> Credentials:
     return data  # type: ignore[return-value]
 
 
+class _OnFile:
+    """What the credentials file holds at one moment: the one way it is read.
+
+    ``exists`` is false when there is no file. ``raw`` is its bytes (None
+    when they cannot be read); ``stored`` the credentials in them (None when
+    they are not valid credentials, and ``problem`` then says why).
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.exists = False
+        self.raw: bytes | None = None
+        self.stored: Credentials | None = None
+        self.problem: ArkorError | None = None
+        try:
+            raw = _read_file(path)  # a FIFO, socket or folder: refused here, never read or touched
+        except _NotReadable as exc:
+            self.exists, self.problem = True, exc
+            return
+        if raw is None:
+            return
+        self.exists, self.raw = True, raw
+        try:
+            self.stored = _parse_credentials(raw, path)
+        except ArkorError as exc:
+            self.problem = exc
+
+    @property
+    def key(self) -> object:
+        """What a write compares (SPEC 3.1): the same anonymous id, the same
+        OAuth refresh token (a renewal elsewhere changes it), or the same
+        bytes of a file that is not valid credentials; None: no file."""
+        if not self.exists:
+            return None
+        if self.stored is None:
+            return ("raw", self.raw)
+        if self.stored["mode"] == "anon":
+            return ("anon", self.stored["anonymousId"])
+        return ("oauth", self.stored["refreshToken"])
+
+    @property
+    def identity(self) -> object:
+        """Who the file signs in, for logout's question: a renewal meanwhile
+        changes the tokens, not the identity; a new sign-in changes it."""
+        if self.stored is None or self.stored["mode"] == "anon":
+            return self.key
+        return ("oauth", self.stored["auth0Domain"], self.stored["clientId"], self.stored["audience"])
+
+    def credentials(self) -> Credentials | None:
+        """The stored credentials, None when there is no file, or the error
+        that names the file and what is wrong with it."""
+        if self.problem is not None:
+            raise self.problem
+        return self.stored
+
+
 def _read_credentials(path: str) -> Credentials | None:
     """The stored credentials, or None when there is no file.
 
     A file that is there but cannot be read or understood is an error that
     names it; it is never overwritten or removed here.
     """
-    raw = _read_file(path)
-    return None if raw is None else _parse_credentials(raw, path)
+    return _OnFile(path).credentials()
 
 
-def _write_credentials(path: str, data: Credentials, term: _Terminal) -> None:
-    """Replace the file at ``path`` with ``data``, atomically and privately.
+def _payload(path: str, data: Credentials) -> bytes:
+    """``data`` as the file's bytes, indented as the Node CLI writes it; but
+    compact when that would pass the size limit (fields another tool wrote
+    compactly are kept, not inflated), and never what the next read refuses."""
+    import json
+
+    compact: dict[str, Any] = {"separators": (",", ":"), "ensure_ascii": False}
+    for options in ({"indent": 2}, compact):
+        payload = (json.dumps(data, allow_nan=False, **options) + "\n").encode("utf-8")
+        if len(payload) <= _MAX_BODY:
+            _parse_credentials(payload, path)  # what the next read will do; a bug if it refuses
+            return payload
+    raise ArkorError(_MSG_TOO_LARGE_TO_WRITE.format(path=path))
+
+
+def _write_credentials(path: str, data: Credentials) -> str | None:
+    """Replace the file at ``path`` with ``data``, atomically and privately;
+    return a warning when the file could not be made private.
 
     A reader sees the old file or the whole new one, never a torn one: the
     JSON goes to a temporary file in the same directory, which is flushed to
     disk and then renamed over the target in one step.
     """
-    import json
-
     directory = os.path.dirname(path)
-    payload = (json.dumps(data, indent=2) + "\n").encode("utf-8")
+    payload = _payload(path, data)
     tmp = os.path.join(directory, f".{_CREDENTIALS_NAME}.{os.getpid()}.{os.urandom(6).hex()}.tmp")
     # O_EXCL: the name is created here or not at all, so a link planted at it
     # is never followed. Mode 0600 from the first instant: there is no moment
@@ -797,7 +909,7 @@ def _write_credentials(path: str, data: Credentials, term: _Terminal) -> None:
             f.write(payload)
             f.flush()
             os.fsync(f.fileno())
-        _make_private(tmp, term)
+        warning = _make_private(tmp)
         _replace(tmp, path)
     except BaseException as exc:
         # Whatever went wrong (a full disk, Ctrl-C), leave no stray file
@@ -810,21 +922,39 @@ def _write_credentials(path: str, data: Credentials, term: _Terminal) -> None:
             raise ArkorError(_MSG_CANNOT_WRITE.format(path=path, reason=_os_reason(exc))) from None
         raise
     _fsync_directory(directory)
+    return warning and warning.replace(tmp, path)
 
 
-def _make_private(path: str, term: _Terminal) -> None:
-    """Make the file exactly 0600; a refusal is only a warning.
+def _make_private(path: str) -> str | None:
+    """Make the file exactly 0600; a refusal is only a warning, returned.
 
     The file was created 0600 (the umask can only take bits away), but some
     filesystems ignore the creation mode, and some network mounts reject
     chmod: failing the login over it would help nobody.
     """
     if os.name != "posix":  # Windows: the profile directory's ACL protects it
-        return
+        return None
     try:
         os.chmod(path, 0o600)
     except OSError as exc:
-        term.warn(_MSG_NOT_PRIVATE.format(path=path, reason=_os_reason(exc)))
+        return _MSG_NOT_PRIVATE.format(path=path, reason=_os_reason(exc))
+    return None
+
+
+def _private_directory(directory: str) -> str | None:
+    """Create ``~/.arkor`` 0700, or make an existing one private: anyone who
+    may write it may delete or swap the credentials and the lock. Return a
+    warning when it was tightened; refuse one that another user owns."""
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    if os.name != "posix":  # Windows: the profile directory's ACL protects it
+        return None
+    info = os.stat(directory)
+    if not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return None
+    if info.st_uid != os.getuid():  # type: ignore[attr-defined,unused-ignore]  # POSIX only
+        raise ArkorError(_MSG_DIRECTORY_NOT_OURS.format(path=directory, uid=info.st_uid))
+    os.chmod(directory, 0o700)
+    return _MSG_DIRECTORY_TIGHTENED.format(path=directory, mode=stat.S_IMODE(info.st_mode))
 
 
 def _replace(src: str, dst: str) -> None:
@@ -868,14 +998,18 @@ class _CredentialsLock:
     its write. The lock makes each change one step. The lock file itself is
     never removed (removing it would let two holders in at once).
 
-    Taking it also proves that the directory can be written: a login takes
-    it before it sends anything, so that it never mints an identity it
-    cannot store.
+    A holder makes at most one request, so the wait is bounded by that
+    request's bound (``wait``); ``waiting`` is called once, after about a
+    second, so that the user hears why nothing happens. Taking the lock also
+    proves that the directory can be written: a login takes it before it
+    sends anything, so that it never mints an identity it cannot store.
     """
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, wait: float, waiting: Callable[[str], None]) -> None:
         self.path = path + ".lock"
+        self._wait, self._waiting = wait, waiting
         self._fd = -1
+        self.note: str | None = None  # the directory was made private
 
     def __enter__(self) -> _CredentialsLock:  # noqa: PYI034 - private, never subclassed
         directory = os.path.dirname(self.path)
@@ -883,7 +1017,7 @@ class _CredentialsLock:
         flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
         flags |= getattr(os, "O_BINARY", 0)
         try:
-            os.makedirs(directory, mode=0o700, exist_ok=True)
+            self.note = _private_directory(directory)
             fd = os.open(self.path, flags, 0o600)
         except OSError as exc:
             raise ArkorError(_MSG_CANNOT_WRITE.format(path=self.path, reason=_os_reason(exc))) from None
@@ -893,11 +1027,16 @@ class _CredentialsLock:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             os.close(fd)
             raise ArkorError(_MSG_NOT_REGULAR.format(path=self.path))
-        deadline = time.monotonic() + _LOCK_WAIT
+        start = time.monotonic()
+        said = False
         while not _try_lock(fd):
-            if time.monotonic() >= deadline:
+            waited = time.monotonic() - start
+            if waited >= self._wait:
                 os.close(fd)
                 raise _LockTimeout(_MSG_LOCK_TIMEOUT.format(path=self.path))
+            if waited >= _LOCK_NOTICE and not said:
+                self._waiting(_MSG_LOCK_WAITING.format(path=self.path))
+                said = True
             time.sleep(0.05)
         self._fd = fd
         return self
@@ -951,15 +1090,20 @@ else:
 
 class _Context:
     """What one run of a command shares: the terminal, the environment (read
-    from here and nowhere else), the latest deprecation notice, which main()
-    prints when the command ends, and whether the command has changed the
-    stored credentials (its work then stands even if its output is lost)."""
+    from here and nowhere else) and the bounds that follow from it, the
+    latest deprecation notice and the notes the layers below recorded (both
+    said when the command ends), and whether the command has changed the
+    stored credentials (its work then stands even if its output is lost).
 
-    def __init__(self, term: _Terminal, env: Mapping[str, str]) -> None:
-        self.term, self.env = term, env
+    ``api``: a run for the Python API, whose warnings go to the ``arkor``
+    logger and never to the caller's streams.
+    """
+
+    def __init__(self, term: _Terminal, env: Mapping[str, str], api: bool = False) -> None:
+        self.term, self.env, self.api = term, env, api
         self.deprecation: str | None = None
+        self.notes: list[str] = []
         self.changed = False
-        self.replacing: str | None = None  # the anonymous id a login replaces without asking
 
     @classmethod
     def of(
@@ -978,6 +1122,34 @@ class _Context:
             for given, current in ((stdin, sys.stdin), (stdout, sys.stdout), (stderr, sys.stderr))
         )
         return cls(_Terminal(stdin, stdout, stderr, env), env)
+
+    def warn(self, line: str) -> None:
+        """Say a warning now: on stderr, or to the logger for the Python API."""
+        if self.api:
+            import logging
+
+            logging.getLogger(_PROG).warning("%s", _printable(line))
+        else:
+            self.term.warn(line)
+
+    def can_ask(self) -> bool:
+        """Whether a question may be asked (SPEC 1): a person at a terminal
+        (stdin and stdout are TTYs), and not a CI job, TTY or not."""
+        return not self.api and self.term.interactive() and not self.env.get("CI")
+
+    def confirm(self, question: str) -> bool:
+        """Ask a yes/no question whose default is No (end of input included)."""
+        answer = self.term.ask(question)
+        return (answer or "").lower() in ("y", "yes")
+
+    def lock_wait(self) -> float:
+        """How long to wait for the credentials lock: one request's bound,
+        with some room (SPEC 3.1)."""
+        timeout = self.http_timeout()
+        return timeout + min(timeout, _LOCK_SLACK)
+
+    def revoke_timeout(self) -> float:
+        return min(_REVOKE_TIMEOUT, self.http_timeout())
 
     def http_timeout(self) -> float:
         raw = self.env.get("ARKOR_HTTP_TIMEOUT", "")
@@ -1009,6 +1181,120 @@ def _seconds(text: str) -> float:
     if value > _MAX_SECONDS:
         raise ValueError(_MSG_TOO_MANY_SECONDS.format(limit=_MAX_SECONDS, text=repr(text)))
     return value
+
+
+# ---------------------------------------------------------------------------
+# Changing the credentials file: compare before writing, signals held
+# ---------------------------------------------------------------------------
+
+
+class _HeldSignals:
+    """SIGINT, SIGTERM and SIGHUP, held once ``hold()`` is called and
+    delivered at ``release()``, as they would have ended the command (Ctrl-C
+    then ends it with 130; SIGTERM and SIGHUP with their default end).
+
+    What a server has done (an identity minted, a refresh token rotated, a
+    session revoked) cannot be undone, so a signal must not end the command
+    between the request that did it and its outcome on disk. The request's
+    own deadline bounds the hold. Only the main thread can set handlers: a
+    Python API call from another thread holds nothing.
+    """
+
+    def __init__(self) -> None:
+        self._previous: dict[int, Any] = {}
+        self._caught: list[int] = []
+
+    def hold(self) -> None:
+        import signal
+        import threading
+
+        if self._previous or threading.current_thread() is not threading.main_thread():
+            return
+        for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+            number = getattr(signal, name, None)  # no SIGHUP on Windows
+            if number is not None:
+                self._previous[number] = signal.signal(number, self._catch)
+
+    def _catch(self, number: int, frame: object) -> None:
+        self._caught.append(number)
+
+    def release(self) -> None:
+        import signal
+
+        for number, handler in self._previous.items():
+            signal.signal(number, handler if handler is not None else signal.SIG_DFL)
+        self._previous.clear()
+        if self._caught:
+            signal.raise_signal(self._caught[0])  # under the handler it had: as it would have ended
+
+
+class _Change:
+    """One change to the credentials file, made the one way every change is
+    made (SPEC 3.1): under the lock, the file read again just before it is
+    replaced or removed, and the change made only when the file still holds
+    what the command read or showed (``expected``; by default, what is there
+    when the lock is taken). The Node CLI writes the file without any lock:
+    the lock alone would not see its writes.
+
+    ``send(request)`` makes a request that changes state on a server with
+    signals held until the change is over; the lock is released first.
+    """
+
+    def __init__(self, ctx: _Context, path: str, expected: _OnFile | None = None) -> None:
+        self.ctx, self.path, self._expected = ctx, path, expected
+        self._lock = _CredentialsLock(path, ctx.lock_wait(), ctx.warn)
+        self._held = _HeldSignals()
+        self.found: _OnFile
+
+    def __enter__(self) -> _Change:  # noqa: PYI034 - private, never subclassed
+        self._lock.__enter__()
+        if self._lock.note:
+            self.ctx.notes.append(self._lock.note)
+        try:
+            self.found = _OnFile(self.path)
+        except BaseException:
+            self._lock.__exit__()
+            raise
+        self.expected = self._expected if self._expected is not None else self.found
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self._lock.__exit__()
+        finally:
+            self._held.release()
+
+    def send(self, request: Callable[[], _T]) -> _T:
+        self._held.hold()
+        return request()
+
+    def _unchanged(self) -> bool:
+        self.found = _OnFile(self.path)
+        return self.found.key == self.expected.key
+
+    def store(self, data: Credentials) -> bool:
+        """Replace the file with ``data``; False, writing nothing, when the
+        file no longer holds what was expected (``found`` says what it holds)."""
+        if not self._unchanged():
+            return False
+        warning = _write_credentials(self.path, data)
+        if warning:
+            self.ctx.notes.append(warning)
+        self.ctx.changed = True
+        return True
+
+    def remove(self) -> bool:
+        """Remove the file; False, removing nothing, when it changed."""
+        if not self._unchanged():
+            return False
+        try:
+            os.remove(self.path)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise ArkorError(_MSG_CANNOT_REMOVE.format(path=self.path, reason=_os_reason(exc))) from None
+        self.ctx.changed = True
+        return True
 
 
 # ---------------------------------------------------------------------------
@@ -1240,7 +1526,6 @@ def _connection(url: str, deadline: _Deadline, env: Mapping[str, str]) -> tuple[
     """A connection for one request to ``url``, held to ``deadline``: direct,
     or through the proxy the environment names. With it, the request target
     and the headers the proxy needs."""
-    import ssl
     from urllib.parse import urlsplit
 
     Connection, TLSConnection = _bounded_connections(deadline)
@@ -1877,9 +2162,9 @@ def _open_browser(url: str, env: Mapping[str, str]) -> bool:
     return True
 
 
-def _wait_for_code(callback: _Callback, timeout: float, term: _Terminal) -> str:
+def _wait_for_code(callback: _Callback, timeout: float, term: _Terminal, paste: bool) -> str:
     """Wait for the callback (or a pasted URL) for at most ``timeout`` seconds."""
-    if _isatty(term.stdin) and _foreground(term.stdin):  # `login --oauth --no-browser | tee log` over SSH, too
+    if paste:
         _accept_pasted_url(callback, term)
     deadline = time.monotonic() + timeout
     # Short waits rather than one long one: on Windows, Ctrl-C reaches
@@ -1991,17 +2276,9 @@ def _exchange_code(config: CliConfig, code: str, verifier: str, redirect_uri: st
     }
 
 
-def _store(path: str, credentials: Credentials, ctx: _Context) -> None:
-    """Write what a login got (under the lock the caller holds), saying so
-    where it replaces an anonymous identity that nobody could be asked about."""
-    if ctx.replacing is not None:
-        ctx.term.warn(_MSG_REPLACING_ANON.format(anonymous_id=ctx.replacing))
-    _write_credentials(path, credentials, ctx.term)
-    ctx.changed = True
-
-
-def _login_oauth(api: _CloudApi, config: CliConfig, path: str, args: Any, ctx: _Context) -> None:
+def _login_oauth(api: _CloudApi, config: CliConfig, path: str, seen: _OnFile, args: Any, ctx: _Context) -> int:
     """Sign in through the browser; nothing is written unless it all works."""
+    verdict: bool | None = True
     verifier, challenge, state = _pkce()
     callback = _Callback(state)
     server = _listen(config["callbackPorts"], callback)
@@ -2011,16 +2288,68 @@ def _login_oauth(api: _CloudApi, config: CliConfig, path: str, args: Any, ctx: _
         ctx.term.info(_MSG_BROWSER.format(url=url))
         if args.no_browser or not _open_browser(url, ctx.env):
             ctx.term.info(_MSG_NO_BROWSER)
-        code = _wait_for_code(callback, args.timeout, ctx.term)
+        # Over SSH the browser cannot reach this machine's loopback; in a
+        # notebook, neither can Colab's. There the URL it ended on is pasted.
+        paste = ctx.api or (_isatty(ctx.term.stdin) and _foreground(ctx.term.stdin))
+        code = _wait_for_code(callback, args.timeout, ctx.term, paste)
     finally:
         # Closed on every way out, Ctrl-C included: no listener outlives the login.
         server.shutdown()
         server.server_close()
-    credentials = _exchange_code(config, code, verifier, redirect_uri, ctx)
-    credentials["arkorCloudApiUrl"] = api.base
-    with _CredentialsLock(path):
-        _store(path, credentials, ctx)
+    with _Change(ctx, path, seen) as change:
+        credentials = change.send(lambda: _exchange_code(config, code, verifier, redirect_uri, ctx))
+        credentials["arkorCloudApiUrl"] = api.base
+        stored = change.store(credentials)
+    if not stored:
+        verdict = _store_anew(ctx, path, change, credentials, args)
+        if not verdict:
+            return _not_stored(ctx, path, change.found, verdict)
+    _replaced(ctx, change.found)
     ctx.term.success(_MSG_SIGNED_IN)
+    return _EXIT_OK
+
+
+def _store_anew(ctx: _Context, path: str, change: _Change, credentials: Credentials, args: Any) -> bool | None:
+    """A login's credentials, stored after all when the file changed while it
+    signed in (SPEC 3.1): what is there now is decided about as SPEC 5.0
+    says, a person asked again where one can be. True once stored; else the
+    verdict that kept it from being stored (see _may_replace)."""
+    while True:
+        verdict = _may_replace(change.found, args, ctx, changed=True)
+        if not verdict:
+            return verdict
+        with _Change(ctx, path, change.found) as again:
+            if again.store(credentials):
+                return True
+        change = again
+
+
+def _replaced(ctx: _Context, before: _OnFile) -> None:
+    """Say what a login replaced where nobody could be asked about it."""
+    if before.stored is not None and not ctx.can_ask():
+        ctx.warn(_MSG_REPLACED.format(who=_who(before.stored)))
+
+
+def _not_stored(ctx: _Context, path: str, found: _OnFile, verdict: bool | None) -> int:
+    """The end of a login that stored nothing because of what is on file."""
+    if verdict is None and found.stored is not None:
+        raise _AlreadySignedIn(_MSG_ALREADY_SIGNED_IN.format(how=_how(found.stored)))
+    if verdict is None:
+        raise ArkorError(_MSG_CHANGED_WHILE_SIGNING_IN.format(path=path))
+    ctx.term.info(_MSG_ABORTED)
+    return _EXIT_OK
+
+
+def _who(stored: Credentials) -> str:
+    if stored["mode"] == "anon":
+        return _WHO_ANON.format(anonymous_id=stored["anonymousId"])
+    return _WHO_OAUTH.format(domain=stored["auth0Domain"])
+
+
+def _how(stored: Credentials) -> str:
+    if stored["mode"] == "anon":
+        return _HOW_ANON.format(anonymous_id=stored["anonymousId"])
+    return _HOW_OAUTH
 
 
 # ---------------------------------------------------------------------------
@@ -2061,28 +2390,49 @@ def _refresh_grant(stored: OAuthCredentials, ctx: _Context) -> OAuthCredentials:
     return renewed
 
 
-def _renew(ctx: _Context, path: str, stale: OAuthCredentials) -> Credentials:
-    """Credentials to use in place of ``stale`` (whose token is expiring or
-    was refused), renewed under the lock and stored atomically.
+class _Renewal:
+    """What renewing an expiring or refused access token came to: the
+    credentials to use, and what went wrong, if anything, for the command to
+    tell (``refused``: only a new sign-in helps; ``unreachable``: Auth0 could
+    not be asked, or the lock not taken; ``note``: anything else to say)."""
+
+    def __init__(self, credentials: Credentials, refused: str | None = None, unreachable: str | None = None) -> None:
+        self.credentials, self.refused, self.unreachable = credentials, refused, unreachable
+        self.note: str | None = None
+
+    def warnings(self) -> list[str]:
+        lines = []
+        if self.refused is not None:
+            lines.append(_MSG_SIGN_IN_AGAIN.format(reason=self.refused))
+        if self.unreachable is not None:
+            lines.append(_MSG_REFRESH_UNREACHABLE.format(reason=self.unreachable))
+        if self.note is not None:
+            lines.append(self.note)
+        return lines
+
+
+def _renew(ctx: _Context, path: str, stale: OAuthCredentials) -> _Renewal:
+    """Renew ``stale`` (whose token is expiring or was refused) under the
+    lock, and store the renewal.
 
     Under the lock the file is read again first: when another process has
     renewed it meanwhile, its token is adopted rather than the old refresh
     token spent a second time (with rotation, that one may be dead already).
-    When Auth0 refuses, or cannot be asked, the stored credentials come back
-    unchanged, with one warning saying which.
+    The renewal is stored only when the file still holds the refresh token
+    that was spent (the Node CLI may have written it meanwhile, without the
+    lock); otherwise it serves this command only.
     """
     try:
-        with _CredentialsLock(path):
-            current = _read_credentials(path)
+        with _Change(ctx, path) as change:
+            current = change.found.stored
             if current is None or current["mode"] == "anon":
-                return current or stale  # signed out, or signed in anew, meanwhile
+                return _Renewal(current or stale)  # signed out, or signed in anew, meanwhile
             if current["accessToken"] != stale["accessToken"] and not _expiring(current):
-                return current
+                return _Renewal(current)
             try:
-                renewed = _refresh_grant(current, ctx)
+                renewed = change.send(lambda: _refresh_grant(current, ctx))
             except _RefreshRefused as exc:
-                ctx.term.warn(_MSG_SIGN_IN_AGAIN.format(reason=exc.message))
-                return current
+                return _Renewal(current, refused=exc.message)
             except _MalformedTokens as exc:
                 if exc.refresh_token is None:
                     raise
@@ -2090,32 +2440,52 @@ def _renew(ctx: _Context, path: str, stale: OAuthCredentials) -> Credentials:
                 # kept whatever else is wrong, or the next renewal would send
                 # the spent one (and Auth0's reuse detection end the session).
                 renewed = {**current, "refreshToken": exc.refresh_token, "expiresAt": 0}
-                ctx.term.warn(_MSG_ROTATED_KEPT.format(reason=exc.message))
+                outcome = _Renewal(renewed)
+                outcome.note = _MSG_ROTATED_KEPT.format(reason=exc.message)
+            else:
+                outcome = _Renewal(renewed)
             try:
-                _write_credentials(path, renewed, ctx.term)
+                if not change.store(renewed):
+                    outcome.note = _MSG_CHANGED_NOT_STORED.format(path=path)
             except ArkorError as exc:
                 # The old refresh token may be spent already: this command
                 # at least goes ahead with the new access token.
-                ctx.term.warn(f"{exc.message} {_MSG_NOT_STORED}")
-            return renewed
+                outcome.note = f"{exc.message} {_MSG_NOT_STORED}"
+            return outcome
     except ArkorError as exc:  # the lock, the network, a garbled answer: transient
-        ctx.term.warn(_MSG_REFRESH_UNREACHABLE.format(reason=exc.message))
-        return stale
+        return _Renewal(stale, unreachable=exc.message)
 
 
 def _expiring(stored: Credentials) -> bool:
     return stored["mode"] != "anon" and stored["expiresAt"] - time.time() <= _REFRESH_MARGIN
 
 
-def _fresh(ctx: _Context, path: str, stored: Credentials) -> Credentials:
-    """``stored``, renewed first when its access token is about to expire:
-    the one way to a usable token, for the commands and get_token() alike."""
-    return _renew(ctx, path, stored) if _expiring(stored) else stored  # type: ignore[arg-type]
+def _fresh(ctx: _Context, path: str, stored: Credentials) -> _Renewal:
+    """``stored``, renewed first when its access token is about to expire."""
+    return _renew(ctx, path, stored) if _expiring(stored) else _Renewal(stored)  # type: ignore[arg-type]
 
 
 def _bearer(stored: Credentials) -> str:
     """The token that the cloud-api takes for these credentials."""
     return stored["token"] if stored["mode"] == "anon" else stored["accessToken"]
+
+
+def _token(ctx: _Context, path: str) -> str | None:
+    """The bearer token to use now, renewed first when near expiry; None when
+    not signed in. The one way to a usable token, for ``arkor token`` and
+    get_token() alike (SPEC 9): a refused renewal fails, and one that cannot
+    reach Auth0 gives the stored token while it has not expired yet."""
+    stored = _read_credentials(path)
+    if stored is None:
+        return None
+    renewal = _fresh(ctx, path, stored)
+    if renewal.refused is not None:
+        raise ArkorError(_MSG_SIGN_IN_AGAIN.format(reason=renewal.refused))
+    if renewal.unreachable is not None and stored["mode"] != "anon" and stored["expiresAt"] <= time.time():
+        raise ArkorError(_MSG_TOKEN_EXPIRED.format(reason=renewal.unreachable))
+    for line in renewal.warnings():
+        ctx.warn(line)
+    return _bearer(renewal.credentials)
 
 
 def _signed_in_request(
@@ -2125,32 +2495,34 @@ def _signed_in_request(
 
     An OAuth token is renewed first when it is about to expire, and once
     after a 401 (then the request is sent again, once). An anonymous token
-    cannot be renewed: a 401 on it gets a hint instead.
+    cannot be renewed: a 401 on it gets a hint instead. What the renewal
+    came to is said when the command ends.
     """
     tried = _expiring(stored)  # a renewal that failed is not tried again after a 401
-    fresh = _fresh(ctx, path, stored)
+    renewal = _fresh(ctx, path, stored)
+    fresh = renewal.credentials
     reply = api.request(method, endpoint, token=_bearer(fresh))
     if reply.status == 401 and fresh["mode"] == "anon":
-        ctx.term.warn(_MSG_ANON_401)
+        ctx.notes.append(_MSG_ANON_401)
     elif reply.status == 401 and not tried:  # once, now
-        renewed = _renew(ctx, path, stored)  # type: ignore[arg-type]
-        if _bearer(renewed) != _bearer(stored):
-            reply = api.request(method, endpoint, token=_bearer(renewed))
+        renewal = _renew(ctx, path, stored)  # type: ignore[arg-type]
+        if _bearer(renewal.credentials) != _bearer(stored):
+            reply = api.request(method, endpoint, token=_bearer(renewal.credentials))
+    ctx.notes.extend(renewal.warnings())
     return reply
 
 
-def _revoke(stored: OAuthCredentials, ctx: _Context) -> None:
-    """Ask Auth0 to revoke the refresh token (RFC 7009); best effort, briefly."""
+def _revoke(stored: OAuthCredentials, ctx: _Context) -> str | None:
+    """Ask Auth0 to revoke the refresh token (RFC 7009), briefly; None when
+    it did, else why not (best effort: the caller removes the file anyway)."""
     form = {"client_id": stored["clientId"], "token": stored["refreshToken"], "token_type_hint": "refresh_token"}
     try:
-        reply = _post_form(_auth0_url(stored, "/oauth/revoke"), form, min(_REVOKE_TIMEOUT, ctx.http_timeout()), ctx.env)
+        reply = _post_form(_auth0_url(stored, "/oauth/revoke"), form, ctx.revoke_timeout(), ctx.env)
     except ArkorError as exc:
-        ctx.term.warn(_MSG_REVOKE_FAILED.format(reason=exc.message))
-        return
-    if reply.status != 200:
-        ctx.term.warn(
-            _MSG_REVOKE_FAILED.format(reason=_WHY_ANSWERED.format(url=_shown(reply.url), status=reply.status))
-        )
+        return exc.message
+    if not 200 <= reply.status < 300:  # RFC 7009 2.2: 200 is the answer; any 2xx is no failure
+        return _WHY_ANSWERED.format(url=_shown(reply.url), status=reply.status)
+    return None
 
 
 # ---------------------------------------------------------------------------
@@ -2169,6 +2541,19 @@ def _revoke(stored: OAuthCredentials, ctx: _Context) -> None:
 # wrong (a broken credentials file, say).
 
 
+def _api_context() -> _Context:
+    """A run for the Python API: the process's environment; warnings to the
+    ``arkor`` logger, never to the caller's streams."""
+    ctx = _Context.of()
+    ctx.api = True
+    return ctx
+
+
+def _logged(ctx: _Context) -> None:
+    for line in ctx.notes + ([ctx.deprecation] if ctx.deprecation else []):
+        ctx.warn(line)
+
+
 def credentials_path() -> str:
     """``~/.arkor/credentials.json``: HOME on POSIX, USERPROFILE on Windows."""
     return _credentials_path(os.environ)
@@ -2182,9 +2567,15 @@ def read_credentials(path: str | None = None) -> Credentials | None:
 
 def cloud_api_url() -> str:
     """The cloud-api base URL: ``ARKOR_CLOUD_API_URL``, else the one stored
-    with the credentials, else https://api.arkor.ai (no trailing ``/``)."""
-    path = credentials_path()
-    api = _cloud_api(_Context.of(), read_credentials(path), path)
+    with the credentials, else https://api.arkor.ai (no trailing ``/``).
+    The file is read only when the variable is not set: a broken file does
+    not stand in the way of a URL it would not decide."""
+    ctx = _api_context()
+    if "ARKOR_CLOUD_API_URL" in ctx.env:
+        api = _cloud_api(ctx)
+    else:
+        path = credentials_path()
+        api = _cloud_api(ctx, read_credentials(path), path)
     api.check()
     return api.base
 
@@ -2193,14 +2584,84 @@ def get_token() -> str | None:
     """A bearer token for the cloud-api, or None when not signed in.
 
     An OAuth access token that expires within a minute is renewed first and
-    the renewal stored, exactly as the CLI does (a warning on stderr says so
-    when Auth0 refuses or cannot be reached; the stored token is returned).
+    the renewal stored, exactly as ``arkor token`` does: a renewal Auth0
+    refuses raises ArkorError, and one that cannot reach Auth0 returns the
+    stored token while it has not expired (with a warning logged).
     """
-    path = credentials_path()
-    stored = read_credentials(path)
-    if stored is None:
-        return None
-    return _bearer(_fresh(_Context.of(), path, stored))
+    ctx = _api_context()
+    try:
+        return _token(ctx, credentials_path())
+    finally:
+        _logged(ctx)
+
+
+def login(
+    *,
+    anonymous: bool = False,
+    replace: bool = False,
+    open_browser: bool = True,
+    timeout: float = _DEFAULT_LOGIN_TIMEOUT,
+) -> dict[str, str]:
+    """Sign in from Python, a notebook included; return the public part of
+    the stored credentials (the mode, and the anonymous id or the OAuth
+    domain and audience; never a token).
+
+    Without ``anonymous=True`` it is the OAuth flow: it prints the authorize
+    URL and takes the loopback callback or the address the browser ended
+    on, pasted at the ``input()`` prompt (in Colab the browser cannot reach
+    the kernel's loopback), whichever comes first. With credentials on file
+    and ``replace=False`` it raises ArkorError naming them, before anything
+    is sent. It asks nothing else; failures raise ArkorError.
+    """
+    import argparse
+
+    ctx = _api_context()
+    if not anonymous:
+        ctx.term = _Terminal(_InputPrompt(), sys.stdout, sys.stdout, ctx.env)  # type: ignore[arg-type]  # readline alone
+    args = argparse.Namespace(
+        anonymous=anonymous,
+        oauth=not anonymous,
+        replace=replace,
+        no_browser=not open_browser,
+        timeout=_seconds(str(timeout)),
+    )
+    try:
+        _cmd_login(args, ctx)
+        stored = _read_credentials(_credentials_path(ctx.env))
+    except _AlreadySignedIn as exc:
+        raise ArkorError(exc.message) from None
+    finally:
+        _logged(ctx)
+    if stored is None:  # a login that stored nothing has said why by raising
+        raise ArkorError(_MSG_NOT_SIGNED_IN)
+    if stored["mode"] == "anon":
+        return {"mode": "anon", "anonymousId": stored["anonymousId"], "orgSlug": stored["orgSlug"]}
+    return {"mode": stored["mode"], "auth0Domain": stored["auth0Domain"], "audience": stored["audience"]}
+
+
+def logout(*, revoke: bool = True) -> bool:
+    """Remove the stored credentials without asking, revoking an OAuth
+    refresh token first (``revoke``); whether a file was removed."""
+    ctx = _api_context()
+    path = _credentials_path(ctx.env)
+    try:
+        return os.path.lexists(path) and _remove_credentials(ctx, path, _OnFile(path), revoke)
+    finally:
+        _logged(ctx)
+
+
+class _InputPrompt:
+    """Reads a line with ``input()``: what a notebook's kernel answers with a
+    text box of its own, where its stdin is not a terminal."""
+
+    def readline(self) -> str:
+        try:
+            return input() + "\n"
+        except EOFError:
+            return ""
+
+    def isatty(self) -> bool:
+        return False
 
 
 # ---------------------------------------------------------------------------
@@ -2228,10 +2689,11 @@ def _oauth_available(config: CliConfig) -> bool:
     return bool(config["auth0Domain"] and config["clientId"] and config["audience"])
 
 
-def _login_anonymous(api: _CloudApi, path: str, ctx: _Context) -> None:
-    """Mint a brand-new anonymous identity and store it over any old file."""
-    with _CredentialsLock(path):
-        reply = api.request("POST", "/v1/auth/anonymous", json_body={"kind": "cli"})
+def _login_anonymous(api: _CloudApi, path: str, seen: _OnFile, args: Any, ctx: _Context) -> int:
+    """Mint a brand-new anonymous identity and store it in place of ``seen``."""
+    verdict: bool | None = True
+    with _Change(ctx, path, seen) as change:
+        reply = change.send(lambda: api.request("POST", "/v1/auth/anonymous", json_body={"kind": "cli"}))
         if not 200 <= reply.status < 300:
             raise reply.failed()
         answer: AnonymousAnswer = reply.checked(AnonymousAnswer)
@@ -2242,30 +2704,44 @@ def _login_anonymous(api: _CloudApi, path: str, ctx: _Context) -> None:
             "arkorCloudApiUrl": api.base,
             "orgSlug": answer["personalOrg"]["slug"],
         }
-        _store(path, credentials, ctx)
+        stored = change.store(credentials)
+    if not stored:
+        verdict = _store_anew(ctx, path, change, credentials, args)
+        if not verdict:
+            return _not_stored(ctx, path, change.found, verdict)
+    _replaced(ctx, change.found)
     ctx.term.info(
         _MSG_ANON_ID.format(anonymous_id=credentials["anonymousId"]),
         _MSG_ANON_KEEP.format(path=path),
     )
     ctx.term.success(_MSG_ANON_DONE.format(org_slug=credentials["orgSlug"]))
+    return _EXIT_OK
 
 
-def _may_replace(path: str, ctx: _Context) -> bool:
-    """Whether this login may replace what is on file: an anonymous identity
-    is lost for good once replaced, so a person is asked first; without a
-    terminal it is replaced, and stderr says so."""
-    try:
-        stored = _read_credentials(path)
-    except ArkorError:
+def _may_replace(on_file: _OnFile, args: Any, ctx: _Context, changed: bool = False) -> bool | None:
+    """Whether a login may replace what is on file (SPEC 5.0, 3.1): True;
+    False when the person asked said no; None when nobody can be asked and
+    the login did not say to replace (``args.replace``): then it never does.
+
+    An anonymous identity is lost for good once replaced, so a person is
+    asked first; so is one whose file changed while the login ran
+    (``changed``), about what is there now.
+    """
+    if not on_file.exists:
+        return True
+    if not ctx.can_ask():
+        if not args.replace:
+            if on_file.stored is None and on_file.problem is not None:
+                raise on_file.problem
+            return None
+        return True  # and said once it is done: see _replaced
+    if on_file.stored is None:
         return True  # a broken file is replaced, as a login always has
-    if stored is None or stored["mode"] != "anon":
-        return True
-    anonymous_id = stored["anonymousId"]
-    if not ctx.term.interactive():
-        ctx.replacing = anonymous_id  # said when it happens: see _store
-        return True
-    answer = ctx.term.ask(_MSG_REPLACE_ANON.format(anonymous_id=anonymous_id))
-    return (answer or "").lower() in ("y", "yes")
+    if changed:
+        return ctx.confirm(_MSG_REPLACE_CHANGED.format(path=on_file.path, who=_who(on_file.stored)))
+    if on_file.stored["mode"] == "anon":
+        return ctx.confirm(_MSG_REPLACE_ANON.format(anonymous_id=on_file.stored["anonymousId"]))
+    return True
 
 
 def _pick_mode(ctx: _Context) -> str | None:
@@ -2275,7 +2751,7 @@ def _pick_mode(ctx: _Context) -> str | None:
     and under screen readers, with nothing but the standard library.
     """
     term = ctx.term
-    if not term.interactive() or ctx.env.get("CI"):
+    if not ctx.can_ask():
         return _PICKER_DEFAULT
     count = len(_PICKER_CHOICES)
     default = [mode for mode, _, _ in _PICKER_CHOICES].index(_PICKER_DEFAULT) + 1
@@ -2302,89 +2778,74 @@ def _cmd_login(args: Any, ctx: _Context) -> int:
         # The loopback callback needs a person with a browser; in CI the
         # login could only wait until it times out.
         raise ArkorError(_MSG_OAUTH_IN_CI)
+    if not hasattr(args, "replace"):  # a login that names its mode may replace what is stored
+        args.replace = args.oauth or args.anonymous
     path = _credentials_path(ctx.env)
-    with _CredentialsLock(path):  # before anything is sent: a login never mints what it cannot store
-        if os.path.exists(path) and not os.path.isfile(path):  # a folder, say: nothing can replace it
-            raise ArkorError(_MSG_NOT_REGULAR.format(path=path))
-    if not _may_replace(path, ctx):
-        term.info(_MSG_ABORTED)
-        return _EXIT_OK
+    with _Change(ctx, path) as change:  # before anything is sent: a login never mints what it cannot store
+        seen = change.found
+    verdict = _may_replace(seen, args, ctx)
+    if not verdict:
+        return _not_stored(ctx, path, seen, verdict)
     api = _cloud_api(ctx)
     if args.anonymous:
-        _login_anonymous(api, path, ctx)
-        return _EXIT_OK
+        return _login_anonymous(api, path, seen, args, ctx)
     config = _fetch_cli_config(api)
     if not _oauth_available(config):
         if args.oauth:
             raise ArkorError(_MSG_OAUTH_NOT_CONFIGURED)
         term.info(_MSG_CONTINUING_ANON)
-        _login_anonymous(api, path, ctx)
-        return _EXIT_OK
+        return _login_anonymous(api, path, seen, args, ctx)
     mode = "oauth" if args.oauth else _pick_mode(ctx)
     if mode is None:
         term.info(_MSG_ABORTED)
         return _EXIT_FAILURE
     if mode == "oauth":
         try:
-            _login_oauth(api, config, path, args, ctx)
+            return _login_oauth(api, config, path, seen, args, ctx)
+        except _AlreadySignedIn:
+            raise
         except ArkorError as exc:
             raise ArkorError(_MSG_LOGIN_FAILED, *exc.lines, status=exc.status) from None
-        return _EXIT_OK
-    _login_anonymous(api, path, ctx)
-    term.warn(_MSG_ANON_NUDGE)
-    return _EXIT_OK
-
-
-def _read_for_logout(path: str) -> bytes | None:
-    """What logout shows and compares: the file's bytes, or None when it
-    cannot be read (a broken file can still be deleted: that is the way out
-    of it). Anything but a regular file is refused, never removed."""
-    try:
-        regular = stat.S_ISREG(os.stat(path).st_mode)
-    except OSError:  # gone meanwhile, or a dangling link: nothing to refuse
-        regular = True
-    if not regular:
-        raise ArkorError(_MSG_NOT_REGULAR.format(path=path))
-    try:
-        return _read_file(path)
-    except ArkorError:
-        return None
-
-
-def _parsed_or_none(raw: bytes | None, path: str) -> Credentials | None:
-    try:
-        return _parse_credentials(raw, path) if raw is not None else None
-    except ArkorError:
-        return None
-
-
-def _identity(raw: bytes | None, path: str) -> Any:
-    """Who the file at ``path`` signs in, for telling whether logout still
-    deletes what the user confirmed: a renewal meanwhile changes the tokens,
-    not the identity; a new sign-in changes it."""
-    stored = _parsed_or_none(raw, path)
-    if stored is None:
-        return raw
-    if stored["mode"] == "anon":
-        return stored["anonymousId"]
-    return (stored["auth0Domain"], stored["clientId"], stored["audience"])
+    status = _login_anonymous(api, path, seen, args, ctx)
+    if ctx.changed:
+        ctx.warn(_MSG_ANON_NUDGE)
+    return status
 
 
 def _confirm_logout(args: Any, path: str, stored: Credentials | None, ctx: _Context) -> bool:
-    term = ctx.term
     loss = ""
     if stored is not None and stored["mode"] == "anon":
         loss = _MSG_ANON_LOSS.format(anonymous_id=stored["anonymousId"])
     if args.yes:
         if loss:
-            term.warn(loss)
+            ctx.warn(loss)
         return True
-    if not _isatty(term.stdin):
-        term.warn(_MSG_NO_TTY_TO_CONFIRM)
+    if not ctx.can_ask():
+        ctx.warn(_MSG_NO_TTY_TO_CONFIRM)
         return False
     question = _MSG_CONFIRM_DELETE.format(path=path)
-    answer = term.ask(f"{loss} {question}" if loss else question)
-    return (answer or "").lower() in ("y", "yes")
+    return ctx.confirm(f"{loss} {question}" if loss else question)
+
+
+def _remove_credentials(ctx: _Context, path: str, shown: _OnFile, revoke: bool = True) -> bool:
+    """Revoke (OAuth) and remove the credentials the user saw (``shown``):
+    False when there were none by then. Under the lock, so that a renewal in
+    flight cannot write the file back; once a revocation is sent, the file
+    goes whatever Auth0 answered, but only if it still holds what was revoked."""
+    with _Change(ctx, path) as change:
+        now = change.found
+        if not now.exists and not os.path.lexists(path):
+            return False  # removed meanwhile: the outcome is the same
+        if now.identity != shown.identity:
+            raise ArkorError(_MSG_CHANGED_MEANWHILE.format(path=path))
+        current = now.stored
+        if revoke and current is not None and current["mode"] != "anon":
+            failure = change.send(lambda: _revoke(current, ctx))
+            if failure is not None:
+                ctx.notes.append(_MSG_REVOKE_FAILED.format(reason=failure))
+        if not change.remove():
+            raise ArkorError(_MSG_CHANGED_DURING_REVOKE.format(path=path))
+    return True
 
 
 def _cmd_logout(args: Any, ctx: _Context) -> int:
@@ -2393,29 +2854,22 @@ def _cmd_logout(args: Any, ctx: _Context) -> int:
     if not os.path.lexists(path):
         term.info(_MSG_NO_CREDENTIALS)
         return _EXIT_OK
-    shown = _read_for_logout(path)
-    stored = _parsed_or_none(shown, path)
-    if not _confirm_logout(args, path, stored, ctx):
+    shown = _OnFile(path)  # a broken file can still be deleted: that is the way out of it
+    if not _confirm_logout(args, path, shown.stored, ctx):
         term.info(_MSG_ABORTED)
         return _EXIT_OK
-    # The lock first, so that a renewal in flight cannot write the file back;
-    # then only what was confirmed is revoked and deleted.
-    with _CredentialsLock(path):
-        if not os.path.lexists(path):
-            term.info(_MSG_NO_CREDENTIALS)  # removed meanwhile: the outcome is the same
-            return _EXIT_OK
-        now = _read_for_logout(path)
-        if _identity(now, path) != _identity(shown, path):
-            raise ArkorError(_MSG_CHANGED_MEANWHILE.format(path=path))
-        current = _parsed_or_none(now, path)
-        if current is not None and current["mode"] != "anon":
-            _revoke(current, ctx)  # whatever it answers, the file goes
-        try:
-            os.remove(path)
-        except OSError as exc:
-            raise ArkorError(_MSG_CANNOT_REMOVE.format(path=path, reason=_os_reason(exc))) from None
-        ctx.changed = True
+    if not _remove_credentials(ctx, path, shown):
+        term.info(_MSG_NO_CREDENTIALS)
+        return _EXIT_OK
     term.success(_MSG_REMOVED.format(path=path))
+    return _EXIT_OK
+
+
+def _cmd_token(args: Any, ctx: _Context) -> int:
+    token = _token(ctx, _credentials_path(ctx.env))
+    if token is None:
+        raise ArkorError(_MSG_NOT_SIGNED_IN)
+    ctx.term.info(token)  # stdout alone: `$(arkor token)`
     return _EXIT_OK
 
 
@@ -2503,7 +2957,7 @@ def _parser(term: _Terminal) -> Any:
         def error(self, message: str) -> Any:  # it quotes argv: one line, escaped
             super().error(_printable(message))
 
-        def _print_message(self, message: str, file: IO[str] | None = None) -> None:
+        def _print_message(self, message: str, file: object = None) -> None:
             # Help, usage and --version go to the run's own streams.
             term.passthrough(term.stderr if file is sys.stderr else term.stdout, message)
 
@@ -2539,6 +2993,7 @@ def _parser(term: _Terminal) -> Any:
     logout.add_argument("-y", "--yes", "-f", "--force", dest="yes", action="store_true", help="do not ask first")
     whoami = command("whoami", _cmd_whoami, "Show the signed-in identity and its orgs.")
     whoami.add_argument("--json", action="store_true", help="print the whole /v1/me answer as JSON")
+    command("token", _cmd_token, "Print the bearer token, for curl and other tools.")
     return parser
 
 
@@ -2562,6 +3017,9 @@ def main(
         status: int = args.run(args, ctx)
     except SystemExit as exc:  # argparse: help, --version and usage errors
         status = exc.code if isinstance(exc.code, int) else _EXIT_USAGE
+    except _AlreadySignedIn as exc:  # an answer, not a failure
+        term.info(*exc.lines)
+        status = exc.status
     except ArkorError as exc:
         _debug_traceback(ctx)
         term.error(*exc.lines)
@@ -2574,8 +3032,12 @@ def main(
         _debug_traceback(ctx)
         term.error(_MSG_INTERNAL.format(kind=type(exc).__name__))
         status = _EXIT_FAILURE
-    # A deprecation notice is said once, when the command is over, also
-    # after a failure: the user should learn of it before the cutoff.
+    # What the layers below recorded (a renewal that failed, a revocation
+    # that did not go through, a folder made private) is said when the
+    # command is over, and so is a deprecation notice, also after a
+    # failure: the user should learn of it before the cutoff.
+    for line in ctx.notes:
+        term.warn(line)
     if ctx.deprecation:
         term.warn(ctx.deprecation)
     term.flush()
