@@ -7,8 +7,9 @@ Run with nothing installed::
 Every test gets a temporary HOME (and USERPROFILE) and a fresh fake
 cloud-api (fake_cloud.py) on 127.0.0.1. The bulk calls ``main([...])`` in
 process; real subprocesses are used where the process boundary is the
-point: pipes and flushing, signals, ``python -m``, terminals (a pty), and
-other interpreters.
+point: pipes and flushing, signals, ``python -m``, terminals (a pty), other
+interpreters, and the public API (``get_token()`` and the rest), which reads
+the process's own environment.
 """
 
 from __future__ import annotations
@@ -190,6 +191,39 @@ class Case(unittest.TestCase):
         )
         self.addCleanup(lambda: proc.poll() is None and proc.kill())
         return proc
+
+    def run_python(self, code: str, timeout: float = 30, **env: str | None) -> tuple[int, str, str]:
+        """``python3 -c code`` as a user's script runs, arkor_cli importable:
+        in a process of its own, on an environment from env() (not inherited),
+        which the public API reads as it would a script's. What the script
+        prints is its data, so only its stderr is checked for tokens."""
+        proc = subprocess.run(
+            [sys.executable, "-c", code],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            env=self.env(**dict({"PYTHONPATH": HERE}, **env)),
+            timeout=timeout,
+            check=False,
+        )
+        self._record(proc.stderr)
+        return proc.returncode, proc.stdout, proc.stderr
+
+    def api(self, *calls: str, **env: str | None) -> list[Any]:
+        """``arkor_cli.<call>`` for each of ``calls`` (``"get_token()"``), in
+        turn, in one script (run_python): what each returned, or for an
+        ArkorError, ``("ArkorError", message, status)``."""
+        script = ["import json", "import arkor_cli", "done = []"]
+        for call in calls:
+            script += [
+                "try:",
+                f"    done.append(['returned', arkor_cli.{call}])",
+                "except arkor_cli.ArkorError as exc:",
+                "    done.append(['ArkorError', exc.message, exc.status])",
+            ]
+        code, out, err = self.run_python("\n".join([*script, "print(json.dumps(done))\n"]), **env)
+        self.assertEqual(code, 0, err)
+        return [done[1] if done[0] == "returned" else tuple(done) for done in json.loads(out)]
 
     def wait_until(self, condition: Callable[[], object], timeout: float = 20) -> None:
         deadline = time.monotonic() + timeout
@@ -824,13 +858,8 @@ class CredentialsFileTest(Case):
                 self.assertEqual((code, out, err), (1, "", message + "\n"))
                 self.assertTrue(stat.S_ISFIFO(os.lstat(self.creds).st_mode))
 
-        def get_token() -> Any:
-            with mock.patch.dict(os.environ, self.env(), clear=True):
-                return arkor_cli.get_token()
-
-        with self.assertRaises(arkor_cli.ArkorError) as caught:
-            _files_call_guarded(self, get_token, fifo=self.creds)
-        self.assertEqual((caught.exception.message, caught.exception.status), (message, 1))
+        # A script's get_token(): a read that blocked would end in the timeout.
+        self.assertEqual(self.api("get_token()"), [("ArkorError", message, 1)])
         self.assertTrue(stat.S_ISFIFO(os.lstat(self.creds).st_mode))
         self.assertEqual(self.cloud.requests, [])
 
@@ -1046,10 +1075,6 @@ class InteropTest(OAuthCase):
         self.write_creds(_interop_node_bytes(data))
         return data
 
-    def api(self, call: Callable[[], Any], **env: str | None) -> Any:
-        with mock.patch.dict(os.environ, self.env(**env), clear=True):
-            return call()
-
     def test_every_command_reads_both_eras(self) -> None:
         for name in _INTEROP_NODE_FILES:
             with self.subTest(name):
@@ -1060,13 +1085,12 @@ class InteropTest(OAuthCase):
                 # Without arkorCloudApiUrl, the base is ARKOR_CLOUD_API_URL, else the default.
                 url = None if stored_base else self.cloud.url
                 # The Python API.
-                self.assertEqual(self.api(arkor_cli.read_credentials), data)
-                self.assertEqual(self.api(arkor_cli.get_token), _interop_node_token(data))
+                self.assertEqual(self.api("read_credentials()", "get_token()"), [data, _interop_node_token(data)])
                 self.assertEqual(
-                    self.api(arkor_cli.cloud_api_url, ARKOR_CLOUD_API_URL="http://127.0.0.1:1"), "http://127.0.0.1:1"
+                    self.api("cloud_api_url()", ARKOR_CLOUD_API_URL="http://127.0.0.1:1"), ["http://127.0.0.1:1"]
                 )
                 self.assertEqual(
-                    self.api(arkor_cli.cloud_api_url, ARKOR_CLOUD_API_URL=None), stored_base or "https://api.arkor.ai"
+                    self.api("cloud_api_url()", ARKOR_CLOUD_API_URL=None), [stored_base or "https://api.arkor.ai"]
                 )
                 # whoami and whoami --json, with the token the Node CLI would send.
                 if data["mode"] == "anon":
@@ -1135,9 +1159,7 @@ class InteropTest(OAuthCase):
                             " http(s) URL). Fix it, or sign in again with `arkor login`."
                         )
                         self.assertEqual(self.run_main("whoami", ARKOR_CLOUD_API_URL=url), (1, "", message + "\n"))
-                        with self.assertRaises(arkor_cli.ArkorError) as caught:
-                            self.api(arkor_cli.get_token, ARKOR_CLOUD_API_URL=url)
-                        self.assertEqual(caught.exception.message, message)
+                        self.assertEqual(self.api("get_token()", ARKOR_CLOUD_API_URL=url), [("ArkorError", message, 1)])
                         self.assertEqual(self.creds_bytes(), raw)
         self.assertEqual((self.cloud.requests, self.auth0.requests), ([], []))
 
@@ -3905,12 +3927,9 @@ class RefreshTest(OAuthCase):
 
 
 class PublicApiTest(OAuthCase):
-    """The functions scripts import: the same ones the commands use."""
-
-    @contextlib.contextmanager
-    def environment(self, **env: str | None) -> Iterator[None]:
-        with mock.patch.dict(os.environ, self.env(**env), clear=True):
-            yield
+    """The functions scripts import: the same ones the commands use. They
+    read the process's own environment, so each is called by a script in a
+    process of its own (Case.api)."""
 
     def test_exports(self) -> None:
         self.assertEqual(
@@ -3923,51 +3942,45 @@ class PublicApiTest(OAuthCase):
                 self.assertTrue(value.__doc__, f"{name} has no docstring")
 
     def test_signed_out(self) -> None:
-        with self.environment():
-            self.assertEqual(arkor_cli.credentials_path(), self.creds)
-            self.assertIsNone(arkor_cli.read_credentials())
-            self.assertIsNone(arkor_cli.get_token())
-            self.assertEqual(arkor_cli.cloud_api_url(), self.cloud.url)
-        with self.environment(ARKOR_CLOUD_API_URL=None):
-            self.assertEqual(arkor_cli.cloud_api_url(), "https://api.arkor.ai")
+        self.assertEqual(
+            self.api("credentials_path()", "read_credentials()", "get_token()", "cloud_api_url()"),
+            [self.creds, None, None, self.cloud.url],
+        )
+        self.assertEqual(self.api("cloud_api_url()", ARKOR_CLOUD_API_URL=None), ["https://api.arkor.ai"])
         self.assertEqual(self.cloud.requests, [])
 
     def test_signed_in_anonymously(self) -> None:
         self.assertEqual(self.run_main("login", "--anonymous")[0], 0)
         (token,) = self.cloud.tokens
-        with self.environment(ARKOR_CLOUD_API_URL=None):
-            self.assertEqual(arkor_cli.get_token(), token)
-            self.assertEqual(arkor_cli.cloud_api_url(), self.cloud.url)  # the stored one
-            stored = arkor_cli.read_credentials()
-            assert stored is not None
-            self.assertEqual(stored["mode"], "anon")
-        with self.environment(ARKOR_CLOUD_API_URL="http://127.0.0.1:1/"):
-            self.assertEqual(arkor_cli.cloud_api_url(), "http://127.0.0.1:1")  # the variable wins
+        got, base, stored = self.api("get_token()", "cloud_api_url()", "read_credentials()", ARKOR_CLOUD_API_URL=None)
+        self.assertEqual(got, token)
+        self.assertEqual(base, self.cloud.url)  # the stored one
+        assert stored is not None
+        self.assertEqual(stored["mode"], "anon")
+        # the variable wins
+        self.assertEqual(self.api("cloud_api_url()", ARKOR_CLOUD_API_URL="http://127.0.0.1:1/"), ["http://127.0.0.1:1"])
 
     def test_read_credentials_returns_the_file_as_written(self) -> None:
         for mode in ("oauth", "auth0"):
             with self.subTest(mode=mode):
                 stored = dict(self.sign_in_oauth(mode=mode), unknown={"kept": [1, None]})
                 self.write_creds(stored)
-                with self.environment():
-                    self.assertEqual(arkor_cli.read_credentials(), stored)  # the mode tag as written
+                self.assertEqual(self.api("read_credentials()"), [stored])  # the mode tag as written
                 self.assertEqual(arkor_cli.read_credentials(self.creds), stored)  # an explicit path
         anon = self.sign_in_anon()
         elsewhere = os.path.join(self.home, "elsewhere.json")
         os.replace(self.creds, elsewhere)
         self.assertEqual(arkor_cli.read_credentials(elsewhere), anon)
-        with self.environment():
-            self.assertIsNone(arkor_cli.read_credentials())
+        self.assertEqual(self.api("read_credentials()"), [None])
         self.assertEqual((self.cloud.requests, self.auth0.requests), ([], []))
 
     def test_get_token_renews_near_expiry(self) -> None:
         before = self.sign_in_oauth(expires_in=10, mode="auth0")
-        with self.environment():
-            token = arkor_cli.get_token()
-            self.assertEqual(token, self.auth0.issued[-1]["access_token"])
-            self.assertNotEqual(token, before["accessToken"])
-            self.assertEqual(arkor_cli.get_token(), token)  # fresh now: no second renewal
-            after = dict(arkor_cli.read_credentials() or {})
+        # the second call finds it fresh: no second renewal
+        token, again, after = self.api("get_token()", "get_token()", "read_credentials()")
+        self.assertEqual(token, self.auth0.issued[-1]["access_token"])
+        self.assertNotEqual(token, before["accessToken"])
+        self.assertEqual(again, token)
         self.assertEqual(len(self.auth0.seen("POST", "/oauth/token")), 1)
         self.assertEqual(after["accessToken"], token)
         self.assertEqual(after["mode"], "auth0")  # a renewal keeps the tag
@@ -3978,10 +3991,10 @@ class PublicApiTest(OAuthCase):
 
     def test_broken_file_raises_the_cli_message(self) -> None:
         self.write_creds(b"{oops")
-        with self.environment(), self.assertRaises(arkor_cli.ArkorError) as caught:
-            arkor_cli.get_token()
-        self.assertTrue(caught.exception.message.startswith(f"{self.creds} does not hold valid arkor credentials"))
-        self.assertEqual(caught.exception.status, 1)
+        ((kind, message, status),) = self.api("get_token()")
+        self.assertEqual(kind, "ArkorError")
+        self.assertTrue(message.startswith(f"{self.creds} does not hold valid arkor credentials"))
+        self.assertEqual(status, 1)
 
 
 # ---------------------------------------------------------------------------
