@@ -5088,11 +5088,18 @@ class CommandLineTest(Case):
     def test_internal_error_is_one_line(self) -> None:
         # A bug must still end in one line and status 1, not a traceback;
         # ARKOR_DEBUG=1 puts the traceback before that line.
+        # The bug here: a stdout whose write() raises what no stream should.
         line = "Internal error (RuntimeError). Set ARKOR_DEBUG=1 to see the traceback, and report it.\n"
-        with mock.patch.object(arkor_cli, "_read_credentials", side_effect=RuntimeError("secret-ish")):
-            code, out, err = self.run_main("whoami")
-            self.assertEqual((code, out, err), (1, "", line))
-            code, out, err = self.run_main("whoami", ARKOR_DEBUG="1")
+
+        class Buggy(io.StringIO):
+            def write(self, text: str) -> int:
+                if text:
+                    raise RuntimeError("secret-ish")
+                return 0
+
+        code, out, err = self.run_main("whoami", stdout=Buggy())
+        self.assertEqual((code, out, err), (1, "", line))
+        code, out, err = self.run_main("whoami", stdout=Buggy(), ARKOR_DEBUG="1")
         self.assertEqual((code, out), (1, ""))
         self.assertTrue(err.startswith("Traceback (most recent call last):\n"), err)
         self.assertIn("\nRuntimeError: secret-ish\n", err)
