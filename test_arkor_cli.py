@@ -339,17 +339,6 @@ class Case(unittest.TestCase):
         return sorted(n for n in os.listdir(self.arkor_dir) if n not in ("credentials.json", "credentials.json.lock"))
 
 
-# ---------------------------------------------------------------------------
-# The command line itself
-# ---------------------------------------------------------------------------
-
-
-def fake_browser(linger: float = 0) -> str:
-    """A BROWSER command that fetches the page and follows it to the callback."""
-    here = os.path.join(HERE, "fake_cloud.py")
-    return f'"{sys.executable}" "{here}" browse %s' + (f" {linger:g}" if linger else "")
-
-
 class OAuthCase(Case):
     def setUp(self) -> None:
         super().setUp()
@@ -464,6 +453,17 @@ class OAuthCase(Case):
                 s.connect(("127.0.0.1", port))
 
 
+# ---------------------------------------------------------------------------
+# Shared helpers: what several test classes use
+# ---------------------------------------------------------------------------
+
+
+def fake_browser(linger: float = 0) -> str:
+    """A BROWSER command that fetches the page and follows it to the callback."""
+    here = os.path.join(HERE, "fake_cloud.py")
+    return f'"{sys.executable}" "{here}" browse %s' + (f" {linger:g}" if linger else "")
+
+
 def can_mount_tmpfs() -> bool:
     """Root on Linux with mount(8) allowed (CI here): tiny and read-only filesystems."""
     if not sys.platform.startswith("linux") or os.geteuid() != 0 or not shutil.which("mount"):
@@ -479,6 +479,183 @@ def can_mount_tmpfs() -> bool:
         return True
     finally:
         os.rmdir(probe)
+
+
+def _files_call_guarded(
+    case: unittest.TestCase, call: Callable[[], Any], timeout: float = 10, fifo: str | None = None
+) -> Any:
+    """``call()`` in a thread that must end within ``timeout`` seconds: a call
+    that blocks (on a FIFO, on a server that never answers) fails the test
+    instead of hanging the suite. A ``fifo`` it may block on is then opened
+    for writing, which lets a blocked open go on. Returns what ``call``
+    returned, or raises what it raised."""
+    import threading
+
+    outcome: list[Any] = []
+
+    def run() -> None:
+        try:
+            outcome.append(("value", call()))
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the test's thread
+            outcome.append(("raised", exc))
+
+    thread = threading.Thread(target=run, name="files-guarded", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        if fifo is not None:
+            fd = os.open(fifo, os.O_RDWR | os.O_NONBLOCK)  # a writer: the blocked open returns, then reads EOF
+            os.close(fd)
+            thread.join(10)
+        case.fail(f"still running after {timeout:g} s")
+    kind, value = outcome[0]
+    if kind == "raised":
+        raise value
+    return value
+
+
+# -- Logins in this process, with a browser in a thread (no processes) ------
+
+
+def _login_run(
+    case: Case, *argv: str, browser: Callable[[str], Any] | None = None, **env: str | None
+) -> tuple[int, str, str, Any]:
+    """``main(["login", *argv])`` in this process, as ``run_main`` runs it.
+
+    Once the login has printed its ``Browser:`` line (and so listens),
+    ``browser(url)`` runs in a thread, as a person's browser would; what it
+    returns comes back last (None without a browser). It must end the
+    login, or the login's own ``--timeout`` does.
+    """
+    import threading
+
+    out = io.StringIO()
+    results: list[Any] = []
+    failures: list[BaseException] = []
+    over = threading.Event()
+
+    def act() -> None:
+        while True:
+            found = re.search(r"^Browser: (\S+)\n", out.getvalue(), re.MULTILINE)
+            if found:
+                try:
+                    assert browser is not None
+                    results.append(browser(found.group(1)))
+                except BaseException as exc:  # noqa: BLE001 - raised again in the test's thread
+                    failures.append(exc)
+                return
+            if over.wait(0.005):
+                return  # the login ended without listening
+
+    thread = threading.Thread(target=act, name="test-browser", daemon=True)
+    if browser is not None:
+        thread.start()
+    try:
+        code, _, err = case.run_main("login", *argv, stdout=out, **env)
+    finally:
+        over.set()
+        if browser is not None:
+            thread.join(30)
+    case._record(out.getvalue())
+    if failures:
+        raise failures[0]
+    return code, out.getvalue(), err, results[0] if results else None
+
+
+def _login_query(url: str) -> dict[str, str]:
+    """The query parameters of ``url``, one value each."""
+    return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+
+
+def _login_browser_url(shown: str) -> str:
+    """The URL of the ``Browser:`` line in what a terminal showed."""
+    found = re.search(r"^Browser: (\S+)$", shown, re.MULTILINE)
+    assert found, shown
+    return found.group(1)
+
+
+def _login_redirect(url: str, **change: str | None) -> str:
+    """Where Auth0 sends the browser from the sign-in ``url`` (its Location),
+    not followed to the listener: the address a browser on another machine
+    ends on, to paste. ``change`` sets (or, with None, drops) parameters."""
+    import ssl
+    import urllib.error
+    import urllib.request
+
+    class Stay(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: Any) -> None:
+            return None
+
+    opener = urllib.request.build_opener(
+        urllib.request.ProxyHandler({}),
+        urllib.request.HTTPSHandler(context=ssl.create_default_context(cafile=TEST_CA)),
+        Stay(),
+    )
+    try:
+        opener.open(url, timeout=10).close()
+    except urllib.error.HTTPError as exc:
+        location = str(exc.headers["Location"])
+    else:
+        raise AssertionError(f"{url} did not redirect")
+    parts = urlsplit(location)
+    query = {k: v for k, v in dict(_login_query(location), **change).items() if v is not None}
+    return parts._replace(query=urlencode(query)).geturl()
+
+
+def _login_spawn_waiting(case: OAuthCase, *argv: str, **env: str | None) -> tuple[subprocess.Popen[str], str, str]:
+    """``login --oauth --no-browser *argv`` as a process, read up to the line
+    saying that no browser was opened (it then waits for the browser): the
+    process, the sign-in URL, and what it printed. Read from the pipe's
+    descriptor, unbuffered: ``finish()`` then gets every byte that follows."""
+    proc = case.spawn("login", "--oauth", "--no-browser", *argv, **env)
+    assert proc.stdout is not None and proc.stderr is not None
+    case.addCleanup(proc.stdout.close)  # also when the test fails before finish()
+    case.addCleanup(proc.stderr.close)
+    seen = b""
+    deadline = time.monotonic() + 20
+    while not re.search(rb"^No browser was opened\..*\n", seen, re.MULTILINE):
+        ready, _, _ = select.select([proc.stdout], [], [], max(0.0, deadline - time.monotonic()))
+        case.assertTrue(ready, f"the login printed no more than {seen!r}")
+        chunk = os.read(proc.stdout.fileno(), 4096)
+        case.assertTrue(chunk, f"the login ended after {seen!r}")
+        seen += chunk
+    return proc, _login_browser_url(seen.decode()), seen.decode()
+
+
+@contextlib.contextmanager
+def _login_tty_keys() -> Iterator[Callable[[bytes], None]]:
+    """Around ``run_tty``: a function that an answer may call to type raw
+    bytes first (what an answer's text cannot carry: bytes that are not
+    UTF-8, or Ctrl-D without the Enter that follows every answer). The
+    terminal stops echoing from then on, so that the Enter's echo cannot
+    pass for a line break the command wrote, and no raw byte reaches what
+    the terminal showed."""
+    import pty
+    import termios
+
+    masters: list[int] = []
+    openpty = pty.openpty
+
+    def recording() -> tuple[int, int]:
+        master, slave = openpty()
+        masters.append(master)
+        return master, slave
+
+    def keys(data: bytes) -> None:
+        attributes = termios.tcgetattr(masters[-1])
+        attributes[3] &= ~termios.ECHO  # lflag
+        termios.tcsetattr(masters[-1], termios.TCSANOW, attributes)
+        os.write(masters[-1], data)
+
+    with mock.patch.object(pty, "openpty", recording):
+        yield keys
+
+
+def _login_main_on_tty(case: Case, *argv: str, typed: str = "", **env: str | None) -> tuple[int, str, str]:
+    """``main([...])`` in this process with stdin and stdout as terminals
+    (``typed`` is what the person types), stderr a pipe, and no colour:
+    for what a terminal changes that needs no real one."""
+    return case.run_main(*argv, stdin=typed, tty=True, **dict({"NO_COLOR": "1"}, **env))
 
 
 # ---------------------------------------------------------------------------
@@ -750,39 +927,6 @@ class OutputFailureTest(Case):
 # ---------------------------------------------------------------------------
 # The credentials file
 # ---------------------------------------------------------------------------
-
-
-def _files_call_guarded(
-    case: unittest.TestCase, call: Callable[[], Any], timeout: float = 10, fifo: str | None = None
-) -> Any:
-    """``call()`` in a thread that must end within ``timeout`` seconds: a call
-    that blocks (on a FIFO, on a server that never answers) fails the test
-    instead of hanging the suite. A ``fifo`` it may block on is then opened
-    for writing, which lets a blocked open go on. Returns what ``call``
-    returned, or raises what it raised."""
-    import threading
-
-    outcome: list[Any] = []
-
-    def run() -> None:
-        try:
-            outcome.append(("value", call()))
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the test's thread
-            outcome.append(("raised", exc))
-
-    thread = threading.Thread(target=run, name="files-guarded", daemon=True)
-    thread.start()
-    thread.join(timeout)
-    if thread.is_alive():
-        if fifo is not None:
-            fd = os.open(fifo, os.O_RDWR | os.O_NONBLOCK)  # a writer: the blocked open returns, then reads EOF
-            os.close(fd)
-            thread.join(10)
-        case.fail(f"still running after {timeout:g} s")
-    kind, value = outcome[0]
-    if kind == "raised":
-        raise value
-    return value
 
 
 class CredentialsFileTest(Case):
@@ -2440,143 +2584,6 @@ class OAuthPkceTest(unittest.TestCase):
             self.assertEqual(challenge, arkor_cli._b64url(hashlib.sha256(verifier.encode()).digest()))
             seen.update((verifier, state))
         self.assertEqual(len(seen), 40)  # never repeats
-
-
-# -- Logins in this process, with a browser in a thread (no processes) ------
-
-
-def _login_run(
-    case: Case, *argv: str, browser: Callable[[str], Any] | None = None, **env: str | None
-) -> tuple[int, str, str, Any]:
-    """``main(["login", *argv])`` in this process, as ``run_main`` runs it.
-
-    Once the login has printed its ``Browser:`` line (and so listens),
-    ``browser(url)`` runs in a thread, as a person's browser would; what it
-    returns comes back last (None without a browser). It must end the
-    login, or the login's own ``--timeout`` does.
-    """
-    import threading
-
-    out = io.StringIO()
-    results: list[Any] = []
-    failures: list[BaseException] = []
-    over = threading.Event()
-
-    def act() -> None:
-        while True:
-            found = re.search(r"^Browser: (\S+)\n", out.getvalue(), re.MULTILINE)
-            if found:
-                try:
-                    assert browser is not None
-                    results.append(browser(found.group(1)))
-                except BaseException as exc:  # noqa: BLE001 - raised again in the test's thread
-                    failures.append(exc)
-                return
-            if over.wait(0.005):
-                return  # the login ended without listening
-
-    thread = threading.Thread(target=act, name="test-browser", daemon=True)
-    if browser is not None:
-        thread.start()
-    try:
-        code, _, err = case.run_main("login", *argv, stdout=out, **env)
-    finally:
-        over.set()
-        if browser is not None:
-            thread.join(30)
-    case._record(out.getvalue())
-    if failures:
-        raise failures[0]
-    return code, out.getvalue(), err, results[0] if results else None
-
-
-def _login_query(url: str) -> dict[str, str]:
-    """The query parameters of ``url``, one value each."""
-    return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
-
-
-def _login_browser_url(shown: str) -> str:
-    """The URL of the ``Browser:`` line in what a terminal showed."""
-    found = re.search(r"^Browser: (\S+)$", shown, re.MULTILINE)
-    assert found, shown
-    return found.group(1)
-
-
-def _login_redirect(url: str, **change: str | None) -> str:
-    """Where Auth0 sends the browser from the sign-in ``url`` (its Location),
-    not followed to the listener: the address a browser on another machine
-    ends on, to paste. ``change`` sets (or, with None, drops) parameters."""
-    import ssl
-    import urllib.error
-    import urllib.request
-
-    class Stay(urllib.request.HTTPRedirectHandler):
-        def redirect_request(self, *args: Any) -> None:
-            return None
-
-    opener = urllib.request.build_opener(
-        urllib.request.ProxyHandler({}),
-        urllib.request.HTTPSHandler(context=ssl.create_default_context(cafile=TEST_CA)),
-        Stay(),
-    )
-    try:
-        opener.open(url, timeout=10).close()
-    except urllib.error.HTTPError as exc:
-        location = str(exc.headers["Location"])
-    else:
-        raise AssertionError(f"{url} did not redirect")
-    parts = urlsplit(location)
-    query = {k: v for k, v in dict(_login_query(location), **change).items() if v is not None}
-    return parts._replace(query=urlencode(query)).geturl()
-
-
-def _login_spawn_waiting(case: OAuthCase, *argv: str, **env: str | None) -> tuple[subprocess.Popen[str], str, str]:
-    """``login --oauth --no-browser *argv`` as a process, read up to the line
-    saying that no browser was opened (it then waits for the browser): the
-    process, the sign-in URL, and what it printed. Read from the pipe's
-    descriptor, unbuffered: ``finish()`` then gets every byte that follows."""
-    proc = case.spawn("login", "--oauth", "--no-browser", *argv, **env)
-    assert proc.stdout is not None and proc.stderr is not None
-    case.addCleanup(proc.stdout.close)  # also when the test fails before finish()
-    case.addCleanup(proc.stderr.close)
-    seen = b""
-    deadline = time.monotonic() + 20
-    while not re.search(rb"^No browser was opened\..*\n", seen, re.MULTILINE):
-        ready, _, _ = select.select([proc.stdout], [], [], max(0.0, deadline - time.monotonic()))
-        case.assertTrue(ready, f"the login printed no more than {seen!r}")
-        chunk = os.read(proc.stdout.fileno(), 4096)
-        case.assertTrue(chunk, f"the login ended after {seen!r}")
-        seen += chunk
-    return proc, _login_browser_url(seen.decode()), seen.decode()
-
-
-@contextlib.contextmanager
-def _login_tty_keys() -> Iterator[Callable[[bytes], None]]:
-    """Around ``run_tty``: a function that an answer may call to type raw
-    bytes first (what an answer's text cannot carry: bytes that are not
-    UTF-8, or Ctrl-D without the Enter that follows every answer). The
-    terminal stops echoing from then on, so that the Enter's echo cannot
-    pass for a line break the command wrote, and no raw byte reaches what
-    the terminal showed."""
-    import pty
-    import termios
-
-    masters: list[int] = []
-    openpty = pty.openpty
-
-    def recording() -> tuple[int, int]:
-        master, slave = openpty()
-        masters.append(master)
-        return master, slave
-
-    def keys(data: bytes) -> None:
-        attributes = termios.tcgetattr(masters[-1])
-        attributes[3] &= ~termios.ECHO  # lflag
-        termios.tcsetattr(masters[-1], termios.TCSANOW, attributes)
-        os.write(masters[-1], data)
-
-    with mock.patch.object(pty, "openpty", recording):
-        yield keys
 
 
 class OAuthLoginTest(OAuthCase):
@@ -4377,13 +4384,6 @@ class LoginAnonymousTest(Case):
         finally:
             proc.kill()
             proc.communicate()
-
-
-def _login_main_on_tty(case: Case, *argv: str, typed: str = "", **env: str | None) -> tuple[int, str, str]:
-    """``main([...])`` in this process with stdin and stdout as terminals
-    (``typed`` is what the person types), stderr a pipe, and no colour:
-    for what a terminal changes that needs no real one."""
-    return case.run_main(*argv, stdin=typed, tty=True, **dict({"NO_COLOR": "1"}, **env))
 
 
 class LogoutTest(OAuthCase):
