@@ -7,8 +7,9 @@ Run with nothing installed::
 Every test gets a temporary HOME (and USERPROFILE) and a fresh fake
 cloud-api (fake_cloud.py) on 127.0.0.1. The bulk calls ``main([...])`` in
 process; real subprocesses are used where the process boundary is the
-point: pipes and flushing, signals, ``python -m``, terminals (a pty), and
-other interpreters.
+point: pipes and flushing, signals, ``python -m``, terminals (a pty), other
+interpreters, and the public API (``get_token()`` and the rest), which reads
+the process's own environment.
 """
 
 from __future__ import annotations
@@ -191,6 +192,39 @@ class Case(unittest.TestCase):
         self.addCleanup(lambda: proc.poll() is None and proc.kill())
         return proc
 
+    def run_python(self, code: str, timeout: float = 30, **env: str | None) -> tuple[int, str, str]:
+        """``python3 -c code`` as a user's script runs, arkor_cli importable:
+        in a process of its own, on an environment from env() (not inherited),
+        which the public API reads as it would a script's. What the script
+        prints is its data, so only its stderr is checked for tokens."""
+        proc = subprocess.run(
+            [sys.executable, "-c", code],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            env=self.env(**dict({"PYTHONPATH": HERE}, **env)),
+            timeout=timeout,
+            check=False,
+        )
+        self._record(proc.stderr)
+        return proc.returncode, proc.stdout, proc.stderr
+
+    def api(self, *calls: str, **env: str | None) -> list[Any]:
+        """``arkor_cli.<call>`` for each of ``calls`` (``"get_token()"``), in
+        turn, in one script (run_python): what each returned, or for an
+        ArkorError, ``("ArkorError", message, status)``."""
+        script = ["import json", "import arkor_cli", "done = []"]
+        for call in calls:
+            script += [
+                "try:",
+                f"    done.append(['returned', arkor_cli.{call}])",
+                "except arkor_cli.ArkorError as exc:",
+                "    done.append(['ArkorError', exc.message, exc.status])",
+            ]
+        code, out, err = self.run_python("\n".join([*script, "print(json.dumps(done))\n"]), **env)
+        self.assertEqual(code, 0, err)
+        return [done[1] if done[0] == "returned" else tuple(done) for done in json.loads(out)]
+
     def wait_until(self, condition: Callable[[], object], timeout: float = 20) -> None:
         deadline = time.monotonic() + timeout
         while not condition():
@@ -303,17 +337,6 @@ class Case(unittest.TestCase):
         if not os.path.isdir(self.arkor_dir):
             return []
         return sorted(n for n in os.listdir(self.arkor_dir) if n not in ("credentials.json", "credentials.json.lock"))
-
-
-# ---------------------------------------------------------------------------
-# The command line itself
-# ---------------------------------------------------------------------------
-
-
-def fake_browser(linger: float = 0) -> str:
-    """A BROWSER command that fetches the page and follows it to the callback."""
-    here = os.path.join(HERE, "fake_cloud.py")
-    return f'"{sys.executable}" "{here}" browse %s' + (f" {linger:g}" if linger else "")
 
 
 class OAuthCase(Case):
@@ -430,6 +453,17 @@ class OAuthCase(Case):
                 s.connect(("127.0.0.1", port))
 
 
+# ---------------------------------------------------------------------------
+# Shared helpers: what several test classes use
+# ---------------------------------------------------------------------------
+
+
+def fake_browser(linger: float = 0) -> str:
+    """A BROWSER command that fetches the page and follows it to the callback."""
+    here = os.path.join(HERE, "fake_cloud.py")
+    return f'"{sys.executable}" "{here}" browse %s' + (f" {linger:g}" if linger else "")
+
+
 def can_mount_tmpfs() -> bool:
     """Root on Linux with mount(8) allowed (CI here): tiny and read-only filesystems."""
     if not sys.platform.startswith("linux") or os.geteuid() != 0 or not shutil.which("mount"):
@@ -445,6 +479,183 @@ def can_mount_tmpfs() -> bool:
         return True
     finally:
         os.rmdir(probe)
+
+
+def _files_call_guarded(
+    case: unittest.TestCase, call: Callable[[], Any], timeout: float = 10, fifo: str | None = None
+) -> Any:
+    """``call()`` in a thread that must end within ``timeout`` seconds: a call
+    that blocks (on a FIFO, on a server that never answers) fails the test
+    instead of hanging the suite. A ``fifo`` it may block on is then opened
+    for writing, which lets a blocked open go on. Returns what ``call``
+    returned, or raises what it raised."""
+    import threading
+
+    outcome: list[Any] = []
+
+    def run() -> None:
+        try:
+            outcome.append(("value", call()))
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the test's thread
+            outcome.append(("raised", exc))
+
+    thread = threading.Thread(target=run, name="files-guarded", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        if fifo is not None:
+            fd = os.open(fifo, os.O_RDWR | os.O_NONBLOCK)  # a writer: the blocked open returns, then reads EOF
+            os.close(fd)
+            thread.join(10)
+        case.fail(f"still running after {timeout:g} s")
+    kind, value = outcome[0]
+    if kind == "raised":
+        raise value
+    return value
+
+
+# -- Logins in this process, with a browser in a thread (no processes) ------
+
+
+def _login_run(
+    case: Case, *argv: str, browser: Callable[[str], Any] | None = None, **env: str | None
+) -> tuple[int, str, str, Any]:
+    """``main(["login", *argv])`` in this process, as ``run_main`` runs it.
+
+    Once the login has printed its ``Browser:`` line (and so listens),
+    ``browser(url)`` runs in a thread, as a person's browser would; what it
+    returns comes back last (None without a browser). It must end the
+    login, or the login's own ``--timeout`` does.
+    """
+    import threading
+
+    out = io.StringIO()
+    results: list[Any] = []
+    failures: list[BaseException] = []
+    over = threading.Event()
+
+    def act() -> None:
+        while True:
+            found = re.search(r"^Browser: (\S+)\n", out.getvalue(), re.MULTILINE)
+            if found:
+                try:
+                    assert browser is not None
+                    results.append(browser(found.group(1)))
+                except BaseException as exc:  # noqa: BLE001 - raised again in the test's thread
+                    failures.append(exc)
+                return
+            if over.wait(0.005):
+                return  # the login ended without listening
+
+    thread = threading.Thread(target=act, name="test-browser", daemon=True)
+    if browser is not None:
+        thread.start()
+    try:
+        code, _, err = case.run_main("login", *argv, stdout=out, **env)
+    finally:
+        over.set()
+        if browser is not None:
+            thread.join(30)
+    case._record(out.getvalue())
+    if failures:
+        raise failures[0]
+    return code, out.getvalue(), err, results[0] if results else None
+
+
+def _login_query(url: str) -> dict[str, str]:
+    """The query parameters of ``url``, one value each."""
+    return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+
+
+def _login_browser_url(shown: str) -> str:
+    """The URL of the ``Browser:`` line in what a terminal showed."""
+    found = re.search(r"^Browser: (\S+)$", shown, re.MULTILINE)
+    assert found, shown
+    return found.group(1)
+
+
+def _login_redirect(url: str, **change: str | None) -> str:
+    """Where Auth0 sends the browser from the sign-in ``url`` (its Location),
+    not followed to the listener: the address a browser on another machine
+    ends on, to paste. ``change`` sets (or, with None, drops) parameters."""
+    import ssl
+    import urllib.error
+    import urllib.request
+
+    class Stay(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: Any) -> None:
+            return None
+
+    opener = urllib.request.build_opener(
+        urllib.request.ProxyHandler({}),
+        urllib.request.HTTPSHandler(context=ssl.create_default_context(cafile=TEST_CA)),
+        Stay(),
+    )
+    try:
+        opener.open(url, timeout=10).close()
+    except urllib.error.HTTPError as exc:
+        location = str(exc.headers["Location"])
+    else:
+        raise AssertionError(f"{url} did not redirect")
+    parts = urlsplit(location)
+    query = {k: v for k, v in dict(_login_query(location), **change).items() if v is not None}
+    return parts._replace(query=urlencode(query)).geturl()
+
+
+def _login_spawn_waiting(case: OAuthCase, *argv: str, **env: str | None) -> tuple[subprocess.Popen[str], str, str]:
+    """``login --oauth --no-browser *argv`` as a process, read up to the line
+    saying that no browser was opened (it then waits for the browser): the
+    process, the sign-in URL, and what it printed. Read from the pipe's
+    descriptor, unbuffered: ``finish()`` then gets every byte that follows."""
+    proc = case.spawn("login", "--oauth", "--no-browser", *argv, **env)
+    assert proc.stdout is not None and proc.stderr is not None
+    case.addCleanup(proc.stdout.close)  # also when the test fails before finish()
+    case.addCleanup(proc.stderr.close)
+    seen = b""
+    deadline = time.monotonic() + 20
+    while not re.search(rb"^No browser was opened\..*\n", seen, re.MULTILINE):
+        ready, _, _ = select.select([proc.stdout], [], [], max(0.0, deadline - time.monotonic()))
+        case.assertTrue(ready, f"the login printed no more than {seen!r}")
+        chunk = os.read(proc.stdout.fileno(), 4096)
+        case.assertTrue(chunk, f"the login ended after {seen!r}")
+        seen += chunk
+    return proc, _login_browser_url(seen.decode()), seen.decode()
+
+
+@contextlib.contextmanager
+def _login_tty_keys() -> Iterator[Callable[[bytes], None]]:
+    """Around ``run_tty``: a function that an answer may call to type raw
+    bytes first (what an answer's text cannot carry: bytes that are not
+    UTF-8, or Ctrl-D without the Enter that follows every answer). The
+    terminal stops echoing from then on, so that the Enter's echo cannot
+    pass for a line break the command wrote, and no raw byte reaches what
+    the terminal showed."""
+    import pty
+    import termios
+
+    masters: list[int] = []
+    openpty = pty.openpty
+
+    def recording() -> tuple[int, int]:
+        master, slave = openpty()
+        masters.append(master)
+        return master, slave
+
+    def keys(data: bytes) -> None:
+        attributes = termios.tcgetattr(masters[-1])
+        attributes[3] &= ~termios.ECHO  # lflag
+        termios.tcsetattr(masters[-1], termios.TCSANOW, attributes)
+        os.write(masters[-1], data)
+
+    with mock.patch.object(pty, "openpty", recording):
+        yield keys
+
+
+def _login_main_on_tty(case: Case, *argv: str, typed: str = "", **env: str | None) -> tuple[int, str, str]:
+    """``main([...])`` in this process with stdin and stdout as terminals
+    (``typed`` is what the person types), stderr a pipe, and no colour:
+    for what a terminal changes that needs no real one."""
+    return case.run_main(*argv, stdin=typed, tty=True, **dict({"NO_COLOR": "1"}, **env))
 
 
 # ---------------------------------------------------------------------------
@@ -718,39 +929,6 @@ class OutputFailureTest(Case):
 # ---------------------------------------------------------------------------
 
 
-def _files_call_guarded(
-    case: unittest.TestCase, call: Callable[[], Any], timeout: float = 10, fifo: str | None = None
-) -> Any:
-    """``call()`` in a thread that must end within ``timeout`` seconds: a call
-    that blocks (on a FIFO, on a server that never answers) fails the test
-    instead of hanging the suite. A ``fifo`` it may block on is then opened
-    for writing, which lets a blocked open go on. Returns what ``call``
-    returned, or raises what it raised."""
-    import threading
-
-    outcome: list[Any] = []
-
-    def run() -> None:
-        try:
-            outcome.append(("value", call()))
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the test's thread
-            outcome.append(("raised", exc))
-
-    thread = threading.Thread(target=run, name="files-guarded", daemon=True)
-    thread.start()
-    thread.join(timeout)
-    if thread.is_alive():
-        if fifo is not None:
-            fd = os.open(fifo, os.O_RDWR | os.O_NONBLOCK)  # a writer: the blocked open returns, then reads EOF
-            os.close(fd)
-            thread.join(10)
-        case.fail(f"still running after {timeout:g} s")
-    kind, value = outcome[0]
-    if kind == "raised":
-        raise value
-    return value
-
-
 class CredentialsFileTest(Case):
     def assert_whoami_names_the_file(self, reason: str) -> None:
         code, out, err = self.run_main("whoami")
@@ -824,13 +1002,8 @@ class CredentialsFileTest(Case):
                 self.assertEqual((code, out, err), (1, "", message + "\n"))
                 self.assertTrue(stat.S_ISFIFO(os.lstat(self.creds).st_mode))
 
-        def get_token() -> Any:
-            with mock.patch.dict(os.environ, self.env(), clear=True):
-                return arkor_cli.get_token()
-
-        with self.assertRaises(arkor_cli.ArkorError) as caught:
-            _files_call_guarded(self, get_token, fifo=self.creds)
-        self.assertEqual((caught.exception.message, caught.exception.status), (message, 1))
+        # A script's get_token(): a read that blocked would end in the timeout.
+        self.assertEqual(self.api("get_token()"), [("ArkorError", message, 1)])
         self.assertTrue(stat.S_ISFIFO(os.lstat(self.creds).st_mode))
         self.assertEqual(self.cloud.requests, [])
 
@@ -1043,10 +1216,6 @@ class InteropTest(OAuthCase):
         self.write_creds(_interop_node_bytes(data))
         return data
 
-    def api(self, call: Callable[[], Any], **env: str | None) -> Any:
-        with mock.patch.dict(os.environ, self.env(**env), clear=True):
-            return call()
-
     def test_every_command_reads_both_eras(self) -> None:
         for name in _INTEROP_NODE_FILES:
             with self.subTest(name):
@@ -1057,13 +1226,12 @@ class InteropTest(OAuthCase):
                 # Without arkorCloudApiUrl, the base is ARKOR_CLOUD_API_URL, else the default.
                 url = None if stored_base else self.cloud.url
                 # The Python API.
-                self.assertEqual(self.api(arkor_cli.read_credentials), data)
-                self.assertEqual(self.api(arkor_cli.get_token), _interop_node_token(data))
+                self.assertEqual(self.api("read_credentials()", "get_token()"), [data, _interop_node_token(data)])
                 self.assertEqual(
-                    self.api(arkor_cli.cloud_api_url, ARKOR_CLOUD_API_URL="http://127.0.0.1:1"), "http://127.0.0.1:1"
+                    self.api("cloud_api_url()", ARKOR_CLOUD_API_URL="http://127.0.0.1:1"), ["http://127.0.0.1:1"]
                 )
                 self.assertEqual(
-                    self.api(arkor_cli.cloud_api_url, ARKOR_CLOUD_API_URL=None), stored_base or "https://api.arkor.ai"
+                    self.api("cloud_api_url()", ARKOR_CLOUD_API_URL=None), [stored_base or "https://api.arkor.ai"]
                 )
                 # whoami and whoami --json, with the token the Node CLI would send.
                 if data["mode"] == "anon":
@@ -1132,9 +1300,7 @@ class InteropTest(OAuthCase):
                             " http(s) URL). Fix it, or sign in again with `arkor login`."
                         )
                         self.assertEqual(self.run_main("whoami", ARKOR_CLOUD_API_URL=url), (1, "", message + "\n"))
-                        with self.assertRaises(arkor_cli.ArkorError) as caught:
-                            self.api(arkor_cli.get_token, ARKOR_CLOUD_API_URL=url)
-                        self.assertEqual(caught.exception.message, message)
+                        self.assertEqual(self.api("get_token()", ARKOR_CLOUD_API_URL=url), [("ArkorError", message, 1)])
                         self.assertEqual(self.creds_bytes(), raw)
         self.assertEqual((self.cloud.requests, self.auth0.requests), ([], []))
 
@@ -2413,143 +2579,6 @@ class OAuthPkceTest(unittest.TestCase):
             self.assertEqual(challenge, arkor_cli._b64url(hashlib.sha256(verifier.encode()).digest()))
             seen.update((verifier, state))
         self.assertEqual(len(seen), 40)  # never repeats
-
-
-# -- Logins in this process, with a browser in a thread (no processes) ------
-
-
-def _login_run(
-    case: Case, *argv: str, browser: Callable[[str], Any] | None = None, **env: str | None
-) -> tuple[int, str, str, Any]:
-    """``main(["login", *argv])`` in this process, as ``run_main`` runs it.
-
-    Once the login has printed its ``Browser:`` line (and so listens),
-    ``browser(url)`` runs in a thread, as a person's browser would; what it
-    returns comes back last (None without a browser). It must end the
-    login, or the login's own ``--timeout`` does.
-    """
-    import threading
-
-    out = io.StringIO()
-    results: list[Any] = []
-    failures: list[BaseException] = []
-    over = threading.Event()
-
-    def act() -> None:
-        while True:
-            found = re.search(r"^Browser: (\S+)\n", out.getvalue(), re.MULTILINE)
-            if found:
-                try:
-                    assert browser is not None
-                    results.append(browser(found.group(1)))
-                except BaseException as exc:  # noqa: BLE001 - raised again in the test's thread
-                    failures.append(exc)
-                return
-            if over.wait(0.005):
-                return  # the login ended without listening
-
-    thread = threading.Thread(target=act, name="test-browser", daemon=True)
-    if browser is not None:
-        thread.start()
-    try:
-        code, _, err = case.run_main("login", *argv, stdout=out, **env)
-    finally:
-        over.set()
-        if browser is not None:
-            thread.join(30)
-    case._record(out.getvalue())
-    if failures:
-        raise failures[0]
-    return code, out.getvalue(), err, results[0] if results else None
-
-
-def _login_query(url: str) -> dict[str, str]:
-    """The query parameters of ``url``, one value each."""
-    return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
-
-
-def _login_browser_url(shown: str) -> str:
-    """The URL of the ``Browser:`` line in what a terminal showed."""
-    found = re.search(r"^Browser: (\S+)$", shown, re.MULTILINE)
-    assert found, shown
-    return found.group(1)
-
-
-def _login_redirect(url: str, **change: str | None) -> str:
-    """Where Auth0 sends the browser from the sign-in ``url`` (its Location),
-    not followed to the listener: the address a browser on another machine
-    ends on, to paste. ``change`` sets (or, with None, drops) parameters."""
-    import ssl
-    import urllib.error
-    import urllib.request
-
-    class Stay(urllib.request.HTTPRedirectHandler):
-        def redirect_request(self, *args: Any) -> None:
-            return None
-
-    opener = urllib.request.build_opener(
-        urllib.request.ProxyHandler({}),
-        urllib.request.HTTPSHandler(context=ssl.create_default_context(cafile=TEST_CA)),
-        Stay(),
-    )
-    try:
-        opener.open(url, timeout=10).close()
-    except urllib.error.HTTPError as exc:
-        location = str(exc.headers["Location"])
-    else:
-        raise AssertionError(f"{url} did not redirect")
-    parts = urlsplit(location)
-    query = {k: v for k, v in dict(_login_query(location), **change).items() if v is not None}
-    return parts._replace(query=urlencode(query)).geturl()
-
-
-def _login_spawn_waiting(case: OAuthCase, *argv: str, **env: str | None) -> tuple[subprocess.Popen[str], str, str]:
-    """``login --oauth --no-browser *argv`` as a process, read up to the line
-    saying that no browser was opened (it then waits for the browser): the
-    process, the sign-in URL, and what it printed. Read from the pipe's
-    descriptor, unbuffered: ``finish()`` then gets every byte that follows."""
-    proc = case.spawn("login", "--oauth", "--no-browser", *argv, **env)
-    assert proc.stdout is not None and proc.stderr is not None
-    case.addCleanup(proc.stdout.close)  # also when the test fails before finish()
-    case.addCleanup(proc.stderr.close)
-    seen = b""
-    deadline = time.monotonic() + 20
-    while not re.search(rb"^No browser was opened\..*\n", seen, re.MULTILINE):
-        ready, _, _ = select.select([proc.stdout], [], [], max(0.0, deadline - time.monotonic()))
-        case.assertTrue(ready, f"the login printed no more than {seen!r}")
-        chunk = os.read(proc.stdout.fileno(), 4096)
-        case.assertTrue(chunk, f"the login ended after {seen!r}")
-        seen += chunk
-    return proc, _login_browser_url(seen.decode()), seen.decode()
-
-
-@contextlib.contextmanager
-def _login_tty_keys() -> Iterator[Callable[[bytes], None]]:
-    """Around ``run_tty``: a function that an answer may call to type raw
-    bytes first (what an answer's text cannot carry: bytes that are not
-    UTF-8, or Ctrl-D without the Enter that follows every answer). The
-    terminal stops echoing from then on, so that the Enter's echo cannot
-    pass for a line break the command wrote, and no raw byte reaches what
-    the terminal showed."""
-    import pty
-    import termios
-
-    masters: list[int] = []
-    openpty = pty.openpty
-
-    def recording() -> tuple[int, int]:
-        master, slave = openpty()
-        masters.append(master)
-        return master, slave
-
-    def keys(data: bytes) -> None:
-        attributes = termios.tcgetattr(masters[-1])
-        attributes[3] &= ~termios.ECHO  # lflag
-        termios.tcsetattr(masters[-1], termios.TCSANOW, attributes)
-        os.write(masters[-1], data)
-
-    with mock.patch.object(pty, "openpty", recording):
-        yield keys
 
 
 class OAuthLoginTest(OAuthCase):
@@ -3904,12 +3933,9 @@ class RefreshTest(OAuthCase):
 
 
 class PublicApiTest(OAuthCase):
-    """The functions scripts import: the same ones the commands use."""
-
-    @contextlib.contextmanager
-    def environment(self, **env: str | None) -> Iterator[None]:
-        with mock.patch.dict(os.environ, self.env(**env), clear=True):
-            yield
+    """The functions scripts import: the same ones the commands use. They
+    read the process's own environment, so each is called by a script in a
+    process of its own (Case.api)."""
 
     def test_exports(self) -> None:
         self.assertEqual(
@@ -3932,51 +3958,45 @@ class PublicApiTest(OAuthCase):
                 self.assertTrue(value.__doc__, f"{name} has no docstring")
 
     def test_signed_out(self) -> None:
-        with self.environment():
-            self.assertEqual(arkor_cli.credentials_path(), self.creds)
-            self.assertIsNone(arkor_cli.read_credentials())
-            self.assertIsNone(arkor_cli.get_token())
-            self.assertEqual(arkor_cli.cloud_api_url(), self.cloud.url)
-        with self.environment(ARKOR_CLOUD_API_URL=None):
-            self.assertEqual(arkor_cli.cloud_api_url(), "https://api.arkor.ai")
+        self.assertEqual(
+            self.api("credentials_path()", "read_credentials()", "get_token()", "cloud_api_url()"),
+            [self.creds, None, None, self.cloud.url],
+        )
+        self.assertEqual(self.api("cloud_api_url()", ARKOR_CLOUD_API_URL=None), ["https://api.arkor.ai"])
         self.assertEqual(self.cloud.requests, [])
 
     def test_signed_in_anonymously(self) -> None:
         self.assertEqual(self.run_main("login", "--anonymous")[0], 0)
         (token,) = self.cloud.tokens
-        with self.environment(ARKOR_CLOUD_API_URL=None):
-            self.assertEqual(arkor_cli.get_token(), token)
-            self.assertEqual(arkor_cli.cloud_api_url(), self.cloud.url)  # the stored one
-            stored = arkor_cli.read_credentials()
-            assert stored is not None
-            self.assertEqual(stored["mode"], "anon")
-        with self.environment(ARKOR_CLOUD_API_URL="http://127.0.0.1:1/"):
-            self.assertEqual(arkor_cli.cloud_api_url(), "http://127.0.0.1:1")  # the variable wins
+        got, base, stored = self.api("get_token()", "cloud_api_url()", "read_credentials()", ARKOR_CLOUD_API_URL=None)
+        self.assertEqual(got, token)
+        self.assertEqual(base, self.cloud.url)  # the stored one
+        assert stored is not None
+        self.assertEqual(stored["mode"], "anon")
+        # the variable wins
+        self.assertEqual(self.api("cloud_api_url()", ARKOR_CLOUD_API_URL="http://127.0.0.1:1/"), ["http://127.0.0.1:1"])
 
     def test_read_credentials_returns_the_file_as_written(self) -> None:
         for mode in ("oauth", "auth0"):
             with self.subTest(mode=mode):
                 stored = dict(self.sign_in_oauth(mode=mode), unknown={"kept": [1, None]})
                 self.write_creds(stored)
-                with self.environment():
-                    self.assertEqual(arkor_cli.read_credentials(), stored)  # the mode tag as written
+                self.assertEqual(self.api("read_credentials()"), [stored])  # the mode tag as written
                 self.assertEqual(arkor_cli.read_credentials(self.creds), stored)  # an explicit path
         anon = self.sign_in_anon()
         elsewhere = os.path.join(self.home, "elsewhere.json")
         os.replace(self.creds, elsewhere)
         self.assertEqual(arkor_cli.read_credentials(elsewhere), anon)
-        with self.environment():
-            self.assertIsNone(arkor_cli.read_credentials())
+        self.assertEqual(self.api("read_credentials()"), [None])
         self.assertEqual((self.cloud.requests, self.auth0.requests), ([], []))
 
     def test_get_token_renews_near_expiry(self) -> None:
         before = self.sign_in_oauth(expires_in=10, mode="auth0")
-        with self.environment():
-            token = arkor_cli.get_token()
-            self.assertEqual(token, self.auth0.issued[-1]["access_token"])
-            self.assertNotEqual(token, before["accessToken"])
-            self.assertEqual(arkor_cli.get_token(), token)  # fresh now: no second renewal
-            after = dict(arkor_cli.read_credentials() or {})
+        # the second call finds it fresh: no second renewal
+        token, again, after = self.api("get_token()", "get_token()", "read_credentials()")
+        self.assertEqual(token, self.auth0.issued[-1]["access_token"])
+        self.assertNotEqual(token, before["accessToken"])
+        self.assertEqual(again, token)
         self.assertEqual(len(self.auth0.seen("POST", "/oauth/token")), 1)
         self.assertEqual(after["accessToken"], token)
         self.assertEqual(after["mode"], "auth0")  # a renewal keeps the tag
@@ -3987,10 +4007,10 @@ class PublicApiTest(OAuthCase):
 
     def test_broken_file_raises_the_cli_message(self) -> None:
         self.write_creds(b"{oops")
-        with self.environment(), self.assertRaises(arkor_cli.ArkorError) as caught:
-            arkor_cli.get_token()
-        self.assertTrue(caught.exception.message.startswith(f"{self.creds} does not hold valid arkor credentials"))
-        self.assertEqual(caught.exception.status, 1)
+        ((kind, message, status),) = self.api("get_token()")
+        self.assertEqual(kind, "ArkorError")
+        self.assertTrue(message.startswith(f"{self.creds} does not hold valid arkor credentials"))
+        self.assertEqual(status, 1)
 
 
 # ---------------------------------------------------------------------------
@@ -4375,13 +4395,6 @@ class LoginAnonymousTest(Case):
         finally:
             proc.kill()
             proc.communicate()
-
-
-def _login_main_on_tty(case: Case, *argv: str, typed: str = "", **env: str | None) -> tuple[int, str, str]:
-    """``main([...])`` in this process with stdin and stdout as terminals
-    (``typed`` is what the person types), stderr a pipe, and no colour:
-    for what a terminal changes that needs no real one."""
-    return case.run_main(*argv, stdin=typed, tty=True, **dict({"NO_COLOR": "1"}, **env))
 
 
 class LogoutTest(OAuthCase):
@@ -5085,11 +5098,18 @@ class CommandLineTest(Case):
     def test_internal_error_is_one_line(self) -> None:
         # A bug must still end in one line and status 1, not a traceback;
         # ARKOR_DEBUG=1 puts the traceback before that line.
+        # The bug here: a stdout whose write() raises what no stream should.
         line = "Internal error (RuntimeError). Set ARKOR_DEBUG=1 to see the traceback, and report it.\n"
-        with mock.patch.object(arkor_cli, "_read_credentials", side_effect=RuntimeError("secret-ish")):
-            code, out, err = self.run_main("whoami")
-            self.assertEqual((code, out, err), (1, "", line))
-            code, out, err = self.run_main("whoami", ARKOR_DEBUG="1")
+
+        class Buggy(io.StringIO):
+            def write(self, text: str) -> int:
+                if text:
+                    raise RuntimeError("secret-ish")
+                return 0
+
+        code, out, err = self.run_main("whoami", stdout=Buggy())
+        self.assertEqual((code, out, err), (1, "", line))
+        code, out, err = self.run_main("whoami", stdout=Buggy(), ARKOR_DEBUG="1")
         self.assertEqual((code, out), (1, ""))
         self.assertTrue(err.startswith("Traceback (most recent call last):\n"), err)
         self.assertIn("\nRuntimeError: secret-ish\n", err)
