@@ -2409,6 +2409,256 @@ class ResilienceTest(OAuthCase):
 # ---------------------------------------------------------------------------
 
 
+def node_writes(case: Case, data: dict[str, Any]) -> None:
+    """What the Node CLI does: write credentials.json in place, without the
+    lock (JSON.stringify(data, null, 2), no final newline)."""
+    with open(case.creds, "w", encoding="utf-8") as f:
+        f.write(json.dumps(data, indent=2))
+
+
+def anon_file(case: Case, name: str) -> dict[str, Any]:
+    """An anonymous identity as another CLI stores it, its token valid."""
+    token = f"anon-token-{name}"
+    case.cloud.add_token(token)
+    case.secrets.append(token)
+    return {
+        "mode": "anon",
+        "token": token,
+        "anonymousId": name,
+        "orgSlug": "other-org",
+        "arkorCloudApiUrl": case.cloud.url,
+    }
+
+
+class NothingLostTest(OAuthCase):
+    """SPEC 3.1: what a server has done reaches the file, and no write
+    destroys credentials it did not mean to replace. The Node CLI writes the
+    file without the lock: a stand-in for it writes in the middle of each
+    command, from the fake server, while the command waits for its answer."""
+
+    def while_answering(self, service: Any, method: str, path: str, then: Callable[[], None]) -> None:
+        """Answer ``method path`` as the service would, after ``then()``:
+        what another writer does while the command waits for that answer."""
+
+        def respond(seen: Any) -> Answer:
+            then()
+            return service._default(seen)
+
+        service.script(method, path, respond)
+
+    # -- every write compares first ---------------------------------------------
+
+    def test_a_renewal_leaves_what_another_writer_stored_meanwhile(self) -> None:
+        self.auth0.rotate = True
+        self.sign_in_oauth(expires_in=-100)
+        other = anon_file(self, "anon-node")
+        self.while_answering(self.auth0, "POST", "/oauth/token", lambda: node_writes(self, other))
+        code, out, err = self.run_main("whoami")
+        self.assertEqual(code, 0)
+        self.assertTrue(out.startswith('{\n  "id": "auth0|ada"'), out)  # the renewed token served this command
+        self.assertEqual(
+            err,
+            f"{self.creds} changed while the token was being renewed; the renewed token serves this command only.\n",
+        )
+        self.assertEqual(self.read_creds(), other)  # the identity the other writer stored is there
+
+    def test_a_login_never_overwrites_an_identity_stored_meanwhile_when_told_not_to(self) -> None:
+        # `arkor login` alone, no terminal, no file at first: the login never
+        # replaces, also what appeared while it signed in.
+        other = anon_file(self, "anon-node")
+        self.cloud.config = {}
+        self.while_answering(self.cloud, "POST", "/v1/auth/anonymous", lambda: node_writes(self, other))
+        code, out, err = self.run_main("login")
+        self.assertEqual(
+            (code, err),
+            (0, ""),
+        )
+        self.assertEqual(
+            out,
+            "OAuth is not configured. Continuing with an anonymous session.\n"
+            "Already signed in anonymously as anon-node. Run `arkor login --anonymous` or"
+            " `arkor login --oauth` to replace it.\n",
+        )
+        self.assertEqual(self.read_creds(), other)
+
+    def test_a_login_told_to_replace_names_what_it_replaced_meanwhile(self) -> None:
+        self.sign_in_anon()
+        other = anon_file(self, "anon-node")
+        self.while_answering(self.cloud, "POST", "/v1/auth/anonymous", lambda: node_writes(self, other))
+        code, out, err = self.run_main("login", "--anonymous")
+        self.assertEqual(code, 0)
+        stored = self.read_creds()
+        self.assertEqual(out, anon_output(stored["anonymousId"], self.creds, stored["orgSlug"]))
+        # Named: the one replaced is the one stored meanwhile, not the one asked about.
+        self.assertEqual(err, "Replaced the anonymous identity anon-node; it cannot be restored.\n")
+
+    def test_on_a_terminal_the_login_asks_again_about_what_is_there_now(self) -> None:
+        self.sign_in_anon()
+        other = anon_file(self, "anon-node")
+        self.while_answering(self.cloud, "POST", "/v1/auth/anonymous", lambda: node_writes(self, other))
+        code, out, err = self.run_main("login", "--anonymous", stdin="y\nn\n", tty=True, NO_COLOR="1")
+        self.assertEqual((code, err), (0, ""))
+        self.assertEqual(
+            out,
+            "Replace the anonymous identity anon-stored? It cannot be restored. [y/N] "
+            f"While signing in, {self.creds} came to hold the anonymous identity anon-node;"
+            " it cannot be restored. Replace it? [y/N] Aborted.\n",
+        )
+        self.assertEqual(self.read_creds(), other)  # B is not the one destroyed
+        # Asked again and answered yes: replaced.
+        code, out, _ = self.run_main("login", "--anonymous", stdin="y\ny\n", tty=True, NO_COLOR="1")
+        self.assertEqual(code, 0)
+        self.assertNotEqual(self.read_creds()["anonymousId"], "anon-node")
+
+    def test_an_oauth_login_names_what_it_replaced_meanwhile(self) -> None:
+        other = anon_file(self, "anon-node")
+        self.while_answering(self.auth0, "POST", "/oauth/token", lambda: node_writes(self, other))
+        code, out, err, _ = _login_run(self, "--oauth", "--no-browser", browser=browse)
+        self.assertEqual(code, 0, err)
+        self.assertTrue(out.endswith("Signed in\n"), out)
+        self.assertEqual(err, "Replaced the anonymous identity anon-node; it cannot be restored.\n")
+        self.assertEqual(self.read_creds()["mode"], "oauth")
+
+    def test_logout_keeps_what_was_stored_while_it_revoked(self) -> None:
+        stored = self.sign_in_oauth()
+        other = anon_file(self, "anon-node")
+        self.while_answering(self.auth0, "POST", "/oauth/revoke", lambda: node_writes(self, other))
+        code, out, err = self.run_main("logout", "-y")
+        self.assertEqual((code, out), (1, ""))
+        self.assertEqual(
+            err,
+            f"{self.creds} changed while the refresh token was being revoked;"
+            " the credentials now in it were not deleted.\n",
+        )
+        self.assertEqual(self.read_creds(), other)
+        self.assertEqual([r["token"] for r in self.auth0.revoked], [stored["refreshToken"]])
+
+    # -- a bare login where nobody can be asked (SPEC 5.0) ----------------------
+
+    def test_a_bare_login_without_a_terminal_never_replaces(self) -> None:
+        cases = {
+            "anon": (lambda: self.sign_in_anon(), "anonymously as anon-stored"),
+            "oauth": (lambda: self.sign_in_oauth(), "with OAuth"),
+        }
+        for mode, (sign_in, how) in cases.items():
+            for argv in (["login"], ["login", "--no-browser"]):
+                with self.subTest(mode=mode, argv=argv):
+                    sign_in()
+                    before = self.creds_bytes()
+                    self.cloud.requests.clear()
+                    code, out, err = self.run_main(*argv)
+                    self.assertEqual(
+                        (code, out, err),
+                        (
+                            0,
+                            f"Already signed in {how}. Run `arkor login --anonymous` or"
+                            " `arkor login --oauth` to replace it.\n",
+                            "",
+                        ),
+                    )
+                    self.assertEqual(self.creds_bytes(), before)
+                    self.assertEqual((self.cloud.requests, self.auth0.seen("POST")), ([], []))
+        # In CI on a terminal, too.
+        code, out, _ = self.run_main("login", tty=True, CI="true", NO_COLOR="1")
+        self.assertEqual((code, out.split(".")[0]), (0, "Already signed in with OAuth"))
+
+    def test_a_bare_login_names_a_broken_file_and_sends_nothing(self) -> None:
+        self.write_creds(b"{broken")
+        code, out, err = self.run_main("login")
+        self.assertEqual((code, out), (1, ""))
+        self.assertTrue(err.startswith(f"{self.creds} does not hold valid arkor credentials (not JSON"), err)
+        self.assertEqual(self.cloud.requests, [])
+        self.assertEqual(self.creds_bytes(), b"{broken")
+
+    # -- CI never asks, also on a terminal (SPEC 1) -------------------------------
+
+    @unittest.skipUnless(POSIX, "needs a pty")
+    def test_ci_on_a_terminal_never_asks(self) -> None:
+        self.sign_in_anon()
+        code, shown, err = self.run_tty(["login", "--anonymous"], [], CI="1", NO_COLOR="1")
+        self.assertEqual(code, 0)
+        self.assertNotIn("[y/N]", shown)
+        self.assertEqual(err, "Replaced the anonymous identity anon-stored; it cannot be restored.\n")
+        before = self.creds_bytes()
+        code, shown, err = self.run_tty(["logout"], [], CI="1", NO_COLOR="1")
+        self.assertEqual((code, shown), (0, "Aborted.\n"))
+        self.assertEqual(
+            err, "Nobody can be asked here (no terminal, or CI is set); pass --yes to delete without asking.\n"
+        )
+        self.assertEqual(self.creds_bytes(), before)
+        self.cloud.config = self.auth0.cli_config(self.ports)
+        os.remove(self.creds)
+        code, shown, _ = self.run_tty(["login"], [], CI="1", NO_COLOR="1")  # no picker: Anonymous
+        self.assertEqual(code, 0)
+        self.assertNotIn("How would you like to sign in?", shown)
+        self.assertEqual(self.read_creds()["mode"], "anon")
+
+    # -- the lock, waited for briefly and openly --------------------------------
+
+    @unittest.skipUnless(POSIX, "fcntl")
+    def test_a_held_lock_is_waited_for_one_request_and_said(self) -> None:
+        import fcntl
+
+        stored = self.sign_in_oauth(expires_in=-100)
+        waiting = "Waiting for another arkor process, which holds {}.lock\u2026\n".format(self.creds)
+        given_up = f"Another arkor process holds {self.creds}.lock; try again in a moment."
+        with open(self.creds + ".lock", "a") as held:
+            fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+            # ARKOR_HTTP_TIMEOUT=1: at most 2 s, not 40, and a line after a second.
+            code, out, err = self.run_main("whoami", ARKOR_HTTP_TIMEOUT="1")
+            self.assertEqual(code, 0)
+            self.assertTrue(out.startswith('{\n  "id": "auth0|ada"'), out)  # the stored token, no refresh
+            self.assertEqual(err, waiting + f"Could not renew the access token ({given_up}); trying the stored one.\n")
+            for argv in (["login", "--anonymous"], ["logout", "-y"]):
+                with self.subTest(argv=argv):
+                    code, out, err = self.run_main(*argv, ARKOR_HTTP_TIMEOUT="1")
+                    self.assertEqual((code, out, err), (1, "", waiting + given_up + "\n"))
+        self.assertEqual(self.read_creds(), stored)
+        self.assertEqual((self.cloud.seen("POST"), self.auth0.seen("POST")), ([], []))
+
+    # -- the directory and the size of what is written ---------------------------
+
+    @unittest.skipUnless(POSIX, "modes")
+    def test_a_loose_directory_is_tightened(self) -> None:
+        os.makedirs(self.arkor_dir)
+        os.chmod(self.arkor_dir, 0o777)
+        code, _, err = self.run_main("login", "--anonymous")
+        self.assertEqual(code, 0)
+        self.assertEqual(err, f"{self.arkor_dir} was writable by others (mode 777); it is now 700.\n")
+        self.assertEqual(stat.S_IMODE(os.stat(self.arkor_dir).st_mode), 0o700)
+
+    @unittest.skipUnless(POSIX and os.geteuid() == 0, "gives the folder to another user: root only")
+    def test_a_loose_directory_of_another_user_is_refused(self) -> None:
+        os.makedirs(self.arkor_dir)
+        os.chmod(self.arkor_dir, 0o777)
+        os.chown(self.arkor_dir, 65534, 65534)
+        code, out, err = self.run_main("login", "--anonymous")
+        self.assertEqual((code, out), (1, ""))
+        self.assertEqual(
+            err,
+            f"{self.arkor_dir} is writable by others and belongs to another user (uid 65534);"
+            " arkor stores nothing there.\n",
+        )
+        self.assertEqual((os.listdir(self.arkor_dir), self.cloud.requests), ([], []))
+
+    def test_a_renewal_never_writes_a_file_the_next_read_refuses(self) -> None:
+        # 400 kB written compactly by another tool would be 1.4 MB indented.
+        self.auth0.rotate = True
+        data = self.sign_in_oauth(expires_in=-100)
+        data["studio"] = {"rows": [[i, i + 1, i + 2, i + 3] for i in range(25000)]}
+        self.write_creds(json.dumps(data, separators=(",", ":")).encode())
+        self.assertLess(len(self.creds_bytes()), 1024 * 1024)
+        self.assertGreater(len(json.dumps(data, indent=2)), 1024 * 1024)
+        code, _, err = self.run_main("whoami")
+        self.assertEqual((code, err), (0, ""))
+        after = self.read_creds()
+        self.assertEqual(after["refreshToken"], self.auth0.newest_refresh_token())
+        self.assertEqual(after["studio"], data["studio"])
+        self.assertLessEqual(len(self.creds_bytes()), 1024 * 1024)
+        code, _, err = self.run_main("whoami")  # the next read takes it
+        self.assertEqual((code, err), (0, ""))
+
+
 class UpgradeRequiredTest(Case):
     """426 from any cloud-api call stops the command with the line its body
     calls for; COPIED_FIX is the fix for this copied arkor_cli.py."""
