@@ -145,18 +145,27 @@ class Case(unittest.TestCase):
     # -- ways to run -------------------------------------------------------
 
     def run_main(
-        self, *argv: str, stdin: str = "", tty: bool = False, stdout: IO[str] | None = None, **env: str | None
+        self,
+        *argv: str,
+        stdin: str = "",
+        tty: bool = False,
+        stdout: IO[str] | None = None,
+        stdout_is_data: bool = False,
+        **env: str | None,
     ) -> tuple[int, str, str]:
         """``main([...])`` in this process, on an environment and streams of
         its own: the one in-process harness. ``tty``: stdin and stdout say
         they are terminals (``stdin`` is what the person types); ``stdout``:
-        a stream of the test's own, which it reads itself."""
+        a stream of the test's own, which it reads itself; ``stdout_is_data``: what
+        it prints is a token by design (`arkor token`), so only stderr is checked
+        for tokens."""
         text = _TtyText if tty else io.StringIO
         out = stdout if stdout is not None else text()
         err = io.StringIO()
         code = arkor_cli.main(list(argv), env=self.env(**env), stdin=text(stdin), stdout=out, stderr=err)
         shown = out.getvalue() if isinstance(out, io.StringIO) else ""
-        self._record(shown, err.getvalue())
+        # A token on stdout is the answer of `arkor token`: only stderr is checked then.
+        self._record(err.getvalue(), *([] if stdout_is_data else [shown]))
         return code, shown, err.getvalue()
 
     def run_cli(
@@ -5111,6 +5120,74 @@ class WhoamiTest(Case):
 # The environment variables that `arkor --help` documents: each one arkor reads
 # to be configured. HOME and USERPROFILE are read through a variable name, so
 # the scan of the source below cannot see them; they are listed here.
+class TokenTest(OAuthCase):
+    """``arkor token``: the bearer token alone on stdout, for `$(arkor token)`."""
+
+    def token(self, **env: str | None) -> tuple[int, str, str]:
+        return self.run_main("token", stdout_is_data=True, **env)
+
+    def test_a_fresh_token_costs_no_request(self) -> None:
+        anon = self.sign_in_anon()
+        self.assertEqual(self.token(), (0, anon["token"] + "\n", ""))
+        oauth = self.sign_in_oauth()
+        self.assertEqual(self.token(), (0, oauth["accessToken"] + "\n", ""))
+        self.assertEqual((self.cloud.requests, self.auth0.requests), ([], []))
+
+    def test_renewed_first_near_expiry(self) -> None:
+        self.auth0.rotate = True
+        self.sign_in_oauth(expires_in=30)
+        code, out, err = self.token()
+        self.assertEqual((code, err), (0, ""))
+        self.assertEqual(out, self.auth0.issued[-1]["access_token"] + "\n")
+        self.assertEqual(self.read_creds()["refreshToken"], self.auth0.newest_refresh_token())
+
+    def test_not_signed_in_or_a_broken_file_is_one_line_and_exit_1(self) -> None:
+        self.assertEqual(self.token(), (1, "", NOT_SIGNED_IN))
+        self.write_creds(b"{broken")
+        code, out, err = self.token()
+        self.assertEqual((code, out), (1, ""))
+        self.assertTrue(err.startswith(f"{self.creds} does not hold valid arkor credentials"), err)
+        self.assertEqual(len(err.splitlines()), 1)
+
+    def test_a_refused_renewal_fails(self) -> None:
+        stored = self.sign_in_oauth(expires_in=30)
+        self.auth0.refresh_tokens[stored["refreshToken"]]["revoked"] = True
+        code, out, err = self.token()
+        self.assertEqual((code, out), (1, ""))
+        self.assertEqual(
+            err,
+            "The session could not be renewed (Auth0: invalid_grant). Sign in again with `arkor login --oauth`.\n",
+        )
+
+    def test_an_unreachable_auth0_gives_the_stored_token_until_it_expires(self) -> None:
+        stored = self.auth0_creds()  # its Auth0 refuses connections
+        stored["expiresAt"] = int(time.time()) + 30
+        self.write_creds(stored)
+        code, out, err = self.token()
+        self.assertEqual((code, out), (0, stored["accessToken"] + "\n"))
+        self.assertTrue(err.startswith("Could not renew the access token (Could not reach https://"), err)
+        self.assertTrue(err.endswith("); trying the stored one.\n"), err)
+        stored["expiresAt"] = int(time.time()) - 30
+        self.write_creds(stored)
+        code, out, err = self.token()
+        self.assertEqual((code, out), (1, ""))
+        self.assertTrue(err.startswith("The access token has expired and could not be renewed (Could not reach"), err)
+
+    @unittest.skipUnless(shutil.which("curl") and shutil.which("sh"), "needs curl and sh")
+    def test_used_as_curl_is_told_to(self) -> None:
+        self.sign_in_anon()
+        command = (
+            f'curl -sf -H "Authorization: Bearer $("{sys.executable}" "{MODULE}" token)" "$ARKOR_CLOUD_API_URL/v1/me"'
+        )
+        proc = subprocess.run(
+            ["sh", "-c", command], capture_output=True, text=True, env=self.env(), timeout=30, check=False
+        )
+        self.assertEqual((proc.returncode, proc.stderr), (0, ""))
+        self.assertEqual(json.loads(proc.stdout)["user"], self.cloud.user, proc.stdout)
+        (me,) = self.cloud.seen("GET", "/v1/me")
+        self.assertEqual(me.headers["authorization"], "Bearer anon-token-stored")
+
+
 CLI_DOCUMENTED_ENV = (
     "ARKOR_CLOUD_API_URL",
     "ARKOR_HTTP_TIMEOUT",
