@@ -211,6 +211,7 @@ _WHO_OAUTH = "the OAuth sign-in at {domain}"
 _MSG_ALREADY_SIGNED_IN = (
     "Already signed in {how}. Run `arkor login --anonymous` or `arkor login --oauth` to replace it."
 )
+_MSG_API_SIGNED_IN = "Already signed in {how}; call login(replace=True) to replace it."
 _HOW_ANON = "anonymously as {anonymous_id}"
 _HOW_OAUTH = "with OAuth"
 _MSG_REPLACE_CHANGED = "While signing in, {path} came to hold {who}. Replace it? [y/N] "
@@ -389,8 +390,9 @@ class _AlreadySignedIn(ArkorError):
     """A login that may not replace the stored credentials (SPEC 5.0): said
     on stdout, and no failure."""
 
-    def __init__(self, line: str) -> None:
-        super().__init__(line, status=_EXIT_OK)
+    def __init__(self, how: str) -> None:
+        super().__init__(_MSG_ALREADY_SIGNED_IN.format(how=how), status=_EXIT_OK)
+        self.how = how
 
 
 class _NotReadable(ArkorError):
@@ -1128,7 +1130,10 @@ class _Context:
         if self.api:
             import logging
 
-            logging.getLogger(_PROG).warning("%s", _printable(line))
+            logger = logging.getLogger(_PROG)
+            if not logger.handlers:  # a library's manners: silent unless the caller configures logging
+                logger.addHandler(logging.NullHandler())
+            logger.warning("%s", _printable(line))
         else:
             self.term.warn(line)
 
@@ -2333,7 +2338,7 @@ def _replaced(ctx: _Context, before: _OnFile) -> None:
 def _not_stored(ctx: _Context, path: str, found: _OnFile, verdict: bool | None) -> int:
     """The end of a login that stored nothing because of what is on file."""
     if verdict is None and found.stored is not None:
-        raise _AlreadySignedIn(_MSG_ALREADY_SIGNED_IN.format(how=_how(found.stored)))
+        raise _AlreadySignedIn(_how(found.stored))
     if verdict is None:
         raise ArkorError(_MSG_CHANGED_WHILE_SIGNING_IN.format(path=path))
     ctx.term.info(_MSG_ABORTED)
@@ -2616,8 +2621,7 @@ def login(
     import argparse
 
     ctx = _api_context()
-    if not anonymous:
-        ctx.term = _Terminal(_InputPrompt(), sys.stdout, sys.stdout, ctx.env)  # type: ignore[arg-type]  # readline alone
+    ctx.term = _SignInTerminal(ctx, show=not anonymous)
     args = argparse.Namespace(
         anonymous=anonymous,
         oauth=not anonymous,
@@ -2629,7 +2633,7 @@ def login(
         _cmd_login(args, ctx)
         stored = _read_credentials(_credentials_path(ctx.env))
     except _AlreadySignedIn as exc:
-        raise ArkorError(exc.message) from None
+        raise ArkorError(_MSG_API_SIGNED_IN.format(how=exc.how)) from None
     finally:
         _logged(ctx)
     if stored is None:  # a login that stored nothing has said why by raising
@@ -2650,18 +2654,58 @@ def logout(*, revoke: bool = True) -> bool:
         _logged(ctx)
 
 
-class _InputPrompt:
-    """Reads a line with ``input()``: what a notebook's kernel answers with a
-    text box of its own, where its stdin is not a terminal."""
+class _InputPrompt(io.StringIO):
+    """The paste prompt's input for login() in the Python API: a notebook's
+    own ``input()`` (Jupyter's and Colab's answer with a text box of their
+    own, where the kernel's stdin is not a terminal), else the script's
+    stdin, read from its descriptor.
 
-    def readline(self) -> str:
+    The line is read in a thread that may still wait when the sign-in ends
+    by the loopback; a thread waiting inside sys.stdin's buffer at exit
+    would hold its lock, and the interpreter abort at shutdown.
+    """
+
+    def readline(self, size: int | None = -1) -> str:  # type: ignore[override]
+        import builtins
+
+        if getattr(builtins.input, "__module__", None) != "builtins":  # a notebook's own
+            try:
+                return str(builtins.input()) + "\n"
+            except EOFError:
+                return ""
+        line = b""
         try:
-            return input() + "\n"
-        except EOFError:
-            return ""
+            fd = sys.stdin.fileno()
+            while not line.endswith(b"\n"):
+                byte = os.read(fd, 1)
+                if not byte:
+                    break
+                line += byte
+        except (AttributeError, OSError, ValueError):  # no stdin at all
+            pass
+        return line.decode("utf-8", "replace")
 
-    def isatty(self) -> bool:
-        return False
+
+class _SignInTerminal(_Terminal):
+    """The terminal of login() in the Python API: on the caller's stdout, the
+    authorize URL and the paste prompt, which a person must see to sign in,
+    and nothing else (``show``: an OAuth sign-in); warnings go to the
+    logger, and input comes from ``input()``."""
+
+    _SHOWN = (_MSG_BROWSER.partition("{")[0], _MSG_PASTE, _MSG_PASTE_AGAIN)
+
+    def __init__(self, ctx: _Context, show: bool) -> None:
+        super().__init__(_InputPrompt(), sys.stdout if show else io.StringIO(), io.StringIO(), ctx.env)
+        self._ctx = ctx
+
+    def info(self, *lines: str) -> None:
+        super().info(*(line for line in lines if line.startswith(self._SHOWN)))
+
+    def success(self, line: str) -> None:
+        pass
+
+    def warn(self, line: str) -> None:
+        self._ctx.warn(line)
 
 
 # ---------------------------------------------------------------------------

@@ -2556,15 +2556,8 @@ class NothingLostTest(OAuthCase):
                     before = self.creds_bytes()
                     self.cloud.requests.clear()
                     code, out, err = self.run_main(*argv)
-                    self.assertEqual(
-                        (code, out, err),
-                        (
-                            0,
-                            f"Already signed in {how}. Run `arkor login --anonymous` or"
-                            " `arkor login --oauth` to replace it.\n",
-                            "",
-                        ),
-                    )
+                    said = f"Already signed in {how}. Run `arkor login --anonymous` or `arkor login --oauth` to replace it.\n"
+                    self.assertEqual((code, out, err), (0, said, ""))
                     self.assertEqual(self.creds_bytes(), before)
                     self.assertEqual((self.cloud.requests, self.auth0.seen("POST")), ([], []))
         # In CI on a terminal, too.
@@ -2609,7 +2602,7 @@ class NothingLostTest(OAuthCase):
         import fcntl
 
         stored = self.sign_in_oauth(expires_in=-100)
-        waiting = "Waiting for another arkor process, which holds {}.lock\u2026\n".format(self.creds)
+        waiting = f"Waiting for another arkor process, which holds {self.creds}.lock\u2026\n"
         given_up = f"Another arkor process holds {self.creds}.lock; try again in a moment."
         with open(self.creds + ".lock", "a") as held:
             fcntl.flock(held.fileno(), fcntl.LOCK_EX)
@@ -4270,6 +4263,115 @@ class PublicApiTest(OAuthCase):
         self.assertEqual(kind, "ArkorError")
         self.assertTrue(message.startswith(f"{self.creds} does not hold valid arkor credentials"))
         self.assertEqual(status, 1)
+
+    # -- login() and logout(), for notebooks ------------------------------------
+
+    def test_anonymous_login_and_logout_print_nothing(self) -> None:
+        code, out, err = self.run_python(
+            "import json, arkor_cli\n"
+            "first = arkor_cli.login(anonymous=True)\n"
+            "try:\n"
+            "    arkor_cli.login(anonymous=True)\n"
+            "except arkor_cli.ArkorError as exc:\n"
+            "    refused = exc.message\n"
+            "second = arkor_cli.login(anonymous=True, replace=True)\n"
+            "print(json.dumps([first, refused, second, arkor_cli.logout(), arkor_cli.logout()]))\n"
+        )
+        self.assertEqual((code, err), (0, ""))
+        first, refused, second, removed, again = json.loads(out)  # one line: nothing else was printed
+        self.assertEqual(first, {"mode": "anon", "anonymousId": "anon-0001", "orgSlug": "anon-org-0001"})
+        self.assertEqual(refused, "Already signed in anonymously as anon-0001; call login(replace=True) to replace it.")
+        self.assertEqual(second["anonymousId"], "anon-0002")
+        self.assertEqual((removed, again), (True, False))
+        self.assertFalse(os.path.exists(self.creds))
+        # The refused login sent nothing.
+        self.assertEqual(len(self.cloud.seen("POST", "/v1/auth/anonymous")), 2)
+
+    def test_warnings_go_to_the_arkor_logger(self) -> None:
+        stored = self.auth0_creds()  # its Auth0 refuses connections
+        stored["expiresAt"] = int(time.time()) + 30
+        self.write_creds(stored)
+        code, out, err = self.run_python(
+            "import json, logging, arkor_cli\n"
+            "seen = []\n"
+            "class Keep(logging.Handler):\n"
+            "    def emit(self, record):\n"
+            "        seen.append((record.name, record.levelname, record.getMessage()))\n"
+            "logging.getLogger('arkor').addHandler(Keep())\n"
+            "token = arkor_cli.get_token()\n"
+            "print(json.dumps([token == " + repr(stored["accessToken"]) + ", seen]))\n"
+        )
+        self.assertEqual((code, err), (0, ""))
+        same, seen = json.loads(out)
+        self.assertTrue(same)
+        ((name, level, message),) = seen
+        self.assertEqual((name, level), ("arkor", "WARNING"))
+        self.assertTrue(message.startswith("Could not renew the access token (Could not reach https://"), message)
+        # Without a handler of the caller's, nothing reaches stderr.
+        self.assertEqual(self.run_python("import arkor_cli\narkor_cli.get_token()\n")[1:], ("", ""))
+
+    def test_cloud_api_url_needs_no_readable_file_when_the_variable_is_set(self) -> None:
+        self.write_creds(b"{broken")
+        self.assertEqual(self.api("cloud_api_url()"), [self.cloud.url])
+
+    def oauth_login_process(self) -> tuple[subprocess.Popen[str], str]:
+        """``login()`` in a script whose stdin is a pipe, as a notebook
+        kernel's is; with the authorize URL it printed."""
+        proc = subprocess.Popen(
+            [sys.executable, "-c", "import json, arkor_cli\nprint(json.dumps(arkor_cli.login(open_browser=False)))"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=self.env(PYTHONPATH=HERE),
+        )
+        self.addCleanup(lambda: proc.poll() is None and proc.kill())
+        assert proc.stdout is not None
+        # What the caller sees: the URL and the paste prompt, nothing else.
+        line = proc.stdout.readline()
+        self.assertTrue(line.startswith("Browser: https://"), line)
+        self.assertEqual(
+            proc.stdout.readline(),
+            "Or, if the browser cannot reach this machine, paste the address it ended on and press Enter:\n",
+        )
+        return proc, line.split(" ", 1)[1].strip()
+
+    def finish_oauth_login(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stdout is not None
+        out = proc.stdout.read()  # through the same buffer as the lines read before
+        _, err = proc.communicate(timeout=30)
+        self._record(out, err)
+        self.assertEqual((proc.returncode, err), (0, ""))
+        public = {"mode": "oauth", "auth0Domain": self.auth0.domain, "audience": self.auth0.audience}
+        self.assertEqual(out, json.dumps(public) + "\n")
+        self.assertEqual(self.read_creds()["refreshToken"], self.auth0.newest_refresh_token())
+
+    def test_oauth_login_through_the_loopback(self) -> None:
+        proc, url = self.oauth_login_process()
+        status, _, _ = browse(url)
+        self.assertEqual(status, 200)
+        self.finish_oauth_login(proc)
+
+    def test_oauth_login_by_the_pasted_address(self) -> None:
+        # Colab: the browser cannot reach the kernel's loopback; the address
+        # it ended on is pasted at the input() prompt instead.
+        import http.client
+        import ssl
+
+        proc, url = self.oauth_login_process()
+        parts = urlsplit(url)
+        connection = http.client.HTTPSConnection(
+            parts.netloc, context=ssl.create_default_context(cafile=TEST_CA), timeout=30
+        )
+        connection.request("GET", f"{parts.path}?{parts.query}")
+        with connection.getresponse() as answer:
+            self.assertEqual(answer.status, 302)
+            ended_on = answer.headers["Location"]
+        connection.close()
+        assert proc.stdin is not None
+        proc.stdin.write(ended_on + "\n")
+        proc.stdin.flush()
+        self.finish_oauth_login(proc)
 
 
 # ---------------------------------------------------------------------------
