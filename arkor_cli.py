@@ -1,8 +1,9 @@
 """arkor: sign in to Arkor Cloud, sign out, and say who you are.
 
 A single-file, standard-library-only port of the ``arkor login``,
-``arkor logout`` and ``arkor whoami`` commands, for hosts where Node is not
-welcome: locked-down machines, air-gapped boxes, CI runners.
+``arkor logout`` and ``arkor whoami`` commands (and ``arkor token``), for
+hosts where Node is not welcome: locked-down machines, air-gapped boxes,
+CI runners, notebooks.
 
 Run it as any of::
 
@@ -12,6 +13,31 @@ Run it as any of::
 
 Credentials live in ``~/.arkor/credentials.json`` (mode 0600), shared with
 the Node CLI. Licensed under the MIT licence.
+
+The map. Sections, in order, each under a banner; each uses only those
+above it (the Python API calls the commands' login and logout)::
+
+    shapes of JSON      TypedDicts for the file and the cloud's answers
+    constants           bounds, and every message a user can see
+    errors              ArkorError: the lines to print and the exit status
+    terminal output     _Terminal: every line escaped, flushed, coloured
+    checking JSON       _problem(): a value from outside against its shape
+    credentials file    _OnFile (the one read), _write_credentials, the lock
+    one run's context   _Context: env, streams, bounds, "can we ask?"
+    changing the file   _Change: compare before writing, signals held
+    HTTP                _http(): the one urllib opener, the whole-exchange deadline
+    the cloud-api       _CloudApi: base URL, 426 gate, deprecation notices
+    OAuth + PKCE        the authorize URL, the loopback listener, the browser
+    signed-in requests  _renew(), _token(), _signed_in_request(), _revoke()
+    the Python API      get_token(), login(), logout(), ...
+    commands            _cmd_login, _cmd_logout, _cmd_whoami, _cmd_token
+    main                argparse, and the one place errors are printed
+
+A command's path: ``main`` → ``_cmd_*`` → (``_OnFile`` | ``_Change`` |
+``_signed_in_request`` → ``_renew``) → ``_CloudApi.request`` or
+``_post_form`` → ``_http`` → the opener. Layers below the commands return
+what happened (or raise ArkorError); the command and ``main`` decide what
+the user sees.
 """
 
 from __future__ import annotations
@@ -750,6 +776,13 @@ def _os_reason(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
+def _regular(info: os.stat_result, path: str) -> None:
+    """Refuse anything at ``path`` but a regular file: a FIFO, a socket, a
+    device or a folder planted there is never read, written through or removed."""
+    if not stat.S_ISREG(info.st_mode):
+        raise ArkorError(_MSG_NOT_REGULAR.format(path=path))
+
+
 def _read_file(path: str) -> bytes | None:
     """The bytes of the credentials file, or None when there is none.
 
@@ -763,12 +796,11 @@ def _read_file(path: str) -> bytes | None:
     except FileNotFoundError:
         return None
     except OSError as exc:
-        if os.path.exists(path) and not stat.S_ISREG(os.stat(path).st_mode):  # a socket: ENXIO
-            raise ArkorError(_MSG_NOT_REGULAR.format(path=path)) from None
+        if os.path.exists(path):  # a socket cannot be opened (ENXIO): say what it is
+            _regular(os.stat(path), path)
         raise _NotReadable(_MSG_CANNOT_READ.format(path=path, reason=_os_reason(exc))) from None
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise ArkorError(_MSG_NOT_REGULAR.format(path=path))
+        _regular(os.fstat(fd), path)
         with open(fd, "rb", closefd=False) as f:
             return f.read(_MAX_BODY + 1)
     except OSError as exc:
@@ -1026,9 +1058,11 @@ class _CredentialsLock:
         if not os.access(directory, os.W_OK):  # the lock file is there, but no new file could be
             os.close(fd)
             raise ArkorError(_MSG_CANNOT_WRITE.format(path=directory, reason=os.strerror(errno.EACCES)))
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        try:
+            _regular(os.fstat(fd), self.path)
+        except ArkorError:
             os.close(fd)
-            raise ArkorError(_MSG_NOT_REGULAR.format(path=self.path))
+            raise
         start = time.monotonic()
         said = False
         while not _try_lock(fd):
