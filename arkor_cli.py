@@ -1067,12 +1067,12 @@ class _CredentialsLock:
         said = False
         while not _try_lock(fd):
             waited = time.monotonic() - start
+            if waited >= _LOCK_NOTICE and not said:  # before giving up: a wait that long is always said
+                self._waiting(_MSG_LOCK_WAITING.format(path=self.path))
+                said = True
             if waited >= self._wait:
                 os.close(fd)
                 raise _LockTimeout(_MSG_LOCK_TIMEOUT.format(path=self.path))
-            if waited >= _LOCK_NOTICE and not said:
-                self._waiting(_MSG_LOCK_WAITING.format(path=self.path))
-                said = True
             time.sleep(0.05)
         self._fd = fd
         return self

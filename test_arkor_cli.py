@@ -2606,15 +2606,25 @@ class NothingLostTest(OAuthCase):
         given_up = f"Another arkor process holds {self.creds}.lock; try again in a moment."
         with open(self.creds + ".lock", "a") as held:
             fcntl.flock(held.fileno(), fcntl.LOCK_EX)
-            # ARKOR_HTTP_TIMEOUT=1: at most 2 s, not 40, and a line after a second.
-            code, out, err = self.run_main("whoami", ARKOR_HTTP_TIMEOUT="1")
-            self.assertEqual(code, 0)
-            self.assertTrue(out.startswith('{\n  "id": "auth0|ada"'), out)  # the stored token, no refresh
-            self.assertEqual(err, waiting + f"Could not renew the access token ({given_up}); trying the stored one.\n")
-            for argv in (["login", "--anonymous"], ["logout", "-y"]):
-                with self.subTest(argv=argv):
-                    code, out, err = self.run_main(*argv, ARKOR_HTTP_TIMEOUT="1")
-                    self.assertEqual((code, out, err), (1, "", waiting + given_up + "\n"))
+            # ARKOR_HTTP_TIMEOUT=0.5: a wait of 1 s, not 40, said after a second.
+            # The three wait at once, each in a process of its own.
+            procs = {
+                name: self.spawn(*argv, ARKOR_HTTP_TIMEOUT="0.5")
+                for name, argv in (
+                    ("whoami", ["whoami"]),
+                    ("login", ["login", "--anonymous"]),
+                    ("logout", ["logout", "-y"]),
+                )
+            }
+            done = {name: proc.communicate(timeout=30) for name, proc in procs.items()}
+        for name, (out, err) in done.items():
+            self._record(out, err)
+        out, err = done["whoami"]
+        self.assertEqual(procs["whoami"].returncode, 0)
+        self.assertTrue(out.startswith('{\n  "id": "auth0|ada"'), out)  # the stored token, no refresh
+        self.assertEqual(err, waiting + f"Could not renew the access token ({given_up}); trying the stored one.\n")
+        for name in ("login", "logout"):  # they fail before anything is sent
+            self.assertEqual((procs[name].returncode, *done[name]), (1, "", waiting + given_up + "\n"), name)
         self.assertEqual(self.read_creds(), stored)
         self.assertEqual((self.cloud.seen("POST"), self.auth0.seen("POST")), ([], []))
 
