@@ -5637,6 +5637,216 @@ class InterruptTest(OAuthCase):
         self.assert_port_closed(self.ports[0])
 
 
+class SignalHoldTest(OAuthCase):
+    """SPEC 3.1, no signal between a server's commit and the file: for each
+    request that changes state on a server (anonymous sign-in, code exchange,
+    refresh, revoke), a real process gets a real signal at the moment the
+    fake server has done its work, before its answer leaves. What the server
+    did must still reach the file, and the command then ends as the signal
+    asks: 130 and ``Interrupted.`` for SIGINT, the signal's own end for
+    SIGTERM and SIGHUP."""
+
+    @contextlib.contextmanager
+    def child_disposition(self, sig: int, ignored: bool) -> Iterator[None]:
+        """Processes started inside begin with ``sig`` ignored (as under
+        nohup, or SIGINT for a job started with ``&`` in a script) or, by
+        default, acting on it, whatever this test run itself inherited: an
+        ignored signal is the one disposition that survives exec."""
+        before = signal.getsignal(sig)
+        if ignored:
+            signal.signal(sig, signal.SIG_IGN)
+        elif before == signal.SIG_IGN:
+            signal.signal(sig, signal.SIG_DFL)
+        try:
+            yield
+        finally:
+            signal.signal(sig, before if before is not None else signal.SIG_DFL)
+
+    def signal_at_commit(
+        self,
+        sig: int,
+        fake: FakeCloudApi | FakeAuth0,
+        route: tuple[str, str],
+        work: Callable[[Any], Answer],
+        *argv: str,
+        ignored: bool = False,
+        **env: str | None,
+    ) -> tuple[int, str, str, dict[str, Any]]:
+        """``arkor *argv`` as a real process, sent ``sig`` once ``fake`` has
+        done ``work`` (what the server commits, and the answer it makes) for
+        the first request to ``route``, and before that answer is sent; the
+        answer is released right after the signal. The process acts on
+        ``sig`` unless ``ignored`` (see child_disposition). Returns its
+        status, stdout and stderr, and the JSON body of that answer. Later
+        requests to the route are answered by ``work`` at once."""
+        import threading
+
+        committed, release = threading.Event(), threading.Event()
+        given: list[Answer] = []
+
+        def held(seen: Any) -> Answer:
+            answer = work(seen)
+            given.append(answer)
+            committed.set()
+            release.wait(10)  # a bound only: the test releases it at once
+            return answer
+
+        fake.script(*route, held, work)
+        self.addCleanup(release.set)  # no handler thread left waiting, whatever happens
+        with self.child_disposition(sig, ignored):
+            proc = self.spawn(*argv, **env)
+        if not committed.wait(10):
+            proc.kill()
+            out, err = proc.communicate(timeout=20)
+            self.fail(f"{route} never reached the server: {proc.returncode} {out!r} {err!r}")
+        proc.send_signal(sig)
+        release.set()
+        out, err = proc.communicate(timeout=20)  # a bound only: it ends at once
+        self._record(out, err)
+        self.assertNotIn("Traceback", err)
+        return proc.returncode, out, err, json.loads(given[0].body or b"{}")
+
+    def assert_anonymous_identity_stored(self, minted: dict[str, Any]) -> None:
+        self.assertTrue(os.path.exists(self.creds), "the identity the server minted is lost")
+        self.assertEqual(
+            self.read_creds(),
+            {
+                "mode": "anon",
+                "token": minted["token"],
+                "anonymousId": minted["anonymousId"],
+                "arkorCloudApiUrl": self.cloud.url,
+                "orgSlug": minted["personalOrg"]["slug"],
+            },
+        )
+        self.assertEqual(self.leftovers(), [])
+
+    def refresh_at(self, sig: int, ignored: bool = False) -> tuple[int, str, str, dict[str, Any], dict[str, Any]]:
+        """``whoami`` renewing an expired OAuth token with rotation, sent
+        ``sig`` once Auth0 has spent the old refresh token and issued its
+        successor: status, stdout, stderr, the credentials before, and
+        Auth0's answer."""
+        self.auth0.rotate = True
+        old = self.sign_in_oauth(expires_in=-100)
+        code, out, err, answer = self.signal_at_commit(
+            sig, self.auth0, ("POST", "/oauth/token"), self.auth0._default, "whoami", ignored=ignored
+        )
+        self.assertFalse(self.auth0.accepts(old["refreshToken"]), "the old refresh token was not spent")
+        return code, out, err, old, answer
+
+    def assert_rotation_stored(self, old: dict[str, Any], answer: dict[str, Any], me_seen: int = 0) -> None:
+        """The file holds the successor Auth0 issued, and a later command
+        goes on with it: no reuse of the spent token, no sign-in lost.
+        ``me_seen``: how many ``/v1/me`` the signalled command sent (none,
+        when the signal ended it)."""
+        stored = self.read_creds()
+        self.assertEqual(stored["refreshToken"], answer["refresh_token"], "the successor never reached the file")
+        self.assertEqual(stored["refreshToken"], self.auth0.newest_refresh_token())
+        self.assertTrue(self.auth0.accepts(stored["refreshToken"]))
+        self.assertEqual(
+            stored,
+            {
+                **old,
+                "accessToken": answer["access_token"],
+                "refreshToken": answer["refresh_token"],
+                "expiresAt": stored["expiresAt"],
+            },
+        )
+        self.assertEqual(self.leftovers(), [])
+        self.assertEqual(len(self.cloud.seen("GET", "/v1/me")), me_seen)
+        code, out, err = self.run_main("whoami")
+        self.assertEqual((code, err), (0, ""))
+        self.assertTrue(out.startswith('{\n  "id": "auth0|ada"'), out)
+        self.assertEqual(len(self.auth0.seen("POST", "/oauth/token")), 1)  # the stored token was fresh
+        self.assertTrue(self.auth0.accepts(stored["refreshToken"]))
+
+    @unittest.skipUnless(POSIX, "real signals to a child are POSIX here")
+    def test_sigint_during_anonymous_sign_in_keeps_the_minted_identity(self) -> None:
+        code, _, err, minted = self.signal_at_commit(
+            signal.SIGINT, self.cloud, ("POST", "/v1/auth/anonymous"), self.cloud._default, "login", "--anonymous"
+        )
+        self.assertEqual((code, err), (130, "Interrupted.\n"))
+        self.assert_anonymous_identity_stored(minted)
+
+    @unittest.skipUnless(POSIX, "real signals to a child are POSIX here")
+    def test_sigterm_during_anonymous_sign_in_keeps_the_minted_identity(self) -> None:
+        code, _, err, minted = self.signal_at_commit(
+            signal.SIGTERM, self.cloud, ("POST", "/v1/auth/anonymous"), self.cloud._default, "login", "--anonymous"
+        )
+        self.assertEqual((code, err), (-signal.SIGTERM, ""))
+        self.assert_anonymous_identity_stored(minted)
+
+    @unittest.skipUnless(POSIX, "real signals to a child are POSIX here")
+    def test_sigint_during_a_rotating_refresh_keeps_the_successor(self) -> None:
+        code, _, err, old, answer = self.refresh_at(signal.SIGINT)
+        self.assertEqual((code, err), (130, "Interrupted.\n"))
+        self.assert_rotation_stored(old, answer)  # and the command ended there, before /v1/me
+
+    @unittest.skipUnless(POSIX and hasattr(signal, "SIGHUP"), "SIGHUP is POSIX")
+    def test_sighup_during_a_rotating_refresh_keeps_the_successor(self) -> None:
+        code, _, err, old, answer = self.refresh_at(signal.SIGHUP)
+        self.assertEqual((code, err), (-signal.SIGHUP, ""))
+        self.assert_rotation_stored(old, answer)
+
+    @unittest.skipUnless(POSIX and hasattr(signal, "SIGHUP"), "SIGHUP is POSIX")
+    def test_an_ignored_sighup_stays_ignored_through_the_hold(self) -> None:
+        # Under nohup the terminal hanging up must not end the command: once
+        # held, the signal is delivered as it would have been, to nothing.
+        code, out, err, old, answer = self.refresh_at(signal.SIGHUP, ignored=True)
+        self.assertEqual((code, err), (0, ""))
+        self.assertTrue(out.startswith('{\n  "id": "auth0|ada"'), out)
+        self.assert_rotation_stored(old, answer, me_seen=1)
+
+    @unittest.skipUnless(POSIX, "real signals to a child are POSIX here")
+    def test_sigint_during_the_code_exchange_keeps_the_sign_in(self) -> None:
+        code, out, err, answer = self.signal_at_commit(
+            signal.SIGINT,
+            self.auth0,
+            ("POST", "/oauth/token"),
+            self.auth0._default,
+            "login",
+            "--oauth",
+            BROWSER=fake_browser(),
+        )
+        self.assertEqual((code, err), (130, "Interrupted.\n"))
+        self.assertTrue(out.startswith("Browser: https://"), out)
+        self.assertEqual(self.browser_saw()[0], 200)  # the listener took the code before the exchange
+        self.assertTrue(os.path.exists(self.creds), "the sign-in Auth0 granted is lost")
+        stored = self.read_creds()
+        self.assertIsInstance(stored["expiresAt"], int)
+        self.assertEqual(
+            stored,
+            {
+                "mode": "oauth",
+                "accessToken": answer["access_token"],
+                "refreshToken": answer["refresh_token"],
+                "expiresAt": stored["expiresAt"],
+                "auth0Domain": self.auth0.domain,
+                "audience": self.auth0.audience,
+                "clientId": self.auth0.client_id,
+                "arkorCloudApiUrl": self.cloud.url,
+            },
+        )
+        self.assertTrue(self.auth0.accepts(stored["refreshToken"]))
+        self.assertEqual(self.leftovers(), [])
+        code, out, err = self.run_main("whoami")
+        self.assertEqual((code, err), (0, ""))
+        self.assertTrue(out.startswith('{\n  "id": "auth0|ada"'), out)
+
+    @unittest.skipUnless(POSIX, "real signals to a child are POSIX here")
+    def test_sigint_during_the_revocation_still_removes_the_file(self) -> None:
+        stored = self.sign_in_oauth()
+        code, _, err, _ = self.signal_at_commit(
+            signal.SIGINT, self.auth0, ("POST", "/oauth/revoke"), self.auth0._default, "logout", "-y"
+        )
+        self.assertEqual((code, err), (130, "Interrupted.\n"))
+        self.assertEqual([form["token"] for form in self.auth0.revoked], [stored["refreshToken"]])
+        self.assertFalse(self.auth0.accepts(stored["refreshToken"]))
+        # A revoked session must not stay on disk reading as signed in.
+        self.assertFalse(os.path.exists(self.creds), "the revoked session stayed on disk")
+        self.assertEqual(self.leftovers(), [])
+        self.assertEqual(self.run_main("whoami"), (0, NOT_SIGNED_IN, ""))
+
+
 class PipeTest(Case):
     @unittest.skipUnless(POSIX, "SIGPIPE and pipe buffers as on POSIX")
     def test_broken_pipe_ends_quietly(self) -> None:
