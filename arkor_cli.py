@@ -244,6 +244,10 @@ _MSG_BAD_PROXY = "{variable} is not a proxy URL (http://host:port); fix or unset
 _MSG_BAD_HOST = "{source} is not a bare host[:port]: {value}."
 _MSG_BAD_HEADER = "The {name} header for {url} holds characters HTTP cannot carry."
 _MSG_INTERRUPTED = "Interrupted."
+_MSG_OUTPUT_LOST = (
+    "The output of this command was lost (stdout could not be written), but its work stands:"
+    " the stored credentials changed. Run `arkor whoami` to see them, rather than this command again."
+)
 _MSG_INTERNAL = "Internal error ({kind}). Set ARKOR_DEBUG=1 to see the traceback, and report it."
 _MSG_BIND_FAILED = (
     "Unable to bind any of the loopback ports {ports}."
@@ -393,9 +397,16 @@ class _Terminal:
     def __init__(self, stdin: IO[str], stdout: IO[str], stderr: IO[str], env: Mapping[str, str]) -> None:
         self.stdin, self.stdout, self.stderr = stdin, stdout, stderr
         # The legacy Windows console prints escape codes as text; Windows
-        # Terminal (WT_SESSION) and terminals that set TERM render them.
-        self._colour = "NO_COLOR" not in env and (os.name != "nt" or "WT_SESSION" in env or "TERM" in env)
-        self.lost_output = False
+        # Terminal (WT_SESSION) and terminals that set TERM render them. A
+        # dumb terminal (Emacs' shell, some CI log viewers) renders none.
+        self._colour = (
+            "NO_COLOR" not in env
+            and env.get("TERM") != "dumb"
+            and (os.name != "nt" or "WT_SESSION" in env or "TERM" in env)
+        )
+        # Which stream failed: lost stdout is lost output; lost stderr is a
+        # lost warning, which does not undo an answer delivered on stdout.
+        self.lost_stdout = self.lost_stderr = False
 
     def _write(self, stream: IO[str], text: str) -> None:
         # A name or an org that the stream's encoding lacks (a Windows pipe
@@ -407,7 +418,10 @@ class _Terminal:
             stream.write(text)
             stream.flush()
         except (OSError, ValueError):
-            self.lost_output = True
+            if stream is self.stdout:
+                self.lost_stdout = True
+            else:
+                self.lost_stderr = True
             _silence(stream)
 
     def passthrough(self, stream: IO[str], text: str) -> None:
@@ -2579,8 +2593,10 @@ def main(
     if ctx.deprecation:
         term.warn(ctx.deprecation)
     term.flush()
-    if term.lost_output and status == _EXIT_OK and not ctx.changed:
-        return _EXIT_FAILURE  # what was asked for was the output, and it was lost
+    if term.lost_stdout and status == _EXIT_OK:
+        if not ctx.changed:
+            return _EXIT_FAILURE  # what was asked for was the output, and it was lost
+        term.warn(_MSG_OUTPUT_LOST)  # its work stands: a retry would replace it
     return status
 
 

@@ -53,6 +53,10 @@ NUDGE = (
     " to tie future work to your Arkor Cloud account.\n"
 )
 COPIED_FIX = f"Replace {MODULE} with the latest arkor_cli.py."
+OUTPUT_LOST = (
+    "The output of this command was lost (stdout could not be written), but its work stands:"
+    " the stored credentials changed. Run `arkor whoami` to see them, rather than this command again.\n"
+)
 OAUTH_CONFIG = {
     "auth0Domain": "tenant.example.auth0.com",
     "clientId": "client-123",
@@ -507,6 +511,25 @@ class PrintableTest(unittest.TestCase):
         self.assertEqual(sorted(writes), ["f", "self.wfile", "stream"])
 
 
+class ColourTest(Case):
+    """Colour only on a terminal, without NO_COLOR, and not on a dumb one."""
+
+    def test_colour_only_where_a_terminal_renders_it(self) -> None:
+        for env, coloured in (
+            ({"TERM": "xterm-256color"}, True),
+            ({"TERM": "dumb"}, False),  # Emacs' shell, some CI log viewers: escapes shown as text
+            ({"TERM": "xterm-256color", "NO_COLOR": "1"}, False),
+        ):
+            with self.subTest(env=env):
+                if os.path.exists(self.creds):
+                    os.remove(self.creds)  # no question about replacing it
+                code, out, err = self.run_main("login", "--anonymous", tty=True, **env)
+                self.assertEqual((code, err), (0, ""))
+                last = out.splitlines()[-1]
+                self.assertEqual(last.startswith("\x1b[32mSigned in anonymously"), coloured, last)
+                self.assertEqual("\x1b" in out, coloured, out)
+
+
 # What a hostile server or file puts in a field: a line that would pass for
 # arkor's own, were the line break printed raw.
 INJECTED = "\nFORGED: Signed in"
@@ -683,6 +706,9 @@ class OutputFailureTest(Case):
         os.makedirs(os.path.join(broken_home, ".arkor"))
         with open(os.path.join(broken_home, ".arkor", "credentials.json"), "w", encoding="utf-8") as f:
             f.write("{not json")
+        logout_home = self.output_home("signed-in")
+        os.makedirs(os.path.join(logout_home, ".arkor"))
+        shutil.copy(self.creds, os.path.join(logout_home, ".arkor", "credentials.json"))
         full = {"stdout": subprocess.DEVNULL}  # the shell line redirects; stdout is not read
         results = self.output_runs(
             [
@@ -691,26 +717,61 @@ class OutputFailureTest(Case):
                 (">/dev/full", {"args": ["--version"], **full}),
                 (">/dev/full", {"args": ["--help"], **full}),
                 (">/dev/full", {"args": ["login", "--anonymous"], "env": {"HOME": anon_home}, **full}),
+                (">/dev/full", {"args": ["logout", "--yes"], "env": {"HOME": logout_home}, **full}),
                 (">&-", {"args": ["whoami"], **full}),
+                (">&-", {"args": ["login", "--anonymous"], "env": {"HOME": self.output_home("fresh2")}, **full}),
                 ("2>/dev/full", {"args": ["whoami"], "env": {"HOME": broken_home}, "stderr": subprocess.DEVNULL}),
             ]
         )
+        # Signed in, or out: that stands, and stderr says the output was lost
+        # (a second `login --anonymous` to see it would replace the identity).
+        lost = OUTPUT_LOST
         expected = {
-            "whoami >/dev/full": 1,
-            "whoami --json >/dev/full": 1,
-            "--version >/dev/full": 1,
-            "--help >/dev/full": 1,
-            "login --anonymous >/dev/full": 0,  # signed in: that stands
-            "whoami >&-": 1,
-            "whoami 2>/dev/full": 1,  # the command's own failure, not hidden
+            "whoami >/dev/full": (1, ""),
+            "whoami --json >/dev/full": (1, ""),
+            "--version >/dev/full": (1, ""),
+            "--help >/dev/full": (1, ""),
+            "login --anonymous >/dev/full": (0, lost),
+            "logout --yes >/dev/full": (
+                0,
+                "The anonymous identity anon-stored cannot be restored once deleted.\n" + lost,
+            ),
+            "whoami >&-": (1, ""),
+            "login --anonymous >&-": (0, lost),
+            "whoami 2>/dev/full": (1, ""),  # the command's own failure, not hidden
         }
         self.assertEqual(sorted(results), sorted(expected))
         for name, (code, out, err) in results.items():
             with self.subTest(name):
-                self.assertEqual((code, out, err), (expected[name], "", ""))
+                self.assertEqual((code, out, err), (expected[name][0], "", expected[name][1]))
         stored = os.path.join(anon_home, ".arkor", "credentials.json")
         with open(stored, encoding="utf-8") as f:
             self.assertEqual(json.load(f)["mode"], "anon")
+        self.assertFalse(os.path.exists(os.path.join(logout_home, ".arkor", "credentials.json")))
+
+    @unittest.skipUnless(os.path.exists("/dev/full") and POSIX, "needs /dev/full and a POSIX shell")
+    def test_a_lost_warning_leaves_a_delivered_answer(self) -> None:
+        # The answer reached stdout whole; only the deprecation notice after
+        # it could not be written: the command did what it was asked.
+        self.sign_in_anon()
+        identity = {"user": {"id": "u1"}, "orgs": [{"slug": "first"}]}
+        self.cloud.script("GET", "/v1/me", Answer(200, identity, headers={"Deprecation": "true"}))
+        quiet = {"stderr": subprocess.DEVNULL}  # the shell line redirects; stderr is not read
+        results = self.output_runs(
+            [
+                ("2>&-", {"args": ["whoami"], **quiet}),
+                ("2>/dev/full", {"args": ["whoami"], **quiet}),
+                ("2>&-", {"args": ["whoami", "--json"], **quiet}),
+            ]
+        )
+        answers = {
+            "whoami": '{\n  "id": "u1"\n}\nOrgs: first\n',
+            "whoami --json": json.dumps(identity, indent=2) + "\n",
+        }
+        self.assertEqual(len(results), 3)
+        for name, (code, out, err) in results.items():
+            with self.subTest(name):
+                self.assertEqual((code, out, err), (0, answers[name.rpartition(" 2>")[0]], ""))
 
 
 # ---------------------------------------------------------------------------
@@ -6924,14 +6985,18 @@ class FuzzTest(unittest.TestCase):
 
     def _terminal_round(self, rng: Any, seen: list[object], fail: Callable[[str], AssertionError]) -> None:
         """A few _Terminal calls with hostile text, each checked."""
-        env = dict(rng.choice(({}, {"NO_COLOR": "1"}, {"TERM": "xterm-256color"}, {"TERM": "dumb", "NO_COLOR": ""})))
+        env = dict(
+            rng.choice(
+                ({}, {"NO_COLOR": "1"}, {"TERM": "xterm-256color"}, {"TERM": "dumb"}, {"TERM": "dumb", "NO_COLOR": ""})
+            )
+        )
         out, err = self._Stream(tty=rng.random() < 0.5), self._Stream(tty=rng.random() < 0.5)
         broken = rng.choice((out, err)) if rng.random() < 0.1 else None
         if broken is not None:
             broken.broken = True
         typed = [self._hostile_text(rng).replace("\n", "") for _ in range(rng.randint(0, 3))]
         term = arkor_cli._Terminal(io.StringIO("".join(t + "\n" for t in typed)), out, err, env)
-        colour_on = "NO_COLOR" not in env and (os.name != "nt" or "TERM" in env)
+        colour_on = "NO_COLOR" not in env and env.get("TERM") != "dumb" and (os.name != "nt" or "TERM" in env)
         seen.append({"env": env, "tty": (out.tty, err.tty), "broken": broken is out and "out" or broken and "err"})
         lost = False  # whether a write went to the broken stream
         for _ in range(rng.randint(1, 4)):
@@ -6963,7 +7028,7 @@ class FuzzTest(unittest.TestCase):
                 continue
             colour = {"success": "32", "warn": "33", "error": "31"}.get(method)
             self._check_printed(written, lines, colour if colour and colour_on and stream.tty else None, fail)
-        if lost and not term.lost_output:
+        if lost and not (term.lost_stdout if broken is out else term.lost_stderr):
             raise fail("a write failed, and the terminal did not note the lost output")
 
     def _run_main(self, argv: list[str], env: dict[str, str]) -> tuple[int, str, str]:
