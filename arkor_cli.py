@@ -217,11 +217,13 @@ _MSG_CHANGED_MEANWHILE = "{path} changed while the question was open; nothing wa
 _MSG_NOT_REGULAR = "{path} is not a regular file; arkor does not read or remove it."
 _MSG_NOT_SIGNED_IN = "Not signed in. Run `arkor login` or `arkor login --anonymous`."
 _MSG_ME_FAILED = "Failed to fetch /v1/me ({status}). Token may be expired."
-_MSG_ME_NOT_FOUND = (
+# What a cloud-api status more likely means, under the line that reports it.
+_MSG_NOT_FOUND = (
     "{url} was not found: is the cloud-api base URL right? It is {base} (from {source});"
     " set ARKOR_CLOUD_API_URL to the base, without /v1."
 )
-_MSG_ME_SERVER_ERROR = "The cloud-api failed at {url} ({status}): the token is likely fine; try again later."
+_MSG_SERVER_ERROR = "The cloud-api failed at {url} ({status}); try again later."
+_MSG_SERVER_ERROR_SIGNED_IN = "The cloud-api failed at {url} ({status}): the token is likely fine; try again later."
 _MSG_ORGS = "Orgs: {orgs}"
 _MSG_UNSUPPORTED = "Arkor SDK {current} is no longer supported by the cloud API (supported: {supported}). {fix}"
 _MSG_UNSUPPORTED_BARE = "Arkor SDK is no longer supported by the cloud API. {fix}"
@@ -1537,6 +1539,23 @@ class _CloudApi:
         if problem:
             raise ArkorError(_MSG_BAD_URL.format(source=self.source, url=repr(self.base)))
 
+    def hint(self, reply: _Reply, signed_in: bool = False) -> str | None:
+        """What a failed status more likely means, where it says more than
+        the status: a 404 is most often a wrong base URL (one ending in
+        /v1, say), a 5xx the cloud-api's own failure."""
+        if reply.status == 404:
+            return _MSG_NOT_FOUND.format(url=_shown(reply.url), base=_shown(self.base), source=self.source)
+        if reply.status >= 500:
+            server_error = _MSG_SERVER_ERROR_SIGNED_IN if signed_in else _MSG_SERVER_ERROR
+            return server_error.format(url=_shown(reply.url), status=reply.status)
+        return None
+
+    def failed(self, reply: _Reply) -> ArkorError:
+        """The error for a status the endpoint should not have answered, with its hint."""
+        error = reply.failed()
+        hint = self.hint(reply)
+        return ArkorError(*error.lines, hint) if hint else error
+
     def request(self, method: str, path: str, *, token: str | None = None, json_body: Any = None) -> _Reply:
         self.check()
         headers = {"Accept": "application/json", "X-Arkor-Client": f"{_PROG}/{__version__}"}
@@ -2225,7 +2244,7 @@ def get_token() -> str | None:
 def _fetch_cli_config(api: _CloudApi) -> CliConfig:
     reply = api.request("GET", "/v1/auth/cli/config")
     if reply.status != 200:
-        raise reply.failed()
+        raise api.failed(reply)
     config: CliConfig = reply.checked(CliConfig)
     config["auth0Domain"] = config.get("auth0Domain") or ""
     config["clientId"] = config.get("clientId") or ""
@@ -2247,7 +2266,7 @@ def _login_anonymous(api: _CloudApi, path: str, ctx: _Context) -> None:
     with _CredentialsLock(path):
         reply = api.request("POST", "/v1/auth/anonymous", json_body={"kind": "cli"})
         if not 200 <= reply.status < 300:
-            raise reply.failed()
+            raise api.failed(reply)
         answer: AnonymousAnswer = reply.checked(AnonymousAnswer)
         credentials: AnonCredentials = {
             "mode": "anon",
@@ -2441,19 +2460,20 @@ def _cmd_whoami(args: Any, ctx: _Context) -> int:
     inform = term.note if args.json else term.info
     path = _credentials_path(ctx.env)
     stored = _read_credentials(path)
+    # Plain whoami keeps the Node CLI's 0 for both informational cases; with
+    # --json, `arkor whoami --json > me.json` must not pass with an empty file.
+    uninformed = _EXIT_FAILURE if args.json else _EXIT_OK
     if stored is None:
         inform(_MSG_NOT_SIGNED_IN)
-        return _EXIT_OK
+        return uninformed
     api = _cloud_api(ctx, stored, path)
     reply = _signed_in_request(ctx, path, stored, api, "GET", "/v1/me")
     if reply.status != 200:
-        # Scripts read this line; the exit status stays 0 as documented.
-        inform(_MSG_ME_FAILED.format(status=reply.status))
-        if reply.status == 404:
-            term.warn(_MSG_ME_NOT_FOUND.format(url=_shown(reply.url), base=_shown(api.base), source=api.source))
-        elif reply.status >= 500:
-            term.warn(_MSG_ME_SERVER_ERROR.format(url=_shown(reply.url), status=reply.status))
-        return _EXIT_OK
+        inform(_MSG_ME_FAILED.format(status=reply.status))  # scripts read this line
+        hint = api.hint(reply, signed_in=True)
+        if hint:
+            term.warn(hint)
+        return uninformed
     if args.json:
         body = reply.json()
         if not isinstance(body, dict):

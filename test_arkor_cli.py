@@ -53,6 +53,21 @@ NUDGE = (
     " to tie future work to your Arkor Cloud account.\n"
 )
 COPIED_FIX = f"Replace {MODULE} with the latest arkor_cli.py."
+
+
+def not_found(url: str, base: str, source: str = "ARKOR_CLOUD_API_URL") -> str:
+    """The line under a cloud-api 404: most often a wrong base URL."""
+    return (
+        f"{url} was not found: is the cloud-api base URL right? It is {base} (from {source});"
+        " set ARKOR_CLOUD_API_URL to the base, without /v1.\n"
+    )
+
+
+def server_failed(url: str, status: int) -> str:
+    """The line under a cloud-api 5xx."""
+    return f"The cloud-api failed at {url} ({status}); try again later.\n"
+
+
 OUTPUT_LOST = (
     "The output of this command was lost (stdout could not be written), but its work stands:"
     " the stored credentials changed. Run `arkor whoami` to see them, rather than this command again.\n"
@@ -590,7 +605,8 @@ class TerminalInjectionTest(OAuthCase):
         # A quoted body is its first line alone: the rest is never shown.
         self.cloud.script("POST", "/v1/auth/anonymous", Answer(500, body=b"\x1b[2Jgone\r FORGED: Signed in"))
         code, _, err = self.run_main("login", "--anonymous")
-        self.assertEqual((code, err), (1, f"POST {self.cloud.url}/v1/auth/anonymous failed (500): \\u001b[2Jgone\n"))
+        url = f"{self.cloud.url}/v1/auth/anonymous"
+        self.assertEqual((code, err), (1, f"POST {url} failed (500): \\u001b[2Jgone\n" + server_failed(url, 500)))
         _, code, err = self.login_denied(f"\x1b[2J\x1b]0;owned\x07{INJECTED}")
         denied = "Authentication failed: access_denied. \\u001b[2J\\u001b]0;owned\\u0007\\u000aFORGED: Signed in"
         self.assertEqual((code, err), (1, f"Login failed\n{denied}\n"))
@@ -1400,7 +1416,9 @@ class BadAnswersTest(Case):
                 if followed:
                     self.assertEqual(seen[1:], [("GET", "/v1/minted", b"", None)])
                     self.assertEqual(
-                        err, f'POST {self.cloud.url}/v1/auth/anonymous failed (404): {{"error": "not_found"}}\n'
+                        err,
+                        f'POST {self.cloud.url}/v1/auth/anonymous failed (404): {{"error": "not_found"}}\n'
+                        + not_found(f"{self.cloud.url}/v1/auth/anonymous", self.cloud.url),
                     )
                 else:
                     self.assertEqual(len(seen), 1)
@@ -1779,9 +1797,19 @@ class ErrorTextTest(Case):
         self.assertFalse(os.path.exists(self.creds))
 
     def test_the_full_url_shows_a_wrong_base(self) -> None:
+        # Every cloud-api request's 404 says what to check, not only whoami's.
+        base = self.cloud.url + "/v1"
         self.login_fails(
-            f'POST {self.cloud.url}/v1/v1/auth/anonymous failed (404): {{"error": "not_found"}}',
-            ARKOR_CLOUD_API_URL=self.cloud.url + "/v1",
+            f'POST {base}/v1/auth/anonymous failed (404): {{"error": "not_found"}}\n'
+            + not_found(f"{base}/v1/auth/anonymous", base).rstrip("\n"),
+            ARKOR_CLOUD_API_URL=base,
+        )
+        code, out, err = self.run_main("login", ARKOR_CLOUD_API_URL=base)  # the config fetch
+        self.assertEqual((code, out), (1, ""))
+        self.assertEqual(
+            err,
+            f'GET {base}/v1/auth/cli/config failed (404): {{"error": "not_found"}}\n'
+            + not_found(f"{base}/v1/auth/cli/config", base),
         )
 
     def test_a_server_that_is_not_arkor(self) -> None:
@@ -1799,7 +1827,9 @@ class ErrorTextTest(Case):
         self.addCleanup(server.shutdown)
         url = f"http://127.0.0.1:{server.server_address[1]}"
         self.login_fails(
-            f"POST {url}/v1/auth/anonymous failed (501): an HTML page, 'Error response'", ARKOR_CLOUD_API_URL=url
+            f"POST {url}/v1/auth/anonymous failed (501): an HTML page, 'Error response'\n"
+            + server_failed(f"{url}/v1/auth/anonymous", 501).rstrip("\n"),
+            ARKOR_CLOUD_API_URL=url,
         )
 
     def test_bodies_are_quoted_on_one_line(self) -> None:
@@ -1807,12 +1837,12 @@ class ErrorTextTest(Case):
         for answer, message in (
             (
                 Answer(500, body=b"Internal failure\nTraceback (most recent call last):\n  File x\n"),
-                f"POST {url} failed (500): Internal failure",
+                f"POST {url} failed (500): Internal failure\n" + server_failed(url, 500).rstrip("\n"),
             ),
             (
                 # No Content-Type, and no <title>: still only said to be a page.
                 Answer(502, body=b"<!DOCTYPE html>\n<html><body><h1>Bad gateway</h1>\n</body></html>"),
-                f"POST {url} failed (502): an HTML page",
+                f"POST {url} failed (502): an HTML page\n" + server_failed(url, 502).rstrip("\n"),
             ),
             (
                 Answer(201, body=b'{"token": "t",\n "x": ', headers={"Content-Type": "application/json"}),
@@ -4181,7 +4211,8 @@ class LoginAnonymousTest(Case):
         cases = {
             "server error": (
                 Answer(500, body=b"upstream exploded\nat line 2"),
-                f"{endpoint} failed (500): upstream exploded",
+                f"{endpoint} failed (500): upstream exploded\n"
+                + server_failed(f"{self.cloud.url}/v1/auth/anonymous", 500).rstrip("\n"),
             ),
             "html": (
                 Answer(
@@ -4234,7 +4265,8 @@ class LoginAnonymousTest(Case):
     def test_bad_config_answers(self) -> None:
         endpoint = f"GET {self.cloud.url}/v1/auth/cli/config"
         cases = {
-            Answer(500, body=b""): f"{endpoint} failed (500): (empty body)",
+            Answer(500, body=b""): f"{endpoint} failed (500): (empty body)\n"
+            + server_failed(f"{self.cloud.url}/v1/auth/cli/config", 500).rstrip("\n"),
             Answer(200, body=b"<!doctype html>"): f"Unexpected answer from {endpoint} (200):"
             " not JSON (Expecting value (line 1, column 1)): an HTML page.",
             Answer(200, json_body="config"): f"Unexpected answer from {endpoint} (200): not a JSON object.",
@@ -4680,8 +4712,9 @@ class WhoamiTest(Case):
     def test_not_signed_in(self) -> None:
         code, out, err = self.run_main("whoami")
         self.assertEqual((code, out, err), (0, NOT_SIGNED_IN, ""))
-        code, out, err = self.run_main("whoami", "--json")  # stdout is for JSON alone
-        self.assertEqual((code, out, err), (0, "", NOT_SIGNED_IN))
+        # stdout is for JSON alone; and no JSON is a failure a script must see.
+        code, out, err = self.run_main("whoami", "--json")
+        self.assertEqual((code, out, err), (1, "", NOT_SIGNED_IN))
         self.assertEqual(self.cloud.requests, [])
         self.assertFalse(os.path.exists(self.arkor_dir))
 
@@ -4754,8 +4787,8 @@ class WhoamiTest(Case):
                     self.cloud.script("GET", "/v1/me", Answer(status, {"error": "nope"}))
                     code, out, err = self.run_main("whoami", *json_flag)
                     line = f"Failed to fetch /v1/me ({status}). Token may be expired.\n"
-                    if json_flag:  # stdout is for JSON alone
-                        self.assertEqual((code, out, err), (0, "", before_line + line + after_line))
+                    if json_flag:  # stdout is for JSON alone, and no JSON is a failure
+                        self.assertEqual((code, out, err), (1, "", before_line + line + after_line))
                     else:
                         self.assertEqual((code, out, err), (0, line, before_line + after_line))
         self.assertEqual(self.creds_bytes(), before)
@@ -5288,9 +5321,10 @@ class LazyImportTest(Case):
         self.assertEqual(proc.returncode, 0, proc.stderr)
         reports = dict(re.findall(r"^@@ (.+?) (STATUS:\d+ LOADED:\S*)$", proc.stdout, re.MULTILINE))
         self.assertEqual(list(reports), ["import", *runs], proc.stdout + proc.stderr)
-        for run in ("import", "--help", "logout", "whoami", "whoami --json"):
+        for run, status in (("import", 0), ("--help", 0), ("logout", 0), ("whoami", 0), ("whoami --json", 1)):
             with self.subTest(run=run):
-                self.assertEqual(reports[run], "STATUS:0 LOADED:")  # each adds to what came before: none at all
+                # Each adds to what came before: none at all.
+                self.assertEqual(reports[run], f"STATUS:{status} LOADED:")
         self.assertIn("usage: arkor", proc.stdout)
         self.assertIn("\nNo credentials on file.\n", proc.stdout)
         self.assertIn("\n" + NOT_SIGNED_IN, proc.stdout)
@@ -5478,6 +5512,22 @@ class ReadmeTest(OAuthCase):
                 identities.append(json.load(f)["user"]["id"])
         self.assertEqual(identities[0], identities[1])
         self.assertEqual(len(self.cloud.seen("POST", "/v1/auth/anonymous")), 1)
+        # A token the cloud-api no longer takes fails the job, rather than
+        # pass it with an empty identity.json.
+        self.cloud.script("GET", "/v1/me", Answer(401, {"error": "unauthorized"}))
+        proc = subprocess.run(
+            ["bash", "-e", "-o", "pipefail", "-c", recipe],
+            cwd=place,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        self._record(proc.stdout, proc.stderr)
+        self.assertEqual((proc.returncode, proc.stdout), (1, ""), proc.stderr)
+        self.assertIn("Failed to fetch /v1/me (401). Token may be expired.\n", proc.stderr)
 
 
 # Rounds each fuzz method has run, for a look after the run (see FuzzTest._rounds).
