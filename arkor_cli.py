@@ -241,6 +241,7 @@ _MSG_MALFORMED = "Unexpected answer from {method} {url}: {what}"
 _MSG_REQUEST_FAILED = "{method} {url} failed ({status}): {body}"
 _MSG_TOO_LARGE = "The answer from {method} {url} ({status}) is larger than 1 MiB; refusing to read it."
 _MSG_BAD_URL = "{source} is not an http(s) URL: {url}."
+_MSG_BAD_PORT = "{source} has a port that is not a number from 1 to 65535: {url}."
 _MSG_URL_USERINFO = "{source} holds a user name or password ({url}); arkor sends it nowhere. Remove it from the URL."
 _MSG_BAD_PROXY = "{variable} is not a proxy URL (http://host:port); fix or unset it."
 _MSG_BAD_HOST = "{source} is not a bare host[:port]: {value}."
@@ -306,6 +307,8 @@ _WHY_FILE_NOT_JSON = "not JSON: {reason}"
 _WHY_UNKNOWN_MODE = "unknown mode {mode!r}"
 _WHY_NO_MODE = "no mode"
 _WHY_NOT_URL = "{name} is not an http(s) URL"
+_WHY_BAD_PORT = "{name} has a port that is not a number from 1 to 65535"
+_WHY_USERINFO = "{name} holds a user name or password"
 _WHY_UNSET = "not set"
 _WHY_EMPTY_VALUE = "empty"
 _WHY_RELATIVE = "relative ({value})"
@@ -564,21 +567,47 @@ def _is_port(value: object) -> bool:
 
 
 def _url_problem(url: str) -> str | None:
-    """Why ``url`` cannot be a base URL, or None."""
+    """Why ``url`` cannot be a base URL, or None: "bad" (not an http(s)
+    URL), "port" (a port that is not a number from 1 to 65535) or
+    "userinfo" (a user name or password)."""
     from urllib.parse import urlsplit
 
     if url != url.strip() or not url.isprintable():
         return "bad"
     try:
         parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError for a bad port
-    except ValueError:
+    except ValueError:  # a bracketed host that is not one
         return "bad"
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+    if parts.scheme.lower() not in ("http", "https"):
+        return "bad"
+    # Read here rather than by urlsplit's .port, which takes 0, and "+1" or
+    # " 1" on some Pythons, and says "bad URL" for what is a bad port.
+    port = parts.netloc.rpartition("@")[2].rpartition("]")[2].partition(":")
+    if port[1] and port[2] and not (port[2].isascii() and port[2].isdigit() and 0 < int(port[2]) < 65536):
+        return "port"
+    if not parts.hostname:
         return "bad"
     if "@" in parts.netloc:
         return "userinfo"
     return None
+
+
+def _why_not_base_url(name: str, value: object) -> str:
+    """Why the field ``name`` cannot be a base URL, in words (never quoting
+    it: it may hold a password)."""
+    problem = _url_problem(value) if isinstance(value, str) else "bad"
+    return {"port": _WHY_BAD_PORT, "userinfo": _WHY_USERINFO}.get(problem or "", _WHY_NOT_URL).format(name=name)
+
+
+def _masked(url: str) -> str:
+    """A refused URL as it may be printed: whatever comes before its last
+    ``@`` is masked, as a user name and password would be, also where the
+    URL is too malformed for urlsplit to find them."""
+    if "@" not in url:
+        return url
+    head, _, tail = url.rpartition("@")
+    scheme = re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", head)
+    return (scheme.group(0) if scheme else "") + "***@" + tail
 
 
 def _is_plain_url(url: str) -> bool:
@@ -771,7 +800,7 @@ def _parse_credentials(raw: bytes, path: str) -> Credentials:
     if "arkorCloudApiUrl" in data and not _CHECKS["BaseUrl"](data["arkorCloudApiUrl"]):
         # Never read as "absent": that would send this token to the default
         # deployment, which did not issue it.
-        raise invalid(_WHY_NOT_URL.format(name="arkorCloudApiUrl"))
+        raise invalid(_why_not_base_url("arkorCloudApiUrl", data["arkorCloudApiUrl"]))
     problem = _problem(shape, data)
     if problem:
         raise invalid(problem)
@@ -1535,9 +1564,10 @@ class _CloudApi:
         password would carry it into DNS and logs."""
         problem = _url_problem(self.base)
         if problem == "userinfo":
-            raise ArkorError(_MSG_URL_USERINFO.format(source=self.source, url=_shown(self.base)))
-        if problem:
-            raise ArkorError(_MSG_BAD_URL.format(source=self.source, url=repr(self.base)))
+            raise ArkorError(_MSG_URL_USERINFO.format(source=self.source, url=_masked(self.base)))
+        if problem:  # shown like any URL: never with a password, even a malformed one
+            message = _MSG_BAD_PORT if problem == "port" else _MSG_BAD_URL
+            raise ArkorError(message.format(source=self.source, url=repr(_masked(self.base))))
 
     def hint(self, reply: _Reply, signed_in: bool = False) -> str | None:
         """What a failed status more likely means, where it says more than

@@ -1201,15 +1201,25 @@ class InteropTest(OAuthCase):
                     self.assertEqual(_interop_node_token(after), issued["access_token"])  # what Node sends next
 
     def test_a_stored_base_url_that_is_not_http_makes_the_file_invalid(self) -> None:
+        not_url = "is not an http(s) URL"
+        bad_port = "has a port that is not a number from 1 to 65535"
+        reasons = {
+            "": not_url,
+            "ftp://x": not_url,
+            "ftp://alice:PW@x": not_url,
+            "https://u:PW@host": "holds a user name or password",
+            "http://127.0.0.1:3625x": bad_port,
+            "http://alice:PW@127.0.0.1:99999": bad_port,
+        }
         for name in ("seed anon", "today oauth"):
-            for base in ("", "ftp://x", "https://u:p@host"):
+            for base, reason in reasons.items():
                 for url in (self.cloud.url, None):  # invalid, whichever base would be used
                     with self.subTest(name, base=base, ARKOR_CLOUD_API_URL=url):
                         data = self.node_file(name)
                         raw = self.write_creds(_interop_node_bytes(dict(data, arkorCloudApiUrl=base)))
                         message = (
-                            f"{self.creds} does not hold valid arkor credentials (arkorCloudApiUrl is not an"
-                            " http(s) URL). Fix it, or sign in again with `arkor login`."
+                            f"{self.creds} does not hold valid arkor credentials (arkorCloudApiUrl {reason})."
+                            " Fix it, or sign in again with `arkor login`."
                         )
                         self.assertEqual(self.run_main("whoami", ARKOR_CLOUD_API_URL=url), (1, "", message + "\n"))
                         with self.assertRaises(arkor_cli.ArkorError) as caught:
@@ -1741,6 +1751,27 @@ class UrlUserinfoTest(Case):
                     self.assertEqual(lookup.call_count, 0)
                     self.assertEqual(self.cloud.requests, [])
                     self.assertEqual(self.creds_bytes(), before)
+
+    def test_a_refused_base_url_is_shown_without_its_password(self) -> None:
+        # Refused for its port or scheme, or too malformed to parse: the
+        # message still shows it without a user name or password.
+        self.sign_in_anon()
+        not_url = "ARKOR_CLOUD_API_URL is not an http(s) URL: {!r}.\n"
+        bad_port = "ARKOR_CLOUD_API_URL has a port that is not a number from 1 to 65535: {!r}.\n"
+        for base, message, shown in (
+            ("http://alice:PW@127.0.0.1:99999", bad_port, "http://***@127.0.0.1:99999"),
+            ("http://alice:PW@127.0.0.1:3625x", bad_port, "http://***@127.0.0.1:3625x"),
+            ("ftp://alice:PW@127.0.0.1", not_url, "ftp://***@127.0.0.1"),
+            ("http://alice:PW@[::1", not_url, "http://***@[::1"),
+            ("http:/alice:PW@127.0.0.1", not_url, "***@127.0.0.1"),
+            ("alice:PW@127.0.0.1", not_url, "***@127.0.0.1"),
+        ):
+            for argv in (("login", "--anonymous"), ("whoami",)):
+                with self.subTest(base=base, argv=argv):
+                    code, out, err = self.run_main(*argv, ARKOR_CLOUD_API_URL=base)
+                    self.assertEqual((code, out, err), (1, "", message.format(shown)))
+                    self.assert_nothing_leaked(out, err)
+        self.assertEqual(self.cloud.requests, [])
 
     def test_a_proxy_password_is_never_printed(self) -> None:
         port = free_port()  # nothing listens: the proxy is unreachable
@@ -4198,11 +4229,25 @@ class LoginAnonymousTest(Case):
         self.assertFalse(os.path.exists(self.creds))
 
     def test_bad_base_urls(self) -> None:
-        for url in ("ftp://example.com", "not a url", "http://", "http://127.0.0.1:notaport"):
+        not_url = "ARKOR_CLOUD_API_URL is not an http(s) URL: {!r}.\n"
+        # The port is named as the problem, not the whole URL.
+        bad_port = "ARKOR_CLOUD_API_URL has a port that is not a number from 1 to 65535: {!r}.\n"
+        for url, message in (
+            ("ftp://example.com", not_url),
+            ("not a url", not_url),
+            ("https:///v1", not_url),
+            ("http://[::1", not_url),
+            ("http://127.0.0.1:notaport", bad_port),
+            ("http://127.0.0.1:3625x", bad_port),
+            ("http://127.0.0.1:0", bad_port),
+            ("http://127.0.0.1:65536", bad_port),
+            ("https://[::1]:99999", bad_port),
+        ):
             with self.subTest(url=url):
-                code, _, err = self.run_main("login", "--anonymous", ARKOR_CLOUD_API_URL=url)
-                self.assertEqual(code, 1)
-                self.assertTrue(err.startswith("ARKOR_CLOUD_API_URL is not an http(s) URL"), err)
+                code, out, err = self.run_main("login", "--anonymous", ARKOR_CLOUD_API_URL=url)
+                self.assertEqual((code, out, err), (1, "", message.format(url)))
+        self.assertEqual(self.cloud.requests, [])
+        self.assertFalse(os.path.exists(self.creds))
 
     def test_failed_anonymous_login_keeps_the_old_file(self) -> None:
         self.sign_in_anon()
