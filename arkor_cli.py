@@ -264,8 +264,17 @@ _MSG_PASTE_AGAIN = (
     "That is not the address the browser ended on (it starts http://127.0.0.1 and holds code= and state=)."
     " Paste it again, or wait for the browser:"
 )
+_MSG_PASTE_OTHER_SIGN_IN = (
+    "That address belongs to another sign-in (an older tab?), not to this one."
+    " Paste the address this sign-in ended on, or wait for the browser:"
+)
 _MSG_AUTH_DENIED = "Authentication failed: {error}"
 _MSG_MISSING_CODE = "Missing code/state in callback"
+# What the callback listener answers the browser, in text/plain.
+_MSG_CALLBACK_MISSING_CODE = "Missing code/state"
+_MSG_CALLBACK_BAD_HOST = "Unexpected Host header"
+_MSG_CALLBACK_NOT_FOUND = "Not found"
+_MSG_CALLBACK_FINISHED = "This sign-in has already finished. You can close this tab."
 _MSG_STATE_MISMATCH = "State mismatch \u2014 aborting to prevent CSRF"
 _MSG_SIGNED_IN_PAGE_TITLE = "Signed in to Arkor"
 _MSG_EXCHANGE_FAILED = "Auth0 token exchange failed ({status}): {body}"
@@ -1684,11 +1693,21 @@ class _Callback:
         self.code: str | None = None
         self.failure: str | None = None
 
+    def _ours(self, state: str) -> bool:
+        """Whether this sign-in issued ``state``, compared in constant time."""
+        import hmac
+
+        return hmac.compare_digest(state.encode("utf-8", "surrogatepass"), self._state.encode())
+
+    def of_another_sign_in(self, params: Mapping[str, list[str]]) -> bool:
+        """Whether ``params`` are the code of another sign-in: a state this
+        one did not issue (an older tab's address, pasted)."""
+        state = (params.get("state") or [""])[0]
+        return bool(not params.get("error") and params.get("code") and state and not self._ours(state))
+
     def decide(self, params: Mapping[str, list[str]]) -> tuple[int, str] | None:
         """Check callback parameters; return the HTTP status and text for the
         browser, or None when the login was already decided."""
-        import hmac
-
         with self._lock:
             if self._decided:
                 return None
@@ -1702,8 +1721,8 @@ class _Callback:
             return 400, self.failure
         if not code or not state:
             self.failure = _MSG_MISSING_CODE
-            return 400, "Missing code/state"
-        if not hmac.compare_digest(state.encode("utf-8", "surrogatepass"), self._state.encode()):
+            return 400, _MSG_CALLBACK_MISSING_CODE
+        if not self._ours(state):
             # A state this process did not issue means the callback is not the
             # answer to its sign-in (a stale tab, or a page forging the request):
             # exchanging that code could sign the user in as somebody else
@@ -1744,15 +1763,15 @@ def _callback_handler(callback: _Callback) -> type:
             # DNS rebinding: a page on evil.example whose name resolves to
             # 127.0.0.1 arrives with its own Host; only ours are accepted.
             if self.headers.get("Host", "").lower() not in (f"127.0.0.1:{port}", f"localhost:{port}"):
-                self.send_error(400, "Unexpected Host header")
+                self.send_error(400, _MSG_CALLBACK_BAD_HOST)
                 return
             path, _, query = _split_target(self.path)
             if path != _CALLBACK_PATH:
-                self.send_error(404, "Not found")  # a favicon probe must not end the login
+                self.send_error(404, _MSG_CALLBACK_NOT_FOUND)  # a favicon probe must not end the login
                 return
             outcome = callback.decide(parse_qs(query))
             if outcome is None:
-                self.send_error(409, "This sign-in has already finished. You can close this tab.")
+                self.send_error(409, _MSG_CALLBACK_FINISHED)
                 return
             try:
                 if outcome[0] == 200:
@@ -1976,7 +1995,9 @@ def _accept_pasted_url(callback: _Callback, term: _Terminal) -> None:
     """Over SSH the browser runs elsewhere and cannot reach 127.0.0.1 here;
     the address it ended on still holds the code and state, so the user may
     paste it. It is checked exactly like a callback; a line that is not one
-    is refused, and the prompt asks again."""
+    is refused, and the prompt asks again; so is the address of another
+    sign-in (an older tab's), which a loopback callback could not be: only
+    this sign-in's answer, or an error, ends the login."""
     import threading
     from urllib.parse import parse_qs
 
@@ -1992,6 +2013,9 @@ def _accept_pasted_url(callback: _Callback, term: _Terminal) -> None:
             params = parse_qs(text.partition("#")[0].partition("?")[2] if "?" in text else text)
             if not _is_callback(params):
                 term.info(_MSG_PASTE_AGAIN)
+                continue
+            if callback.of_another_sign_in(params):
+                term.info(_MSG_PASTE_OTHER_SIGN_IN)
                 continue
             if callback.decide(params) is not None:
                 callback.done.set()

