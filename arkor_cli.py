@@ -247,6 +247,8 @@ _MSG_BAD_PROXY = "{variable} is not a proxy URL (http://host:port); fix or unset
 _MSG_BAD_HOST = "{source} is not a bare host[:port]: {value}."
 _MSG_BAD_HEADER = "The {name} header for {url} holds characters HTTP cannot carry."
 _MSG_INTERRUPTED = "Interrupted."
+_MSG_UNRECOGNIZED = "unrecognized arguments: {arguments}"  # argparse's own words
+_MSG_DID_YOU_MEAN = "Did you mean {suggestion}?"
 _MSG_OUTPUT_LOST = (
     "The output of this command was lost (stdout could not be written), but its work stands:"
     " the stored credentials changed. Run `arkor whoami` to see them, rather than this command again."
@@ -2579,6 +2581,16 @@ def _seconds_option(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _near_miss(typed: str, known: list[str]) -> str | None:
+    """The one of ``known`` that ``typed`` most likely meant, if any is close."""
+    import difflib
+
+    if not typed.startswith("-") and any(k.startswith("-") for k in known):
+        typed = "--" + typed  # `arkor whoami json` meant --json
+    found = difflib.get_close_matches(typed, known, n=1)
+    return found[0] if found else None
+
+
 def _parser(term: _Terminal) -> Any:
     import argparse
 
@@ -2588,8 +2600,42 @@ def _parser(term: _Terminal) -> Any:
         return made
 
     class Parser(argparse.ArgumentParser):
+        """argparse's parser, with each command's usage errors its own (a
+        command's parser, not the top one, reports the words it did not
+        know) and a near miss of a command or option named."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            self.options: list[str] = []  # filled by add_argument, -h first
+            self.near_miss: str | None = None
+            super().__init__(*args, **kwargs)
+
+        def add_argument(self, *args: Any, **kwargs: Any) -> Any:
+            action = super().add_argument(*args, **kwargs)
+            self.options.extend(action.option_strings)
+            return action
+
+        def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+            # argparse hands what a command's parser did not know up to the
+            # top one, which reports it under the top usage; reported here,
+            # it comes under the usage of the command that was typed.
+            namespace, extras = super().parse_known_args(args, namespace)
+            if extras:
+                self.near_miss = _near_miss(extras[0].partition("=")[0], self.options)
+                self.error(_MSG_UNRECOGNIZED.format(arguments=" ".join(extras)))
+            return namespace, extras
+
+        def _check_value(self, action: Any, value: Any) -> None:
+            # The one place argparse checks a command name against the list.
+            try:
+                super()._check_value(action, value)
+            except argparse.ArgumentError:
+                if isinstance(value, str) and action.choices:
+                    self.near_miss = _near_miss(value, [str(c) for c in action.choices])
+                raise
+
         def error(self, message: str) -> Any:  # it quotes argv: one line, escaped
-            super().error(_printable(message))
+            hint = _MSG_DID_YOU_MEAN.format(suggestion=self.near_miss) if self.near_miss else ""
+            super().error(_printable(message) + ("\n" + hint if hint else ""))
 
         def _print_message(self, message: str, file: IO[str] | None = None) -> None:
             # Help, usage and --version go to the run's own streams.

@@ -5142,9 +5142,20 @@ class CommandLineTest(Case):
             ("--bogus",): (None, "arkor: error: the following arguments are required: <command>"),
             ("--bogus", "whoami"): (None, "arkor: error: unrecognized arguments: --bogus"),
             ("-x", "whoami"): (None, "arkor: error: unrecognized arguments: -x"),
-            ("whoami", "whoami"): (None, "arkor: error: unrecognized arguments: whoami"),
-            ("whoami", "--jsn"): (None, "arkor: error: unrecognized arguments: --jsn"),
-            ("logout", "--yes", "now"): (None, "arkor: error: unrecognized arguments: now"),
+            # The usage of the command that was typed, and a near miss named.
+            ("whoami", "whoami"): ("whoami", "arkor whoami: error: unrecognized arguments: whoami"),
+            ("whoami", "--jsn"): ("whoami", "arkor whoami: error: unrecognized arguments: --jsn\nDid you mean --json?"),
+            ("whoami", "json"): ("whoami", "arkor whoami: error: unrecognized arguments: json\nDid you mean --json?"),
+            ("logout", "--yes", "now"): ("logout", "arkor logout: error: unrecognized arguments: now"),
+            ("login", "--anonymus"): (
+                "login",
+                "arkor login: error: unrecognized arguments: --anonymus\nDid you mean --anonymous?",
+            ),
+            ("login", "--no-brwser=1", "x"): (
+                "login",
+                "arkor login: error: unrecognized arguments: --no-brwser=1 x\nDid you mean --no-browser?",
+            ),
+            ("--versoin", "whoami"): (None, "arkor: error: unrecognized arguments: --versoin\nDid you mean --version?"),
             ("login", "--timeout"): ("login", "arkor login: error: argument --timeout: expected one argument"),
         }
         for argv, (command, error) in cases.items():
@@ -5152,11 +5163,18 @@ class CommandLineTest(Case):
                 code, out, err = self.run_main(*argv, COLUMNS="80")
                 self.assertEqual((code, out, err), (2, "", CLI_USAGE[command] + error + "\n"))
         # Only the start: the list of choices is quoted differently across Pythons.
-        code, out, err = self.run_main("frobnicate", COLUMNS="80")
-        self.assertEqual((code, out), (2, ""))
-        self.assertTrue(
-            err.startswith(CLI_USAGE[None] + "arkor: error: argument <command>: invalid choice: 'frobnicate' ("), err
-        )
+        for typed, hint in (
+            ("frobnicate", ""),
+            ("whoamj", "Did you mean whoami?\n"),
+            ("logn", "Did you mean login?\n"),
+        ):
+            with self.subTest(typed=typed):
+                code, out, err = self.run_main(typed, "--anonymous", COLUMNS="80")
+                self.assertEqual((code, out), (2, ""))
+                start = CLI_USAGE[None] + f"arkor: error: argument <command>: invalid choice: '{typed}' ("
+                self.assertTrue(err.startswith(start), err)
+                self.assertEqual(err.count("\n"), 2 + bool(hint), err)  # usage, error, and the hint
+                self.assertTrue(err.endswith(")\n" + hint), err)
         self.assertEqual(self.cloud.requests, [])
 
     def test_a_usage_error_quotes_argv_on_one_escaped_line(self) -> None:
@@ -5166,7 +5184,8 @@ class CommandLineTest(Case):
         self.assertEqual((code, out), (2, ""))
         self.assertEqual(
             err,
-            CLI_USAGE[None] + "arkor: error: unrecognized arguments: --x\\u001b]0;owned\\u0007\\u000aforged\n",
+            CLI_USAGE["whoami"]
+            + "arkor whoami: error: unrecognized arguments: --x\\u001b]0;owned\\u0007\\u000aforged\n",
         )
         self.assertNotIn("\x1b", err)
         self.assertNotIn("\x07", err)
