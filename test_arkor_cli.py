@@ -20,6 +20,7 @@ import json
 import os
 import re
 import select
+import shlex
 import shutil
 import signal
 import socket
@@ -5604,12 +5605,69 @@ class ReadmeTest(OAuthCase):
             printed.append(line)
         pasted = [line.strip() for line in printed if line.startswith("  ")]
         self.assertTrue(any(line.startswith("export ARKOR_CLOUD_API_URL=") for line in pasted), printed)
+        # The arkor this user has: the one on PATH (see workplace()).
+        self.assertIn("arkor login --anonymous && arkor whoami", pasted)
         out = self.run_block("\n".join(pasted), place, own)
         self.assertIn("Signed in anonymously", out)
         self.assertIn("Signed in\n", out)
         self.assertIn('"name": "Ada Lovelace"', out)
         server.send_signal(signal.SIGINT)
         self.assertEqual(server.wait(timeout=20), 0)
+
+    def demo_lines(self, path: str) -> list[str]:
+        """The lines ``python3 fake_cloud.py`` prints to paste, with ``path`` as PATH."""
+        server = subprocess.Popen(
+            [sys.executable, os.path.join(HERE, "fake_cloud.py")],
+            env=self.env(PATH=path),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self.addCleanup(self.reap, server)
+        assert server.stdout is not None
+        printed = []
+        for line in server.stdout:
+            if line.startswith("Ctrl-C"):
+                break
+            printed.append(line.strip())
+        server.send_signal(signal.SIGINT)
+        self.assertEqual(server.wait(timeout=20), 0)
+        return printed
+
+    @unittest.skipUnless(POSIX, "a POSIX shell script on PATH")
+    def test_the_offline_demo_names_the_arkor_the_user_has(self) -> None:
+        _, env = self.workplace()  # PATH: this project's `arkor`, and python3
+        self.assertIn("arkor login --oauth && arkor whoami", self.demo_lines(env["PATH"]))
+        # Another program's `arkor` (the Node CLI's) is not this one: the file, then.
+        node_bin = os.path.join(self.home, "node-bin")
+        os.makedirs(node_bin)
+        with open(os.path.join(node_bin, "arkor"), "w", encoding="utf-8") as f:
+            f.write("#!/usr/bin/env node\nimport('../lib/cli.mjs');\n")
+        os.chmod(os.path.join(node_bin, "arkor"), 0o755)
+        os.symlink(sys.executable, os.path.join(node_bin, "python3"))
+        arkor = "python3 " + shlex.quote(MODULE)
+        self.assertIn(f"{arkor} login --oauth && {arkor} whoami", self.demo_lines(node_bin))
+
+    def test_the_stand_in_browser_says_what_it_did(self) -> None:
+        # Run by hand, to finish `login --oauth --no-browser` against the fake.
+        def by_hand(url: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [sys.executable, os.path.join(HERE, "fake_cloud.py"), "browse", url],
+                env=self.env(FAKE_BROWSER_LOG=None),
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            )
+
+        code, out, err, browsed = _login_run(self, "--oauth", "--no-browser", "--timeout", "5", browser=by_hand)
+        self.assertEqual((code, err), (0, ""))
+        self.assertTrue(out.endswith("\nSigned in\n"), out)
+        self.assertEqual(
+            (browsed.returncode, browsed.stdout, browsed.stderr),
+            (0, "fake_cloud.py browse: signed in as Ada; arkor's callback answered 200.\n", ""),
+        )
 
     def test_the_ci_recipe_keeps_one_identity(self) -> None:
         """Two CI jobs with the same cached ~/.arkor: one sign-in, one identity."""
