@@ -342,8 +342,8 @@ _MSG_ROTATED_KEPT = (
     " and the access token will be renewed at the next command."
 )
 _MSG_ANON_401 = (
-    "Anonymous tokens are bound to the device that minted them. `arkor login --anonymous`"
-    " mints a new anonymous identity (a new workspace)."
+    "An anonymous token works only on the device that minted it: if this file came from another"
+    " machine, `arkor login --anonymous` mints a new anonymous identity (a new workspace) here."
 )
 _MSG_REVOKE_FAILED = "Could not revoke the refresh token ({reason}); it stays valid until it expires."
 _MSG_LOCK_TIMEOUT = "Another arkor process holds {path}; try again in a moment."

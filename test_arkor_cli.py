@@ -47,8 +47,8 @@ POSIX = os.name == "posix"
 # module: a test must fail if a message drifts from the contract.
 NOT_SIGNED_IN = "Not signed in. Run `arkor login` or `arkor login --anonymous`.\n"
 ANON_401 = (
-    "Anonymous tokens are bound to the device that minted them. `arkor login --anonymous`"
-    " mints a new anonymous identity (a new workspace).\n"
+    "An anonymous token works only on the device that minted it: if this file came from another"
+    " machine, `arkor login --anonymous` mints a new anonymous identity (a new workspace) here.\n"
 )
 NUDGE = (
     "Anonymous sessions aren't guaranteed to persist \u2014 sign in with `arkor login --oauth`"
