@@ -4271,22 +4271,22 @@ class RefreshTest(OAuthCase):
     def test_login_and_logout_wait_for_a_renewal_in_flight(self) -> None:
         # A renewal reads, asks Auth0, then writes: a login or a logout in
         # the middle must wait for it, not be overwritten by its write.
+        # Auth0 answers the renewal only once the second command has said
+        # that it waits for the lock (after a second): proof that it waited.
         import threading
 
         self.auth0.rotate = True
-        real_try_lock = arkor_cli._try_lock
+        waiting = f"Waiting for another arkor process, which holds {self.creds}.lock\u2026\n"
         for second in (["login", "--anonymous"], ["logout", "--yes"]):
             with self.subTest(second=second):
-                waiting = threading.Event()  # the second command found the lock taken
+                started: list[subprocess.Popen[str]] = []
+                spawned, said = threading.Event(), []
 
-                def try_lock(fd: int, waiting: threading.Event = waiting) -> bool:
-                    taken = real_try_lock(fd)
-                    if not taken:
-                        waiting.set()
-                    return taken
-
-                def slow_refresh(seen: Any, waiting: threading.Event = waiting) -> Answer:
-                    waiting.wait(20)  # Auth0 answers once the second command waits (20: a guard)
+                def slow_refresh(
+                    seen: Any, started: list[Any] = started, spawned: Any = spawned, said: list[str] = said
+                ) -> Answer:
+                    if spawned.wait(20):  # 20: a guard
+                        said.append(started[0].stderr.readline())
                     return self.auth0._default(seen)
 
                 self.auth0.script("POST", "/oauth/token", slow_refresh)
@@ -4294,9 +4294,13 @@ class RefreshTest(OAuthCase):
                 self.sign_in_oauth(expires_in=-100)
                 renewing = self.spawn("whoami")
                 self.wait_until(lambda: self.auth0.seen("POST", "/oauth/token"))
-                with mock.patch.object(arkor_cli, "_try_lock", try_lock):
-                    code, out, err = self.run_main(*second)
-                self.assertTrue(waiting.is_set(), "the second command never waited for the lock")
+                started.append(self.spawn(*second))
+                spawned.set()
+                code = started[0].wait(30)
+                assert started[0].stdout is not None and started[0].stderr is not None
+                out, err = started[0].stdout.read(), started[0].stderr.read()
+                self._record(out, err)
+                self.assertEqual(said, [waiting], "the second command never waited for the lock")
                 renewed_out, renewed_err = renewing.communicate(timeout=30)
                 self._record(renewed_out, renewed_err)
                 self.assertEqual((renewing.returncode, renewed_err), (0, ""))
