@@ -15,7 +15,7 @@ Credentials live in ``~/.arkor/credentials.json`` (mode 0600), shared with
 the Node CLI. Licensed under the MIT licence.
 
 The map. Sections, in order, each under a banner; each uses only those
-above it (the Python API calls the commands' login and logout)::
+above it::
 
     shapes of JSON      TypedDicts for the file and the cloud's answers
     constants           bounds, and every message a user can see
@@ -29,8 +29,8 @@ above it (the Python API calls the commands' login and logout)::
     the cloud-api       _CloudApi: base URL, 426 gate, deprecation notices
     OAuth + PKCE        the authorize URL, the loopback listener, the browser
     signed-in requests  _renew(), _token(), _signed_in_request(), _revoke()
-    the Python API      get_token(), login(), logout(), ...
     commands            _cmd_login, _cmd_logout, _cmd_whoami, _cmd_token
+    the Python API      get_token(), login(), logout(), ...: the commands' own logic
     main                argparse, and the one place errors are printed
 
 A command's path: ``main`` → ``_cmd_*`` → (``_OnFile`` | ``_Change`` |
@@ -2404,82 +2404,6 @@ def _exchange_code(config: CliConfig, code: str, verifier: str, redirect_uri: st
     }
 
 
-def _login_oauth(api: _CloudApi, config: CliConfig, path: str, seen: _OnFile, args: Any, ctx: _Context) -> int:
-    """Sign in through the browser; nothing is written unless it all works."""
-    verdict: bool | None = True
-    verifier, challenge, state = _pkce()
-    callback = _Callback(state)
-    server = _listen(config["callbackPorts"], callback)
-    try:
-        redirect_uri = f"http://127.0.0.1:{server.server_address[1]}{_CALLBACK_PATH}"
-        url = _authorize_url(config, redirect_uri, state, challenge)
-        ctx.term.info(_MSG_BROWSER.format(url=url))
-        if args.no_browser or not _open_browser(url, ctx.env):
-            ctx.term.info(_MSG_NO_BROWSER)
-        # Over SSH the browser cannot reach this machine's loopback; in a
-        # notebook, neither can Colab's. There the URL it ended on is pasted.
-        paste = ctx.api or (_isatty(ctx.term.stdin) and _foreground(ctx.term.stdin))
-        code = _wait_for_code(callback, args.timeout, ctx.term, paste)
-    finally:
-        # Closed on every way out, Ctrl-C included: no listener outlives the login.
-        server.shutdown()
-        server.server_close()
-    with _Change(ctx, path, seen) as change:
-        credentials = change.send(lambda: _exchange_code(config, code, verifier, redirect_uri, ctx))
-        credentials["arkorCloudApiUrl"] = api.base
-        stored = change.store(credentials)
-    if not stored:
-        verdict = _store_anew(ctx, path, change, credentials, args)
-        if not verdict:
-            return _not_stored(ctx, path, change.found, verdict)
-    _replaced(ctx, change.found)
-    ctx.term.success(_MSG_SIGNED_IN)
-    return _EXIT_OK
-
-
-def _store_anew(ctx: _Context, path: str, change: _Change, credentials: Credentials, args: Any) -> bool | None:
-    """A login's credentials, stored after all when the file changed while it
-    signed in (SPEC 3.1): what is there now is decided about as SPEC 5.0
-    says, a person asked again where one can be. True once stored; else the
-    verdict that kept it from being stored (see _may_replace)."""
-    while True:
-        verdict = _may_replace(change.found, args, ctx, changed=True)
-        if not verdict:
-            return verdict
-        with _Change(ctx, path, change.found) as again:
-            if again.store(credentials):
-                return True
-        change = again
-
-
-def _replaced(ctx: _Context, before: _OnFile) -> None:
-    """Say what a login replaced where nobody could be asked about it."""
-    if before.stored is not None and not ctx.can_ask():
-        ctx.warn(_MSG_REPLACED.format(who=_who(before.stored)))
-
-
-def _not_stored(ctx: _Context, path: str, found: _OnFile, verdict: bool | None) -> int:
-    """The end of a login that stored nothing because of what is on file."""
-    if verdict is None and found.stored is not None:
-        raise _AlreadySignedIn(_how(found.stored))
-    if verdict is None:
-        raise ArkorError(_MSG_CHANGED_WHILE_SIGNING_IN.format(path=path))
-    ctx.term.info(_MSG_ABORTED)
-    return _EXIT_OK
-
-
-def _who(stored: Credentials) -> str:
-    if stored["mode"] == "anon":
-        return _WHO_ANON.format(anonymous_id=stored["anonymousId"])
-    return _WHO_OAUTH.format(domain=stored["auth0Domain"])
-
-
-def _how(stored: Credentials) -> str:
-    if stored["mode"] == "anon":
-        return _HOW_ANON.format(anonymous_id=stored["anonymousId"])
-    return _HOW_OAUTH
-
-
 # ---------------------------------------------------------------------------
 # Signed-in requests: the token, kept fresh
 # ---------------------------------------------------------------------------
@@ -2654,184 +2578,6 @@ def _revoke(stored: OAuthCredentials, ctx: _Context) -> str | None:
 
 
 # ---------------------------------------------------------------------------
-# The Python API: the signed-in identity, for scripts and tools
-# ---------------------------------------------------------------------------
-#
-# What the commands below use themselves, for code that wants to talk to
-# Arkor Cloud as the signed-in user without shelling out:
-#
-#     import arkor_cli
-#     token = arkor_cli.get_token()          # None when not signed in
-#     base = arkor_cli.cloud_api_url()
-#
-# Each reads the environment (HOME, ARKOR_CLOUD_API_URL, ...) as the CLI
-# does, and raises ArkorError with the CLI's own message when something is
-# wrong (a broken credentials file, say).
-
-
-def _api_context() -> _Context:
-    """A run for the Python API: the process's environment; warnings to the
-    ``arkor`` logger, never to the caller's streams."""
-    ctx = _Context.of()
-    ctx.api = True
-    return ctx
-
-
-def _logged(ctx: _Context) -> None:
-    for line in ctx.notes + ([ctx.deprecation] if ctx.deprecation else []):
-        ctx.warn(line)
-
-
-def credentials_path() -> str:
-    """``~/.arkor/credentials.json``: HOME on POSIX, USERPROFILE on Windows."""
-    return _credentials_path(os.environ)
-
-
-def read_credentials(path: str | None = None) -> Credentials | None:
-    """The stored credentials as a dict, as written (``mode`` is ``"anon"``,
-    ``"oauth"``, or the seed era's ``"auth0"``), or None when not signed in."""
-    return _read_credentials(path or credentials_path())
-
-
-def cloud_api_url() -> str:
-    """The cloud-api base URL: ``ARKOR_CLOUD_API_URL``, else the one stored
-    with the credentials, else https://api.arkor.ai (no trailing ``/``).
-    The file is read only when the variable is not set: a broken file does
-    not stand in the way of a URL it would not decide."""
-    ctx = _api_context()
-    if "ARKOR_CLOUD_API_URL" in ctx.env:
-        api = _cloud_api(ctx)
-    else:
-        path = credentials_path()
-        api = _cloud_api(ctx, read_credentials(path), path)
-    api.check()
-    return api.base
-
-
-def get_token() -> str | None:
-    """A bearer token for the cloud-api, or None when not signed in.
-
-    An OAuth access token that expires within a minute is renewed first and
-    the renewal stored, exactly as ``arkor token`` does: a renewal Auth0
-    refuses raises ArkorError, and one that cannot reach Auth0 returns the
-    stored token while it has not expired (with a warning logged).
-    """
-    ctx = _api_context()
-    try:
-        return _token(ctx, credentials_path())
-    finally:
-        _logged(ctx)
-
-
-def login(
-    *,
-    anonymous: bool = False,
-    replace: bool = False,
-    open_browser: bool = True,
-    timeout: float = _DEFAULT_LOGIN_TIMEOUT,
-) -> dict[str, str]:
-    """Sign in from Python, a notebook included; return the public part of
-    the stored credentials (the mode, and the anonymous id or the OAuth
-    domain and audience; never a token).
-
-    Without ``anonymous=True`` it is the OAuth flow: it prints the authorize
-    URL and takes the loopback callback or the address the browser ended
-    on, pasted at the ``input()`` prompt (in Colab the browser cannot reach
-    the kernel's loopback), whichever comes first. With credentials on file
-    and ``replace=False`` it raises ArkorError naming them, before anything
-    is sent. It asks nothing else; failures raise ArkorError.
-    """
-    import argparse
-
-    ctx = _api_context()
-    ctx.term = _SignInTerminal(ctx, show=not anonymous)
-    args = argparse.Namespace(
-        anonymous=anonymous,
-        oauth=not anonymous,
-        replace=replace,
-        no_browser=not open_browser,
-        timeout=_seconds(str(timeout)),
-    )
-    try:
-        _cmd_login(args, ctx)
-        stored = _read_credentials(_credentials_path(ctx.env))
-    except _AlreadySignedIn as exc:
-        raise ArkorError(_MSG_API_SIGNED_IN.format(how=exc.how)) from None
-    finally:
-        _logged(ctx)
-    if stored is None:  # a login that stored nothing has said why by raising
-        raise ArkorError(_MSG_NOT_SIGNED_IN)
-    if stored["mode"] == "anon":
-        return {"mode": "anon", "anonymousId": stored["anonymousId"], "orgSlug": stored["orgSlug"]}
-    return {"mode": stored["mode"], "auth0Domain": stored["auth0Domain"], "audience": stored["audience"]}
-
-
-def logout(*, revoke: bool = True) -> bool:
-    """Remove the stored credentials without asking, revoking an OAuth
-    refresh token first (``revoke``); whether a file was removed."""
-    ctx = _api_context()
-    path = _credentials_path(ctx.env)
-    try:
-        return os.path.lexists(path) and _remove_credentials(ctx, path, _OnFile(path), revoke)
-    finally:
-        _logged(ctx)
-
-
-class _InputPrompt(io.StringIO):
-    """The paste prompt's input for login() in the Python API: a notebook's
-    own ``input()`` (Jupyter's and Colab's answer with a text box of their
-    own, where the kernel's stdin is not a terminal), else the script's
-    stdin, read from its descriptor.
-
-    The line is read in a thread that may still wait when the sign-in ends
-    by the loopback; a thread waiting inside sys.stdin's buffer at exit
-    would hold its lock, and the interpreter abort at shutdown.
-    """
-
-    def readline(self, size: int | None = -1) -> str:  # type: ignore[override]
-        import builtins
-
-        if getattr(builtins.input, "__module__", None) != "builtins":  # a notebook's own
-            try:
-                return str(builtins.input()) + "\n"
-            except EOFError:
-                return ""
-        line = b""
-        try:
-            fd = sys.stdin.fileno()
-            while not line.endswith(b"\n"):
-                byte = os.read(fd, 1)
-                if not byte:
-                    break
-                line += byte
-        except (AttributeError, OSError, ValueError):  # no stdin at all
-            pass
-        return line.decode("utf-8", "replace")
-
-
-class _SignInTerminal(_Terminal):
-    """The terminal of login() in the Python API: on the caller's stdout, the
-    authorize URL and the paste prompt, which a person must see to sign in,
-    and nothing else (``show``: an OAuth sign-in); warnings go to the
-    logger, and input comes from ``input()``."""
-
-    _SHOWN = (_MSG_BROWSER.partition("{")[0], _MSG_PASTE, _MSG_PASTE_AGAIN)
-
-    def __init__(self, ctx: _Context, show: bool) -> None:
-        super().__init__(_InputPrompt(), sys.stdout if show else io.StringIO(), io.StringIO(), ctx.env)
-        self._ctx = ctx
-
-    def info(self, *lines: str) -> None:
-        super().info(*(line for line in lines if line.startswith(self._SHOWN)))
-
-    def success(self, line: str) -> None:
-        pass
-
-    def warn(self, line: str) -> None:
-        self._ctx.warn(line)
-
-
-# ---------------------------------------------------------------------------
 # Commands
 # ---------------------------------------------------------------------------
 
@@ -2854,6 +2600,82 @@ def _fetch_cli_config(api: _CloudApi) -> CliConfig:
 
 def _oauth_available(config: CliConfig) -> bool:
     return bool(config["auth0Domain"] and config["clientId"] and config["audience"])
+
+
+def _login_oauth(api: _CloudApi, config: CliConfig, path: str, seen: _OnFile, args: Any, ctx: _Context) -> int:
+    """Sign in through the browser; nothing is written unless it all works."""
+    verdict: bool | None = True
+    verifier, challenge, state = _pkce()
+    callback = _Callback(state)
+    server = _listen(config["callbackPorts"], callback)
+    try:
+        redirect_uri = f"http://127.0.0.1:{server.server_address[1]}{_CALLBACK_PATH}"
+        url = _authorize_url(config, redirect_uri, state, challenge)
+        ctx.term.info(_MSG_BROWSER.format(url=url))
+        if args.no_browser or not _open_browser(url, ctx.env):
+            ctx.term.info(_MSG_NO_BROWSER)
+        # Over SSH the browser cannot reach this machine's loopback; in a
+        # notebook, neither can Colab's. There the URL it ended on is pasted.
+        paste = ctx.api or (_isatty(ctx.term.stdin) and _foreground(ctx.term.stdin))
+        code = _wait_for_code(callback, args.timeout, ctx.term, paste)
+    finally:
+        # Closed on every way out, Ctrl-C included: no listener outlives the login.
+        server.shutdown()
+        server.server_close()
+    with _Change(ctx, path, seen) as change:
+        credentials = change.send(lambda: _exchange_code(config, code, verifier, redirect_uri, ctx))
+        credentials["arkorCloudApiUrl"] = api.base
+        stored = change.store(credentials)
+    if not stored:
+        verdict = _store_anew(ctx, path, change, credentials, args)
+        if not verdict:
+            return _not_stored(ctx, path, change.found, verdict)
+    _replaced(ctx, change.found)
+    ctx.term.success(_MSG_SIGNED_IN)
+    return _EXIT_OK
+
+
+def _store_anew(ctx: _Context, path: str, change: _Change, credentials: Credentials, args: Any) -> bool | None:
+    """A login's credentials, stored after all when the file changed while it
+    signed in (SPEC 3.1): what is there now is decided about as SPEC 5.0
+    says, a person asked again where one can be. True once stored; else the
+    verdict that kept it from being stored (see _may_replace)."""
+    while True:
+        verdict = _may_replace(change.found, args, ctx, changed=True)
+        if not verdict:
+            return verdict
+        with _Change(ctx, path, change.found) as again:
+            if again.store(credentials):
+                return True
+        change = again
+
+
+def _replaced(ctx: _Context, before: _OnFile) -> None:
+    """Say what a login replaced where nobody could be asked about it."""
+    if before.stored is not None and not ctx.can_ask():
+        ctx.warn(_MSG_REPLACED.format(who=_who(before.stored)))
+
+
+def _not_stored(ctx: _Context, path: str, found: _OnFile, verdict: bool | None) -> int:
+    """The end of a login that stored nothing because of what is on file."""
+    if verdict is None and found.stored is not None:
+        raise _AlreadySignedIn(_how(found.stored))
+    if verdict is None:
+        raise ArkorError(_MSG_CHANGED_WHILE_SIGNING_IN.format(path=path))
+    ctx.term.info(_MSG_ABORTED)
+    return _EXIT_OK
+
+
+def _who(stored: Credentials) -> str:
+    if stored["mode"] == "anon":
+        return _WHO_ANON.format(anonymous_id=stored["anonymousId"])
+    return _WHO_OAUTH.format(domain=stored["auth0Domain"])
+
+
+def _how(stored: Credentials) -> str:
+    if stored["mode"] == "anon":
+        return _HOW_ANON.format(anonymous_id=stored["anonymousId"])
+    return _HOW_OAUTH
 
 
 def _login_anonymous(api: _CloudApi, path: str, seen: _OnFile, args: Any, ctx: _Context) -> int:
@@ -3079,6 +2901,184 @@ def _cmd_whoami(args: Any, ctx: _Context) -> int:
     if names:
         term.info(_MSG_ORGS.format(orgs=", ".join(names)))
     return _EXIT_OK
+
+
+# ---------------------------------------------------------------------------
+# The Python API: the signed-in identity, for scripts and tools
+# ---------------------------------------------------------------------------
+#
+# What the commands below use themselves, for code that wants to talk to
+# Arkor Cloud as the signed-in user without shelling out:
+#
+#     import arkor_cli
+#     token = arkor_cli.get_token()          # None when not signed in
+#     base = arkor_cli.cloud_api_url()
+#
+# Each reads the environment (HOME, ARKOR_CLOUD_API_URL, ...) as the CLI
+# does, and raises ArkorError with the CLI's own message when something is
+# wrong (a broken credentials file, say).
+
+
+def _api_context() -> _Context:
+    """A run for the Python API: the process's environment; warnings to the
+    ``arkor`` logger, never to the caller's streams."""
+    ctx = _Context.of()
+    ctx.api = True
+    return ctx
+
+
+def _logged(ctx: _Context) -> None:
+    for line in ctx.notes + ([ctx.deprecation] if ctx.deprecation else []):
+        ctx.warn(line)
+
+
+def credentials_path() -> str:
+    """``~/.arkor/credentials.json``: HOME on POSIX, USERPROFILE on Windows."""
+    return _credentials_path(os.environ)
+
+
+def read_credentials(path: str | None = None) -> Credentials | None:
+    """The stored credentials as a dict, as written (``mode`` is ``"anon"``,
+    ``"oauth"``, or the seed era's ``"auth0"``), or None when not signed in."""
+    return _read_credentials(path or credentials_path())
+
+
+def cloud_api_url() -> str:
+    """The cloud-api base URL: ``ARKOR_CLOUD_API_URL``, else the one stored
+    with the credentials, else https://api.arkor.ai (no trailing ``/``).
+    The file is read only when the variable is not set: a broken file does
+    not stand in the way of a URL it would not decide."""
+    ctx = _api_context()
+    if "ARKOR_CLOUD_API_URL" in ctx.env:
+        api = _cloud_api(ctx)
+    else:
+        path = credentials_path()
+        api = _cloud_api(ctx, read_credentials(path), path)
+    api.check()
+    return api.base
+
+
+def get_token() -> str | None:
+    """A bearer token for the cloud-api, or None when not signed in.
+
+    An OAuth access token that expires within a minute is renewed first and
+    the renewal stored, exactly as ``arkor token`` does: a renewal Auth0
+    refuses raises ArkorError, and one that cannot reach Auth0 returns the
+    stored token while it has not expired (with a warning logged).
+    """
+    ctx = _api_context()
+    try:
+        return _token(ctx, credentials_path())
+    finally:
+        _logged(ctx)
+
+
+def login(
+    *,
+    anonymous: bool = False,
+    replace: bool = False,
+    open_browser: bool = True,
+    timeout: float = _DEFAULT_LOGIN_TIMEOUT,
+) -> dict[str, str]:
+    """Sign in from Python, a notebook included; return the public part of
+    the stored credentials (the mode, and the anonymous id or the OAuth
+    domain and audience; never a token).
+
+    Without ``anonymous=True`` it is the OAuth flow: it prints the authorize
+    URL and takes the loopback callback or the address the browser ended
+    on, pasted at the ``input()`` prompt (in Colab the browser cannot reach
+    the kernel's loopback), whichever comes first. With credentials on file
+    and ``replace=False`` it raises ArkorError naming them, before anything
+    is sent. It asks nothing else; failures raise ArkorError.
+    """
+    import argparse
+
+    ctx = _api_context()
+    ctx.term = _SignInTerminal(ctx, show=not anonymous)
+    args = argparse.Namespace(
+        anonymous=anonymous,
+        oauth=not anonymous,
+        replace=replace,
+        no_browser=not open_browser,
+        timeout=_seconds(str(timeout)),
+    )
+    try:
+        _cmd_login(args, ctx)
+        stored = _read_credentials(_credentials_path(ctx.env))
+    except _AlreadySignedIn as exc:
+        raise ArkorError(_MSG_API_SIGNED_IN.format(how=exc.how)) from None
+    finally:
+        _logged(ctx)
+    if stored is None:  # a login that stored nothing has said why by raising
+        raise ArkorError(_MSG_NOT_SIGNED_IN)
+    if stored["mode"] == "anon":
+        return {"mode": "anon", "anonymousId": stored["anonymousId"], "orgSlug": stored["orgSlug"]}
+    return {"mode": stored["mode"], "auth0Domain": stored["auth0Domain"], "audience": stored["audience"]}
+
+
+def logout(*, revoke: bool = True) -> bool:
+    """Remove the stored credentials without asking, revoking an OAuth
+    refresh token first (``revoke``); whether a file was removed."""
+    ctx = _api_context()
+    path = _credentials_path(ctx.env)
+    try:
+        return os.path.lexists(path) and _remove_credentials(ctx, path, _OnFile(path), revoke)
+    finally:
+        _logged(ctx)
+
+
+class _InputPrompt(io.StringIO):
+    """The paste prompt's input for login() in the Python API: a notebook's
+    own ``input()`` (Jupyter's and Colab's answer with a text box of their
+    own, where the kernel's stdin is not a terminal), else the script's
+    stdin, read from its descriptor.
+
+    The line is read in a thread that may still wait when the sign-in ends
+    by the loopback; a thread waiting inside sys.stdin's buffer at exit
+    would hold its lock, and the interpreter abort at shutdown.
+    """
+
+    def readline(self, size: int | None = -1) -> str:  # type: ignore[override]
+        import builtins
+
+        if getattr(builtins.input, "__module__", None) != "builtins":  # a notebook's own
+            try:
+                return str(builtins.input()) + "\n"
+            except EOFError:
+                return ""
+        line = b""
+        try:
+            fd = sys.stdin.fileno()
+            while not line.endswith(b"\n"):
+                byte = os.read(fd, 1)
+                if not byte:
+                    break
+                line += byte
+        except (AttributeError, OSError, ValueError):  # no stdin at all
+            pass
+        return line.decode("utf-8", "replace")
+
+
+class _SignInTerminal(_Terminal):
+    """The terminal of login() in the Python API: on the caller's stdout, the
+    authorize URL and the paste prompt, which a person must see to sign in,
+    and nothing else (``show``: an OAuth sign-in); warnings go to the
+    logger, and input comes from ``input()``."""
+
+    _SHOWN = (_MSG_BROWSER.partition("{")[0], _MSG_PASTE, _MSG_PASTE_AGAIN)
+
+    def __init__(self, ctx: _Context, show: bool) -> None:
+        super().__init__(_InputPrompt(), sys.stdout if show else io.StringIO(), io.StringIO(), ctx.env)
+        self._ctx = ctx
+
+    def info(self, *lines: str) -> None:
+        super().info(*(line for line in lines if line.startswith(self._SHOWN)))
+
+    def success(self, line: str) -> None:
+        pass
+
+    def warn(self, line: str) -> None:
+        self._ctx.warn(line)
 
 
 # ---------------------------------------------------------------------------
