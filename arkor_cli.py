@@ -134,6 +134,7 @@ class OAuthCredentials(_OAuthRequired, total=False):
 
 if TYPE_CHECKING:
     Credentials = Union[AnonCredentials, OAuthCredentials]
+    _C = TypeVar("_C", AnonCredentials, OAuthCredentials)
 # Both eras of the Node CLI read `mode == "anon" ? token : accessToken`.
 _MODES = {"anon": AnonCredentials, "oauth": OAuthCredentials, "auth0": OAuthCredentials}
 
@@ -1196,6 +1197,7 @@ class _Context:
         self.deprecation: str | None = None
         self.notes: list[str] = []
         self.changed = False
+        self.refusal: tuple[_OnFile, bool | None]  # why a login stored nothing: see _sign_in
 
     @classmethod
     def of(
@@ -2604,7 +2606,6 @@ def _oauth_available(config: CliConfig) -> bool:
 
 def _login_oauth(api: _CloudApi, config: CliConfig, path: str, seen: _OnFile, args: Any, ctx: _Context) -> int:
     """Sign in through the browser; nothing is written unless it all works."""
-    verdict: bool | None = True
     verifier, challenge, state = _pkce()
     callback = _Callback(state)
     server = _listen(config["callbackPorts"], callback)
@@ -2622,42 +2623,44 @@ def _login_oauth(api: _CloudApi, config: CliConfig, path: str, seen: _OnFile, ar
         # Closed on every way out, Ctrl-C included: no listener outlives the login.
         server.shutdown()
         server.server_close()
-    with _Change(ctx, path, seen) as change:
-        credentials = change.send(lambda: _exchange_code(config, code, verifier, redirect_uri, ctx))
+
+    def exchange() -> OAuthCredentials:
+        credentials = _exchange_code(config, code, verifier, redirect_uri, ctx)
         credentials["arkorCloudApiUrl"] = api.base
-        stored = change.store(credentials)
-    if not stored:
-        verdict = _store_anew(ctx, path, change, credentials, args)
-        if not verdict:
-            return _not_stored(ctx, path, change.found, verdict)
-    _replaced(ctx, change.found)
+        return credentials
+
+    if _sign_in(ctx, path, seen, args, exchange) is None:
+        return _not_stored(ctx, path)
     ctx.term.success(_MSG_SIGNED_IN)
     return _EXIT_OK
 
 
-def _store_anew(ctx: _Context, path: str, change: _Change, credentials: Credentials, args: Any) -> bool | None:
-    """A login's credentials, stored after all when the file changed while it
-    signed in (SPEC 3.1): what is there now is decided about as SPEC 5.0
-    says, a person asked again where one can be. True once stored; else the
-    verdict that kept it from being stored (see _may_replace)."""
-    while True:
+def _sign_in(ctx: _Context, path: str, seen: _OnFile, args: Any, request: Callable[[], _C]) -> _C | None:
+    """Make the request that mints credentials, and store what it gives in
+    place of ``seen``, signals held from the request to the file. When the
+    file changed meanwhile (SPEC 3.1), what is there now is decided about
+    as SPEC 5.0 says, a person asked again where one can be. The stored
+    credentials; None when they were not stored (see _not_stored)."""
+    with _Change(ctx, path, seen) as change:
+        credentials = change.send(request)
+        stored = change.store(credentials)
+    while not stored:
         verdict = _may_replace(change.found, args, ctx, changed=True)
         if not verdict:
-            return verdict
-        with _Change(ctx, path, change.found) as again:
-            if again.store(credentials):
-                return True
-        change = again
+            ctx.refusal = (change.found, verdict)
+            return None
+        with _Change(ctx, path, change.found) as change:
+            stored = change.store(credentials)
+    if change.found.stored is not None and not ctx.can_ask():  # replaced where nobody could be asked
+        ctx.warn(_MSG_REPLACED.format(who=_who(change.found.stored)))
+    return credentials
 
 
-def _replaced(ctx: _Context, before: _OnFile) -> None:
-    """Say what a login replaced where nobody could be asked about it."""
-    if before.stored is not None and not ctx.can_ask():
-        ctx.warn(_MSG_REPLACED.format(who=_who(before.stored)))
-
-
-def _not_stored(ctx: _Context, path: str, found: _OnFile, verdict: bool | None) -> int:
-    """The end of a login that stored nothing because of what is on file."""
+def _not_stored(ctx: _Context, path: str, found: _OnFile | None = None, verdict: bool | None = None) -> int:
+    """The end of a login that stored nothing because of what is on file
+    (``found``, and the verdict about it; by default, those _sign_in met)."""
+    if found is None:
+        found, verdict = ctx.refusal
     if verdict is None and found.stored is not None:
         raise _AlreadySignedIn(_how(found.stored))
     if verdict is None:
@@ -2680,25 +2683,23 @@ def _how(stored: Credentials) -> str:
 
 def _login_anonymous(api: _CloudApi, path: str, seen: _OnFile, args: Any, ctx: _Context) -> int:
     """Mint a brand-new anonymous identity and store it in place of ``seen``."""
-    verdict: bool | None = True
-    with _Change(ctx, path, seen) as change:
-        reply = change.send(lambda: api.request("POST", "/v1/auth/anonymous", json_body={"kind": "cli"}))
+
+    def mint() -> AnonCredentials:
+        reply = api.request("POST", "/v1/auth/anonymous", json_body={"kind": "cli"})
         if not 200 <= reply.status < 300:
             raise api.failed(reply)
         answer: AnonymousAnswer = reply.checked(AnonymousAnswer)
-        credentials: AnonCredentials = {
+        return {
             "mode": "anon",
             "token": answer["token"],
             "anonymousId": answer["anonymousId"],
             "arkorCloudApiUrl": api.base,
             "orgSlug": answer["personalOrg"]["slug"],
         }
-        stored = change.store(credentials)
-    if not stored:
-        verdict = _store_anew(ctx, path, change, credentials, args)
-        if not verdict:
-            return _not_stored(ctx, path, change.found, verdict)
-    _replaced(ctx, change.found)
+
+    credentials = _sign_in(ctx, path, seen, args, mint)
+    if credentials is None:
+        return _not_stored(ctx, path)
     ctx.term.info(
         _MSG_ANON_ID.format(anonymous_id=credentials["anonymousId"]),
         _MSG_ANON_KEEP.format(path=path),
