@@ -1025,9 +1025,8 @@ class _Reply:
 
     def unexpected(self, what: str) -> ArkorError:
         """The error for an answer that is not what the endpoint promises."""
-        return ArkorError(
-            _MSG_UNEXPECTED.format(method=self.method, url=_shown(self.url), status=self.status, what=what)
-        )
+        url = _shown(self.url)
+        return ArkorError(_MSG_UNEXPECTED.format(method=self.method, url=url, status=self.status, what=what))
 
     def json(self, quote: bool = True) -> Any:
         """The body as JSON, or the error naming the endpoint and status
@@ -1088,31 +1087,19 @@ def _shown(url: str) -> str:
     return parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]).geturl()
 
 
-def _origin(url: str) -> tuple[str, str, int | None]:
-    """Scheme, host and port: what must match for a token to go along."""
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    return scheme, (parts.hostname or "").lower(), parts.port or {"http": 80, "https": 443}.get(scheme)
-
-
 def _proxies(env: Mapping[str, str]) -> dict[str, str]:
-    """urllib.request.getproxies_environment(), read from the run's ``env``:
-    ``<scheme>_proxy`` in any case, then in lower case, which wins (and an
-    empty one unsets). Its CGI rule (no HTTP_PROXY with REQUEST_METHOD set)
-    is left out: a command line is no CGI script."""
+    """urllib.request.getproxies_environment() on the run's ``env``: any case,
+    then lower case again, which wins (empty, it unsets). Its CGI rule (no
+    HTTP_PROXY with REQUEST_METHOD set) is left out: this is no CGI script."""
     proxies = {name[:-6].lower(): value for name, value in env.items() if value and name[-6:].lower() == "_proxy"}
     proxies.update({name[:-6].lower(): value for name, value in env.items() if name[-6:] == "_proxy"})
     return {scheme: value for scheme, value in proxies.items() if value}
 
 
 def _proxy(url: str, proxies: Mapping[str, str]) -> str | None:
-    """The proxy urllib sends ``url`` through, as it may be printed
-    (``http://***@host:port``); None to go direct (NO_PROXY, by urllib's
-    rule). Only ``[http://][user:password@]host:port`` is taken, and others
-    are not quoted (a password): with https:// urllib would send a tunnel's
-    CONNECT, Proxy-Authorization and all, in clear."""
+    """The proxy urllib sends ``url`` through, as it may be printed, or None
+    (NO_PROXY, by urllib's rule). Only ``[http://][user:pass@]host:port``:
+    for https:// urllib would send a CONNECT, password and all, in clear."""
     import urllib.request
     from urllib.parse import urlsplit
 
@@ -1144,6 +1131,7 @@ def _opener(seconds: float, env: Mapping[str, str]) -> OpenerDirector:
     import ssl
     import threading
     import urllib.request
+    from urllib.parse import urlsplit
 
     end, proxies, context = time.monotonic() + seconds, _proxies(env), _tls_context(env)
 
@@ -1220,7 +1208,7 @@ def _opener(seconds: float, env: Mapping[str, str]) -> OpenerDirector:
             new = None if _url_problem(args[-1]) else super().redirect_request(req, *args)
             if new is not None:
                 args[0].close()  # urllib would read this body whole, uncapped, before it goes on
-                if _origin(new.full_url) != _origin(req.full_url):
+                if urlsplit(new.full_url)[:2] != urlsplit(req.full_url)[:2]:  # scheme, host and port, as written
                     new.remove_header("Authorization")  # a token only ever reaches the origin it was issued for
             return new
 
@@ -1254,15 +1242,13 @@ def _http(
             raw, cut = getattr(exc, "partial", b""), True
         finally:
             response.close()
-        # Less than the Content-Length promised: http.client counts it down
-        # (and ignores it beside chunked framing, as RFC 9112 §6.3 says).
+        # Short of its Content-Length, which http.client counts down (and ignores beside chunked, RFC 9112 §6.3).
         cut = cut or (bool(response.length) and len(raw) <= _MAX_BODY)
     except (OSError, http.client.HTTPException, UnicodeError) as exc:  # UnicodeError: a name IDNA cannot spell
         raise _unreachable(url, exc.reason if isinstance(exc, urllib.error.URLError) else exc, env) from None
     except (ValueError, OverflowError) as exc:
-        # http.client's or urllib's own reading of a malformed answer (a bad
-        # Location, say). Our request was checked before it was sent (see
-        # above), so the text is about the answer and holds no token.
+        # A malformed answer (a bad Location, say): our request was checked
+        # before it was sent, so the text is about the answer, with no token.
         raise ArkorError(_MSG_MALFORMED.format(method=method, url=_shown(url), what=str(exc)[:_SNIPPET])) from None
     if len(raw) > _MAX_BODY:
         raise ArkorError(_MSG_TOO_LARGE.format(method=method, url=_shown(url), status=response.status))
@@ -1285,14 +1271,14 @@ def _tls_context(env: Mapping[str, str]) -> SSLContext:
 
 
 def _unreachable(url: str, reason: object, env: Mapping[str, str]) -> ArkorError:
-    """``Could not reach``; through a proxy, it is named: it, not the server, is then the likely culprit."""
+    """``Could not reach``; a proxy on the way is named: it is then the likely culprit."""
     from urllib.parse import urlsplit
 
-    parts, proxy = urlsplit(url), _proxy(url, _proxies(env))
-    hint = _HINT_PROXY.format(proxy=proxy, variable=f"{parts.scheme.upper()}_PROXY", host=parts.hostname)
-    return ArkorError(
-        _MSG_UNREACHABLE.format(url=_shown(url), reason=_net_reason(reason, env) + (hint if proxy else ""))
+    parts, proxy, why = urlsplit(url), _proxy(url, _proxies(env)), _net_reason(reason, env)
+    why += (
+        _HINT_PROXY.format(proxy=proxy, variable=f"{parts.scheme.upper()}_PROXY", host=parts.hostname) if proxy else ""
     )
+    return ArkorError(_MSG_UNREACHABLE.format(url=_shown(url), reason=why))
 
 
 def _net_reason(reason: object, env: Mapping[str, str]) -> str:
