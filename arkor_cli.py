@@ -1133,7 +1133,7 @@ def _opener(seconds: float, env: Mapping[str, str]) -> OpenerDirector:
     import urllib.request
     from urllib.parse import urlsplit
 
-    end, proxies, context = time.monotonic() + seconds, _proxies(env), _tls_context(env)
+    end, proxies = time.monotonic() + seconds, _proxies(env)
 
     def left() -> float:
         if time.monotonic() >= end:
@@ -1193,10 +1193,15 @@ def _opener(seconds: float, env: Mapping[str, str]) -> OpenerDirector:
         pass
 
     class Handler(urllib.request.HTTPSHandler, urllib.request.HTTPHandler):
+        def __init__(self) -> None:  # not HTTPSHandler's: it loads a trust store (3.12+) that http:// never needs
+            urllib.request.AbstractHTTPHandler.__init__(self)
+
         def http_open(self, req: Request) -> HTTPResponse:
             return self.do_open(Connection, req)
 
         def https_open(self, req: Request) -> HTTPResponse:
+            context = _tls_context(env)
+            context.sslsocket_class = TLSSocket
             return self.do_open(TLSConnection, req, context=context)
 
     class Proxies(urllib.request.ProxyHandler):
@@ -1212,8 +1217,7 @@ def _opener(seconds: float, env: Mapping[str, str]) -> OpenerDirector:
                     new.remove_header("Authorization")  # a token only ever reaches the origin it was issued for
             return new
 
-    context.sslsocket_class = TLSSocket
-    return urllib.request.build_opener(Proxies(proxies), Redirects, Handler(context=context))
+    return urllib.request.build_opener(Proxies(proxies), Redirects, Handler())
 
 
 def _http(
