@@ -1177,7 +1177,7 @@ def _opener(seconds: float, env: Mapping[str, str]) -> OpenerDirector:
     class Response(http.client.HTTPResponse):
         def _read_status(self) -> tuple[str, int, str]:
             status: tuple[str, int, str] = super()._read_status()  # type: ignore[misc]
-            while 100 < status[1] < 200:
+            while 100 < status[1] < 200:  # a 103 Early Hints, say (a 100, http.client skips itself)
                 http.client.parse_headers(self.fp)
                 status = super()._read_status()  # type: ignore[misc]
             return status
@@ -1209,10 +1209,12 @@ def _opener(seconds: float, env: Mapping[str, str]) -> OpenerDirector:
             return None if _proxy(req.full_url, proxies) is None else super().proxy_open(req, proxy, type)
 
     class Redirects(urllib.request.HTTPRedirectHandler):
-        def redirect_request(self, req: Request, *args: Any) -> Request | None:
-            new = None if _url_problem(args[-1]) else super().redirect_request(req, *args)
+        def redirect_request(self, req: Request, fp: IO[bytes], *rest: Any) -> Request | None:
+            new = None if _url_problem(rest[-1]) else super().redirect_request(req, fp, *rest)  # rest[-1]: where to
             if new is not None:
-                args[0].close()  # urllib would read this body whole, uncapped, before it goes on
+                fp.close()  # urllib would read this body whole, uncapped, before it goes on
+                # urllib copies every header; the proxy's sign-in is added again if the next request goes through it.
+                new.remove_header("Proxy-authorization")
                 if urlsplit(new.full_url)[:2] != urlsplit(req.full_url)[:2]:  # scheme, host and port, as written
                     new.remove_header("Authorization")  # a token only ever reaches the origin it was issued for
             return new

@@ -1933,6 +1933,19 @@ class ProxyEnvironmentTest(OAuthCase):
             [r.headers.get("authorization") for r in self.cloud.requests[-2:]], ["Bearer anon-token-stored", None]
         )
 
+    def test_the_proxy_password_stays_with_the_proxy_across_a_redirect(self) -> None:
+        # urllib copies a request's headers, its Proxy-Authorization too, to
+        # the redirect; one that then goes direct (NO_PROXY) must not carry it.
+        host = self.proxy.url.removeprefix("http://")
+        moved = f"http://localhost:{self.cloud.port}/v1/me"
+        self.cloud.script("GET", "/v1/me", Answer.redirect(moved), Answer(401))
+        code, out, err = self.whoami(HTTP_PROXY=f"http://bob:s3cret@{host}", NO_PROXY="localhost")
+        self.assertEqual((code, out, err), (0, "Failed to fetch /v1/me (401). Token may be expired.\n", ANON_401))
+        self.assertEqual(self.proxy.seen, [("GET", f"{self.cloud.url}/v1/me")])
+        direct = self.cloud.requests[-1]
+        self.assertEqual((direct.path, direct.headers.get("host")), ("/v1/me", f"localhost:{self.cloud.port}"))
+        self.assertNotIn("proxy-authorization", direct.headers)
+
     def test_a_proxy_of_another_kind_is_refused_before_anything_is_sent(self) -> None:
         # An https:// proxy would need TLS to the proxy itself: refused rather than spoken to in clear.
         for value in (
