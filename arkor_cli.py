@@ -156,8 +156,6 @@ _DEFAULT_TIMEOUT = 30.0
 # Nothing we ask for is anywhere near this big; a larger answer is a broken or
 # hostile server, and reading it whole would only cost memory.
 _MAX_BODY = 1024 * 1024
-# As urllib, and far fewer than a browser: a longer chain is a loop.
-_MAX_REDIRECTS = 10
 # How much of an unexpected body an error message quotes.
 _SNIPPET = 200
 # A week: beyond it a "timeout" is a typo (and the socket layer overflows).
