@@ -83,10 +83,10 @@ __all__ = [
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
-    from http.client import HTTPConnection, HTTPMessage, HTTPResponse, HTTPSConnection
-    from socket import socket as _Socket
+    from http.client import HTTPMessage, HTTPResponse
     from ssl import SSLContext
     from typing import IO, Any, Callable, Literal, TypedDict, TypeVar, Union
+    from urllib.request import OpenerDirector, Request
 
     _T = TypeVar("_T")
 
@@ -187,8 +187,6 @@ _DEFAULT_TIMEOUT = 30.0
 # Nothing we ask for is anywhere near this big; a larger answer is a broken or
 # hostile server, and reading it whole would only cost memory.
 _MAX_BODY = 1024 * 1024
-# As urllib, and far fewer than a browser: a longer chain is a loop.
-_MAX_REDIRECTS = 10
 # How much of an unexpected body an error message quotes.
 _SNIPPET = 200
 # A week: beyond it a "timeout" is a typo (and the socket layer overflows).
@@ -396,7 +394,7 @@ _WHY_TIMED_OUT = "timed out"
 _WHY_NO_ADDRESS = "the host name has no address"
 _WHY_NO_NAME = "cannot resolve the host name ({reason})"
 _WHY_BAD_NAME = "the host name is not one DNS can carry"
-_WHY_CUT = "the connection closed before the whole answer arrived"
+_WHY_CUT = "the answer was cut off"
 _WHY_NO_ANSWER = "the server closed the connection without answering"
 _WHY_TLS = "TLS failed ({reason})"
 _WHY_PLAIN_HTTP = "TLS failed ({reason}): the server may be speaking plain HTTP; check http:// or https://"
@@ -1400,21 +1398,23 @@ class _Change:
 
 
 class _Reply:
-    """One HTTP answer, read whole (up to the size cap)."""
+    """One HTTP answer, read whole (up to the size cap); ``cut``: the server
+    hung up before the whole body came (its status still stands)."""
 
-    def __init__(self, method: str, url: str, status: int, headers: HTTPMessage, body: bytes) -> None:
-        self.method, self.url, self.status, self.headers, self.body = method, url, status, headers, body
+    def __init__(self, method: str, url: str, status: int, headers: HTTPMessage, body: bytes, cut: bool) -> None:
+        self.method, self.url, self.status, self.headers, self.body, self.cut = method, url, status, headers, body, cut
 
     def unexpected(self, what: str) -> ArkorError:
         """The error for an answer that is not what the endpoint promises."""
-        return ArkorError(
-            _MSG_UNEXPECTED.format(method=self.method, url=_shown(self.url), status=self.status, what=what)
-        )
+        url = _shown(self.url)
+        return ArkorError(_MSG_UNEXPECTED.format(method=self.method, url=url, status=self.status, what=what))
 
     def json(self, quote: bool = True) -> Any:
         """The body as JSON, or the error naming the endpoint and status
         (quoting the body unless ``quote`` is false: a token endpoint's
         answer may hold tokens even when it is not valid JSON)."""
+        if self.cut:
+            raise self.failed()
         try:
             return _loads(self.body.decode("utf-8"))
         except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError both
@@ -1423,8 +1423,8 @@ class _Reply:
     def json_or_none(self) -> Any:
         """The body as JSON, or None: for bodies that only may say more."""
         try:
-            return _loads(self.body.decode("utf-8"))
-        except ValueError:
+            return self.json()
+        except ArkorError:
             return None
 
     def checked(self, shape: type, quote: bool = True) -> Any:
@@ -1437,11 +1437,8 @@ class _Reply:
 
     def failed(self) -> ArkorError:
         """The error for a status the endpoint should not have answered."""
-        return ArkorError(
-            _MSG_REQUEST_FAILED.format(
-                method=self.method, url=_shown(self.url), status=self.status, body=_snippet(self)
-            )
-        )
+        url, body = _shown(self.url), _snippet(self)
+        return ArkorError(_MSG_REQUEST_FAILED.format(method=self.method, url=url, status=self.status, body=body))
 
 
 def _snippet(reply: _Reply) -> str:
@@ -1453,8 +1450,8 @@ def _snippet(reply: _Reply) -> str:
         title = re.search(r"<title[^>]*>([^<]*)</title", text, re.IGNORECASE | re.DOTALL)
         text = _WHY_HTML_TITLED.format(title=" ".join(title.group(1).split())) if title else _WHY_HTML
     text = " ".join(text.strip().splitlines()[:1]) if text.strip() else ""
-    if not text:
-        return _WHY_EMPTY
+    if reply.cut or not text:
+        return _WHY_CUT if reply.cut else _WHY_EMPTY
     return text if len(text) <= _SNIPPET else text[: _SNIPPET - 1] + "\u2026"
 
 
@@ -1471,294 +1468,204 @@ def _shown(url: str) -> str:
     return parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]).geturl()
 
 
-def _origin(url: str) -> tuple[str, str, int | None]:
-    """Scheme, host and port: what must match for a token to go along.
-    Raises ValueError for a URL that has no clear origin."""
+def _proxies(env: Mapping[str, str]) -> dict[str, str]:
+    """urllib.request.getproxies_environment() on the run's ``env``: any case,
+    then lower case again, which wins (empty, it unsets). Its CGI rule (no
+    HTTP_PROXY with REQUEST_METHOD set) is left out: this is no CGI script."""
+    proxies = {name[:-6].lower(): value for name, value in env.items() if value and name[-6:].lower() == "_proxy"}
+    proxies.update({name[:-6].lower(): value for name, value in env.items() if name[-6:] == "_proxy"})
+    return {scheme: value for scheme, value in proxies.items() if value}
+
+
+def _proxy(url: str, proxies: Mapping[str, str]) -> str | None:
+    """The proxy urllib sends ``url`` through, as it may be printed, or None
+    (NO_PROXY, by urllib's rule). Only ``[http://][user:pass@]host:port``:
+    for https:// urllib would send a CONNECT, password and all, in clear."""
+    import urllib.request
     from urllib.parse import urlsplit
 
     parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    return scheme, (parts.hostname or "").lower(), parts.port or {"http": 80, "https": 443}.get(scheme)
-
-
-class _Deadline:
-    """One request's time limit, for the whole exchange: connect, TLS, the
-    status line, headers, any number of 1xx answers, chunk framing,
-    trailers and body. Each wait for the network gets only the time left,
-    so a server that drips a byte at a time cannot stretch it."""
-
-    def __init__(self, seconds: float) -> None:
-        self._end = time.monotonic() + seconds
-
-    def left(self) -> float:
-        left = self._end - time.monotonic()
-        if left <= 0:
-            raise TimeoutError(_WHY_TIMED_OUT)
-        return left
-
-
-def _proxies(env: Mapping[str, str], url: str) -> dict[str, str]:
-    """The proxies for ``url`` from the environment, as urllib reads them
-    (HTTPS_PROXY, HTTP_PROXY, a lower-case name winning over an upper-case
-    one, also when empty), but none where NO_PROXY lets the host go direct."""
-    from urllib.parse import urlsplit
-
-    proxies: dict[str, str] = {}
-    for name in sorted(env, key=str.islower):  # upper case first, so lower case wins
-        if name.lower().endswith("_proxy") and (env[name] or name.islower()):
-            proxies[name[: -len("_proxy")].lower()] = env[name]
-    proxies = {scheme: value for scheme, value in proxies.items() if value}
-    if "no" in proxies and len(proxies) > 1:
-        import urllib.request
-
-        # urllib's own NO_PROXY matching (not in typeshed), on host:port and on the host alone.
-        parts = urlsplit(url)
-        for host in (parts.netloc.rpartition("@")[2], parts.hostname or ""):
-            if urllib.request.proxy_bypass_environment(host, proxies):  # type: ignore[attr-defined]
-                return {}
-    proxies.pop("no", None)
-    return proxies
-
-
-def _proxy(env: Mapping[str, str], url: str) -> tuple[str, dict[str, str], str] | None:
-    """The proxy ``url`` goes through: its host[:port], the header that signs
-    in to it, and how it may be printed; None to go direct.
-
-    Read as urllib reads it: ``http://`` may be left out, and the part up to
-    the first ``/`` names the proxy, a ``#`` in a password included.
-    """
-    from urllib.parse import unquote, urlsplit
-
-    scheme = urlsplit(url).scheme
-    proxy = _proxies(env, url).get(scheme)
-    if proxy is None:
+    proxy = proxies.get(parts.scheme)
+    if proxy is None or urllib.request.proxy_bypass_environment(parts.netloc, proxies):  # type: ignore[attr-defined]
         return None
-    kind, has_kind, rest = proxy.partition("://")
-    authority, _, path = (rest if has_kind else proxy).partition("/")
-    userinfo, has_user, host = authority.rpartition("@")
-    if (has_kind and kind.lower() != "http") or path or not host or not _is_host(host):
-        # Not quoted: it may hold a password. An https:// proxy would need TLS to it.
-        raise ArkorError(_MSG_BAD_PROXY.format(variable=f"{scheme.upper()}_PROXY"))
-    user, has_password, password = userinfo.partition(":")
-    headers = {}
-    if has_password:
-        import base64
-
-        pair = f"{unquote(user)}:{unquote(password)}".encode()
-        headers["Proxy-Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
-    return host, headers, f"http://{'***@' if has_user else ''}{host}"
+    try:
+        kind, user, _, where = urllib.request._parse_proxy(proxy)  # type: ignore[attr-defined]
+    except ValueError:  # its text quotes the proxy URL, password and all
+        kind = where = ""
+    if kind not in (None, "http") or not _is_host(where):
+        raise ArkorError(_MSG_BAD_PROXY.format(variable=f"{parts.scheme.upper()}_PROXY"))
+    return f"http://{'***@' if user is not None else ''}{where}"
 
 
-def _bounded_connections(deadline: _Deadline) -> tuple[type[HTTPConnection], type[HTTPSConnection]]:
-    """http.client's HTTP and HTTPS connections, held to ``deadline``: the
-    connect, then every wait for the network (TLS, the proxy's CONNECT, the
-    status, headers, chunks and body), gets only the time left."""
+def _opener(seconds: float, env: Mapping[str, str]) -> OpenerDirector:
+    """urllib's opener (build_opener), changed where this CLI needs it:
+    the proxies of the run's ``env``; urllib's redirects, but never to a URL
+    with a password (it would reach DNS) or of a scheme but http(s), and the
+    Authorization header left behind when the origin changes (urllib would
+    forward it); a 1xx (103 Early Hints, say) is no answer (http.client
+    skips only a 100); and one deadline, ``seconds``, for the whole exchange:
+    the name lookup, each address's connect, a proxy's CONNECT, TLS, each
+    status line, header, chunk and byte of body get only the time left, so
+    no server can stretch it by dripping."""
     import http.client
     import socket
     import ssl
+    import threading
+    import urllib.request
+    from urllib.parse import urlsplit
+
+    end, proxies = time.monotonic() + seconds, _proxies(env)
+
+    def left() -> float:
+        if time.monotonic() >= end:
+            raise TimeoutError(_WHY_TIMED_OUT)
+        return end - time.monotonic()
 
     class Socket(socket.socket):
         def recv_into(self, *args: Any, **kwargs: Any) -> int:
-            self.settimeout(deadline.left())
+            self.settimeout(left())
             return super().recv_into(*args, **kwargs)
 
     class TLSSocket(Socket, ssl.SSLSocket):  # what the handshake turns a Socket into
         pass
 
-    def bounded_connect(
-        address: tuple[str, int], timeout: object = None, source_address: object = None
-    ) -> socket.socket:
-        return _connect(address, deadline, Socket)  # http.client's timeout gives way to the deadline
+    def connect(address: tuple[str, int], *_: object) -> Socket:
+        found: list[Any] = []  # the addresses, or what the lookup raised
+
+        def lookup() -> None:  # in a thread: getaddrinfo takes no timeout
+            try:
+                found.append(socket.getaddrinfo(*address, 0, socket.SOCK_STREAM))
+            except BaseException as exc:  # noqa: BLE001 - raised below, in the caller's thread
+                found.append(exc)
+
+        thread = threading.Thread(target=lookup, name="arkor-resolve", daemon=True)
+        thread.start()
+        thread.join(left())
+        if not found or isinstance(found[0], BaseException):
+            raise found[0] if found else TimeoutError(_WHY_TIMED_OUT)
+        last = OSError(_WHY_NO_ADDRESS)
+        for family, kind, proto, _, where in found[0]:  # each gets only what those before it left
+            sock = Socket(family, kind, proto)
+            try:
+                sock.settimeout(left())
+                sock.connect(where)
+                return sock
+            except OSError as exc:
+                sock.close()
+                last = exc
+        raise last
+
+    class Response(http.client.HTTPResponse):
+        def _read_status(self) -> tuple[str, int, str]:
+            status: tuple[str, int, str] = super()._read_status()  # type: ignore[misc]
+            while 100 < status[1] < 200:  # a 103 Early Hints, say (a 100, http.client skips itself)
+                http.client.parse_headers(self.fp)
+                status = super()._read_status()  # type: ignore[misc]
+            return status
 
     class Connection(http.client.HTTPConnection):
-        def __init__(self, host: str) -> None:
-            super().__init__(host)
-            self._create_connection = bounded_connect
+        response_class = Response
 
-    class TLSConnection(http.client.HTTPSConnection):
-        def __init__(self, host: str, context: ssl.SSLContext) -> None:
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._create_connection = connect
+
+    class TLSConnection(Connection, http.client.HTTPSConnection):
+        pass
+
+    class Handler(urllib.request.HTTPSHandler, urllib.request.HTTPHandler):
+        def __init__(self) -> None:  # not HTTPSHandler's: it loads a trust store (3.12+) that http:// never needs
+            urllib.request.AbstractHTTPHandler.__init__(self)
+
+        def http_open(self, req: Request) -> HTTPResponse:
+            return self.do_open(Connection, req)
+
+        def https_open(self, req: Request) -> HTTPResponse:
+            context = _tls_context(env)
             context.sslsocket_class = TLSSocket
-            super().__init__(host, context=context)
-            self._create_connection = bounded_connect
+            return self.do_open(TLSConnection, req, context=context)
 
-    return Connection, TLSConnection
+    class Proxies(urllib.request.ProxyHandler):
+        def proxy_open(self, req: Request, proxy: str, type: str) -> Any:  # urllib's NO_PROXY check reads os.environ
+            return None if _proxy(req.full_url, proxies) is None else super().proxy_open(req, proxy, type)
+
+    class Redirects(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, req: Request, fp: IO[bytes], *rest: Any) -> Request | None:
+            new = None if _url_problem(rest[-1]) else super().redirect_request(req, fp, *rest)  # rest[-1]: where to
+            if new is not None:
+                fp.close()  # urllib would read this body whole, uncapped, before it goes on
+                # urllib copies every header; the proxy's sign-in is added again if the next request goes through it.
+                new.remove_header("Proxy-authorization")
+                if urlsplit(new.full_url)[:2] != urlsplit(req.full_url)[:2]:  # scheme, host and port, as written
+                    new.remove_header("Authorization")  # a token only ever reaches the origin it was issued for
+            return new
+
+    return urllib.request.build_opener(Proxies(proxies), Redirects, Handler())
 
 
-def _connect(address: tuple[str, int], deadline: _Deadline, kind: type[_Socket]) -> _Socket:
-    """socket.create_connection, held to ``deadline`` as a whole: the name
-    lookup (in a thread, since getaddrinfo takes no timeout) and all the
-    addresses it gives, rather than a full timeout for each."""
-    import socket
-    import threading
+def _http(
+    method: str, url: str, *, headers: Mapping[str, str], body: bytes | None, seconds: float, env: Mapping[str, str]
+) -> _Reply:
+    """Send one request through the opener and read its answer, all within
+    ``seconds``. Any status comes back as a reply, one whose body was cut
+    off included; failing to talk to the server at all (DNS, refused, TLS,
+    timeout, no answer) raises ``Could not reach <url>: <reason>``."""
+    import http.client
+    import urllib.error
+    import urllib.request
 
-    found: dict[str, Any] = {}
-
-    def resolve() -> None:
+    for name, value in headers.items():
+        if not (value.isascii() and value.isprintable()):
+            raise ArkorError(_MSG_BAD_HEADER.format(name=name, url=_shown(url)))
+    request = urllib.request.Request(url, body, {"User-Agent": f"{_PROG}/{__version__}", **headers}, method=method)
+    try:
         try:
-            found["addresses"] = socket.getaddrinfo(address[0], address[1], 0, socket.SOCK_STREAM)
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller below
-            found["error"] = exc
-
-    lookup = threading.Thread(target=resolve, name="arkor-resolve", daemon=True)
-    lookup.start()
-    lookup.join(deadline.left())
-    if lookup.is_alive():
-        raise TimeoutError(_WHY_TIMED_OUT)
-    if "error" in found:
-        raise found["error"]
-    last: OSError = OSError(_WHY_NO_ADDRESS)
-    for family, socktype, proto, _, where in found["addresses"]:
-        sock = kind(family, socktype, proto)
-        try:
-            sock.settimeout(deadline.left())
-            sock.connect(where)
-            return sock
-        except OSError as exc:
-            sock.close()
-            last = exc
-    raise last
-
-
-def _connection(url: str, deadline: _Deadline, env: Mapping[str, str]) -> tuple[HTTPConnection, str, dict[str, str]]:
-    """A connection for one request to ``url``, held to ``deadline``: direct,
-    or through the proxy the environment names. With it, the request target
-    and the headers the proxy needs."""
-    from urllib.parse import urlsplit
-
-    Connection, TLSConnection = _bounded_connections(deadline)
-    parts = urlsplit(url)
-    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    proxy = _proxy(env, url)
-    via, sign_in, _ = proxy or (parts.netloc, {}, "")
-    if parts.scheme == "https":
-        context = _tls_context(env)
-        secure = TLSConnection(via, context=context)
-        if proxy is not None:  # a tunnel: TLS from here to the server, the proxy sees only bytes
-            secure.set_tunnel(parts.netloc, headers=sign_in)
-        return secure, target, {}
-    if proxy is None:
-        return Connection(via), target, {}
-    return Connection(via), url, sign_in  # an HTTP proxy is sent the whole URL
+            response = _opener(seconds, env).open(request)
+        except urllib.error.HTTPError as error:  # urllib's word for any status but 2xx: an answer all the same
+            response, _error = error.fp, error  # kept: the error closes its response when it goes
+        try:  # up to one byte over the cap, which is refused below
+            raw, cut = response.read(_MAX_BODY + 1), False
+        except (http.client.IncompleteRead, ConnectionError) as exc:  # a broken chunk, or a reset
+            raw, cut = getattr(exc, "partial", b""), True
+        finally:
+            response.close()
+        # Short of its Content-Length, which http.client counts down (and ignores beside chunked, RFC 9112 §6.3).
+        cut = cut or (bool(response.length) and len(raw) <= _MAX_BODY)
+    except (OSError, http.client.HTTPException, UnicodeError) as exc:  # UnicodeError: a name IDNA cannot spell
+        raise _unreachable(url, exc.reason if isinstance(exc, urllib.error.URLError) else exc, env) from None
+    except (ValueError, OverflowError) as exc:
+        # A malformed answer (a bad Location, say): our request was checked
+        # before it was sent, so the text is about the answer, with no token.
+        raise ArkorError(_MSG_MALFORMED.format(method=method, url=_shown(url), what=str(exc)[:_SNIPPET])) from None
+    if len(raw) > _MAX_BODY:
+        raise ArkorError(_MSG_TOO_LARGE.format(method=method, url=_shown(url), status=response.status))
+    return _Reply(method, url, response.status, response.headers, raw, cut)
 
 
 def _tls_context(env: Mapping[str, str]) -> SSLContext:
     """The system's trust store, or what ``SSL_CERT_FILE`` and
-    ``SSL_CERT_DIR`` name in place of it.
-
-    OpenSSL reads those two from the process's environment by itself; they
-    are read here from the run's own, so that ``main(env=...)`` trusts what
-    a process started with that environment would. As in OpenSSL, a named
-    bundle that is not there adds nothing (the trust hint then names it).
-    """
+    ``SSL_CERT_DIR`` name in its place, read from the run's ``env`` (OpenSSL
+    would read the process's). As in OpenSSL, a named bundle that is not
+    there adds nothing (the trust hint then names it)."""
     import ssl
 
     cafile, capath = env.get("SSL_CERT_FILE") or None, env.get("SSL_CERT_DIR") or None
     if cafile is None and capath is None:
         return ssl.create_default_context()
     if cafile is not None and not os.path.isfile(cafile):
-        # A folder lookup in a path that is no folder finds nothing.
-        cafile, capath = None, capath or cafile
+        cafile, capath = None, capath or cafile  # a folder lookup in a path that is no folder finds nothing
     return ssl.create_default_context(cafile=cafile, capath=capath)
 
 
-def _redirect(status: int, headers: HTTPMessage, method: str, url: str) -> str | None:
-    """Where a redirect leads, when it is followed as urllib follows one (a
-    GET on 301, 302, 303, 307 and 308, a POST as a GET on the first three),
-    but only to an http(s) URL that needs no quoting and holds no user name
-    or password. None: the answer stands."""
-    from urllib.parse import urljoin
-
-    location = headers.get("Location")
-    if location is None or status not in (301, 302, 303, 307, 308):
-        return None
-    if not (method == "GET" or (method == "POST" and status <= 303)):
-        return None
-    target = urljoin(url, location).partition("#")[0]  # ValueError for a malformed Location
-    if not _is_plain_url(target) or _url_problem(target) is not None:
-        return None
-    return target
-
-
-def _http(
-    method: str, url: str, *, headers: Mapping[str, str], body: bytes | None, seconds: float, env: Mapping[str, str]
-) -> _Reply:
-    """Send one request and read its answer, all within ``seconds``; every
-    request goes through here.
-
-    Any status comes back as a reply; only a failure to talk to the server
-    at all (DNS, refused, TLS, timeout, a connection cut mid-answer) raises,
-    as ``Could not reach <url>: <reason>``. At most 10 redirects are
-    followed, and a token never goes along to another origin.
-    """
-    import http.client
-
-    for name, value in headers.items():
-        if not (value.isascii() and value.isprintable()):
-            raise ArkorError(_MSG_BAD_HEADER.format(name=name, url=_shown(url)))
-    deadline = _Deadline(seconds)
-    sent = {"User-Agent": f"{_PROG}/{__version__}", **headers, "Connection": "close"}
-    asked, where = method, url
-    try:
-        for hop in range(_MAX_REDIRECTS + 1):
-            connection, target, proxy_headers = _connection(where, deadline, env)
-            try:
-                connection.request(asked, target, body, {**sent, **proxy_headers})
-                with connection.getresponse() as response:
-                    location = _redirect(response.status, response.headers, asked, where)
-                    if location is None or hop == _MAX_REDIRECTS:
-                        raw = _read_body(response)
-                        break
-                    # Followed without reading its body, which urllib read whole, without a cap.
-            finally:
-                connection.close()
-            dropped = {"content-type"}  # the body stays behind
-            if _origin(location) != _origin(where):  # a token only ever reaches the origin it was issued for
-                dropped.add("authorization")
-            sent = {k: v for k, v in sent.items() if k.lower() not in dropped}
-            asked, body, where = "GET", None, location
-    except (OSError, http.client.HTTPException, UnicodeError) as exc:  # UnicodeError: a name IDNA cannot spell
-        raise _unreachable(url, exc, env) from None
-    except (ValueError, OverflowError) as exc:
-        # http.client's own reading of a malformed answer (a bad Location, say).
-        # Our request was checked before it was sent (see above), so the
-        # text is about the answer and holds no token.
-        raise ArkorError(_MSG_MALFORMED.format(method=method, url=_shown(url), what=str(exc)[:_SNIPPET])) from None
-    if len(raw) > _MAX_BODY:
-        raise ArkorError(_MSG_TOO_LARGE.format(method=method, url=_shown(url), status=response.status))
-    return _Reply(method, url, response.status, response.headers, raw)
-
-
-def _read_body(response: HTTPResponse) -> bytes:
-    """The body, up to one byte more than _MAX_BODY (the caller refuses
-    that); http.client.IncompleteRead when the server hung up early."""
-    import http.client
-
-    raw = response.read(_MAX_BODY + 1)
-    # A read returns short, without an error, when the server hangs up
-    # early; only the promised length tells a cut answer. (No body comes
-    # with a 204 or 304, whatever length they name.)
-    declared = response.headers.get("Content-Length", "")
-    if response.status in (204, 304) or not (declared.isascii() and declared.isdigit()):
-        return raw
-    if len(raw) < min(int(declared[:18]), _MAX_BODY + 1):
-        raise http.client.IncompleteRead(raw, int(declared[:18]) - len(raw))
-    return raw
-
-
 def _unreachable(url: str, reason: object, env: Mapping[str, str]) -> ArkorError:
-    return ArkorError(_MSG_UNREACHABLE.format(url=_shown(url), reason=_net_reason(reason, env) + _proxy_hint(url, env)))
-
-
-def _proxy_hint(url: str, env: Mapping[str, str]) -> str:
-    """Where the request went through a proxy, say so: the proxy, not the
-    server, is then the likely culprit."""
+    """``Could not reach``; a proxy on the way is named: it is then the likely culprit."""
     from urllib.parse import urlsplit
 
-    parts = urlsplit(url)
-    proxy = _proxy(env, url)  # read before the request was sent: it cannot fail here
-    if proxy is None:
-        return ""
-    return _HINT_PROXY.format(proxy=proxy[2], variable=f"{parts.scheme.upper()}_PROXY", host=parts.hostname)
+    parts, proxy, why = urlsplit(url), _proxy(url, _proxies(env)), _net_reason(reason, env)
+    why += (
+        _HINT_PROXY.format(proxy=proxy, variable=f"{parts.scheme.upper()}_PROXY", host=parts.hostname) if proxy else ""
+    )
+    return ArkorError(_MSG_UNREACHABLE.format(url=_shown(url), reason=why))
 
 
 def _net_reason(reason: object, env: Mapping[str, str]) -> str:
@@ -1784,8 +1691,6 @@ def _net_reason(reason: object, env: Mapping[str, str]) -> str:
         return _WHY_NO_NAME.format(reason=reason.strerror or reason)
     if isinstance(reason, UnicodeError):  # IDNA cannot spell it: a label over 63 characters, say
         return _WHY_BAD_NAME
-    if isinstance(reason, http.client.IncompleteRead):
-        return _WHY_CUT
     if isinstance(reason, http.client.RemoteDisconnected):
         return _WHY_NO_ANSWER
     if isinstance(reason, OSError) and reason.strerror:
@@ -1800,10 +1705,7 @@ def _trust_hint(env: Mapping[str, str]) -> str:
         return _HINT_NO_CA_FILE.format(variable="SSL_CERT_FILE", path=cafile, kind="file")
     if capath and not os.path.isdir(capath):
         return _HINT_NO_CA_FILE.format(variable="SSL_CERT_DIR", path=capath, kind="folder")
-    hint = _HINT_OWN_CA
-    if sys.platform == "darwin":
-        hint += _HINT_MACOS_CA
-    return hint
+    return _HINT_OWN_CA + (_HINT_MACOS_CA if sys.platform == "darwin" else "")
 
 
 # ---------------------------------------------------------------------------
