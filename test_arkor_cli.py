@@ -683,6 +683,28 @@ def _login_main_on_tty(case: Case, *argv: str, typed: str = "", **env: str | Non
 # ---------------------------------------------------------------------------
 
 
+class ContextTest(unittest.TestCase):
+    """The bounds and the one "can we ask?" that a run's context derives from
+    its environment and streams (SPEC 1, 3.1, 8)."""
+
+    @staticmethod
+    def context(tty: bool = False, **env: str) -> Any:
+        text = _TtyText if tty else io.StringIO
+        return arkor_cli._Context(arkor_cli._Terminal(text(), text(), io.StringIO(), env), env)
+
+    def test_the_bounds_follow_the_http_timeout(self) -> None:
+        for timeout, revoke, lock in ((None, 5.0, 35.0), ("0.2", 0.2, 0.4), ("2", 2.0, 4.0), ("60", 5.0, 65.0)):
+            with self.subTest(timeout=timeout):
+                ctx = self.context(**({} if timeout is None else {"ARKOR_HTTP_TIMEOUT": timeout}))
+                self.assertEqual((ctx.revoke_timeout(), ctx.lock_wait()), (revoke, lock))
+
+    def test_a_question_needs_a_terminal_and_no_ci(self) -> None:
+        self.assertTrue(self.context(tty=True).can_ask())
+        self.assertFalse(self.context(tty=False).can_ask())
+        self.assertFalse(self.context(tty=True, CI="true").can_ask())
+        self.assertTrue(self.context(tty=True, CI="").can_ask())  # set but empty: not CI
+
+
 class PrintableTest(unittest.TestCase):
     """The choke point of TerminalInjectionTest: _printable, and the
     _Terminal every line goes through."""
@@ -1818,14 +1840,10 @@ class DeadlineTest(Case):
         from fake_cloud import RawServer, drip_status
 
         # The revocation is bounded, as a whole, by the smaller of its own
-        # 5 s and ARKOR_HTTP_TIMEOUT: its own bound is made 60 s here, so
-        # that only the smaller one can end it before the guard does.
+        # 5 s and ARKOR_HTTP_TIMEOUT (the bound itself: ContextTest).
         server = RawServer(drip_status(), tls=True)
         self.oauth_creds(server, expires_in=3600)
-        with mock.patch.object(arkor_cli, "_REVOKE_TIMEOUT", 60.0):
-            code, out, err = self.deadline_run(
-                server, "logout", "--yes", ARKOR_HTTP_TIMEOUT="0.2", SSL_CERT_FILE=TEST_CA
-            )
+        code, out, err = self.deadline_run(server, "logout", "--yes", ARKOR_HTTP_TIMEOUT="0.2", SSL_CERT_FILE=TEST_CA)
         self.assertEqual((code, out), (0, f"Removed {self.creds}.\n"))
         self.assertEqual(
             err,
@@ -2292,21 +2310,28 @@ class ProxyEnvironmentTest(OAuthCase):
                 self.assertEqual(self.proxy.seen, seen)
 
     def test_the_environment_given_not_the_process_one(self) -> None:
-        # main() gives every request the process's environment, so only
-        # _http itself can tell the two apart: urllib's proxy functions,
-        # left to themselves, read os.environ.
+        # main(env=...) gives every request that environment, so only _http
+        # itself can tell it from the process's: urllib's proxy functions,
+        # left to themselves, read os.environ. A process whose own proxy is
+        # dead runs requests on environments of its own.
         me = f"{self.cloud.url}/v1/me"
-        with mock.patch.dict(os.environ, {"HTTP_PROXY": self.dead}, clear=True):
-            for env, seen in (
-                ({"HTTP_PROXY": self.proxy.url}, [("GET", me)]),
-                ({"HTTP_PROXY": self.proxy.url, "NO_PROXY": "127.0.0.1"}, []),
-                ({}, []),
-            ):
-                with self.subTest(env=env):
-                    self.proxy.seen.clear()
-                    reply = arkor_cli._http("GET", me, headers={}, body=None, seconds=5, env=env)
-                    self.assertEqual(reply.status, 401)  # the cloud-api's answer to no token
-                    self.assertEqual(self.proxy.seen, seen)
+        cases = [
+            ({"HTTP_PROXY": self.proxy.url}, [("GET", me)]),
+            ({"HTTP_PROXY": self.proxy.url, "NO_PROXY": "127.0.0.1"}, []),
+            ({}, []),
+        ]
+        script = "\n".join(
+            ["import json, arkor_cli", "statuses = []"]
+            + [
+                f"statuses.append(arkor_cli._http('GET', {me!r}, headers={{}}, body=None, seconds=5, env={env!r}).status)"
+                for env, _ in cases
+            ]
+            + ["print(json.dumps(statuses))"]
+        )
+        code, out, err = self.run_python(script, HTTP_PROXY=self.dead)
+        self.assertEqual((code, err), (0, ""))
+        self.assertEqual(json.loads(out), [401, 401, 401])  # the cloud-api's answer to no token, each time
+        self.assertEqual(self.proxy.seen, cases[0][1])  # only the first went through the proxy
 
 
 class SystemTrustTest(OAuthCase):
