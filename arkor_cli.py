@@ -1404,6 +1404,12 @@ class _Reply:
     def __init__(self, method: str, url: str, status: int, headers: HTTPMessage, body: bytes, cut: bool) -> None:
         self.method, self.url, self.status, self.headers, self.body, self.cut = method, url, status, headers, body, cut
 
+    @property
+    def ok(self) -> bool:
+        """Success, one notion for each kind of request: a read (GET) is
+        answered 200, with what was asked for; a change (POST), any 2xx."""
+        return self.status == 200 if self.method == "GET" else 200 <= self.status < 300
+
     def unexpected(self, what: str) -> ArkorError:
         """The error for an answer that is not what the endpoint promises."""
         url = _shown(self.url)
@@ -2292,7 +2298,7 @@ def _exchange_code(config: CliConfig, code: str, verifier: str, redirect_uri: st
         "redirect_uri": redirect_uri,
     }
     reply = _post_form(f"https://{config['auth0Domain']}/oauth/token", form, ctx.http_timeout(), ctx.env)
-    if not 200 <= reply.status < 300:
+    if not reply.ok:
         raise ArkorError(_MSG_EXCHANGE_FAILED.format(status=reply.status, body=_snippet(reply)))
     access_token, refresh_token, expires_at = _token_answer(reply)
     if refresh_token is None:
@@ -2337,7 +2343,7 @@ def _refresh_grant(stored: OAuthCredentials, ctx: _Context) -> OAuthCredentials:
             if isinstance(error, str) and error
             else _WHY_AUTH0_STATUS.format(status=reply.status)
         )
-    if not 200 <= reply.status < 300:
+    if not reply.ok:
         raise ArkorError(_WHY_ANSWERED.format(url=_shown(reply.url), status=reply.status))
     access_token, rotated, expires_at = _token_answer(reply)
     renewed: OAuthCredentials = {**stored, "accessToken": access_token, "expiresAt": expires_at}
@@ -2476,7 +2482,7 @@ def _revoke(stored: OAuthCredentials, ctx: _Context) -> str | None:
         reply = _post_form(_auth0_url(stored, "/oauth/revoke"), form, ctx.revoke_timeout(), ctx.env)
     except ArkorError as exc:
         return exc.message
-    if not 200 <= reply.status < 300:  # RFC 7009 2.2: 200 is the answer; any 2xx is no failure
+    if not reply.ok:  # RFC 7009 2.2: 200 is the answer; any 2xx is no failure
         return _WHY_ANSWERED.format(url=_shown(reply.url), status=reply.status)
     return None
 
@@ -2488,7 +2494,7 @@ def _revoke(stored: OAuthCredentials, ctx: _Context) -> str | None:
 
 def _fetch_cli_config(api: _CloudApi) -> CliConfig:
     reply = api.request("GET", "/v1/auth/cli/config")
-    if reply.status != 200:
+    if not reply.ok:
         raise api.failed(reply)
     config: CliConfig = reply.checked(CliConfig)
     config["auth0Domain"] = config.get("auth0Domain") or ""
@@ -2588,7 +2594,7 @@ def _login_anonymous(api: _CloudApi, path: str, seen: _OnFile, args: Any, ctx: _
 
     def mint() -> AnonCredentials:
         reply = api.request("POST", "/v1/auth/anonymous", json_body={"kind": "cli"})
-        if not 200 <= reply.status < 300:
+        if not reply.ok:
             raise api.failed(reply)
         answer: AnonymousAnswer = reply.checked(AnonymousAnswer)
         return {
@@ -2781,7 +2787,7 @@ def _cmd_whoami(args: Any, ctx: _Context) -> int:
         return uninformed
     api = _cloud_api(ctx, stored, path)
     reply = _signed_in_request(ctx, path, stored, api, "GET", "/v1/me")
-    if reply.status != 200:
+    if not reply.ok:
         inform(_MSG_ME_FAILED.format(status=reply.status))  # scripts read this line
         hint = api.hint(reply, signed_in=True)
         if hint:
