@@ -663,8 +663,15 @@ def _url_problem(url: str) -> str | None:
         return "bad"
     # Read here rather than by urlsplit's .port, which takes 0, and "+1" or
     # " 1" on some Pythons, and says "bad URL" for what is a bad port.
-    port = parts.netloc.rpartition("@")[2].rpartition("]")[2].partition(":")
-    if port[1] and port[2] and not (port[2].isascii() and port[2].isdigit() and 0 < int(port[2]) < 65536):
+    where = parts.netloc.rpartition("@")[2]
+    if where.startswith("["):  # an IP literal: only ":port" may follow its "]"
+        _, bracket, after = where.partition("]")
+        if not bracket or (after and not after.startswith(":")):
+            return "bad"
+        port = after[1:]
+    else:
+        port = where.partition(":")[2]
+    if port and not (port.isascii() and port.isdigit() and 0 < int(port) < 65536):
         return "port"
     if not parts.hostname:
         return "bad"

@@ -6471,6 +6471,18 @@ class ReadmeTest(OAuthCase):
 class FuzzRegressionTest(OAuthCase):
     """Each crash the fuzz driver found, kept as a test of its own."""
 
+    def test_junk_after_a_bracketed_host_is_no_base_url(self) -> None:
+        # ARKOR_FUZZ_SEED=20261208: "https://[::1]:8443]8+base/" was taken
+        # as a stored base URL, though urllib cannot read its port.
+        for base in ("https://[::1]:8443]8+base/", "https://[::1]x/", "https://[::1"):
+            with self.subTest(base=base):
+                self.write_creds(dict(self.auth0_creds(), arkorCloudApiUrl=base))
+                code, out, err = self.run_main("whoami", ARKOR_CLOUD_API_URL=None)
+                self.assertEqual((code, out), (1, ""))
+                self.assertTrue(err.startswith(f"{self.creds} does not hold valid arkor credentials"), err)
+                self.assertNotIn(base, err)
+        self.assertEqual(self.cloud.requests, [])
+
     def test_deeply_nested_json(self) -> None:
         self.write_creds(b"[" * 1000)
         code, out, err = self.run_main("whoami")
