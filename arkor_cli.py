@@ -74,12 +74,9 @@ __all__ = [
 # The shapes of JSON: the credentials file and the cloud's answers
 # ---------------------------------------------------------------------------
 #
-# Each shape is described once, as a TypedDict. The type checker reads it as
-# one; at run time _problem() reads the same class's annotations to check a
-# value from outside. The annotation names say what a field must hold:
-# Token (visible ASCII, as an HTTP header carries it), Name (non-empty
-# text), BaseUrl (an http(s) URL without user name or password), Host (a
-# bare host[:port]), Seconds (a finite number), Ports (a list of ports).
+# Each shape is described once, as a TypedDict: the type checker reads it as
+# one, and at run time _problem() checks a value from outside against the same
+# class's annotations; _CHECKS says what each annotation (Token, Host ...) asks.
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -99,8 +96,7 @@ if TYPE_CHECKING:
 else:
 
     class TypedDict(dict):
-        """Run-time stand-in for typing.TypedDict: a class that lists fields
-        (its annotations) and whether they are required (``total``)."""
+        """typing.TypedDict at run time: fields are annotations, ``total`` says if required."""
 
         def __init_subclass__(cls, total: bool = True) -> None:
             super().__init_subclass__()
