@@ -465,16 +465,10 @@ class _MalformedTokens(ArkorError):
 
 
 class _Terminal:
-    """Where every line goes: results on stdout, notes, warnings and errors
-    on stderr, each line flushed as it is written (a caller reading a pipe
-    sees it at once).
-
-    Every line passes _printable() here and nowhere else, so that no text
-    from outside (a server, the credentials file, a callback) can start a
-    line of its own or reach the terminal as an escape sequence. A stream
-    that fails (a full disk, a reader gone) is silenced, and remembered: see
-    main().
-    """
+    """Where every line goes: results on stdout; notes, warnings and errors
+    on stderr; each flushed as it is written, so a reader of a pipe sees it
+    at once. Every line passes _printable() here and nowhere else; a stream
+    that fails (a full disk, a reader gone) is silenced, and remembered."""
 
     _RED, _YELLOW, _GREEN = "31", "33", "32"
 
@@ -552,9 +546,8 @@ class _Terminal:
         return _isatty(self.stdin) and _isatty(self.stdout)
 
     def ask(self, prompt: str) -> str | None:
-        """Show ``prompt`` and read one line; None at end of input. The
-        question goes where a person sees it: stdout, or stderr when stdout
-        is redirected (``arkor logout > log``)."""
+        """Show ``prompt`` where a person sees it (stderr when stdout is
+        redirected: ``arkor logout > log``) and read one line, as read_line."""
         stream = self.stdout if _isatty(self.stdout) else self.stderr
         self._write(stream, _printable(prompt))
         answer = self.read_line()
@@ -570,32 +563,26 @@ class _Terminal:
             raw = source.readline() if source is not None else self.stdin.readline()
         except (OSError, ValueError):  # closed
             return None
-        if not raw:
-            return None
         text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
-        return text.strip()
+        return text.strip() if text else None
 
 
 def _printable(text: str) -> str:
-    """``text`` as one line, with every control or format character (line
-    breaks included) escaped as ``\\uXXXX``.
+    """``text`` as one line, every control or format character (line breaks
+    included) escaped as ``\\uXXXX``, a form also valid inside a JSON string.
 
     Much of what is printed comes from servers and from the callback request
     (ids, org slugs, error bodies, Warning headers, error_description). Raw,
     a line break in it could forge a line of its own, an escape sequence
     could rewrite the terminal, its title or the clipboard, and a
-    right-to-left override could make one name read as another. The escape
-    form is also valid inside a JSON string.
+    right-to-left override could make one name read as another.
     """
-    if text.isprintable():
-        return text
     out = []
     for char in text:
+        code = ord(char)
         if char.isprintable():
             out.append(char)
-            continue
-        code = ord(char)
-        if code > 0xFFFF:  # as JSON writes it: a surrogate pair
+        elif code > 0xFFFF:  # as JSON writes it: a surrogate pair
             code -= 0x10000
             out.append(f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}")
         else:
