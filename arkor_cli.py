@@ -719,30 +719,22 @@ _CHECKS: dict[str, Callable[[Any], bool]] = {
 }
 
 
-def _fields(shape: type) -> dict[str, tuple[str, bool]]:
-    """A TypedDict's fields: each one's annotation, and whether it is required."""
-    fields: dict[str, tuple[str, bool]] = {}
-    for cls in reversed(shape.__mro__):  # every shape above annotates fields of its own
-        for name, annotation in getattr(cls, "__annotations__", {}).items():
-            fields[name] = (str(annotation), bool(getattr(cls, "__total__", True)))
-    return fields
-
-
 def _problem(shape: type, value: Any) -> str | None:
-    """What is wrong with ``value`` as a ``shape``, or None. An optional
-    field may be absent or null; ``mode`` is checked by whoever picks the
-    shape; fields the shape does not name are let be."""
+    """What is wrong with ``value`` as a ``shape``, or None. The fields are
+    the annotations of the classes it is made of, required where ``total``;
+    an optional one may be absent or null; ``mode`` is checked by whoever
+    picks the shape; fields the shape does not name are let be."""
     if not isinstance(value, dict):
         return _WHY_NOT_OBJECT
-    for name, (annotation, required) in _fields(shape).items():
-        if name == "mode":
-            continue
-        if value.get(name) is None:
-            if required:
-                return _WHY_MISSING.format(name=name)
-            continue
-        if not _CHECKS[annotation](value[name]):
-            return _WHY_INVALID.format(name=name)
+    for cls in reversed(shape.__mro__):  # every shape above annotates fields of its own
+        for name, annotation in getattr(cls, "__annotations__", {}).items():
+            if name == "mode":
+                continue
+            if value.get(name) is None:
+                if getattr(cls, "__total__", True):
+                    return _WHY_MISSING.format(name=name)
+            elif not _CHECKS[str(annotation)](value[name]):
+                return _WHY_INVALID.format(name=name)
     return None
 
 
