@@ -1996,17 +1996,11 @@ class _Callback:
         self.code: str | None = None
         self.failure: str | None = None
 
-    def _ours(self, state: str) -> bool:
+    def ours(self, state: str) -> bool:
         """Whether this sign-in issued ``state``, compared in constant time."""
         import hmac
 
         return hmac.compare_digest(state.encode("utf-8", "surrogatepass"), self._state.encode())
-
-    def of_another_sign_in(self, params: Mapping[str, list[str]]) -> bool:
-        """Whether ``params`` are the code of another sign-in: a state this
-        one did not issue (an older tab's address, pasted)."""
-        state = (params.get("state") or [""])[0]
-        return bool(not params.get("error") and params.get("code") and state and not self._ours(state))
 
     def decide(self, params: Mapping[str, list[str]]) -> tuple[int, str] | None:
         """Check callback parameters; return the HTTP status and text for the
@@ -2015,9 +2009,7 @@ class _Callback:
             if self._decided:
                 return None
             self._decided = True
-        error = (params.get("error") or [""])[0]
-        code = (params.get("code") or [""])[0]
-        state = (params.get("state") or [""])[0]
+        error, code, state = ((params.get(name) or [""])[0] for name in ("error", "code", "state"))
         if error:
             description = (params.get("error_description") or [""])[0]
             self.failure = _MSG_AUTH_DENIED.format(error=error) + (f". {description}" if description else "")
@@ -2025,11 +2017,11 @@ class _Callback:
         if not code or not state:
             self.failure = _MSG_MISSING_CODE
             return 400, _MSG_CALLBACK_MISSING_CODE
-        if not self._ours(state):
+        if not self.ours(state):
             # A state this process did not issue means the callback is not the
             # answer to its sign-in (a stale tab, or a page forging the request):
             # exchanging that code could sign the user in as somebody else
-            # (login CSRF, RFC 6749 §10.12). Compared in constant time.
+            # (login CSRF, RFC 6749 §10.12).
             self.failure = _MSG_STATE_MISMATCH
             return 400, self.failure
         self.code = code
@@ -2051,9 +2043,13 @@ def _split_target(target: str) -> tuple[str, str, str]:
     return target.partition("?")
 
 
-def _callback_handler(callback: _Callback) -> type:
-    """The listener's request handler: ``GET /callback`` goes to ``callback``."""
+def _listen(ports: list[int], callback: _Callback) -> Any:
+    """Start the loopback listener on 127.0.0.1, at the first of ``ports``
+    that binds (0: any free one); ``GET /callback`` goes to ``callback``."""
     import http.server
+    import socket
+    import socketserver
+    import threading
     from urllib.parse import parse_qs
 
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -2110,16 +2106,6 @@ def _callback_handler(callback: _Callback) -> type:
         def log_message(self, format: str, *args: Any) -> None:
             pass  # request lines hold the code; they never reach the terminal
 
-    return Handler
-
-
-def _callback_server(port: int, callback: _Callback) -> Any:
-    """The listener, bound to 127.0.0.1:``port`` (0: any free one); OSError
-    when the port will not bind."""
-    import http.server
-    import socket
-    import socketserver
-
     class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
         daemon_threads = True
         request_queue_size = 64  # browsers open several idle pre-connections at once
@@ -2132,29 +2118,21 @@ def _callback_server(port: int, callback: _Callback) -> Any:
             pass  # a browser giving up, junk, a reset: nothing for the user's terminal
 
         def server_bind(self) -> None:
-            # HTTPServer.server_bind resolves its own name with getfqdn(), a
-            # reverse-DNS lookup that can stall for many seconds.
+            # Not HTTPServer.server_bind: it resolves its own name with
+            # getfqdn(), a reverse-DNS lookup that can stall for many seconds,
+            # for a server_name that nothing here reads.
             exclusive = getattr(socket, "SO_EXCLUSIVEADDRUSE", None)  # Windows
             if exclusive is not None:
                 # Without it, another process could bind the same port there.
                 self.socket.setsockopt(socket.SOL_SOCKET, exclusive, 1)
             socketserver.TCPServer.server_bind(self)
-            host, port = self.socket.getsockname()[:2]
-            self.server_name, self.server_port = str(host), int(port)
-
-    return Server(("127.0.0.1", port), _callback_handler(callback))
-
-
-def _listen(ports: list[int], callback: _Callback) -> Any:
-    """Start the callback listener on the first of ``ports`` that binds."""
-    import threading
 
     if not ports:
         raise ArkorError(_MSG_NO_PORTS)
     last: OSError | None = None
     for port in ports:
         try:
-            server = _callback_server(port, callback)
+            server = Server(("127.0.0.1", port), Handler)
         except OSError as exc:
             last = exc
             continue
@@ -2189,11 +2167,9 @@ def _browser_command(
     which: Callable[[str], str | None] | None = None,
 ) -> tuple[list[str], dict[str, str]] | None:
     """The command that shows ``url`` to the user, and its environment; None
-    where no browser can work (the printed URL is then the way in).
-
-    The URL is always an argument of its own (webbrowser gives it to the
-    browser as one), never spliced into a command string.
-    """
+    where no browser can work (the printed URL is then the way in). The URL
+    is always an argument of its own (webbrowser passes it on as one), never
+    spliced into a command string."""
     import shutil
 
     platform = platform or sys.platform
@@ -2206,8 +2182,7 @@ def _browser_command(
     webbrowser_child = [sys.executable, "-I", "-c", _BROWSER_CHILD, url, ",".join(sorted(_TEXT_BROWSERS))]
     chosen = env.get("BROWSER", "")
     if chosen:
-        # Honoured as given, but for the text-mode browsers, which would take
-        # over the terminal this command is waiting in.
+        # Honoured as given, but for the text-mode browsers (see _TEXT_BROWSERS).
         kept = [c for c in chosen.split(os.pathsep) if c.strip() and not _is_text_browser(c)]
         if not kept:
             return None
@@ -2289,18 +2264,12 @@ def _foreground(stream: IO[str]) -> bool:
         return True
 
 
-def _is_callback(params: Mapping[str, list[str]]) -> bool:
-    """Whether pasted parameters are a callback: a code and a state, or an error."""
-    return bool(params.get("error") or (params.get("code") and params.get("state")))
-
-
 def _accept_pasted_url(callback: _Callback, term: _Terminal) -> None:
     """Over SSH the browser runs elsewhere and cannot reach 127.0.0.1 here;
     the address it ended on still holds the code and state, so the user may
-    paste it. It is checked exactly like a callback; a line that is not one
-    is refused, and the prompt asks again; so is the address of another
-    sign-in (an older tab's), which a loopback callback could not be: only
-    this sign-in's answer, or an error, ends the login."""
+    paste it. Only this sign-in's answer, or an error, ends the login; any
+    other line, the address of another sign-in (an older tab's) included,
+    gets the prompt again, where a loopback callback would have ended it."""
     import threading
     from urllib.parse import parse_qs
 
@@ -2314,15 +2283,12 @@ def _accept_pasted_url(callback: _Callback, term: _Terminal) -> None:
             if not text:
                 continue
             params = parse_qs(text.partition("#")[0].partition("?")[2] if "?" in text else text)
-            if not _is_callback(params):
-                term.info(_MSG_PASTE_AGAIN)
-                continue
-            if callback.of_another_sign_in(params):
-                term.info(_MSG_PASTE_OTHER_SIGN_IN)
-                continue
-            if callback.decide(params) is not None:
-                callback.done.set()
-            return
+            error, code, state = ((params.get(name) or [""])[0] for name in ("error", "code", "state"))
+            if error or (code and state and callback.ours(state)):
+                if callback.decide(params) is not None:
+                    callback.done.set()
+                return
+            term.info(_MSG_PASTE_OTHER_SIGN_IN if code and state else _MSG_PASTE_AGAIN)
 
     threading.Thread(target=read, name="arkor-paste", daemon=True).start()
 
@@ -2343,16 +2309,12 @@ def _token_answer(reply: _Reply) -> tuple[str, str | None, int]:
     valid refresh token it held."""
     body = reply.json_or_none()
     problem = _problem(TokenAnswer, body)
+    if problem is None and not 0 <= (body.get("expires_in") or 0) < 1e9:
+        problem = _WHY_INVALID.format(name="expires_in")
     if problem:
         rotated = body.get("refresh_token") if isinstance(body, dict) else None
-        line = reply.unexpected(problem).lines[0]
-        raise _MalformedTokens(line, rotated if _is_token(rotated) else None)
-    expires_in = body.get("expires_in") or 0
-    if not 0 <= expires_in < 1e9:
-        raise _MalformedTokens(
-            reply.unexpected(_WHY_INVALID.format(name="expires_in")).lines[0], body.get("refresh_token")
-        )
-    return body["access_token"], body.get("refresh_token"), int(time.time() + expires_in)
+        raise _MalformedTokens(reply.unexpected(problem).lines[0], rotated if _is_token(rotated) else None)
+    return body["access_token"], body.get("refresh_token"), int(time.time() + (body.get("expires_in") or 0))
 
 
 def _exchange_code(config: CliConfig, code: str, verifier: str, redirect_uri: str, ctx: _Context) -> OAuthCredentials:
