@@ -1787,12 +1787,10 @@ def _trust_hint(env: Mapping[str, str]) -> str:
 
 
 def _upgrade_fix(module_file: str | None = None, prefix: str | None = None, executable: str | None = None) -> str:
-    """The sentence that tells how to upgrade this copy of arkor.
-
-    It follows how this file was installed: a pipx venv carries
-    ``pipx_metadata.json`` and a uv tool venv ``uv-receipt.toml`` at its
-    root; any other site-packages is pip's; anything else is a copied file.
-    """
+    """The sentence that tells how to upgrade this copy of arkor, by how it
+    was installed: a pipx venv carries ``pipx_metadata.json`` at its root, a
+    uv tool venv ``uv-receipt.toml``; any other site-packages is pip's;
+    anything else is a copied file."""
     module_file = os.path.abspath(module_file or __file__)
     prefix = prefix if prefix is not None else sys.prefix
     executable = executable if executable is not None else sys.executable
@@ -1803,10 +1801,9 @@ def _upgrade_fix(module_file: str | None = None, prefix: str | None = None, exec
         return _MSG_UPGRADE.format(command=f"pipx upgrade {_DISTRIBUTION}")
     if os.path.isfile(os.path.join(prefix, "uv-receipt.toml")):
         return _MSG_UPGRADE.format(command=f"uv tool upgrade {_DISTRIBUTION}")
-    python = f'"{executable}"' if " " in executable else executable
     source = _installed_from(os.path.dirname(module_file)) or _DISTRIBUTION
-    source = f'"{source}"' if " " in source else source
-    return _MSG_UPGRADE.format(command=f"{python} -m pip install --upgrade {source}")
+    command = [executable, "-m", "pip", "install", "--upgrade", source]
+    return _MSG_UPGRADE.format(command=" ".join(f'"{word}"' if " " in word else word for word in command))
 
 
 def _installed_from(site: str) -> str | None:
