@@ -74,12 +74,9 @@ __all__ = [
 # The shapes of JSON: the credentials file and the cloud's answers
 # ---------------------------------------------------------------------------
 #
-# Each shape is described once, as a TypedDict. The type checker reads it as
-# one; at run time _problem() reads the same class's annotations to check a
-# value from outside. The annotation names say what a field must hold:
-# Token (visible ASCII, as an HTTP header carries it), Name (non-empty
-# text), BaseUrl (an http(s) URL without user name or password), Host (a
-# bare host[:port]), Seconds (a finite number), Ports (a list of ports).
+# Each shape is described once, as a TypedDict: the type checker reads it as
+# one, and at run time _problem() checks a value from outside against the same
+# class's annotations; _CHECKS says what each annotation (Token, Host ...) asks.
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -99,8 +96,7 @@ if TYPE_CHECKING:
 else:
 
     class TypedDict(dict):
-        """Run-time stand-in for typing.TypedDict: a class that lists fields
-        (its annotations) and whether they are required (``total``)."""
+        """typing.TypedDict at run time: fields are annotations, ``total`` says if required."""
 
         def __init_subclass__(cls, total: bool = True) -> None:
             super().__init_subclass__()
@@ -467,16 +463,10 @@ class _MalformedTokens(ArkorError):
 
 
 class _Terminal:
-    """Where every line goes: results on stdout, notes, warnings and errors
-    on stderr, each line flushed as it is written (a caller reading a pipe
-    sees it at once).
-
-    Every line passes _printable() here and nowhere else, so that no text
-    from outside (a server, the credentials file, a callback) can start a
-    line of its own or reach the terminal as an escape sequence. A stream
-    that fails (a full disk, a reader gone) is silenced, and remembered: see
-    main().
-    """
+    """Where every line goes: results on stdout; notes, warnings and errors
+    on stderr; each flushed as it is written, so a reader of a pipe sees it
+    at once. Every line passes _printable() here and nowhere else; a stream
+    that fails (a full disk, a reader gone) is silenced, and remembered."""
 
     _RED, _YELLOW, _GREEN = "31", "33", "32"
 
@@ -554,9 +544,8 @@ class _Terminal:
         return _isatty(self.stdin) and _isatty(self.stdout)
 
     def ask(self, prompt: str) -> str | None:
-        """Show ``prompt`` and read one line; None at end of input. The
-        question goes where a person sees it: stdout, or stderr when stdout
-        is redirected (``arkor logout > log``)."""
+        """Show ``prompt`` where a person sees it (stderr when stdout is
+        redirected: ``arkor logout > log``) and read one line, as read_line."""
         stream = self.stdout if _isatty(self.stdout) else self.stderr
         self._write(stream, _printable(prompt))
         answer = self.read_line()
@@ -572,32 +561,26 @@ class _Terminal:
             raw = source.readline() if source is not None else self.stdin.readline()
         except (OSError, ValueError):  # closed
             return None
-        if not raw:
-            return None
         text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
-        return text.strip()
+        return text.strip() if text else None
 
 
 def _printable(text: str) -> str:
-    """``text`` as one line, with every control or format character (line
-    breaks included) escaped as ``\\uXXXX``.
+    """``text`` as one line, every control or format character (line breaks
+    included) escaped as ``\\uXXXX``, a form also valid inside a JSON string.
 
     Much of what is printed comes from servers and from the callback request
     (ids, org slugs, error bodies, Warning headers, error_description). Raw,
     a line break in it could forge a line of its own, an escape sequence
     could rewrite the terminal, its title or the clipboard, and a
-    right-to-left override could make one name read as another. The escape
-    form is also valid inside a JSON string.
+    right-to-left override could make one name read as another.
     """
-    if text.isprintable():
-        return text
     out = []
     for char in text:
+        code = ord(char)
         if char.isprintable():
             out.append(char)
-            continue
-        code = ord(char)
-        if code > 0xFFFF:  # as JSON writes it: a surrogate pair
+        elif code > 0xFFFF:  # as JSON writes it: a surrogate pair
             code -= 0x10000
             out.append(f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}")
         else:
@@ -741,30 +724,22 @@ _CHECKS: dict[str, Callable[[Any], bool]] = {
 }
 
 
-def _fields(shape: type) -> dict[str, tuple[str, bool]]:
-    """A TypedDict's fields: each one's annotation, and whether it is required."""
-    fields: dict[str, tuple[str, bool]] = {}
-    for cls in reversed(shape.__mro__):  # every shape above annotates fields of its own
-        for name, annotation in getattr(cls, "__annotations__", {}).items():
-            fields[name] = (str(annotation), bool(getattr(cls, "__total__", True)))
-    return fields
-
-
 def _problem(shape: type, value: Any) -> str | None:
-    """What is wrong with ``value`` as a ``shape``, or None. An optional
-    field may be absent or null; ``mode`` is checked by whoever picks the
-    shape; fields the shape does not name are let be."""
+    """What is wrong with ``value`` as a ``shape``, or None. The fields are
+    the annotations of the classes it is made of, required where ``total``;
+    an optional one may be absent or null; ``mode`` is checked by whoever
+    picks the shape; fields the shape does not name are let be."""
     if not isinstance(value, dict):
         return _WHY_NOT_OBJECT
-    for name, (annotation, required) in _fields(shape).items():
-        if name == "mode":
-            continue
-        if value.get(name) is None:
-            if required:
-                return _WHY_MISSING.format(name=name)
-            continue
-        if not _CHECKS[annotation](value[name]):
-            return _WHY_INVALID.format(name=name)
+    for cls in reversed(shape.__mro__):  # every shape above annotates fields of its own
+        for name, annotation in getattr(cls, "__annotations__", {}).items():
+            if name == "mode":
+                continue
+            if value.get(name) is None:
+                if getattr(cls, "__total__", True):
+                    return _WHY_MISSING.format(name=name)
+            elif not _CHECKS[str(annotation)](value[name]):
+                return _WHY_INVALID.format(name=name)
     return None
 
 
@@ -1727,12 +1702,10 @@ def _trust_hint(env: Mapping[str, str]) -> str:
 
 
 def _upgrade_fix(module_file: str | None = None, prefix: str | None = None, executable: str | None = None) -> str:
-    """The sentence that tells how to upgrade this copy of arkor.
-
-    It follows how this file was installed: a pipx venv carries
-    ``pipx_metadata.json`` and a uv tool venv ``uv-receipt.toml`` at its
-    root; any other site-packages is pip's; anything else is a copied file.
-    """
+    """The sentence that tells how to upgrade this copy of arkor, by how it
+    was installed: a pipx venv carries ``pipx_metadata.json`` at its root, a
+    uv tool venv ``uv-receipt.toml``; any other site-packages is pip's;
+    anything else is a copied file."""
     module_file = os.path.abspath(module_file or __file__)
     prefix = prefix if prefix is not None else sys.prefix
     executable = executable if executable is not None else sys.executable
@@ -1743,10 +1716,9 @@ def _upgrade_fix(module_file: str | None = None, prefix: str | None = None, exec
         return _MSG_UPGRADE.format(command=f"pipx upgrade {_DISTRIBUTION}")
     if os.path.isfile(os.path.join(prefix, "uv-receipt.toml")):
         return _MSG_UPGRADE.format(command=f"uv tool upgrade {_DISTRIBUTION}")
-    python = f'"{executable}"' if " " in executable else executable
     source = _installed_from(os.path.dirname(module_file)) or _DISTRIBUTION
-    source = f'"{source}"' if " " in source else source
-    return _MSG_UPGRADE.format(command=f"{python} -m pip install --upgrade {source}")
+    command = [executable, "-m", "pip", "install", "--upgrade", source]
+    return _MSG_UPGRADE.format(command=" ".join(f'"{word}"' if " " in word else word for word in command))
 
 
 def _installed_from(site: str) -> str | None:
@@ -1936,17 +1908,11 @@ class _Callback:
         self.code: str | None = None
         self.failure: str | None = None
 
-    def _ours(self, state: str) -> bool:
+    def ours(self, state: str) -> bool:
         """Whether this sign-in issued ``state``, compared in constant time."""
         import hmac
 
         return hmac.compare_digest(state.encode("utf-8", "surrogatepass"), self._state.encode())
-
-    def of_another_sign_in(self, params: Mapping[str, list[str]]) -> bool:
-        """Whether ``params`` are the code of another sign-in: a state this
-        one did not issue (an older tab's address, pasted)."""
-        state = (params.get("state") or [""])[0]
-        return bool(not params.get("error") and params.get("code") and state and not self._ours(state))
 
     def decide(self, params: Mapping[str, list[str]]) -> tuple[int, str] | None:
         """Check callback parameters; return the HTTP status and text for the
@@ -1955,9 +1921,7 @@ class _Callback:
             if self._decided:
                 return None
             self._decided = True
-        error = (params.get("error") or [""])[0]
-        code = (params.get("code") or [""])[0]
-        state = (params.get("state") or [""])[0]
+        error, code, state = ((params.get(name) or [""])[0] for name in ("error", "code", "state"))
         if error:
             description = (params.get("error_description") or [""])[0]
             self.failure = _MSG_AUTH_DENIED.format(error=error) + (f". {description}" if description else "")
@@ -1965,11 +1929,11 @@ class _Callback:
         if not code or not state:
             self.failure = _MSG_MISSING_CODE
             return 400, _MSG_CALLBACK_MISSING_CODE
-        if not self._ours(state):
+        if not self.ours(state):
             # A state this process did not issue means the callback is not the
             # answer to its sign-in (a stale tab, or a page forging the request):
             # exchanging that code could sign the user in as somebody else
-            # (login CSRF, RFC 6749 §10.12). Compared in constant time.
+            # (login CSRF, RFC 6749 §10.12).
             self.failure = _MSG_STATE_MISMATCH
             return 400, self.failure
         self.code = code
@@ -1991,9 +1955,13 @@ def _split_target(target: str) -> tuple[str, str, str]:
     return target.partition("?")
 
 
-def _callback_handler(callback: _Callback) -> type:
-    """The listener's request handler: ``GET /callback`` goes to ``callback``."""
+def _listen(ports: list[int], callback: _Callback) -> Any:
+    """Start the loopback listener on 127.0.0.1, at the first of ``ports``
+    that binds (0: any free one); ``GET /callback`` goes to ``callback``."""
     import http.server
+    import socket
+    import socketserver
+    import threading
     from urllib.parse import parse_qs
 
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -2050,16 +2018,6 @@ def _callback_handler(callback: _Callback) -> type:
         def log_message(self, format: str, *args: Any) -> None:
             pass  # request lines hold the code; they never reach the terminal
 
-    return Handler
-
-
-def _callback_server(port: int, callback: _Callback) -> Any:
-    """The listener, bound to 127.0.0.1:``port`` (0: any free one); OSError
-    when the port will not bind."""
-    import http.server
-    import socket
-    import socketserver
-
     class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
         daemon_threads = True
         request_queue_size = 64  # browsers open several idle pre-connections at once
@@ -2072,29 +2030,21 @@ def _callback_server(port: int, callback: _Callback) -> Any:
             pass  # a browser giving up, junk, a reset: nothing for the user's terminal
 
         def server_bind(self) -> None:
-            # HTTPServer.server_bind resolves its own name with getfqdn(), a
-            # reverse-DNS lookup that can stall for many seconds.
+            # Not HTTPServer.server_bind: it resolves its own name with
+            # getfqdn(), a reverse-DNS lookup that can stall for many seconds,
+            # for a server_name that nothing here reads.
             exclusive = getattr(socket, "SO_EXCLUSIVEADDRUSE", None)  # Windows
             if exclusive is not None:
                 # Without it, another process could bind the same port there.
                 self.socket.setsockopt(socket.SOL_SOCKET, exclusive, 1)
             socketserver.TCPServer.server_bind(self)
-            host, port = self.socket.getsockname()[:2]
-            self.server_name, self.server_port = str(host), int(port)
-
-    return Server(("127.0.0.1", port), _callback_handler(callback))
-
-
-def _listen(ports: list[int], callback: _Callback) -> Any:
-    """Start the callback listener on the first of ``ports`` that binds."""
-    import threading
 
     if not ports:
         raise ArkorError(_MSG_NO_PORTS)
     last: OSError | None = None
     for port in ports:
         try:
-            server = _callback_server(port, callback)
+            server = Server(("127.0.0.1", port), Handler)
         except OSError as exc:
             last = exc
             continue
@@ -2129,11 +2079,9 @@ def _browser_command(
     which: Callable[[str], str | None] | None = None,
 ) -> tuple[list[str], dict[str, str]] | None:
     """The command that shows ``url`` to the user, and its environment; None
-    where no browser can work (the printed URL is then the way in).
-
-    The URL is always an argument of its own (webbrowser gives it to the
-    browser as one), never spliced into a command string.
-    """
+    where no browser can work (the printed URL is then the way in). The URL
+    is always an argument of its own (webbrowser passes it on as one), never
+    spliced into a command string."""
     import shutil
 
     platform = platform or sys.platform
@@ -2146,8 +2094,7 @@ def _browser_command(
     webbrowser_child = [sys.executable, "-I", "-c", _BROWSER_CHILD, url, ",".join(sorted(_TEXT_BROWSERS))]
     chosen = env.get("BROWSER", "")
     if chosen:
-        # Honoured as given, but for the text-mode browsers, which would take
-        # over the terminal this command is waiting in.
+        # Honoured as given, but for the text-mode browsers (see _TEXT_BROWSERS).
         kept = [c for c in chosen.split(os.pathsep) if c.strip() and not _is_text_browser(c)]
         if not kept:
             return None
@@ -2229,18 +2176,12 @@ def _foreground(stream: IO[str]) -> bool:
         return True
 
 
-def _is_callback(params: Mapping[str, list[str]]) -> bool:
-    """Whether pasted parameters are a callback: a code and a state, or an error."""
-    return bool(params.get("error") or (params.get("code") and params.get("state")))
-
-
 def _accept_pasted_url(callback: _Callback, term: _Terminal) -> None:
     """Over SSH the browser runs elsewhere and cannot reach 127.0.0.1 here;
     the address it ended on still holds the code and state, so the user may
-    paste it. It is checked exactly like a callback; a line that is not one
-    is refused, and the prompt asks again; so is the address of another
-    sign-in (an older tab's), which a loopback callback could not be: only
-    this sign-in's answer, or an error, ends the login."""
+    paste it. Only this sign-in's answer, or an error, ends the login; any
+    other line, the address of another sign-in (an older tab's) included,
+    gets the prompt again, where a loopback callback would have ended it."""
     import threading
     from urllib.parse import parse_qs
 
@@ -2254,15 +2195,12 @@ def _accept_pasted_url(callback: _Callback, term: _Terminal) -> None:
             if not text:
                 continue
             params = parse_qs(text.partition("#")[0].partition("?")[2] if "?" in text else text)
-            if not _is_callback(params):
-                term.info(_MSG_PASTE_AGAIN)
-                continue
-            if callback.of_another_sign_in(params):
-                term.info(_MSG_PASTE_OTHER_SIGN_IN)
-                continue
-            if callback.decide(params) is not None:
-                callback.done.set()
-            return
+            error, code, state = ((params.get(name) or [""])[0] for name in ("error", "code", "state"))
+            if error or (code and state and callback.ours(state)):
+                if callback.decide(params) is not None:
+                    callback.done.set()
+                return
+            term.info(_MSG_PASTE_OTHER_SIGN_IN if code and state else _MSG_PASTE_AGAIN)
 
     threading.Thread(target=read, name="arkor-paste", daemon=True).start()
 
@@ -2283,16 +2221,12 @@ def _token_answer(reply: _Reply) -> tuple[str, str | None, int]:
     valid refresh token it held."""
     body = reply.json_or_none()
     problem = _problem(TokenAnswer, body)
+    if problem is None and not 0 <= (body.get("expires_in") or 0) < 1e9:
+        problem = _WHY_INVALID.format(name="expires_in")
     if problem:
         rotated = body.get("refresh_token") if isinstance(body, dict) else None
-        line = reply.unexpected(problem).lines[0]
-        raise _MalformedTokens(line, rotated if _is_token(rotated) else None)
-    expires_in = body.get("expires_in") or 0
-    if not 0 <= expires_in < 1e9:
-        raise _MalformedTokens(
-            reply.unexpected(_WHY_INVALID.format(name="expires_in")).lines[0], body.get("refresh_token")
-        )
-    return body["access_token"], body.get("refresh_token"), int(time.time() + expires_in)
+        raise _MalformedTokens(reply.unexpected(problem).lines[0], rotated if _is_token(rotated) else None)
+    return body["access_token"], body.get("refresh_token"), int(time.time() + (body.get("expires_in") or 0))
 
 
 def _exchange_code(config: CliConfig, code: str, verifier: str, redirect_uri: str, ctx: _Context) -> OAuthCredentials:
