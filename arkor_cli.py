@@ -515,6 +515,11 @@ class _Terminal:
         for line in lines:
             self._emit(self.stdout, line)
 
+    def prompt(self, line: str) -> None:
+        """A line a person must see to sign in (the URL, the paste prompt):
+        the one kind of line login() in the Python API shows its caller."""
+        self._emit(self.stdout, line)
+
     def success(self, line: str) -> None:
         self._emit(self.stdout, line, self._GREEN)
 
@@ -2185,7 +2190,7 @@ def _accept_pasted_url(callback: _Callback, term: _Terminal) -> None:
     import threading
     from urllib.parse import parse_qs
 
-    term.info(_MSG_PASTE)
+    term.prompt(_MSG_PASTE)
 
     def read() -> None:
         while not callback.done.is_set():
@@ -2200,7 +2205,7 @@ def _accept_pasted_url(callback: _Callback, term: _Terminal) -> None:
                 if callback.decide(params) is not None:
                     callback.done.set()
                 return
-            term.info(_MSG_PASTE_OTHER_SIGN_IN if code and state else _MSG_PASTE_AGAIN)
+            term.prompt(_MSG_PASTE_OTHER_SIGN_IN if code and state else _MSG_PASTE_AGAIN)
 
     threading.Thread(target=read, name="arkor-paste", daemon=True).start()
 
@@ -2461,7 +2466,7 @@ def _login_oauth(api: _CloudApi, config: CliConfig, path: str, seen: _OnFile, ar
     try:
         redirect_uri = f"http://127.0.0.1:{server.server_address[1]}{_CALLBACK_PATH}"
         url = _authorize_url(config, redirect_uri, state, challenge)
-        ctx.term.info(_MSG_BROWSER.format(url=url))
+        ctx.term.prompt(_MSG_BROWSER.format(url=url))
         if args.no_browser or not _open_browser(url, ctx.env):
             ctx.term.info(_MSG_NO_BROWSER)
         # Over SSH the browser cannot reach this machine's loopback; in a
@@ -2915,14 +2920,12 @@ class _SignInTerminal(_Terminal):
     and nothing else (``show``: an OAuth sign-in); warnings go to the
     logger, and input comes from ``input()``."""
 
-    _SHOWN = (_MSG_BROWSER.partition("{")[0], _MSG_PASTE, _MSG_PASTE_AGAIN)
-
     def __init__(self, ctx: _Context, show: bool) -> None:
         super().__init__(_InputPrompt(), sys.stdout if show else io.StringIO(), io.StringIO(), ctx.env)
         self._ctx = ctx
 
     def info(self, *lines: str) -> None:
-        super().info(*(line for line in lines if line.startswith(self._SHOWN)))
+        pass
 
     def success(self, line: str) -> None:
         pass

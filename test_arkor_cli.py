@@ -4594,6 +4594,14 @@ class PublicApiTest(OAuthCase):
             env=self.env(PYTHONPATH=HERE),
         )
         self.addCleanup(lambda: proc.poll() is None and proc.kill())
+        # A guard, not a timing: a line that never comes must fail the test
+        # (a killed process ends every read), not hang it.
+        import threading
+
+        guard = threading.Timer(30, proc.kill)
+        guard.daemon = True
+        guard.start()
+        self.addCleanup(guard.cancel)
         assert proc.stdout is not None
         # What the caller sees: the URL and the paste prompt, nothing else.
         line = proc.stdout.readline()
@@ -4636,7 +4644,16 @@ class PublicApiTest(OAuthCase):
             self.assertEqual(answer.status, 302)
             ended_on = answer.headers["Location"]
         connection.close()
-        assert proc.stdin is not None
+        assert proc.stdin is not None and proc.stdout is not None
+        # An older tab's address first: the caller is told, and asked again.
+        old_tab = ended_on.replace("state=", "state=old")
+        proc.stdin.write(old_tab + "\n")
+        proc.stdin.flush()
+        self.assertEqual(
+            proc.stdout.readline(),
+            "That address belongs to another sign-in (an older tab?), not to this one."
+            " Paste the address this sign-in ended on, or wait for the browser:\n",
+        )
         proc.stdin.write(ended_on + "\n")
         proc.stdin.flush()
         self.finish_oauth_login(proc)
