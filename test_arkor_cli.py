@@ -5875,6 +5875,19 @@ class CommandLineTest(Case):
         self.assertNotIn("Traceback", err)
         self.assertEqual(len(err.splitlines()), 1, err)
 
+    def test_debug_traceback_escapes_server_text(self) -> None:
+        # The exception's text quotes the server's body: in the traceback too,
+        # it is escaped like every other line (no forged line, no escape code).
+        self.sign_in_anon()
+        forged = "<b>\x1b]0;pwned\x07\nFORGED: Signed in"
+        self.cloud.script("GET", "/v1/me", Answer(200, body=forged.encode(), headers={"Content-Type": "text/plain"}))
+        code, out, err = self.run_main("whoami", ARKOR_DEBUG="1")
+        self.assertEqual((code, out), (1, ""))
+        self.assertTrue(err.startswith("Traceback (most recent call last):\n"), err)
+        self.assertIn("<b>\\u001b]0;pwned\\u0007", err)  # the body's first line, escaped
+        self.assertNotIn("\x1b", err)
+        self.assertNotIn("FORGED", err)
+
 
 # Runs the command after it in a session of its own whose controlling
 # terminal is its stdin, so that Ctrl-C typed on that terminal reaches it as
