@@ -1411,7 +1411,8 @@ class _Reply:
         try:
             return _loads(self.body.decode("utf-8"))
         except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError both
-            raise self.unexpected(_WHY_NOT_JSON.format(reason=exc) + (f": {_snippet(self)}" if quote else "")) from None
+            quoted = _snippet(self, title_only=not quote)
+            raise self.unexpected(_WHY_NOT_JSON.format(reason=exc) + (f": {quoted}" if quoted else "")) from None
 
     def json_or_none(self) -> Any:
         """The body as JSON, or None: for bodies that only may say more."""
@@ -1434,14 +1435,18 @@ class _Reply:
         return ArkorError(_MSG_REQUEST_FAILED.format(method=self.method, url=url, status=self.status, body=body))
 
 
-def _snippet(reply: _Reply) -> str:
+def _snippet(reply: _Reply, title_only: bool = False) -> str:
     """At most one short line of an unexpected body for an error message:
-    an HTML page's title, never the page."""
+    an HTML page's title, never the page. ``title_only``: a body that may
+    hold tokens is never quoted; an HTML page (a proxy's, a portal's) is
+    still named, and anything else is left out ("")."""
     text = reply.body[: _SNIPPET * 20].decode("utf-8", "replace")
     content_type = reply.headers.get("Content-Type", "")
     if "html" in content_type.lower() or re.match(r"\s*<(!doctype html|html)", text, re.IGNORECASE):
         title = re.search(r"<title[^>]*>([^<]*)</title", text, re.IGNORECASE | re.DOTALL)
         text = _WHY_HTML_TITLED.format(title=" ".join(title.group(1).split())) if title else _WHY_HTML
+    elif title_only:
+        return ""
     text = " ".join(text.strip().splitlines()[:1]) if text.strip() else ""
     if reply.cut or not text:
         return _WHY_CUT if reply.cut else _WHY_EMPTY
@@ -2542,7 +2547,7 @@ def _login_anonymous(api: _CloudApi, path: str, seen: _OnFile, args: Any, ctx: _
         reply = api.request("POST", "/v1/auth/anonymous", json_body={"kind": "cli"})
         if not reply.ok:
             raise api.failed(reply)
-        answer: AnonymousAnswer = reply.checked(AnonymousAnswer)
+        answer: AnonymousAnswer = reply.checked(AnonymousAnswer, quote=False)  # it holds the new token
         return {
             "mode": "anon",
             "token": answer["token"],
