@@ -2338,8 +2338,12 @@ def _renew(ctx: _Context, path: str, stale: OAuthCredentials) -> _Renewal:
     try:
         with _Change(ctx, path) as change:
             current = change.found.stored
-            if current is None or current["mode"] == "anon":
-                return _Renewal(current or stale)  # signed out, or signed in anew, meanwhile
+            if current is None or current.get("arkorCloudApiUrl") != stale.get("arkorCloudApiUrl"):
+                # Signed out meanwhile, or signed in to another cloud-api: its
+                # token must not go to the one this command is asking.
+                return _Renewal(stale)
+            if current["mode"] == "anon":
+                return _Renewal(current)  # signed in anew, meanwhile
             if current["accessToken"] != stale["accessToken"] and not _expiring(current):
                 return _Renewal(current)
             try:

@@ -2734,6 +2734,26 @@ class NothingLostTest(OAuthCase):
         self.assertEqual(err, "Replaced the anonymous identity anon-node; it cannot be restored.\n")
         self.assertEqual(self.read_creds()["mode"], "oauth")
 
+    def test_a_renewal_never_sends_another_cloud_apis_token_stored_meanwhile(self) -> None:
+        # The Node CLI signs in to another deployment while whoami's token is
+        # refused: that identity's token is never sent to this cloud-api.
+        elsewhere = FakeCloudApi().start()
+        self.addCleanup(elsewhere.stop)
+        self.sign_in_oauth()
+        other = dict(anon_file(self, "anon-elsewhere"), arkorCloudApiUrl=elsewhere.url)
+        elsewhere.add_token(other["token"])
+
+        def refused(seen: Any) -> Answer:
+            node_writes(self, other)
+            return Answer(401, {"error": "unauthorized"})
+
+        self.cloud.script("GET", "/v1/me", refused)
+        code, out, _ = self.run_main("whoami", ARKOR_CLOUD_API_URL=None)
+        self.assertEqual((code, out), (0, "Failed to fetch /v1/me (401). Token may be expired.\n"))
+        sent = [r.headers.get("authorization") for r in self.cloud.seen("GET", "/v1/me")]
+        self.assertNotIn(f"Bearer {other['token']}", sent)
+        self.assertEqual(self.read_creds(), other)
+
     def test_logout_keeps_what_was_stored_while_it_revoked(self) -> None:
         stored = self.sign_in_oauth()
         other = anon_file(self, "anon-node")
