@@ -2858,7 +2858,7 @@ def login(
     import argparse
 
     ctx = _api_context()
-    ctx.term = _SignInTerminal(ctx, show=not anonymous)
+    ctx.term = term = _SignInTerminal(ctx, show=not anonymous)
     args = argparse.Namespace(
         anonymous=anonymous,
         oauth=not anonymous,
@@ -2872,6 +2872,7 @@ def login(
     except _AlreadySignedIn as exc:
         raise ArkorError(_MSG_API_SIGNED_IN.format(how=exc.how)) from None
     finally:
+        term.input.finished.set()  # a paste prompt still waiting reads no more
         _logged(ctx)
     if stored is None:  # a login that stored nothing has said why by raising
         raise ArkorError(_MSG_NOT_SIGNED_IN)
@@ -2899,8 +2900,16 @@ class _InputPrompt(io.StringIO):
 
     The line is read in a thread that may still wait when the sign-in ends
     by the loopback; a thread waiting inside sys.stdin's buffer at exit
-    would hold its lock, and the interpreter abort at shutdown.
+    would hold its lock, and the interpreter abort at shutdown. Once the
+    sign-in is over (``finished``), it reads no more: what the script's
+    user types next is the script's own.
     """
+
+    def __init__(self) -> None:
+        import threading
+
+        super().__init__()
+        self.finished = threading.Event()
 
     def readline(self, size: int | None = -1) -> str:  # type: ignore[override]
         import builtins
@@ -2913,7 +2922,7 @@ class _InputPrompt(io.StringIO):
         line = b""
         try:
             fd = sys.stdin.fileno()
-            while not line.endswith(b"\n"):
+            while not line.endswith(b"\n") and self._readable(fd):
                 byte = os.read(fd, 1)
                 if not byte:
                     break
@@ -2921,6 +2930,18 @@ class _InputPrompt(io.StringIO):
         except (AttributeError, OSError, ValueError):  # no stdin at all
             pass
         return line.decode("utf-8", "replace")
+
+    def _readable(self, fd: int) -> bool:
+        """Wait until ``fd`` has input; False once the sign-in is over."""
+        if os.name == "nt":  # select() takes sockets only there: a blocking read
+            return not self.finished.is_set()
+        import select
+
+        while not self.finished.is_set():
+            ready = select.select([fd], [], [], 0.1)[0]
+            if ready and not self.finished.is_set():  # input typed after the end is not ours
+                return True
+        return False
 
 
 class _SignInTerminal(_Terminal):
@@ -2930,7 +2951,8 @@ class _SignInTerminal(_Terminal):
     logger, and input comes from ``input()``."""
 
     def __init__(self, ctx: _Context, show: bool) -> None:
-        super().__init__(_InputPrompt(), sys.stdout if show else io.StringIO(), io.StringIO(), ctx.env)
+        self.input = _InputPrompt()
+        super().__init__(self.input, sys.stdout if show else io.StringIO(), io.StringIO(), ctx.env)
         self._ctx = ctx
 
     def info(self, *lines: str) -> None:

@@ -4600,11 +4600,13 @@ class PublicApiTest(OAuthCase):
         self.write_creds(b"{broken")
         self.assertEqual(self.api("cloud_api_url()"), [self.cloud.url])
 
-    def oauth_login_process(self) -> tuple[subprocess.Popen[str], str]:
+    def oauth_login_process(self, before: str = "", then: str = "") -> tuple[subprocess.Popen[str], str]:
         """``login()`` in a script whose stdin is a pipe, as a notebook
-        kernel's is; with the authorize URL it printed."""
+        kernel's is, with ``before`` and ``then`` around it; with the
+        authorize URL it printed."""
+        script = "import json, arkor_cli\nprint(json.dumps(arkor_cli.login(open_browser=False)), flush=True)\n"
         proc = subprocess.Popen(
-            [sys.executable, "-c", "import json, arkor_cli\nprint(json.dumps(arkor_cli.login(open_browser=False)))"],
+            [sys.executable, "-c", before + script + then],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -4645,6 +4647,31 @@ class PublicApiTest(OAuthCase):
         status, _, _ = browse(url)
         self.assertEqual(status, 200)
         self.finish_oauth_login(proc)
+
+    @unittest.skipUnless(POSIX, "SIGUSR1")
+    def test_after_a_loopback_sign_in_the_scripts_input_is_its_own(self) -> None:
+        # The paste prompt's reader ends with the sign-in: the script's next
+        # input() gets its whole line, and nothing more reaches its stdout.
+        # The script reads it only once told (SIGUSR1): by then a reader left
+        # running would have taken the line.
+        proc, url = self.oauth_login_process(
+            before="import signal\nsignal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})\n",
+            then="signal.sigwait({signal.SIGUSR1})\nprint(repr(input()))\n",
+        )
+        assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+        proc.stdin.write("not an address\n")  # the reader is at work, and waits again
+        proc.stdin.flush()
+        self.assertTrue(proc.stdout.readline().startswith("That is not the address the browser ended on"))
+        status, _, _ = browse(url)
+        self.assertEqual(status, 200)
+        public = {"mode": "oauth", "auth0Domain": self.auth0.domain, "audience": self.auth0.audience}
+        self.assertEqual(proc.stdout.readline(), json.dumps(public) + "\n")  # login() has returned
+        proc.stdin.write("my-project\n")
+        proc.stdin.close()
+        proc.send_signal(signal.SIGUSR1)
+        out, err = proc.stdout.read(), proc.stderr.read()
+        self._record(out, err)
+        self.assertEqual((proc.wait(timeout=30), out, err), (0, "'my-project'\n", ""))
 
     def test_oauth_login_by_the_pasted_address(self) -> None:
         # Colab: the browser cannot reach the kernel's loopback; the address
