@@ -2952,7 +2952,8 @@ class _SignInTerminal(_Terminal):
 
     def __init__(self, ctx: _Context, show: bool) -> None:
         self.input = _InputPrompt()
-        super().__init__(self.input, sys.stdout if show else io.StringIO(), io.StringIO(), ctx.env)
+        shown = io.StringIO() if not show else sys.stdout if sys.stdout is not None else _missing_stream()  # pythonw
+        super().__init__(self.input, shown, io.StringIO(), ctx.env)
         self._ctx = ctx
 
     def info(self, *lines: str) -> None:

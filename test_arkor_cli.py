@@ -4648,6 +4648,25 @@ class PublicApiTest(OAuthCase):
         self.assertEqual(status, 200)
         self.finish_oauth_login(proc)
 
+    def test_oauth_login_without_standard_streams(self) -> None:
+        # pythonw and some GUI hosts start with no sys.stdin, stdout or
+        # stderr: the browser and the loopback still sign in.
+        script = (
+            "import json, os, sys, arkor_cli\n"
+            "real = sys.stdout\n"
+            "sys.stdin = sys.stdout = sys.stderr = None\n"
+            "try:\n"
+            "    done = arkor_cli.login()\n"
+            "except Exception as exc:\n"
+            "    done = repr(exc)\n"
+            "real.write(json.dumps(done))\n"
+        )
+        code, out, err = self.run_python(script, BROWSER=fake_browser())
+        self.assertEqual((code, err), (0, ""))
+        public = {"mode": "oauth", "auth0Domain": self.auth0.domain, "audience": self.auth0.audience}
+        self.assertEqual(json.loads(out), public)
+        self.assertEqual(self.read_creds()["refreshToken"], self.auth0.newest_refresh_token())
+
     @unittest.skipUnless(POSIX, "SIGUSR1")
     def test_after_a_loopback_sign_in_the_scripts_input_is_its_own(self) -> None:
         # The paste prompt's reader ends with the sign-in: the script's next
