@@ -1362,7 +1362,6 @@ class _Change:
         warning = _write_credentials(self.path, data)
         if warning:
             self.ctx.notes.append(warning)
-        self.ctx.changed = True
         return True
 
     def remove(self) -> bool:
@@ -1375,7 +1374,6 @@ class _Change:
             pass
         except OSError as exc:
             raise ArkorError(_MSG_CANNOT_REMOVE.format(path=self.path, reason=_os_reason(exc))) from None
-        self.ctx.changed = True
         return True
 
 
@@ -2507,13 +2505,22 @@ def _sign_in(ctx: _Context, path: str, seen: _OnFile, args: Any, request: Callab
     with _Change(ctx, path, seen) as change:
         credentials = change.send(request)
         stored = change.store(credentials)
-    while not stored:
+        while not stored and not ctx.can_ask():  # decided without a question: lock and signals still held
+            verdict = _may_replace(change.found, args, ctx, changed=True)
+            if not verdict:
+                ctx.refusal = (change.found, verdict)
+                return None
+            change.expected = change.found
+            stored = change.store(credentials)
+    while not stored:  # a person is asked again: never with the lock or the signals held
         verdict = _may_replace(change.found, args, ctx, changed=True)
         if not verdict:
             ctx.refusal = (change.found, verdict)
             return None
         with _Change(ctx, path, change.found) as change:
             stored = change.store(credentials)
+    # The command's own work now stands: output it cannot write does not undo it (see main).
+    ctx.changed = True
     if change.found.stored is not None and not ctx.can_ask():  # replaced where nobody could be asked
         ctx.warn(_MSG_REPLACED.format(who=_who(change.found.stored)))
     return credentials
@@ -2698,6 +2705,7 @@ def _remove_credentials(ctx: _Context, path: str, shown: _OnFile, revoke: bool =
                 ctx.notes.append(_MSG_REVOKE_FAILED.format(reason=failure))
         if not change.remove():
             raise ArkorError(_MSG_CHANGED_DURING_REVOKE.format(path=path))
+    ctx.changed = True
     return True
 
 

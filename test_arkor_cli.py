@@ -2768,6 +2768,21 @@ class NothingLostTest(OAuthCase):
         self.assertEqual(self.read_creds(), other)
         self.assertEqual([r["token"] for r in self.auth0.revoked], [stored["refreshToken"]])
 
+    def test_a_renewal_is_no_reason_to_hide_lost_output(self) -> None:
+        # A renewal stored on the way is not what `whoami --json > me.json` or
+        # `$(arkor token)` asked for: their output lost is a failure.
+        class Full(io.StringIO):
+            def write(self, text: str) -> int:
+                raise OSError(28, "No space left on device")
+
+        for argv in (["whoami", "--json"], ["token"]):
+            with self.subTest(argv=argv):
+                self.auth0.rotate = True
+                self.sign_in_oauth(expires_in=-100)
+                code, _, _ = self.run_main(*argv, stdout=Full())
+                self.assertEqual(code, 1)
+                self.assertEqual(self.read_creds()["refreshToken"], self.auth0.newest_refresh_token())
+
     # -- a bare login where nobody can be asked (SPEC 5.0) ----------------------
 
     def test_a_bare_login_without_a_terminal_never_replaces(self) -> None:
@@ -6177,6 +6192,23 @@ class SignalHoldTest(OAuthCase):
             signal.SIGTERM, self.cloud, ("POST", "/v1/auth/anonymous"), self.cloud._default, "login", "--anonymous"
         )
         self.assertEqual((code, err), (-signal.SIGTERM, ""))
+        self.assert_anonymous_identity_stored(minted)
+
+    @unittest.skipUnless(POSIX, "real signals to a child are POSIX here")
+    def test_sigterm_while_deciding_again_without_a_question_keeps_the_minted_identity(self) -> None:
+        # The Node CLI stores another identity while the sign-in is answered:
+        # with --anonymous and nobody to ask, the login replaces it at once,
+        # still under the hold, so the signal waits for that too.
+        other = anon_file(self, "anon-node")
+
+        def work(seen: Any) -> Answer:
+            node_writes(self, other)
+            return self.cloud._default(seen)
+
+        code, _, err, minted = self.signal_at_commit(
+            signal.SIGTERM, self.cloud, ("POST", "/v1/auth/anonymous"), work, "login", "--anonymous"
+        )
+        self.assertEqual(code, -signal.SIGTERM, err)
         self.assert_anonymous_identity_stored(minted)
 
     @unittest.skipUnless(POSIX, "real signals to a child are POSIX here")
