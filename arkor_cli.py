@@ -232,6 +232,7 @@ _WHO_OAUTH = "the OAuth sign-in at {domain}"
 _MSG_ALREADY_SIGNED_IN = (
     "Already signed in {how}. Run `arkor login --anonymous` or `arkor login --oauth` to replace it."
 )
+_MSG_BAD_API_TIMEOUT = "login(timeout=...) is {problem}."
 _MSG_API_SIGNED_IN = "Already signed in {how}; call login(replace=True) to replace it."
 _HOW_ANON = "anonymously as {anonymous_id}"
 _HOW_OAUTH = "with OAuth"
@@ -365,6 +366,7 @@ _MSG_TOO_MANY_SECONDS = "more than a week ({limit:g} seconds): {text}"
 _MSG_BAD_ENV_SECONDS = "{name} is {problem}."
 # Why an answer or a connection failed: the ends of the messages above.
 _WHY_NOT_OBJECT = "not a JSON object"
+_WHY_MODES_IGNORED = "the filesystem keeps it writable by others"
 _WHY_TOO_LARGE = "larger than 1 MiB"
 _WHY_NOT_TEXT = "not UTF-8 text"
 _WHY_FILE_NOT_JSON = "not JSON: {reason}"
@@ -986,7 +988,7 @@ def _write_credentials(path: str, data: Credentials) -> str | None:
             f.flush()
             os.fsync(f.fileno())
         warning = _make_private(tmp)
-        _replace(tmp, path)
+        _when_not_busy(lambda: os.replace(tmp, path))
     except BaseException as exc:
         # Whatever went wrong (a full disk, Ctrl-C), leave no stray file
         # behind and the old credentials as they were.
@@ -1029,17 +1031,26 @@ def _private_directory(directory: str) -> str | None:
         return None
     if info.st_uid != os.getuid():  # type: ignore[attr-defined,unused-ignore]  # POSIX only
         raise ArkorError(_MSG_DIRECTORY_NOT_OURS.format(path=directory, uid=info.st_uid))
-    os.chmod(directory, 0o700)
+    # As with the file (_make_private): a mount that refuses or ignores
+    # modes (a Windows drive under WSL, vfat) gets a warning, not a failure.
+    try:
+        os.chmod(directory, 0o700)
+        loose = os.stat(directory).st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+    except OSError as exc:
+        return _MSG_NOT_PRIVATE.format(path=directory, reason=_os_reason(exc))
+    if loose:
+        return _MSG_NOT_PRIVATE.format(path=directory, reason=_WHY_MODES_IGNORED)
     return _MSG_DIRECTORY_TIGHTENED.format(path=directory, mode=stat.S_IMODE(info.st_mode))
 
 
-def _replace(src: str, dst: str) -> None:
-    """``os.replace``, retried briefly where Windows reports the target busy
-    (another process, a virus scanner or an editor, holding it open)."""
+def _when_not_busy(change: Callable[[], None]) -> None:
+    """``change`` (os.replace, os.remove), retried briefly where Windows
+    reports the file busy (another process, a virus scanner or an editor,
+    holding it open): a removal after a revocation must not give up at once."""
     attempts = 10 if os.name == "nt" else 1
     for attempt in range(1, attempts + 1):
         try:
-            os.replace(src, dst)
+            change()
             return
         except PermissionError:
             if attempt == attempts:
@@ -1107,15 +1118,18 @@ class _CredentialsLock:
             raise
         start = time.monotonic()
         said = False
-        while not _try_lock(fd):
-            waited = time.monotonic() - start
-            if waited >= _LOCK_NOTICE and not said:  # before giving up: a wait that long is always said
-                self._waiting(_MSG_LOCK_WAITING.format(path=self.path))
-                said = True
-            if waited >= self._wait:
-                os.close(fd)
-                raise _LockTimeout(_MSG_LOCK_TIMEOUT.format(path=self.path))
-            time.sleep(0.05)
+        try:
+            while not _try_lock(fd):
+                waited = time.monotonic() - start
+                if waited >= _LOCK_NOTICE and not said:  # before giving up: a wait that long is always said
+                    self._waiting(_MSG_LOCK_WAITING.format(path=self.path))
+                    said = True
+                if waited >= self._wait:
+                    raise _LockTimeout(_MSG_LOCK_TIMEOUT.format(path=self.path))
+                time.sleep(0.05)
+        except BaseException:  # given up, or Ctrl-C while waiting: no descriptor left open
+            os.close(fd)
+            raise
         self._fd = fd
         return self
 
@@ -1201,6 +1215,12 @@ class _Context:
             for given, current in ((stdin, sys.stdin), (stdout, sys.stdout), (stderr, sys.stderr))
         )
         return cls(_Terminal(stdin, stdout, stderr, env), env)
+
+    def note(self, line: str) -> None:
+        """Record a warning to say when the command ends (once, however often
+        the command met it: a login takes the lock twice)."""
+        if line not in self.notes:
+            self.notes.append(line)
 
     def warn(self, line: str) -> None:
         """Say a warning now: on stderr, or to the logger for the Python API."""
@@ -1331,7 +1351,7 @@ class _Change:
     def __enter__(self) -> _Change:  # noqa: PYI034 - private, never subclassed
         self._lock.__enter__()
         if self._lock.note:
-            self.ctx.notes.append(self._lock.note)
+            self.ctx.note(self._lock.note)
         try:
             self.found = _OnFile(self.path)
         except BaseException:
@@ -1361,7 +1381,7 @@ class _Change:
             return False
         warning = _write_credentials(self.path, data)
         if warning:
-            self.ctx.notes.append(warning)
+            self.ctx.note(warning)
         return True
 
     def remove(self) -> bool:
@@ -1369,7 +1389,7 @@ class _Change:
         if not self._unchanged():
             return False
         try:
-            os.remove(self.path)
+            _when_not_busy(lambda: os.remove(self.path))
         except FileNotFoundError:
             pass
         except OSError as exc:
@@ -2418,12 +2438,13 @@ def _signed_in_request(
     fresh = renewal.credentials
     reply = api.request(method, endpoint, token=_bearer(fresh))
     if reply.status == 401 and fresh["mode"] == "anon":
-        ctx.notes.append(_MSG_ANON_401)
+        ctx.note(_MSG_ANON_401)
     elif reply.status == 401 and not tried:  # once, now
         renewal = _renew(ctx, path, stored)  # type: ignore[arg-type]
         if _bearer(renewal.credentials) != _bearer(stored):
             reply = api.request(method, endpoint, token=_bearer(renewal.credentials))
-    ctx.notes.extend(renewal.warnings())
+    for line in renewal.warnings():
+        ctx.note(line)
     return reply
 
 
@@ -2702,7 +2723,7 @@ def _remove_credentials(ctx: _Context, path: str, shown: _OnFile, revoke: bool =
         if revoke and current is not None and current["mode"] != "anon":
             failure = change.send(lambda: _revoke(current, ctx))
             if failure is not None:
-                ctx.notes.append(_MSG_REVOKE_FAILED.format(reason=failure))
+                ctx.note(_MSG_REVOKE_FAILED.format(reason=failure))
         if not change.remove():
             raise ArkorError(_MSG_CHANGED_DURING_REVOKE.format(path=path))
     ctx.changed = True
@@ -2872,7 +2893,7 @@ def login(
         oauth=not anonymous,
         replace=replace,
         no_browser=not open_browser,
-        timeout=_seconds(str(timeout)),
+        timeout=_api_seconds(timeout),
     )
     try:
         _cmd_login(args, ctx)
@@ -2898,6 +2919,14 @@ def logout(*, revoke: bool = True) -> bool:
         return os.path.lexists(path) and _remove_credentials(ctx, path, _OnFile(path), revoke)
     finally:
         _logged(ctx)
+
+
+def _api_seconds(timeout: object) -> float:
+    """login()'s ``timeout``, checked as ``--timeout`` is: ArkorError, not ValueError."""
+    try:
+        return _seconds(str(timeout))
+    except ValueError as exc:
+        raise ArkorError(_MSG_BAD_API_TIMEOUT.format(problem=exc)) from None
 
 
 class _InputPrompt(io.StringIO):

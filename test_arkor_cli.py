@@ -2880,6 +2880,59 @@ class NothingLostTest(OAuthCase):
         self.assertEqual(err, f"{self.arkor_dir} was writable by others (mode 777); it is now 700.\n")
         self.assertEqual(stat.S_IMODE(os.stat(self.arkor_dir).st_mode), 0o700)
 
+    @unittest.skipUnless(POSIX, "modes")
+    def test_a_folder_that_cannot_be_made_private_is_a_warning(self) -> None:
+        # Some mounts refuse chmod, others ignore it (a Windows drive under
+        # WSL, vfat): as for the file, a warning, not a failed login.
+        real_chmod = os.chmod
+
+        def refuse(path: Any, mode: int, *a: Any, **k: Any) -> None:
+            if str(path) == self.arkor_dir:
+                raise PermissionError(1, "Operation not permitted")
+            real_chmod(path, mode, *a, **k)
+
+        def ignore(path: Any, mode: int, *a: Any, **k: Any) -> None:
+            if str(path) != self.arkor_dir:
+                real_chmod(path, mode, *a, **k)
+
+        for chmod, reason in (
+            (refuse, "Operation not permitted"),
+            (ignore, "the filesystem keeps it writable by others"),
+        ):
+            with self.subTest(reason=reason):
+                shutil.rmtree(self.arkor_dir, ignore_errors=True)  # a first sign-in each time
+                os.makedirs(self.arkor_dir)
+                real_chmod(self.arkor_dir, 0o777)
+                with mock.patch.object(os, "chmod", chmod):
+                    code, out, err = self.run_main("login", "--anonymous")
+                self.assertEqual(code, 0)
+                self.assertTrue(out.startswith("Anonymous id: "), out)
+                self.assertEqual(err, f"Could not restrict the permissions of {self.arkor_dir}: {reason}.\n")
+
+    @unittest.skipUnless(sys.platform.startswith("linux") and POSIX, "counts descriptors in /proc")
+    def test_ctrl_c_while_waiting_for_the_lock_leaves_no_descriptor(self) -> None:
+        import fcntl
+
+        self.sign_in_anon()
+        script = (
+            "import json, os, signal, arkor_cli\n"
+            "def stop(*_):\n"
+            "    raise KeyboardInterrupt\n"
+            "signal.signal(signal.SIGALRM, stop)\n"
+            "signal.setitimer(signal.ITIMER_REAL, 0.3)  # Ctrl-C, well inside the wait\n"
+            "try:\n"
+            "    arkor_cli.logout()\n"
+            "except KeyboardInterrupt:\n"
+            "    pass\n"
+            "held = [f for f in os.listdir('/proc/self/fd') if os.path.realpath(f'/proc/self/fd/{f}').endswith('.lock')]\n"
+            "print(json.dumps(held))\n"
+        )
+        with open(self.creds + ".lock", "a") as held:
+            fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+            code, out, err = self.run_python(script, ARKOR_HTTP_TIMEOUT="30")
+        self.assertEqual((code, err, json.loads(out)), (0, "", []))
+        self.assertTrue(os.path.exists(self.creds))
+
     @unittest.skipUnless(POSIX and os.geteuid() == 0, "gives the folder to another user: root only")
     def test_a_loose_directory_of_another_user_is_refused(self) -> None:
         os.makedirs(self.arkor_dir)
@@ -4587,6 +4640,16 @@ class PublicApiTest(OAuthCase):
         self.assertFalse(os.path.exists(self.creds))
         # The refused login sent nothing.
         self.assertEqual(len(self.cloud.seen("POST", "/v1/auth/anonymous")), 2)
+
+    def test_a_bad_login_timeout_is_an_arkor_error(self) -> None:
+        self.assertEqual(
+            self.api("login(anonymous=True, timeout=-1)", "login(anonymous=True, timeout='soon')"),
+            [
+                ("ArkorError", "login(timeout=...) is not a positive number of seconds: '-1'.", 1),
+                ("ArkorError", "login(timeout=...) is not a positive number of seconds: 'soon'.", 1),
+            ],
+        )
+        self.assertEqual(self.cloud.requests, [])
 
     def test_warnings_go_to_the_arkor_logger(self) -> None:
         stored = self.auth0_creds()  # its Auth0 refuses connections
