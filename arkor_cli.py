@@ -1411,8 +1411,8 @@ class _Reply:
 
     @property
     def ok(self) -> bool:
-        """Success, one notion for each kind of request: a read (GET) is
-        answered 200, with what was asked for; a change (POST), any 2xx."""
+        """Success, one notion per kind of request: a read (GET) is answered
+        200, with what was asked for; a change (POST), any 2xx."""
         return self.status == 200 if self.method == "GET" else 200 <= self.status < 300
 
     def unexpected(self, what: str) -> ArkorError:
@@ -1420,10 +1420,15 @@ class _Reply:
         url = _shown(self.url)
         return ArkorError(_MSG_UNEXPECTED.format(method=self.method, url=url, status=self.status, what=what))
 
+    def failed(self) -> ArkorError:
+        """The error for a status the endpoint should not have answered."""
+        url, body = _shown(self.url), _snippet(self)
+        return ArkorError(_MSG_REQUEST_FAILED.format(method=self.method, url=url, status=self.status, body=body))
+
     def json(self, quote: bool = True) -> Any:
-        """The body as JSON, or the error naming the endpoint and status
-        (quoting the body unless ``quote`` is false: a token endpoint's
-        answer may hold tokens even when it is not valid JSON)."""
+        """The body as JSON, or the error naming the endpoint and status; the
+        body is quoted unless ``quote`` is false (a token endpoint's answer
+        may hold tokens even when it is not valid JSON)."""
         if self.cut:
             raise self.failed()
         try:
@@ -1447,17 +1452,11 @@ class _Reply:
             raise self.unexpected(problem)
         return body
 
-    def failed(self) -> ArkorError:
-        """The error for a status the endpoint should not have answered."""
-        url, body = _shown(self.url), _snippet(self)
-        return ArkorError(_MSG_REQUEST_FAILED.format(method=self.method, url=url, status=self.status, body=body))
-
 
 def _snippet(reply: _Reply, title_only: bool = False) -> str:
-    """At most one short line of an unexpected body for an error message:
-    an HTML page's title, never the page. ``title_only``: a body that may
-    hold tokens is never quoted; an HTML page (a proxy's, a portal's) is
-    still named, and anything else is left out ("")."""
+    """At most one short line of an unexpected body, for an error message:
+    an HTML page (a proxy's, a portal's) by its title, never the page.
+    ``title_only``: a body that may hold tokens is quoted only if HTML."""
     text = reply.body[: _SNIPPET * 20].decode("utf-8", "replace")
     content_type = reply.headers.get("Content-Type", "")
     if "html" in content_type.lower() or re.match(r"\s*<(!doctype html|html)", text, re.IGNORECASE):
@@ -1465,7 +1464,7 @@ def _snippet(reply: _Reply, title_only: bool = False) -> str:
         text = _WHY_HTML_TITLED.format(title=" ".join(title.group(1).split())) if title else _WHY_HTML
     elif title_only:
         return ""
-    text = " ".join(text.strip().splitlines()[:1]) if text.strip() else ""
+    text = " ".join(text.strip().splitlines()[:1])
     if reply.cut or not text:
         return _WHY_CUT if reply.cut else _WHY_EMPTY
     return text if len(text) <= _SNIPPET else text[: _SNIPPET - 1] + "\u2026"
@@ -1485,9 +1484,8 @@ def _shown(url: str) -> str:
 
 
 def _proxies(env: Mapping[str, str]) -> dict[str, str]:
-    """urllib.request.getproxies_environment() on the run's ``env``: any case,
-    then lower case again, which wins (empty, it unsets). Its CGI rule (no
-    HTTP_PROXY with REQUEST_METHOD set) is left out: this is no CGI script."""
+    """urllib.request.getproxies_environment() on the run's ``env`` (lower
+    case wins, and empty unsets), without its CGI rule: this is no CGI script."""
     proxies = {name[:-6].lower(): value for name, value in env.items() if value and name[-6:].lower() == "_proxy"}
     proxies.update({name[:-6].lower(): value for name, value in env.items() if name[-6:] == "_proxy"})
     return {scheme: value for scheme, value in proxies.items() if value}
@@ -1514,15 +1512,13 @@ def _proxy(url: str, proxies: Mapping[str, str]) -> str | None:
 
 
 def _opener(seconds: float, env: Mapping[str, str]) -> OpenerDirector:
-    """urllib's opener (build_opener), changed where this CLI needs it:
-    the proxies of the run's ``env``; urllib's redirects, but never to a URL
-    with a password (it would reach DNS) or of a scheme but http(s), and the
-    Authorization header left behind when the origin changes (urllib would
-    forward it); a 1xx (103 Early Hints, say) is no answer (http.client
-    skips only a 100); and one deadline, ``seconds``, for the whole exchange:
-    the name lookup, each address's connect, a proxy's CONNECT, TLS, each
-    status line, header, chunk and byte of body get only the time left, so
-    no server can stretch it by dripping."""
+    """urllib's opener, changed only where this CLI needs it: the proxies of
+    the run's ``env``; redirects never to a URL with a password or of a
+    scheme but http(s), and without the token once the origin changes; a
+    1xx (103 Early Hints) skipped, as http.client skips a 100; and one
+    deadline, ``seconds``, for the whole exchange: the name lookup, each
+    connect, a proxy's CONNECT, TLS and every read get only the time left,
+    so that no server can stretch it by dripping."""
     import http.client
     import socket
     import ssl
@@ -1574,7 +1570,7 @@ def _opener(seconds: float, env: Mapping[str, str]) -> OpenerDirector:
     class Response(http.client.HTTPResponse):
         def _read_status(self) -> tuple[str, int, str]:
             status: tuple[str, int, str] = super()._read_status()  # type: ignore[misc]
-            while 100 < status[1] < 200:  # a 103 Early Hints, say (a 100, http.client skips itself)
+            while 100 < status[1] < 200:
                 http.client.parse_headers(self.fp)
                 status = super()._read_status()  # type: ignore[misc]
             return status
@@ -1660,9 +1656,8 @@ def _http(
 
 def _tls_context(env: Mapping[str, str]) -> SSLContext:
     """The system's trust store, or what ``SSL_CERT_FILE`` and
-    ``SSL_CERT_DIR`` name in its place, read from the run's ``env`` (OpenSSL
-    would read the process's). As in OpenSSL, a named bundle that is not
-    there adds nothing (the trust hint then names it)."""
+    ``SSL_CERT_DIR`` in the run's ``env`` name in its place. As in OpenSSL,
+    a named bundle that is not there adds nothing (the trust hint names it)."""
     import ssl
 
     cafile, capath = env.get("SSL_CERT_FILE") or None, env.get("SSL_CERT_DIR") or None
@@ -1674,13 +1669,12 @@ def _tls_context(env: Mapping[str, str]) -> SSLContext:
 
 
 def _unreachable(url: str, reason: object, env: Mapping[str, str]) -> ArkorError:
-    """``Could not reach``; a proxy on the way is named: it is then the likely culprit."""
+    """``Could not reach``, naming a proxy on the way: it is then the likely culprit."""
     from urllib.parse import urlsplit
 
     parts, proxy, why = urlsplit(url), _proxy(url, _proxies(env)), _net_reason(reason, env)
-    why += (
-        _HINT_PROXY.format(proxy=proxy, variable=f"{parts.scheme.upper()}_PROXY", host=parts.hostname) if proxy else ""
-    )
+    if proxy:
+        why += _HINT_PROXY.format(proxy=proxy, variable=f"{parts.scheme.upper()}_PROXY", host=parts.hostname)
     return ArkorError(_MSG_UNREACHABLE.format(url=_shown(url), reason=why))
 
 
@@ -1730,20 +1724,18 @@ def _trust_hint(env: Mapping[str, str]) -> str:
 
 
 def _upgrade_fix(module_file: str | None = None, prefix: str | None = None, executable: str | None = None) -> str:
-    """The sentence that tells how to upgrade this copy of arkor, by how it
-    was installed: a pipx venv carries ``pipx_metadata.json`` at its root, a
-    uv tool venv ``uv-receipt.toml``; any other site-packages is pip's;
-    anything else is a copied file."""
+    """How to upgrade this copy of arkor, by how it was installed: a pipx
+    venv carries ``pipx_metadata.json``, a uv tool venv ``uv-receipt.toml``;
+    any other site-packages is pip's; anything else is a copied file."""
     module_file = os.path.abspath(module_file or __file__)
-    prefix = prefix if prefix is not None else sys.prefix
-    executable = executable if executable is not None else sys.executable
+    prefix = sys.prefix if prefix is None else prefix
+    executable = sys.executable if executable is None else executable
     parts = module_file.replace("\\", "/").split("/")
     if "site-packages" not in parts and "dist-packages" not in parts:
         return _MSG_REPLACE_FILE.format(path=module_file)
-    if os.path.isfile(os.path.join(prefix, "pipx_metadata.json")):
-        return _MSG_UPGRADE.format(command=f"pipx upgrade {_DISTRIBUTION}")
-    if os.path.isfile(os.path.join(prefix, "uv-receipt.toml")):
-        return _MSG_UPGRADE.format(command=f"uv tool upgrade {_DISTRIBUTION}")
+    for receipt, tool in (("pipx_metadata.json", "pipx"), ("uv-receipt.toml", "uv tool")):
+        if os.path.isfile(os.path.join(prefix, receipt)):
+            return _MSG_UPGRADE.format(command=f"{tool} upgrade {_DISTRIBUTION}")
     source = _installed_from(os.path.dirname(module_file)) or _DISTRIBUTION
     command = [executable, "-m", "pip", "install", "--upgrade", source]
     return _MSG_UPGRADE.format(command=" ".join(f'"{word}"' if " " in word else word for word in command))
@@ -1752,14 +1744,13 @@ def _upgrade_fix(module_file: str | None = None, prefix: str | None = None, exec
 def _installed_from(site: str) -> str | None:
     """The folder pip installed this copy from (``pip install .`` in a
     checkout), as PEP 610's direct_url.json records it; None for a copy
-    from the package index, or from a wheel file."""
+    from the package index or a wheel file."""
     import glob
     import json
     from urllib.parse import urlsplit
     from urllib.request import url2pathname
 
-    pattern = os.path.join(glob.escape(site), "arkor_cli-*.dist-info", "direct_url.json")
-    for record in glob.glob(pattern):
+    for record in glob.glob(os.path.join(glob.escape(site), "arkor_cli-*.dist-info", "direct_url.json")):
         try:
             with open(record, encoding="utf-8") as f:
                 origin = json.load(f)
@@ -1802,11 +1793,9 @@ def _deprecation_message(headers: HTTPMessage) -> str:
 
 
 class _CloudApi:
-    """The Arkor cloud-api at one base URL.
-
-    Every answer passes the version gate here: a 426 stops the command, and
-    a ``Deprecation`` header is recorded (the latest wins) in the context.
-    """
+    """The Arkor cloud-api at one base URL. Every answer passes the version
+    gate: a 426 stops the command; a ``Deprecation`` header is recorded (the
+    latest wins) in the context."""
 
     def __init__(self, base: str, source: str, ctx: _Context) -> None:
         self.base, self.source, self.ctx = base, source, ctx
