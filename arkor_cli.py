@@ -52,8 +52,7 @@ import time
 
 # These are in memory anyway once the command line is read (re for argparse).
 # Every other module is imported in the function that needs it, so that
-# `arkor --help` and the commands that read and send nothing load only what
-# they use.
+# `arkor --help` and the commands that send nothing load only what they use.
 
 # typing.TYPE_CHECKING, spelled out: typing is for the type checker alone.
 TYPE_CHECKING = False
