@@ -420,8 +420,7 @@ class ArkorError(Exception):
 
 
 class _AlreadySignedIn(ArkorError):
-    """A login that may not replace the stored credentials (SPEC 5.0): said
-    on stdout, and no failure."""
+    """A login that may not replace the stored credentials (SPEC 5.0): said on stdout, no failure."""
 
     def __init__(self, how: str) -> None:
         super().__init__(_MSG_ALREADY_SIGNED_IN.format(how=how), status=_EXIT_OK)
@@ -492,33 +491,32 @@ class _Terminal:
         if text:
             self._write(stream, text)
 
-    def _emit(self, stream: IO[str], text: str, colour: str | None = None) -> None:
-        line = _printable(text)  # before the colour: ours are the only escapes let through
-        if colour and self._colour and _isatty(stream):
-            line = f"\x1b[{colour}m{line}\x1b[0m"
-        self._write(stream, line + "\n")
+    def _emit(self, stream: IO[str], *lines: str, colour: str | None = None) -> None:
+        for text in lines:
+            line = _printable(text)  # before the colour: ours are the only escapes let through
+            if colour and self._colour and _isatty(stream):
+                line = f"\x1b[{colour}m{line}\x1b[0m"
+            self._write(stream, line + "\n")
 
     def info(self, *lines: str) -> None:
-        for line in lines:
-            self._emit(self.stdout, line)
+        self._emit(self.stdout, *lines)
 
     def prompt(self, line: str) -> None:
         """A line a person must see to sign in (the URL, the paste prompt): login() in the API shows it."""
         self._emit(self.stdout, line)
 
     def success(self, line: str) -> None:
-        self._emit(self.stdout, line, self._GREEN)
+        self._emit(self.stdout, line, colour=self._GREEN)
 
     def note(self, line: str) -> None:
         """Information that must stay off stdout (``whoami --json``)."""
         self._emit(self.stderr, line)
 
     def warn(self, line: str) -> None:
-        self._emit(self.stderr, line, self._YELLOW)
+        self._emit(self.stderr, line, colour=self._YELLOW)
 
     def error(self, *lines: str) -> None:
-        for line in lines:
-            self._emit(self.stderr, line, self._RED)
+        self._emit(self.stderr, *lines, colour=self._RED)
 
     def break_line(self) -> None:
         """End the line a terminal's own ``^C`` echo left open."""
@@ -545,8 +543,7 @@ class _Terminal:
     def read_line(self) -> str | None:
         """One line, stripped, or None at the end; bytes that are not text become U+FFFD, matching nothing."""
         try:
-            source = getattr(self.stdin, "buffer", None)
-            raw = source.readline() if source is not None else self.stdin.readline()
+            raw = getattr(self.stdin, "buffer", self.stdin).readline()
         except (OSError, ValueError):  # closed
             return None
         text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
@@ -578,8 +575,7 @@ def _isatty(stream: IO[str] | None) -> bool:
 
 
 def _silence(stream: IO[str]) -> None:
-    """Point a stream that failed at the null device, so that nothing more
-    fails on it: not our next line, not the interpreter's flush at exit."""
+    """Point a failed stream at the null device, so that neither our next line nor the exit's flush fails."""
     try:
         fd = stream.fileno()
     except (AttributeError, OSError, ValueError):  # not a file (a test's StringIO)
@@ -658,15 +654,13 @@ def _masked(url: str) -> str:
 
 
 def _is_plain_url(url: str) -> bool:
-    """Only RFC 3986 characters, all ASCII: what a browser command can be
-    given without any shell or launcher reading more into it."""
+    """Only ASCII RFC 3986 characters: nothing a shell or launcher given the URL could read more into."""
     return re.fullmatch(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+", url) is not None
 
 
 def _is_host(value: object) -> bool:
-    """A bare host: letters, digits, ``-`` and ``.``, or an IP literal, and
-    an optional ``:port``. Checked on the raw text: urlsplit would drop the
-    tabs and line breaks an attacker puts in."""
+    """A bare host (letters, digits, ``-`` and ``.``, or an IP literal) and an optional ``:port``, checked
+    on the raw text: urlsplit would drop the tabs and line breaks an attacker puts in."""
     import ipaddress
 
     if not isinstance(value, str):
