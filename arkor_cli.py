@@ -551,12 +551,10 @@ class _Terminal:
 
 
 def _printable(text: str) -> str:
-    """``text`` as one line, every control or format character escaped as ``\\uXXXX``, as in JSON.
-
-    Much of what is printed comes from servers and the callback (ids, org slugs, error bodies, Warning
-    headers, error_description). Raw, a line break could forge a line, an escape sequence rewrite the
-    terminal, its title or the clipboard, and a right-to-left override make one name read as another.
-    """
+    """``text`` as one line, every control or format character escaped as ``\\uXXXX``, as in JSON. Much
+    of what is printed comes from servers and the callback (ids, org slugs, error bodies, Warning headers,
+    error_description). Raw, a line break could forge a line, an escape sequence rewrite the terminal,
+    its title or the clipboard, and a right-to-left override make one name read as another."""
     out = []
     for char in text:
         if char.isprintable():
