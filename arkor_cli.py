@@ -72,10 +72,8 @@ __all__ = [
 # ---------------------------------------------------------------------------
 # The shapes of JSON: the credentials file and the cloud's answers
 # ---------------------------------------------------------------------------
-#
-# Each shape is described once, as a TypedDict: the type checker reads it as
-# one, and at run time _problem() checks a value from outside against the same
-# class's annotations; _CHECKS says what each annotation (Token, Host ...) asks.
+# Each shape is written once, as a TypedDict: the type checker reads it, and at
+# run time _problem() checks a value from outside against its annotations.
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -176,11 +174,9 @@ _DEFAULT_API_URL = "https://api.arkor.ai"
 _CREDENTIALS_DIR = ".arkor"
 _CREDENTIALS_NAME = "credentials.json"
 
-# Every request is bounded as a whole: a silent or dripping server must not
-# hold a CI job. ARKOR_HTTP_TIMEOUT overrides it.
+# Bounds a request as a whole (a dripping server must not hold a CI job); ARKOR_HTTP_TIMEOUT overrides it.
 _DEFAULT_TIMEOUT = 30.0
-# Nothing we ask for is anywhere near this big; a larger answer is a broken or
-# hostile server, and reading it whole would only cost memory.
+# Nothing we ask for is near this big; reading a larger (broken or hostile) answer would only cost memory.
 _MAX_BODY = 1024 * 1024
 # How much of an unexpected body an error message quotes.
 _SNIPPET = 200
@@ -192,15 +188,13 @@ _DEFAULT_LOGIN_TIMEOUT = 600.0
 _REFRESH_MARGIN = 60
 # Revoking on logout is a courtesy to the server: never make the user wait long.
 _REVOKE_TIMEOUT = 5.0
-# How long to wait for another arkor process that holds the credentials lock.
-# A holder makes at most one request (a renewal, a sign-in, a revocation),
-# which the HTTP timeout bounds; the wait is that bound plus this much of it
-# again, at most (reading and writing the file takes milliseconds).
+# The lock's holder makes at most one request (a renewal, a sign-in, a revocation), which
+# the HTTP timeout bounds; we wait that long plus as much again, at most this many seconds
+# more (reading and writing the file takes milliseconds).
 _LOCK_SLACK = 5.0
 # After this long, a command that waits for the lock says so.
 _LOCK_NOTICE = 1.0
-# Browsers open idle "pre-connections" to a host they expect to use; each
-# connection to the callback listener gets this long to send its request.
+# Browsers open idle "pre-connections": each one to the callback listener gets this long to send a request.
 _CONNECTION_TIMEOUT = 10.0
 
 _EXIT_OK = 0
@@ -208,8 +202,7 @@ _EXIT_FAILURE = 1
 _EXIT_USAGE = 2
 _EXIT_INTERRUPTED = 130
 
-# The words a user sees. Scripts and the documentation match on them, so
-# each is written once, here, and the tests compare against these exact texts.
+# The words a user sees, each written once: scripts, the docs and the tests match on these exact texts.
 _MSG_BOTH_MODES = "Pick one of --oauth / --anonymous, not both."
 _MSG_OAUTH_IN_CI = "--oauth needs a browser callback that CI runners can't complete. Use --anonymous in CI."
 _MSG_OAUTH_NOT_CONFIGURED = "OAuth is not configured for this deployment. Re-run without --oauth or pass --anonymous."
@@ -413,10 +406,7 @@ _HINT_PROXY = " (through the proxy {proxy} from {variable}; set NO_PROXY={host} 
 
 
 class ArkorError(Exception):
-    """A failure the user should read: its lines and an exit status.
-
-    The logic raises it; ``main`` is the one place that prints it.
-    """
+    """A failure the user should read: its lines and an exit status. ``main`` is the one place that prints it."""
 
     def __init__(self, *lines: str, status: int = _EXIT_FAILURE) -> None:
         super().__init__("\n".join(lines))
@@ -429,8 +419,7 @@ class ArkorError(Exception):
 
 
 class _AlreadySignedIn(ArkorError):
-    """A login that may not replace the stored credentials (SPEC 5.0): said
-    on stdout, and no failure."""
+    """A login that may not replace the stored credentials (SPEC 5.0): said on stdout, no failure."""
 
     def __init__(self, how: str) -> None:
         super().__init__(_MSG_ALREADY_SIGNED_IN.format(how=how), status=_EXIT_OK)
@@ -450,8 +439,7 @@ class _RefreshRefused(ArkorError):
 
 
 class _MalformedTokens(ArkorError):
-    """A token endpoint answered 200 with something wrong in it; the refresh
-    token it carried, if any, is kept so that it is never lost."""
+    """A token endpoint's 200 with something wrong in it; a refresh token in it is kept, never lost."""
 
     def __init__(self, line: str, refresh_token: str | None) -> None:
         super().__init__(line)
@@ -464,30 +452,26 @@ class _MalformedTokens(ArkorError):
 
 
 class _Terminal:
-    """Where every line goes: results on stdout; notes, warnings and errors
-    on stderr; each flushed as it is written, so a reader of a pipe sees it
-    at once. Every line passes _printable() here and nowhere else; a stream
-    that fails (a full disk, a reader gone) is silenced, and remembered."""
+    """Where every line goes: results on stdout; notes, warnings and errors on stderr; each flushed
+    as written, so a pipe's reader sees it at once. Every line passes _printable() here and nowhere
+    else; a stream that fails (a full disk, a reader gone) is silenced, and remembered."""
 
     _RED, _YELLOW, _GREEN = "31", "33", "32"
 
     def __init__(self, stdin: IO[str], stdout: IO[str], stderr: IO[str], env: Mapping[str, str]) -> None:
         self.stdin, self.stdout, self.stderr = stdin, stdout, stderr
-        # The legacy Windows console prints escape codes as text; Windows
-        # Terminal (WT_SESSION) and terminals that set TERM render them. A
-        # dumb terminal (Emacs' shell, some CI log viewers) renders none.
+        # The legacy Windows console prints escape codes as text; Windows Terminal (WT_SESSION) and
+        # terminals that set TERM render them; a dumb one (Emacs' shell, some CI logs) renders none.
         self._colour = (
             "NO_COLOR" not in env
             and env.get("TERM") != "dumb"
             and (os.name != "nt" or "WT_SESSION" in env or "TERM" in env)
         )
-        # Which stream failed: lost stdout is lost output; lost stderr is a
-        # lost warning, which does not undo an answer delivered on stdout.
+        # Lost stdout is lost output; lost stderr, a lost warning that does not undo an answer on stdout.
         self.lost_stdout = self.lost_stderr = False
 
     def _write(self, stream: IO[str], text: str) -> None:
-        # A name or an org that the stream's encoding lacks (a Windows pipe
-        # is cp1252) prints as an escape.
+        # A name or an org that the stream's encoding lacks (a Windows pipe is cp1252) prints as an escape.
         encoding = getattr(stream, "encoding", None)
         if encoding and not text.isascii():
             text = text.encode(encoding, "backslashreplace").decode(encoding, "replace")
@@ -506,34 +490,32 @@ class _Terminal:
         if text:
             self._write(stream, text)
 
-    def _emit(self, stream: IO[str], text: str, colour: str | None = None) -> None:
-        line = _printable(text)  # before the colour: ours are the only escapes let through
-        if colour and self._colour and _isatty(stream):
-            line = f"\x1b[{colour}m{line}\x1b[0m"
-        self._write(stream, line + "\n")
+    def _emit(self, stream: IO[str], *lines: str, colour: str | None = None) -> None:
+        for text in lines:
+            line = _printable(text)  # before the colour: ours are the only escapes let through
+            if colour and self._colour and _isatty(stream):
+                line = f"\x1b[{colour}m{line}\x1b[0m"
+            self._write(stream, line + "\n")
 
     def info(self, *lines: str) -> None:
-        for line in lines:
-            self._emit(self.stdout, line)
+        self._emit(self.stdout, *lines)
 
     def prompt(self, line: str) -> None:
-        """A line a person must see to sign in (the URL, the paste prompt):
-        the one kind of line login() in the Python API shows its caller."""
+        """A line a person must see to sign in (the URL, the paste prompt): login() in the API shows it."""
         self._emit(self.stdout, line)
 
     def success(self, line: str) -> None:
-        self._emit(self.stdout, line, self._GREEN)
+        self._emit(self.stdout, line, colour=self._GREEN)
 
     def note(self, line: str) -> None:
         """Information that must stay off stdout (``whoami --json``)."""
         self._emit(self.stderr, line)
 
     def warn(self, line: str) -> None:
-        self._emit(self.stderr, line, self._YELLOW)
+        self._emit(self.stderr, line, colour=self._YELLOW)
 
     def error(self, *lines: str) -> None:
-        for line in lines:
-            self._emit(self.stderr, line, self._RED)
+        self._emit(self.stderr, *lines, colour=self._RED)
 
     def break_line(self) -> None:
         """End the line a terminal's own ``^C`` echo left open."""
@@ -546,12 +528,10 @@ class _Terminal:
             self._write(stream, "")
 
     def interactive(self) -> bool:
-        """Whether a person can answer a question: stdin and stdout are TTYs."""
         return _isatty(self.stdin) and _isatty(self.stdout)
 
     def ask(self, prompt: str) -> str | None:
-        """Show ``prompt`` where a person sees it (stderr when stdout is
-        redirected: ``arkor logout > log``) and read one line, as read_line."""
+        """Ask where a person sees it (stderr when stdout is redirected: ``arkor logout > log``)."""
         stream = self.stdout if _isatty(self.stdout) else self.stderr
         self._write(stream, _printable(prompt))
         answer = self.read_line()
@@ -560,11 +540,9 @@ class _Terminal:
         return answer
 
     def read_line(self) -> str | None:
-        """One line of input, stripped; None at end of input. Bytes that are
-        not text become U+FFFD, an answer that matches nothing."""
+        """One line, stripped, or None at the end; bytes that are not text become U+FFFD, matching nothing."""
         try:
-            source = getattr(self.stdin, "buffer", None)
-            raw = source.readline() if source is not None else self.stdin.readline()
+            raw = getattr(self.stdin, "buffer", self.stdin).readline()
         except (OSError, ValueError):  # closed
             return None
         text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
@@ -572,25 +550,17 @@ class _Terminal:
 
 
 def _printable(text: str) -> str:
-    """``text`` as one line, every control or format character (line breaks
-    included) escaped as ``\\uXXXX``, a form also valid inside a JSON string.
-
-    Much of what is printed comes from servers and from the callback request
-    (ids, org slugs, error bodies, Warning headers, error_description). Raw,
-    a line break in it could forge a line of its own, an escape sequence
-    could rewrite the terminal, its title or the clipboard, and a
-    right-to-left override could make one name read as another.
-    """
+    """``text`` as one line, every control or format character escaped as ``\\uXXXX``, as in JSON. Much
+    of what is printed comes from servers and the callback (ids, org slugs, error bodies, Warning headers,
+    error_description). Raw, a line break could forge a line, an escape sequence rewrite the terminal,
+    its title or the clipboard, and a right-to-left override make one name read as another."""
     out = []
     for char in text:
-        code = ord(char)
         if char.isprintable():
             out.append(char)
-        elif code > 0xFFFF:  # as JSON writes it: a surrogate pair
-            code -= 0x10000
-            out.append(f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}")
-        else:
-            out.append(f"\\u{code:04x}")
+        else:  # as JSON writes it: UTF-16 code units, a surrogate pair beyond U+FFFF
+            units = char.encode("utf-16-be", "surrogatepass")
+            out.extend(f"\\u{units[i : i + 2].hex()}" for i in range(0, len(units), 2))
     return "".join(out)
 
 
@@ -602,8 +572,7 @@ def _isatty(stream: IO[str] | None) -> bool:
 
 
 def _silence(stream: IO[str]) -> None:
-    """Point a stream that failed at the null device, so that nothing more
-    fails on it: not our next line, not the interpreter's flush at exit."""
+    """Point a failed stream at the null device, so that neither our next line nor the exit's flush fails."""
     try:
         fd = stream.fileno()
     except (AttributeError, OSError, ValueError):  # not a file (a test's StringIO)
@@ -621,14 +590,12 @@ def _silence(stream: IO[str]) -> None:
 
 
 def _is_token(value: object) -> bool:
-    # Tokens travel in an HTTP header; anything but visible ASCII in one would
-    # be refused there with an error that quotes the header, token and all.
+    # Tokens travel in a header, where anything but visible ASCII fails in an error that quotes the token.
     return isinstance(value, str) and bool(value) and value.isascii() and value.isprintable() and " " not in value
 
 
 def _is_seconds(value: object) -> bool:
-    # bool is an int to Python, but never a time; 1e999 cannot reach here
-    # (_loads refuses it), and an absurd expiry would never renew.
+    # bool is an int to Python, but never a time; _loads refuses 1e999; an absurd expiry would never renew.
     return isinstance(value, (int, float)) and not isinstance(value, bool) and -1e12 < value < 1e12
 
 
@@ -637,9 +604,8 @@ def _is_port(value: object) -> bool:
 
 
 def _url_problem(url: str) -> str | None:
-    """Why ``url`` cannot be a base URL, or None: "bad" (not an http(s)
-    URL), "port" (a port that is not a number from 1 to 65535) or
-    "userinfo" (a user name or password)."""
+    """Why ``url`` cannot be a base URL, or None: "bad" (not http(s)), "port" (not a number from 1 to
+    65535) or "userinfo" (a user name or password)."""
     from urllib.parse import urlsplit
 
     if url != url.strip() or not url.isprintable():
@@ -650,8 +616,7 @@ def _url_problem(url: str) -> str | None:
         return "bad"
     if parts.scheme.lower() not in ("http", "https"):
         return "bad"
-    # Read here rather than by urlsplit's .port, which takes 0, and "+1" or
-    # " 1" on some Pythons, and says "bad URL" for what is a bad port.
+    # Not by urlsplit's .port, which takes 0, and "+1" or " 1" on some Pythons, and calls a bad port a bad URL.
     where = parts.netloc.rpartition("@")[2]
     if where.startswith("["):  # an IP literal: only ":port" may follow its "]"
         _, bracket, after = where.partition("]")
@@ -670,16 +635,14 @@ def _url_problem(url: str) -> str | None:
 
 
 def _why_not_base_url(name: str, value: object) -> str:
-    """Why the field ``name`` cannot be a base URL, in words (never quoting
-    it: it may hold a password)."""
+    """Why the field ``name`` cannot be a base URL, in words: never quoting it (it may hold a password)."""
     problem = _url_problem(value) if isinstance(value, str) else "bad"
     return {"port": _WHY_BAD_PORT, "userinfo": _WHY_USERINFO}.get(problem or "", _WHY_NOT_URL).format(name=name)
 
 
 def _masked(url: str) -> str:
-    """A refused URL as it may be printed: whatever comes before its last
-    ``@`` is masked, as a user name and password would be, also where the
-    URL is too malformed for urlsplit to find them."""
+    """A refused URL as it may be printed: all before its last ``@`` masked, as a user name and password
+    would be, also where the URL is too malformed for urlsplit to find them."""
     if "@" not in url:
         return url
     head, _, tail = url.rpartition("@")
@@ -688,15 +651,13 @@ def _masked(url: str) -> str:
 
 
 def _is_plain_url(url: str) -> bool:
-    """Only RFC 3986 characters, all ASCII: what a browser command can be
-    given without any shell or launcher reading more into it."""
+    """Only ASCII RFC 3986 characters: nothing a shell or launcher given the URL could read more into."""
     return re.fullmatch(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+", url) is not None
 
 
 def _is_host(value: object) -> bool:
-    """A bare host: letters, digits, ``-`` and ``.``, or an IP literal, and
-    an optional ``:port``. Checked on the raw text: urlsplit would drop the
-    tabs and line breaks an attacker puts in."""
+    """A bare host (letters, digits, ``-`` and ``.``, or an IP literal) and an optional ``:port``, checked
+    on the raw text: urlsplit would drop the tabs and line breaks an attacker puts in."""
     import ipaddress
 
     if not isinstance(value, str):
@@ -731,10 +692,8 @@ _CHECKS: dict[str, Callable[[Any], bool]] = {
 
 
 def _problem(shape: type, value: Any) -> str | None:
-    """What is wrong with ``value`` as a ``shape``, or None. The fields are
-    the annotations of the classes it is made of, required where ``total``;
-    an optional one may be absent or null; ``mode`` is checked by whoever
-    picks the shape; fields the shape does not name are let be."""
+    """What is wrong with ``value`` as a ``shape``, or None. An optional field may be absent or null;
+    ``mode`` is checked by whoever picks the shape; fields the shape does not name are let be."""
     if not isinstance(value, dict):
         return _WHY_NOT_OBJECT
     for cls in reversed(shape.__mro__):  # every shape above annotates fields of its own
@@ -750,10 +709,9 @@ def _problem(shape: type, value: Any) -> str | None:
 
 
 def _loads(text: str) -> Any:
-    """``json.loads`` for text from outside: every way it can fail is a
-    ValueError, including nesting deep enough to exhaust the stack, and the
-    NaN and infinities that Python takes but JSON (and Node) do not, so that
-    what is read can always be written back as strict JSON."""
+    """``json.loads`` for text from outside: every failure is a ValueError, including nesting deep enough
+    to exhaust the stack, and the NaN and infinities that Python takes but JSON (and Node) do not, so
+    that what is read can always be written back as strict JSON."""
     import json
 
     def finite(literal: str) -> float:
