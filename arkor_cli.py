@@ -789,10 +789,10 @@ def _loads(text: str) -> Any:
 # ---------------------------------------------------------------------------
 
 
-def _home(env: Mapping[str, str]) -> str:
-    """The home directory, as os.path.expanduser finds it (HOME on POSIX,
-    USERPROFILE on Windows), but never an empty or relative one: that would
-    put the credentials in / or in whatever directory arkor runs in."""
+def _credentials_path(env: Mapping[str, str]) -> str:
+    """The file under the home directory as os.path.expanduser finds it (HOME
+    on POSIX, USERPROFILE on Windows), but never an empty or relative one:
+    that would put the credentials in / or in whatever directory arkor runs in."""
     variable = "USERPROFILE" if sys.platform == "win32" else "HOME"
     home = env.get(variable)
     if home is None and sys.platform != "win32":  # as expanduser: the account's own
@@ -803,16 +803,11 @@ def _home(env: Mapping[str, str]) -> str:
         except KeyError:
             home = None
     if not home:
-        raise ArkorError(
-            _MSG_NO_HOME.format(variable=variable, problem=_WHY_UNSET if home is None else _WHY_EMPTY_VALUE)
-        )
+        problem = _WHY_UNSET if home is None else _WHY_EMPTY_VALUE
+        raise ArkorError(_MSG_NO_HOME.format(variable=variable, problem=problem))
     if not os.path.isabs(home):
         raise ArkorError(_MSG_NO_HOME.format(variable=variable, problem=_WHY_RELATIVE.format(value=home)))
-    return home
-
-
-def _credentials_path(env: Mapping[str, str]) -> str:
-    return os.path.join(_home(env), _CREDENTIALS_DIR, _CREDENTIALS_NAME)
+    return os.path.join(home, _CREDENTIALS_DIR, _CREDENTIALS_NAME)
 
 
 def _os_reason(exc: OSError) -> str:
@@ -879,9 +874,7 @@ def _parse_credentials(raw: bytes, path: str) -> Credentials:
 
 
 class _OnFile:
-    """What the credentials file holds at one moment: the one way it is read.
-    ``stored`` is None when there is no file or no valid credentials in it
-    (``problem`` then says why)."""
+    """What the credentials file holds at one moment: the one way it is read."""
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -922,8 +915,7 @@ class _OnFile:
 
 
 def _read_credentials(path: str) -> Credentials | None:
-    """The stored credentials, None when there is no file; a file that cannot
-    be read or understood is an error that names it, and is left as it is."""
+    """The stored credentials, None when there is no file; an error naming a broken one."""
     on_file = _OnFile(path)
     if on_file.problem is not None:
         raise on_file.problem
@@ -953,9 +945,8 @@ def _write_credentials(path: str, data: Credentials) -> str | None:
     directory = os.path.dirname(path)
     payload = _payload(path, data)
     tmp = os.path.join(directory, f".{_CREDENTIALS_NAME}.{os.getpid()}.{os.urandom(6).hex()}.tmp")
-    # O_EXCL: the name is created here or not at all, so a link planted at it
-    # is never followed. Mode 0600 from the first instant: there is no moment
-    # in which another user could open the file.
+    # O_EXCL: the name is created here or not at all, so a link planted at it is
+    # never followed. Mode 0600 from the first instant: no other user can open it.
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
     try:
         fd = os.open(tmp, flags, 0o600)
@@ -967,9 +958,8 @@ def _write_credentials(path: str, data: Credentials) -> str | None:
             f.flush()
             os.fsync(f.fileno())
         warning = None
-        # Created 0600, which a umask can only narrow; but some filesystems
-        # ignore the creation mode, and some network mounts refuse chmod:
-        # failing the login over it would help nobody.
+        # Some filesystems ignore the creation mode, and some network mounts
+        # refuse chmod: failing the login over it would help nobody.
         if os.name == "posix":  # Windows: the profile directory's ACL protects it
             try:
                 os.chmod(tmp, 0o600)
@@ -1023,9 +1013,9 @@ def _private_directory(directory: str) -> str | None:
 
 
 def _when_not_busy(change: Callable[[], None]) -> None:
-    """``change`` (os.replace, os.remove), retried briefly where Windows
-    reports the file busy (another process, a virus scanner or an editor,
-    holding it open): a removal after a revocation must not give up at once."""
+    """``change`` (os.replace, os.remove), retried briefly while Windows says the file is busy
+    (another process, a virus scanner or an editor has it open): a removal after a revocation
+    must not give up at once."""
     attempts = 10 if os.name == "nt" else 1
     for attempt in range(1, attempts + 1):
         try:
@@ -1093,8 +1083,7 @@ class _Context:
         stdout: IO[str] | None = None,
         stderr: IO[str] | None = None,
     ) -> _Context:
-        """A run on ``env`` and the given streams, each defaulting to this
-        process's own, or to a _missing_stream when it has none."""
+        """A run on ``env`` and the streams given, or this process's own (or _missing_stream)."""
         env = os.environ if env is None else env
         stdin, stdout, stderr = (
             given if given is not None else current or _missing_stream()
@@ -1103,8 +1092,7 @@ class _Context:
         return cls(_Terminal(stdin, stdout, stderr, env), env)
 
     def note(self, line: str) -> None:
-        """Record a warning to say when the command ends (once, however often
-        the command met it: a login takes the lock twice)."""
+        """A warning to say when the command ends: once, however often met (a login locks twice)."""
         if line not in self.notes:
             self.notes.append(line)
 
@@ -1120,8 +1108,7 @@ class _Context:
             self.term.warn(line)
 
     def can_ask(self) -> bool:
-        """Whether a question may be asked (SPEC 1): a person at a terminal
-        (stdin and stdout are TTYs), and not a CI job, TTY or not."""
+        """Whether a question may be asked (SPEC 1): a person at a terminal, and not in CI."""
         return not self.api and self.term.interactive() and not self.env.get("CI")
 
     def confirm(self, question: str) -> bool:
@@ -1147,9 +1134,8 @@ class _Context:
 
 
 def _missing_stream() -> IO[str]:
-    """Stands for a stream the process was started without (``arkor whoami
-    >&-``, pythonw): every write fails, so the output counts as lost (see
-    main), and a read finds the end of input."""
+    """A stream the process was started without (``arkor whoami >&-``, pythonw):
+    every write fails, so the output counts as lost (see main); a read finds the end."""
     stream = io.StringIO()
     stream.close()
     return stream
@@ -1176,33 +1162,30 @@ def _seconds(text: str) -> float:
 class _Change:
     """One change to the credentials file, made the one way every change is
     made (SPEC 3.1): under a lock beside the file, the file read again just
-    before it is replaced or removed, and the change made only when it still
-    holds what the command read or showed (``expected``; by default, what is
-    there when the lock is taken). The Node CLI writes the file without any
-    lock: the lock alone would not see its writes.
+    before it is replaced or removed, and changed only when it still holds
+    what the command read or showed (``expected``; by default, what is there
+    when the lock is taken): the Node CLI writes it without taking the lock.
 
     Without the lock, two refreshes at once would spend the same refresh
     token twice, and with rotation the second write could keep a token the
     server has already replaced; a login or logout in the middle would be
-    overwritten. The lock file is never removed (that would let two holders
+    overwritten. The lock file is never removed (two holders could then get
     in at once). Taking it proves that the directory can be written: a login
     takes it before it sends anything, so it never mints what it cannot store.
 
     ``send(request)`` holds SIGINT, SIGTERM and SIGHUP until the change is
-    over, then delivers them as they would have ended the command (Ctrl-C:
-    130). What a server has done (an identity minted, a refresh token
-    rotated, a session revoked) cannot be undone, so a signal must not end
-    the command between the request that did it and its outcome on disk; the
-    request's own deadline bounds the hold. Only the main thread can set
-    handlers: a Python API call from another thread holds nothing.
-    """
+    over, then delivers them as they would have ended the command: what a
+    server has done (an identity minted, a refresh token rotated, a session
+    revoked) cannot be undone, so no signal may end the command between the
+    request and its outcome on disk; the request's deadline bounds the hold.
+    Only the main thread can set handlers: a Python API call from another
+    thread holds nothing."""
 
     def __init__(self, ctx: _Context, path: str, expected: _OnFile | None = None) -> None:
         self.ctx, self.path, self._expected = ctx, path, expected
         self._wait = ctx.lock_wait()
         self._held: dict[int, Any] = {}  # signal: the handler it had
         self._caught: list[int] = []
-        self.found: _OnFile
 
     def __enter__(self) -> _Change:  # noqa: PYI034 - private, never subclassed
         self._fd = self._lock(self.path + ".lock")
@@ -1215,9 +1198,8 @@ class _Change:
         return self
 
     def _lock(self, path: str) -> int:
-        """The lock's descriptor, once taken. A holder makes at most one
-        request, so the wait is that request's bound (lock_wait), and one of
-        about a second is said: the user hears why nothing happens."""
+        """The lock's descriptor, once taken. A holder makes at most one request,
+        so the wait is its bound (lock_wait); after a second the user hears why."""
         directory = os.path.dirname(path)
         # O_NONBLOCK: a FIFO planted at the path must not hold the open.
         flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
@@ -1279,8 +1261,7 @@ class _Change:
         return self.found.key == self.expected.key
 
     def store(self, data: Credentials) -> bool:
-        """Replace the file with ``data``; False, writing nothing, when the
-        file no longer holds what was expected (``found`` says what it holds)."""
+        """Replace the file with ``data``; False, writing nothing, when it changed (see ``found``)."""
         if not self._unchanged():
             return False
         warning = _write_credentials(self.path, data)
