@@ -897,10 +897,8 @@ class _OnFile:
         """What a write compares (SPEC 3.1): the same anonymous id, the same
         OAuth refresh token (a renewal elsewhere changes it), or the same
         bytes of a file that is not valid credentials; None: no file."""
-        if not self.exists:
-            return None
         if self.stored is None:
-            return ("raw", self.raw)
+            return ("raw", self.raw) if self.exists else None
         if self.stored["mode"] == "anon":
             return ("anon", self.stored["anonymousId"])
         return ("oauth", self.stored["refreshToken"])
@@ -1016,15 +1014,13 @@ def _when_not_busy(change: Callable[[], None]) -> None:
     """``change`` (os.replace, os.remove), retried briefly while Windows says the file is busy
     (another process, a virus scanner or an editor has it open): a removal after a revocation
     must not give up at once."""
-    attempts = 10 if os.name == "nt" else 1
-    for attempt in range(1, attempts + 1):
+    for attempt in range(1, 10 if os.name == "nt" else 1):
         try:
             change()
             return
         except PermissionError:
-            if attempt == attempts:
-                raise
             time.sleep(0.05 * attempt)
+    change()  # the last attempt, whose error is the one said
 
 
 def _try_lock(fd: int) -> bool:
@@ -1160,11 +1156,11 @@ def _seconds(text: str) -> float:
 
 
 class _Change:
-    """One change to the credentials file, made the one way every change is
-    made (SPEC 3.1): under a lock beside the file, the file read again just
-    before it is replaced or removed, and changed only when it still holds
-    what the command read or showed (``expected``; by default, what is there
-    when the lock is taken): the Node CLI writes it without taking the lock.
+    """One change to the credentials file, made as every change is (SPEC 3.1):
+    under a lock beside it, the file read again just before it is replaced or
+    removed, and changed only when it still holds what the command read or
+    showed (``expected``; by default, what is there when the lock is taken),
+    since the Node CLI writes it without the lock.
 
     Without the lock, two refreshes at once would spend the same refresh
     token twice, and with rotation the second write could keep a token the
