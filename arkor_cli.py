@@ -822,27 +822,6 @@ def _regular(info: os.stat_result, path: str) -> None:
         raise ArkorError(_MSG_NOT_REGULAR.format(path=path))
 
 
-def _read_file(path: str) -> bytes | None:
-    """The file's bytes, None when there is none. Only a regular file is read,
-    and the open cannot block (O_NONBLOCK: a FIFO planted at the path would
-    otherwise wait for a writer forever)."""
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
-    try:
-        fd = os.open(path, flags)
-        try:
-            _regular(os.fstat(fd), path)
-            with open(fd, "rb", closefd=False) as f:
-                return f.read(_MAX_BODY + 1)
-        finally:
-            os.close(fd)
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        if os.path.exists(path):  # a socket cannot be opened (ENXIO): say what it is
-            _regular(os.stat(path), path)
-        raise _NotReadable(_MSG_CANNOT_READ.format(path=path, reason=_os_reason(exc))) from None
-
-
 def _parse_credentials(raw: bytes, path: str) -> Credentials:
     """Check that ``raw`` holds credentials; say what is wrong if it does not."""
 
@@ -881,10 +860,23 @@ class _OnFile:
         self.raw: bytes | None = None
         self.stored: Credentials | None = None
         self.problem: ArkorError | None = None
+        # Only a regular file is read, and the open cannot block (O_NONBLOCK: a
+        # FIFO planted at the path would otherwise wait for a writer forever).
+        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
         try:
-            self.raw = _read_file(path)  # a FIFO, socket or folder: refused here, never read or touched
-        except _NotReadable as exc:
-            self.problem = exc
+            fd = os.open(path, flags)
+            try:
+                _regular(os.fstat(fd), path)
+                with open(fd, "rb", closefd=False) as f:
+                    self.raw = f.read(_MAX_BODY + 1)
+            finally:
+                os.close(fd)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            if os.path.exists(path):  # a socket cannot be opened (ENXIO): say what it is
+                _regular(os.stat(path), path)
+            self.problem = _NotReadable(_MSG_CANNOT_READ.format(path=path, reason=_os_reason(exc)))
         if self.raw is not None:
             try:
                 self.stored = _parse_credentials(self.raw, path)
