@@ -913,9 +913,8 @@ def _read_credentials(path: str) -> Credentials | None:
 
 
 def _payload(path: str, data: Credentials) -> bytes:
-    """``data`` as the file's bytes, indented as the Node CLI writes it; but
-    compact when that would pass the size limit (fields another tool wrote
-    compactly are kept, not inflated), and never what the next read refuses."""
+    """``data`` as the file's bytes, indented as the Node CLI writes it, but compact
+    when that would pass the size limit (fields another tool wrote compactly stay so)."""
     import json
 
     compact: dict[str, Any] = {"separators": (",", ":"), "ensure_ascii": False}
@@ -928,10 +927,9 @@ def _payload(path: str, data: Credentials) -> bytes:
 
 
 def _write_credentials(path: str, data: Credentials) -> str | None:
-    """Replace the file with ``data``, atomically and privately; a warning
-    when it could not be made private. A reader sees the old file or the whole
-    new one, never a torn one: the bytes go to a temporary file in the same
-    directory, flushed to disk, then renamed over the target in one step."""
+    """Replace the file with ``data``; a warning when it could not be made private.
+    A reader sees the old file or the whole new one, never a torn one: the bytes go
+    to a temporary file beside it, flushed to disk, then renamed over it in one step."""
     directory = os.path.dirname(path)
     payload = _payload(path, data)
     tmp = os.path.join(directory, f".{_CREDENTIALS_NAME}.{os.getpid()}.{os.urandom(6).hex()}.tmp")
@@ -983,10 +981,8 @@ def _private_directory(directory: str) -> str | None:
     may write it may delete or swap the credentials and the lock. Return a
     warning when it was tightened; refuse one that another user owns."""
     os.makedirs(directory, mode=0o700, exist_ok=True)
-    if os.name != "posix":  # Windows: the profile directory's ACL protects it
-        return None
     info = os.stat(directory)
-    if not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+    if os.name != "posix" or not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):  # Windows: the profile's ACL protects it
         return None
     if info.st_uid != os.getuid():  # type: ignore[attr-defined,unused-ignore]  # POSIX only
         raise ArkorError(_MSG_DIRECTORY_NOT_OURS.format(path=directory, uid=info.st_uid))
@@ -1049,12 +1045,11 @@ def _unlock(fd: int) -> None:
 
 
 class _Context:
-    """What one run of a command shares: the terminal; the environment (read
-    here and nowhere else) and the bounds that follow from it; the notes and
-    deprecation notice said when the command ends; whether it changed the
-    stored credentials (its work then stands even if its output is lost).
-    ``api``: a Python API run, whose warnings go to the ``arkor`` logger,
-    never to the caller's streams."""
+    """What one run of a command shares: the terminal; the environment (read here and
+    nowhere else) and the bounds that follow from it; the notes and deprecation notice
+    said when the command ends; whether it changed the stored credentials (its work then
+    stands even if its output is lost). ``api``: a Python API run, whose warnings go to
+    the ``arkor`` logger, never to the caller's streams."""
 
     def __init__(self, term: _Terminal, env: Mapping[str, str], api: bool = False) -> None:
         self.term, self.env, self.api = term, env, api
@@ -1073,10 +1068,8 @@ class _Context:
     ) -> _Context:
         """A run on ``env`` and the streams given, or this process's own (or _missing_stream)."""
         env = os.environ if env is None else env
-        stdin, stdout, stderr = (
-            given if given is not None else current or _missing_stream()
-            for given, current in ((stdin, sys.stdin), (stdout, sys.stdout), (stderr, sys.stderr))
-        )
+        streams = zip((stdin, stdout, stderr), (sys.stdin, sys.stdout, sys.stderr))
+        stdin, stdout, stderr = (given if given is not None else own or _missing_stream() for given, own in streams)
         return cls(_Terminal(stdin, stdout, stderr, env), env)
 
     def note(self, line: str) -> None:
@@ -1165,9 +1158,7 @@ class _Change:
     over, then delivers them as they would have ended the command: what a
     server has done (an identity minted, a refresh token rotated, a session
     revoked) cannot be undone, so no signal may end the command between the
-    request and its outcome on disk; the request's deadline bounds the hold.
-    Only the main thread can set handlers: a Python API call from another
-    thread holds nothing."""
+    request and its outcome on disk; the request's deadline bounds the hold."""
 
     def __init__(self, ctx: _Context, path: str, expected: _OnFile | None = None) -> None:
         self.ctx, self.path, self._expected = ctx, path, expected
@@ -1234,6 +1225,7 @@ class _Change:
         import signal
         import threading
 
+        # Only the main thread can set handlers: a Python API call from another holds nothing.
         if not self._held and threading.current_thread() is threading.main_thread():
             for name in ("SIGINT", "SIGTERM", "SIGHUP"):
                 number = getattr(signal, name, None)  # no SIGHUP on Windows
