@@ -905,7 +905,7 @@ class _OnFile:
 
 
 def _read_credentials(path: str) -> Credentials | None:
-    """The stored credentials, None when there is no file; an error naming a broken one."""
+    """The stored credentials, None when there is no file; an error naming a broken one, left as it is."""
     on_file = _OnFile(path)
     if on_file.problem is not None:
         raise on_file.problem
@@ -946,8 +946,8 @@ def _write_credentials(path: str, data: Credentials) -> str | None:
             f.flush()
             os.fsync(f.fileno())
         warning = None
-        # Some filesystems ignore the creation mode, and some network mounts
-        # refuse chmod: failing the login over it would help nobody.
+        # Some filesystems ignore the creation mode (a umask only narrows it), and
+        # some network mounts refuse chmod: failing the login over it would help nobody.
         if os.name == "posix":  # Windows: the profile directory's ACL protects it
             try:
                 os.chmod(tmp, 0o600)
