@@ -746,10 +746,10 @@ def _loads(text: str) -> Any:
 # ---------------------------------------------------------------------------
 
 
-def _home(env: Mapping[str, str]) -> str:
-    """The home directory, as os.path.expanduser finds it (HOME on POSIX,
-    USERPROFILE on Windows), but never an empty or relative one: that would
-    put the credentials in / or in whatever directory arkor runs in."""
+def _credentials_path(env: Mapping[str, str]) -> str:
+    """The file under the home directory as os.path.expanduser finds it (HOME
+    on POSIX, USERPROFILE on Windows), but never an empty or relative one:
+    that would put the credentials in / or in whatever directory arkor runs in."""
     variable = "USERPROFILE" if sys.platform == "win32" else "HOME"
     home = env.get(variable)
     if home is None and sys.platform != "win32":  # as expanduser: the account's own
@@ -760,16 +760,11 @@ def _home(env: Mapping[str, str]) -> str:
         except KeyError:
             home = None
     if not home:
-        raise ArkorError(
-            _MSG_NO_HOME.format(variable=variable, problem=_WHY_UNSET if home is None else _WHY_EMPTY_VALUE)
-        )
+        problem = _WHY_UNSET if home is None else _WHY_EMPTY_VALUE
+        raise ArkorError(_MSG_NO_HOME.format(variable=variable, problem=problem))
     if not os.path.isabs(home):
         raise ArkorError(_MSG_NO_HOME.format(variable=variable, problem=_WHY_RELATIVE.format(value=home)))
-    return home
-
-
-def _credentials_path(env: Mapping[str, str]) -> str:
-    return os.path.join(_home(env), _CREDENTIALS_DIR, _CREDENTIALS_NAME)
+    return os.path.join(home, _CREDENTIALS_DIR, _CREDENTIALS_NAME)
 
 
 def _os_reason(exc: OSError) -> str:
@@ -782,32 +777,6 @@ def _regular(info: os.stat_result, path: str) -> None:
     device or a folder planted there is never read, written through or removed."""
     if not stat.S_ISREG(info.st_mode):
         raise ArkorError(_MSG_NOT_REGULAR.format(path=path))
-
-
-def _read_file(path: str) -> bytes | None:
-    """The bytes of the credentials file, or None when there is none.
-
-    Only a regular file is read: the open cannot block (O_NONBLOCK: a FIFO
-    planted at the path would otherwise wait for a writer forever), and
-    anything but a regular file is refused before a read.
-    """
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
-    try:
-        fd = os.open(path, flags)
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        if os.path.exists(path):  # a socket cannot be opened (ENXIO): say what it is
-            _regular(os.stat(path), path)
-        raise _NotReadable(_MSG_CANNOT_READ.format(path=path, reason=_os_reason(exc))) from None
-    try:
-        _regular(os.fstat(fd), path)
-        with open(fd, "rb", closefd=False) as f:
-            return f.read(_MAX_BODY + 1)
-    except OSError as exc:
-        raise _NotReadable(_MSG_CANNOT_READ.format(path=path, reason=_os_reason(exc))) from None
-    finally:
-        os.close(fd)
 
 
 def _parse_credentials(raw: bytes, path: str) -> Credentials:
@@ -841,41 +810,44 @@ def _parse_credentials(raw: bytes, path: str) -> Credentials:
 
 
 class _OnFile:
-    """What the credentials file holds at one moment: the one way it is read.
-
-    ``exists`` is false when there is no file. ``raw`` is its bytes (None
-    when they cannot be read); ``stored`` the credentials in them (None when
-    they are not valid credentials, and ``problem`` then says why).
-    """
+    """What the credentials file holds at one moment: the one way it is read."""
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self.exists = False
         self.raw: bytes | None = None
         self.stored: Credentials | None = None
         self.problem: ArkorError | None = None
+        # Only a regular file is read, and the open cannot block (O_NONBLOCK: a
+        # FIFO planted at the path would otherwise wait for a writer forever).
+        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
         try:
-            raw = _read_file(path)  # a FIFO, socket or folder: refused here, never read or touched
-        except _NotReadable as exc:
-            self.exists, self.problem = True, exc
-            return
-        if raw is None:
-            return
-        self.exists, self.raw = True, raw
-        try:
-            self.stored = _parse_credentials(raw, path)
-        except ArkorError as exc:
-            self.problem = exc
+            fd = os.open(path, flags)
+            try:
+                _regular(os.fstat(fd), path)
+                with open(fd, "rb", closefd=False) as f:
+                    self.raw = f.read(_MAX_BODY + 1)
+            finally:
+                os.close(fd)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            if os.path.exists(path):  # a socket cannot be opened (ENXIO): say what it is
+                _regular(os.stat(path), path)
+            self.problem = _NotReadable(_MSG_CANNOT_READ.format(path=path, reason=_os_reason(exc)))
+        if self.raw is not None:
+            try:
+                self.stored = _parse_credentials(self.raw, path)
+            except ArkorError as exc:
+                self.problem = exc
+        self.exists = self.raw is not None or self.problem is not None
 
     @property
     def key(self) -> object:
         """What a write compares (SPEC 3.1): the same anonymous id, the same
         OAuth refresh token (a renewal elsewhere changes it), or the same
         bytes of a file that is not valid credentials; None: no file."""
-        if not self.exists:
-            return None
         if self.stored is None:
-            return ("raw", self.raw)
+            return ("raw", self.raw) if self.exists else None
         if self.stored["mode"] == "anon":
             return ("anon", self.stored["anonymousId"])
         return ("oauth", self.stored["refreshToken"])
@@ -888,27 +860,18 @@ class _OnFile:
             return self.key
         return ("oauth", self.stored["auth0Domain"], self.stored["clientId"], self.stored["audience"])
 
-    def credentials(self) -> Credentials | None:
-        """The stored credentials, None when there is no file, or the error
-        that names the file and what is wrong with it."""
-        if self.problem is not None:
-            raise self.problem
-        return self.stored
-
 
 def _read_credentials(path: str) -> Credentials | None:
-    """The stored credentials, or None when there is no file.
-
-    A file that is there but cannot be read or understood is an error that
-    names it; it is never overwritten or removed here.
-    """
-    return _OnFile(path).credentials()
+    """The stored credentials, None when there is no file; an error naming a broken one, left as it is."""
+    on_file = _OnFile(path)
+    if on_file.problem is not None:
+        raise on_file.problem
+    return on_file.stored
 
 
 def _payload(path: str, data: Credentials) -> bytes:
-    """``data`` as the file's bytes, indented as the Node CLI writes it; but
-    compact when that would pass the size limit (fields another tool wrote
-    compactly are kept, not inflated), and never what the next read refuses."""
+    """``data`` as the file's bytes, indented as the Node CLI writes it, but compact
+    when that would pass the size limit (fields another tool wrote compactly stay so)."""
     import json
 
     compact: dict[str, Any] = {"separators": (",", ":"), "ensure_ascii": False}
@@ -921,19 +884,14 @@ def _payload(path: str, data: Credentials) -> bytes:
 
 
 def _write_credentials(path: str, data: Credentials) -> str | None:
-    """Replace the file at ``path`` with ``data``, atomically and privately;
-    return a warning when the file could not be made private.
-
-    A reader sees the old file or the whole new one, never a torn one: the
-    JSON goes to a temporary file in the same directory, which is flushed to
-    disk and then renamed over the target in one step.
-    """
+    """Replace the file with ``data``; a warning when it could not be made private.
+    A reader sees the old file or the whole new one, never a torn one: the bytes go
+    to a temporary file beside it, flushed to disk, then renamed over it in one step."""
     directory = os.path.dirname(path)
     payload = _payload(path, data)
     tmp = os.path.join(directory, f".{_CREDENTIALS_NAME}.{os.getpid()}.{os.urandom(6).hex()}.tmp")
-    # O_EXCL: the name is created here or not at all, so a link planted at it
-    # is never followed. Mode 0600 from the first instant: there is no moment
-    # in which another user could open the file.
+    # O_EXCL: the name is created here or not at all, so a link planted at it is
+    # never followed. Mode 0600 from the first instant: no other user can open it.
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
     try:
         fd = os.open(tmp, flags, 0o600)
@@ -944,7 +902,14 @@ def _write_credentials(path: str, data: Credentials) -> str | None:
             f.write(payload)
             f.flush()
             os.fsync(f.fileno())
-        warning = _make_private(tmp)
+        warning = None
+        # Some filesystems ignore the creation mode (a umask only narrows it), and
+        # some network mounts refuse chmod: failing the login over it would help nobody.
+        if os.name == "posix":  # Windows: the profile directory's ACL protects it
+            try:
+                os.chmod(tmp, 0o600)
+            except OSError as exc:
+                warning = _MSG_NOT_PRIVATE.format(path=path, reason=_os_reason(exc))
         _when_not_busy(lambda: os.replace(tmp, path))
     except BaseException as exc:
         # Whatever went wrong (a full disk, Ctrl-C), leave no stray file
@@ -956,24 +921,16 @@ def _write_credentials(path: str, data: Credentials) -> str | None:
         if isinstance(exc, OSError):
             raise ArkorError(_MSG_CANNOT_WRITE.format(path=path, reason=_os_reason(exc))) from None
         raise
-    _fsync_directory(directory)
-    return warning and warning.replace(tmp, path)
-
-
-def _make_private(path: str) -> str | None:
-    """Make the file exactly 0600; a refusal is only a warning, returned.
-
-    The file was created 0600 (the umask can only take bits away), but some
-    filesystems ignore the creation mode, and some network mounts reject
-    chmod: failing the login over it would help nobody.
-    """
-    if os.name != "posix":  # Windows: the profile directory's ACL protects it
-        return None
-    try:
-        os.chmod(path, 0o600)
-    except OSError as exc:
-        return _MSG_NOT_PRIVATE.format(path=path, reason=_os_reason(exc))
-    return None
+    if os.name == "posix":  # the rename itself made durable; best effort
+        try:
+            directory_fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+            try:
+                os.fsync(directory_fd)
+            finally:
+                os.close(directory_fd)
+        except OSError:
+            pass
+    return warning
 
 
 def _private_directory(directory: str) -> str | None:
@@ -981,14 +938,12 @@ def _private_directory(directory: str) -> str | None:
     may write it may delete or swap the credentials and the lock. Return a
     warning when it was tightened; refuse one that another user owns."""
     os.makedirs(directory, mode=0o700, exist_ok=True)
-    if os.name != "posix":  # Windows: the profile directory's ACL protects it
-        return None
     info = os.stat(directory)
-    if not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+    if os.name != "posix" or not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):  # Windows: the profile's ACL protects it
         return None
     if info.st_uid != os.getuid():  # type: ignore[attr-defined,unused-ignore]  # POSIX only
         raise ArkorError(_MSG_DIRECTORY_NOT_OURS.format(path=directory, uid=info.st_uid))
-    # As with the file (_make_private): a mount that refuses or ignores
+    # As with the file (_write_credentials): a mount that refuses or ignores
     # modes (a Windows drive under WSL, vfat) gets a warning, not a failure.
     try:
         os.chmod(directory, 0o700)
@@ -1001,132 +956,41 @@ def _private_directory(directory: str) -> str | None:
 
 
 def _when_not_busy(change: Callable[[], None]) -> None:
-    """``change`` (os.replace, os.remove), retried briefly where Windows
-    reports the file busy (another process, a virus scanner or an editor,
-    holding it open): a removal after a revocation must not give up at once."""
-    attempts = 10 if os.name == "nt" else 1
-    for attempt in range(1, attempts + 1):
+    """``change`` (os.replace, os.remove), retried briefly while Windows says the file is busy
+    (another process, a virus scanner or an editor has it open): a removal after a revocation
+    must not give up at once."""
+    for attempt in range(1, 10 if os.name == "nt" else 1):
         try:
             change()
             return
         except PermissionError:
-            if attempt == attempts:
-                raise
             time.sleep(0.05 * attempt)
+    change()  # the last attempt, whose error is the one said
 
 
-def _fsync_directory(directory: str) -> None:
-    """Make the rename itself durable (POSIX); best effort."""
-    if os.name != "posix":
-        return
+def _try_lock(fd: int) -> bool:
     try:
-        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+        if sys.platform == "win32":
+            import msvcrt
 
-
-class _CredentialsLock:
-    """An inter-process lock beside the credentials file, held by everything
-    that changes the file.
-
-    Refreshing reads the refresh token, spends it, and writes its successor:
-    two processes doing that at once would spend the same token twice, and
-    with rotation the second write could keep a token the server has already
-    replaced; a login or logout in the middle of it would be overwritten by
-    its write. The lock makes each change one step. The lock file itself is
-    never removed (removing it would let two holders in at once).
-
-    A holder makes at most one request, so the wait is bounded by that
-    request's bound (``wait``); ``waiting`` is called once, after about a
-    second, so that the user hears why nothing happens. Taking the lock also
-    proves that the directory can be written: a login takes it before it
-    sends anything, so that it never mints an identity it cannot store.
-    """
-
-    def __init__(self, path: str, wait: float, waiting: Callable[[str], None]) -> None:
-        self.path = path + ".lock"
-        self._wait, self._waiting = wait, waiting
-        self._fd = -1
-        self.note: str | None = None  # the directory was made private
-
-    def __enter__(self) -> _CredentialsLock:  # noqa: PYI034 - private, never subclassed
-        directory = os.path.dirname(self.path)
-        # O_NONBLOCK: a FIFO planted at the path must not hold the open.
-        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
-        flags |= getattr(os, "O_BINARY", 0)
-        try:
-            self.note = _private_directory(directory)
-            fd = os.open(self.path, flags, 0o600)
-        except OSError as exc:
-            raise ArkorError(_MSG_CANNOT_WRITE.format(path=self.path, reason=_os_reason(exc))) from None
-        if not os.access(directory, os.W_OK):  # the lock file is there, but no new file could be
-            os.close(fd)
-            raise ArkorError(_MSG_CANNOT_WRITE.format(path=directory, reason=os.strerror(errno.EACCES)))
-        try:
-            _regular(os.fstat(fd), self.path)
-        except ArkorError:
-            os.close(fd)
-            raise
-        start = time.monotonic()
-        said = False
-        try:
-            while not _try_lock(fd):
-                waited = time.monotonic() - start
-                if waited >= _LOCK_NOTICE and not said:  # before giving up: a wait that long is always said
-                    self._waiting(_MSG_LOCK_WAITING.format(path=self.path))
-                    said = True
-                if waited >= self._wait:
-                    raise _LockTimeout(_MSG_LOCK_TIMEOUT.format(path=self.path))
-                time.sleep(0.05)
-        except BaseException:  # given up, or Ctrl-C while waiting: no descriptor left open
-            os.close(fd)
-            raise
-        self._fd = fd
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._fd >= 0:
-            _unlock(self._fd)
-            os.close(self._fd)
-            self._fd = -1
-
-
-if sys.platform == "win32":
-
-    def _try_lock(fd: int) -> bool:
-        import msvcrt
-
-        os.lseek(fd, 0, os.SEEK_SET)
-        try:
+            os.lseek(fd, 0, os.SEEK_SET)
             msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # the first byte stands for the file
-        except OSError:
-            return False
-        return True
+        else:
+            import fcntl
 
-    def _unlock(fd: int) -> None:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    return True
+
+
+def _unlock(fd: int) -> None:
+    if sys.platform == "win32":
         import msvcrt
 
         os.lseek(fd, 0, os.SEEK_SET)
         msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
-
-else:
-
-    def _try_lock(fd: int) -> bool:
-        import fcntl
-
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            return False
-        return True
-
-    def _unlock(fd: int) -> None:
+    else:
         import fcntl
 
         fcntl.flock(fd, fcntl.LOCK_UN)
@@ -1138,15 +1002,11 @@ else:
 
 
 class _Context:
-    """What one run of a command shares: the terminal, the environment (read
-    from here and nowhere else) and the bounds that follow from it, the
-    latest deprecation notice and the notes the layers below recorded (both
-    said when the command ends), and whether the command has changed the
-    stored credentials (its work then stands even if its output is lost).
-
-    ``api``: a run for the Python API, whose warnings go to the ``arkor``
-    logger and never to the caller's streams.
-    """
+    """What one run of a command shares: the terminal; the environment (read here and
+    nowhere else) and the bounds that follow from it; the notes and deprecation notice
+    said when the command ends; whether it changed the stored credentials (its work then
+    stands even if its output is lost). ``api``: a Python API run, whose warnings go to
+    the ``arkor`` logger, never to the caller's streams."""
 
     def __init__(self, term: _Terminal, env: Mapping[str, str], api: bool = False) -> None:
         self.term, self.env, self.api = term, env, api
@@ -1163,24 +1023,18 @@ class _Context:
         stdout: IO[str] | None = None,
         stderr: IO[str] | None = None,
     ) -> _Context:
-        """A run on ``env`` and the given streams, each defaulting to this
-        process's own. A stream the process was started without (``arkor
-        whoami >&-``, pythonw) writes nowhere."""
+        """A run on ``env`` and the streams given, or this process's own (or _missing_stream)."""
         env = os.environ if env is None else env
-        stdin, stdout, stderr = (
-            given if given is not None else current or _missing_stream()
-            for given, current in ((stdin, sys.stdin), (stdout, sys.stdout), (stderr, sys.stderr))
-        )
+        streams = zip((stdin, stdout, stderr), (sys.stdin, sys.stdout, sys.stderr))
+        stdin, stdout, stderr = (given if given is not None else own or _missing_stream() for given, own in streams)
         return cls(_Terminal(stdin, stdout, stderr, env), env)
 
     def note(self, line: str) -> None:
-        """Record a warning to say when the command ends (once, however often
-        the command met it: a login takes the lock twice)."""
+        """A warning to say when the command ends: once, however often met (a login locks twice)."""
         if line not in self.notes:
             self.notes.append(line)
 
     def warn(self, line: str) -> None:
-        """Say a warning now: on stderr, or to the logger for the Python API."""
         if self.api:
             import logging
 
@@ -1192,18 +1046,15 @@ class _Context:
             self.term.warn(line)
 
     def can_ask(self) -> bool:
-        """Whether a question may be asked (SPEC 1): a person at a terminal
-        (stdin and stdout are TTYs), and not a CI job, TTY or not."""
+        """Whether a question may be asked (SPEC 1): a person at a terminal, and not in CI."""
         return not self.api and self.term.interactive() and not self.env.get("CI")
 
     def confirm(self, question: str) -> bool:
         """Ask a yes/no question whose default is No (end of input included)."""
-        answer = self.term.ask(question)
-        return (answer or "").lower() in ("y", "yes")
+        return (self.term.ask(question) or "").lower() in ("y", "yes")
 
     def lock_wait(self) -> float:
-        """How long to wait for the credentials lock: one request's bound,
-        with some room (SPEC 3.1)."""
+        """How long to wait for the lock: one request's bound, and room (SPEC 3.1)."""
         timeout = self.http_timeout()
         return timeout + min(timeout, _LOCK_SLACK)
 
@@ -1221,9 +1072,8 @@ class _Context:
 
 
 def _missing_stream() -> IO[str]:
-    """Stands for a stream the process was started without (``arkor whoami
-    >&-``, pythonw): every write fails, so the output counts as lost (see
-    main), and a read finds the end of input."""
+    """A stream the process was started without (``arkor whoami >&-``, pythonw):
+    every write fails, so the output counts as lost (see main); a read finds the end."""
     stream = io.StringIO()
     stream.close()
     return stream
@@ -1247,93 +1097,108 @@ def _seconds(text: str) -> float:
 # ---------------------------------------------------------------------------
 
 
-class _HeldSignals:
-    """SIGINT, SIGTERM and SIGHUP, held once ``hold()`` is called and
-    delivered at ``release()``, as they would have ended the command (Ctrl-C
-    then ends it with 130; SIGTERM and SIGHUP with their default end).
-
-    What a server has done (an identity minted, a refresh token rotated, a
-    session revoked) cannot be undone, so a signal must not end the command
-    between the request that did it and its outcome on disk. The request's
-    own deadline bounds the hold. Only the main thread can set handlers: a
-    Python API call from another thread holds nothing.
-    """
-
-    def __init__(self) -> None:
-        self._previous: dict[int, Any] = {}
-        self._caught: list[int] = []
-
-    def hold(self) -> None:
-        import signal
-        import threading
-
-        if self._previous or threading.current_thread() is not threading.main_thread():
-            return
-        for name in ("SIGINT", "SIGTERM", "SIGHUP"):
-            number = getattr(signal, name, None)  # no SIGHUP on Windows
-            if number is not None:
-                self._previous[number] = signal.signal(number, self._catch)
-
-    def _catch(self, number: int, frame: object) -> None:
-        self._caught.append(number)
-
-    def release(self) -> None:
-        import signal
-
-        for number, handler in self._previous.items():
-            signal.signal(number, handler if handler is not None else signal.SIG_DFL)
-        self._previous.clear()
-        if self._caught:
-            signal.raise_signal(self._caught[0])  # under the handler it had: as it would have ended
-
-
 class _Change:
-    """One change to the credentials file, made the one way every change is
-    made (SPEC 3.1): under the lock, the file read again just before it is
-    replaced or removed, and the change made only when the file still holds
-    what the command read or showed (``expected``; by default, what is there
-    when the lock is taken). The Node CLI writes the file without any lock:
-    the lock alone would not see its writes.
+    """One change to the credentials file, made as every change is (SPEC 3.1):
+    under a lock beside it, the file read again just before it is replaced or
+    removed, and changed only when it still holds what the command read or
+    showed (``expected``; by default, what is there when the lock is taken),
+    since the Node CLI writes it without the lock.
 
-    ``send(request)`` makes a request that changes state on a server with
-    signals held until the change is over; the lock is released first.
-    """
+    Without the lock, two refreshes at once would spend the same refresh
+    token twice, and with rotation the second write could keep a token the
+    server has already replaced; a login or logout in the middle would be
+    overwritten. The lock file is never removed (two holders could then get
+    in at once). Taking it proves that the directory can be written: a login
+    takes it before it sends anything, so it never mints what it cannot store.
+
+    ``send(request)`` holds SIGINT, SIGTERM and SIGHUP until the change is
+    over, then delivers them as they would have ended the command: what a
+    server has done (an identity minted, a refresh token rotated, a session
+    revoked) cannot be undone, so no signal may end the command between the
+    request and its outcome on disk; the request's deadline bounds the hold."""
 
     def __init__(self, ctx: _Context, path: str, expected: _OnFile | None = None) -> None:
         self.ctx, self.path, self._expected = ctx, path, expected
-        self._lock = _CredentialsLock(path, ctx.lock_wait(), ctx.warn)
-        self._held = _HeldSignals()
-        self.found: _OnFile
+        self._wait = ctx.lock_wait()
+        self._held: dict[int, Any] = {}  # signal: the handler it had
+        self._caught: list[int] = []
 
     def __enter__(self) -> _Change:  # noqa: PYI034 - private, never subclassed
-        self._lock.__enter__()
-        if self._lock.note:
-            self.ctx.note(self._lock.note)
+        self._fd = self._lock(self.path + ".lock")
         try:
             self.found = _OnFile(self.path)
         except BaseException:
-            self._lock.__exit__()
+            self.__exit__()
             raise
         self.expected = self._expected if self._expected is not None else self.found
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def _lock(self, path: str) -> int:
+        """The lock's descriptor, once taken. A holder makes at most one request,
+        so the wait is its bound (lock_wait); after a second the user hears why."""
+        directory = os.path.dirname(path)
+        # O_NONBLOCK: a FIFO planted at the path must not hold the open.
+        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
+        flags |= getattr(os, "O_BINARY", 0)
         try:
-            self._lock.__exit__()
+            note = _private_directory(directory)
+            fd = os.open(path, flags, 0o600)
+        except OSError as exc:
+            raise ArkorError(_MSG_CANNOT_WRITE.format(path=path, reason=_os_reason(exc))) from None
+        try:
+            if not os.access(directory, os.W_OK):  # the lock file is there, but no new file could be
+                raise ArkorError(_MSG_CANNOT_WRITE.format(path=directory, reason=os.strerror(errno.EACCES)))
+            _regular(os.fstat(fd), path)
+            start = time.monotonic()
+            said = False
+            while not _try_lock(fd):
+                waited = time.monotonic() - start
+                if waited >= _LOCK_NOTICE and not said:  # before giving up: a wait that long is always said
+                    self.ctx.warn(_MSG_LOCK_WAITING.format(path=path))
+                    said = True
+                if waited >= self._wait:
+                    raise _LockTimeout(_MSG_LOCK_TIMEOUT.format(path=path))
+                time.sleep(0.05)
+        except BaseException:  # refused, given up, or Ctrl-C while waiting: no descriptor left open
+            os.close(fd)
+            raise
+        if note:
+            self.ctx.note(note)  # the directory was made private
+        return fd
+
+    def __exit__(self, *exc: object) -> None:
+        import signal
+
+        try:
+            _unlock(self._fd)
+            os.close(self._fd)
         finally:
-            self._held.release()
+            for number, handler in self._held.items():
+                signal.signal(number, handler if handler is not None else signal.SIG_DFL)
+            if self._caught:
+                signal.raise_signal(self._caught[0])  # under the handler it had: as it would have ended
 
     def send(self, request: Callable[[], _T]) -> _T:
-        self._held.hold()
+        import signal
+        import threading
+
+        # Only the main thread can set handlers: a Python API call from another holds nothing.
+        if not self._held and threading.current_thread() is threading.main_thread():
+            for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+                number = getattr(signal, name, None)  # no SIGHUP on Windows
+                if number is not None:
+                    self._held[number] = signal.signal(number, self._catch)
         return request()
+
+    def _catch(self, number: int, frame: object) -> None:
+        self._caught.append(number)
 
     def _unchanged(self) -> bool:
         self.found = _OnFile(self.path)
         return self.found.key == self.expected.key
 
     def store(self, data: Credentials) -> bool:
-        """Replace the file with ``data``; False, writing nothing, when the
-        file no longer holds what was expected (``found`` says what it holds)."""
+        """Replace the file with ``data``; False, writing nothing, when it changed (see ``found``)."""
         if not self._unchanged():
             return False
         warning = _write_credentials(self.path, data)
