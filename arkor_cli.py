@@ -1964,11 +1964,7 @@ def _split_target(target: str) -> tuple[str, str, str]:
     "?", query); not with urlsplit, which raises on some junk a client may send."""
     target = target.partition("#")[0]
     if "://" in target.partition("?")[0]:  # absolute-form: drop the scheme and authority
-        after = target.split("://", 1)[1]
-        cut = min((i for i in (after.find("/"), after.find("?")) if i >= 0), default=len(after))
-        target = after[cut:]
-        if not target.startswith("/"):
-            target = "/" + target
+        target = "/" + re.sub(r"^[^/?]*/?", "", target.split("://", 1)[1])
     return target.partition("?")
 
 
@@ -2150,7 +2146,6 @@ def _open_browser(url: str, env: Mapping[str, str]) -> bool:
 
 
 def _wait_for_code(callback: _Callback, timeout: float, term: _Terminal, paste: bool) -> str:
-    """Wait for the callback (or a pasted URL) for at most ``timeout`` seconds."""
     if paste:
         _accept_pasted_url(callback, term)
     deadline = time.monotonic() + timeout
