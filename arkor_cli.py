@@ -2207,10 +2207,9 @@ def _post_form(url: str, form: Mapping[str, str], seconds: float, env: Mapping[s
 
 
 def _token_answer(reply: _Reply) -> tuple[str, str | None, int]:
-    """The one check of a token endpoint's 200 answer, the code exchange's or a
-    refresh's: the access token, the refresh token (None: not rotated), and its
-    expiry (an unknown lifetime: now). A malformed answer raises _MalformedTokens,
-    carrying any valid refresh token it held."""
+    """The one check of a token endpoint's 200 answer, exchange's or refresh's: the
+    access token, the refresh token (None: not rotated), its expiry (an unknown
+    lifetime: now). Raises _MalformedTokens, with any valid refresh token it held."""
     body = reply.json_or_none()
     problem = _problem(TokenAnswer, body)
     if problem is None and not 0 <= (body.get("expires_in") or 0) < 1e9:
