@@ -1683,7 +1683,6 @@ def _cloud_api(ctx: _Context, stored: Credentials | None = None, path: str = "")
 # OAuth 2.0 Authorization Code + PKCE, and the loopback listener
 # ---------------------------------------------------------------------------
 
-_OAUTH_SCOPE = "openid profile email offline_access"
 _CALLBACK_PATH = "/callback"
 # Text-mode browsers would take over the terminal the CLI is waiting in.
 _TEXT_BROWSERS = frozenset({"lynx", "links", "links2", "elinks", "w3m", "www-browser"})
@@ -1720,7 +1719,7 @@ def _authorize_url(config: CliConfig, redirect_uri: str, state: str, challenge: 
             "response_type": "code",
             "client_id": config["clientId"],
             "redirect_uri": redirect_uri,
-            "scope": _OAUTH_SCOPE,
+            "scope": "openid profile email offline_access",
             "audience": config["audience"],
             "state": state,
             "code_challenge": challenge,
@@ -1731,18 +1730,14 @@ def _authorize_url(config: CliConfig, redirect_uri: str, state: str, challenge: 
 
 
 class _Callback:
-    """The one answer the login waits for: a code, or why there is none.
-
-    The first callback decides; anything after it is ignored, so a second
-    tab or a replayed request cannot change the outcome.
-    """
+    """The one answer the login waits for: a code, or why there is none. The
+    first callback decides: a second tab or a replayed request changes nothing."""
 
     def __init__(self, state: str) -> None:
         import threading
 
         self._state = state
-        self._lock = threading.Lock()
-        self._decided = False
+        self._undecided = threading.Lock()  # taken for good by the first callback
         self.done = threading.Event()  # set once the browser has its answer
         self.code: str | None = None
         self.failure: str | None = None
@@ -1754,12 +1749,9 @@ class _Callback:
         return hmac.compare_digest(state.encode("utf-8", "surrogatepass"), self._state.encode())
 
     def decide(self, params: Mapping[str, list[str]]) -> tuple[int, str] | None:
-        """Check callback parameters; return the HTTP status and text for the
-        browser, or None when the login was already decided."""
-        with self._lock:
-            if self._decided:
-                return None
-            self._decided = True
+        """The HTTP status and text for the browser; None once the login is decided."""
+        if not self._undecided.acquire(blocking=False):
+            return None
         error, code, state = ((params.get(name) or [""])[0] for name in ("error", "code", "state"))
         if error:
             description = (params.get("error_description") or [""])[0]
@@ -1769,10 +1761,9 @@ class _Callback:
             self.failure = _MSG_MISSING_CODE
             return 400, _MSG_CALLBACK_MISSING_CODE
         if not self.ours(state):
-            # A state this process did not issue means the callback is not the
-            # answer to its sign-in (a stale tab, or a page forging the request):
-            # exchanging that code could sign the user in as somebody else
-            # (login CSRF, RFC 6749 §10.12).
+            # A state this process did not issue (a stale tab, a page forging the
+            # request): exchanging its code could sign the user in as somebody
+            # else (login CSRF, RFC 6749 §10.12).
             self.failure = _MSG_STATE_MISMATCH
             return 400, self.failure
         self.code = code
@@ -1780,17 +1771,11 @@ class _Callback:
 
 
 def _split_target(target: str) -> tuple[str, str, str]:
-    """A request target as (path, "?", query), for origin-form ``/callback?..``
-    and absolute-form ``http://127.0.0.1:port/callback?..`` (RFC 9112 §3.2)
-    alike, without urlsplit, which raises on some junk a client may send."""
+    """A request target, origin-form or absolute-form (RFC 9112 §3.2), as (path,
+    "?", query); not with urlsplit, which raises on some junk a client may send."""
     target = target.partition("#")[0]
-    head = target.partition("?")[0]
-    if "://" in head:  # absolute-form: drop the scheme and authority
-        after = target.split("://", 1)[1]
-        cut = min((i for i in (after.find("/"), after.find("?")) if i >= 0), default=len(after))
-        target = after[cut:]
-        if not target.startswith("/"):
-            target = "/" + target
+    if "://" in target.partition("?")[0]:  # absolute-form: drop the scheme and authority
+        target = "/" + re.sub(r"^[^/?]*/?", "", target.split("://", 1)[1])
     return target.partition("?")
 
 
@@ -1838,7 +1823,6 @@ def _listen(ports: list[int], callback: _Callback) -> Any:
             # included, is plain text, never sniffed as HTML: these bodies echo
             # what the request carried, and must not become a reflected-XSS page.
             text = message or self.responses.get(code, ("Error",))[0]
-            self.close_connection = True
             self._send(code, "text/plain; charset=utf-8", text.encode("utf-8", "replace"))
 
         def _send(self, status: int, content_type: str, body: bytes) -> None:
@@ -1857,26 +1841,24 @@ def _listen(ports: list[int], callback: _Callback) -> Any:
         def log_message(self, format: str, *args: Any) -> None:
             pass  # request lines hold the code; they never reach the terminal
 
-    class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    # Not http.server.HTTPServer: its server_bind looks its own name up with
+    # getfqdn(), a reverse-DNS lookup that can stall for many seconds.
+    class Server(socketserver.ThreadingTCPServer):
         daemon_threads = True
         request_queue_size = 64  # browsers open several idle pre-connections at once
         block_on_close = False
-        # On Windows SO_REUSEADDR lets another process bind the same port and
-        # steal the callback; on POSIX it only skips TIME_WAIT from a last run.
+        # Another process could bind the same port and steal the callback: on
+        # Windows SO_REUSEADDR lets it (on POSIX it only skips TIME_WAIT from a
+        # last run), and SO_EXCLUSIVEADDRUSE stops it.
         allow_reuse_address = os.name != "nt"
 
         def handle_error(self, request: Any, client_address: Any) -> None:
             pass  # a browser giving up, junk, a reset: nothing for the user's terminal
 
         def server_bind(self) -> None:
-            # Not HTTPServer.server_bind: it resolves its own name with
-            # getfqdn(), a reverse-DNS lookup that can stall for many seconds,
-            # for a server_name that nothing here reads.
-            exclusive = getattr(socket, "SO_EXCLUSIVEADDRUSE", None)  # Windows
-            if exclusive is not None:
-                # Without it, another process could bind the same port there.
-                self.socket.setsockopt(socket.SOL_SOCKET, exclusive, 1)
-            socketserver.TCPServer.server_bind(self)
+            if sys.platform == "win32":
+                self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_EXCLUSIVEADDRUSE, 1)
+            super().server_bind()
 
     if not ports:
         raise ArkorError(_MSG_NO_PORTS)
@@ -1894,8 +1876,7 @@ def _listen(ports: list[int], callback: _Callback) -> Any:
 
 
 def _is_text_browser(command: str) -> bool:
-    words = command.strip().split()
-    name = os.path.basename(words[0]).lower() if words else ""
+    name = os.path.basename(command.split()[0]).lower()
     return name.removesuffix(".exe") in _TEXT_BROWSERS
 
 
@@ -1917,10 +1898,9 @@ def _browser_command(
     kernel: str | None = None,
     which: Callable[[str], str | None] | None = None,
 ) -> tuple[list[str], dict[str, str]] | None:
-    """The command that shows ``url`` to the user, and its environment; None
-    where no browser can work (the printed URL is then the way in). The URL
-    is always an argument of its own (webbrowser passes it on as one), never
-    spliced into a command string."""
+    """The command that shows ``url``, and its environment; None where no browser
+    can work (the printed URL is then the way in). The URL is always an argument
+    of its own (webbrowser passes it on as one), never spliced into a command."""
     import shutil
 
     platform = platform or sys.platform
@@ -1957,44 +1937,30 @@ def _browser_command(
 
 def _open_browser(url: str, env: Mapping[str, str]) -> bool:
     """Start showing ``url`` and return at once: whether a browser was started.
-
-    webbrowser waits for a BROWSER command to exit, and the browsers it
-    starts inherit this process's stdout and stderr, so a browser that stays
-    open would block the login and keep `arkor login | tee log` from ending.
-    Run from a detached child interpreter with its output on the null
-    device, it can do neither.
-    """
-    import subprocess
+    webbrowser waits for a BROWSER command to exit, and the browsers it starts
+    inherit stdout and stderr, so one left open would block the login and keep
+    `arkor login | tee log` from ending; run from a detached child interpreter
+    with its output on the null device, it can do neither."""
+    from subprocess import DEVNULL, Popen
 
     found = _browser_command(url, env)
     if found is None or not sys.executable:
         return False
     argv, child_env = found
     try:
-        # Kept referenced, so that it is not reported as abandoned while it runs.
-        _BROWSER_PROCESSES.append(
-            subprocess.Popen(
-                argv,
-                env=child_env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                close_fds=True,
-                start_new_session=True,  # Ctrl-C here must not close the user's browser
-            )
-        )
+        # A session of its own: Ctrl-C here must not close the user's browser.
+        child = Popen(argv, env=child_env, stdin=DEVNULL, stdout=DEVNULL, stderr=DEVNULL, start_new_session=True)
     except OSError:
         return False
+    _BROWSER_PROCESSES.append(child)  # kept referenced: not reported as abandoned while it runs
     return True
 
 
 def _wait_for_code(callback: _Callback, timeout: float, term: _Terminal, paste: bool) -> str:
-    """Wait for the callback (or a pasted URL) for at most ``timeout`` seconds."""
     if paste:
         _accept_pasted_url(callback, term)
     deadline = time.monotonic() + timeout
-    # Short waits rather than one long one: on Windows, Ctrl-C reaches
-    # Python only between waits.
+    # Short waits: on Windows, Ctrl-C reaches Python only between them.
     while not callback.done.wait(min(0.1, max(0.0, deadline - time.monotonic()))):
         if time.monotonic() >= deadline:
             raise ArkorError(_MSG_TIMED_OUT.format(seconds=f"{timeout:g}"))
@@ -2016,11 +1982,10 @@ def _foreground(stream: IO[str]) -> bool:
 
 
 def _accept_pasted_url(callback: _Callback, term: _Terminal) -> None:
-    """Over SSH the browser runs elsewhere and cannot reach 127.0.0.1 here;
-    the address it ended on still holds the code and state, so the user may
-    paste it. Only this sign-in's answer, or an error, ends the login; any
-    other line, the address of another sign-in (an older tab's) included,
-    gets the prompt again, where a loopback callback would have ended it."""
+    """Let the user paste the address the browser ended on, which holds the
+    code and state. Only this sign-in's answer, or an error, ends the login;
+    any other line, an older tab's address included, gets the prompt again,
+    where a loopback callback would have ended it."""
     import threading
     from urllib.parse import parse_qs
 
@@ -2053,11 +2018,9 @@ def _post_form(url: str, form: Mapping[str, str], seconds: float, env: Mapping[s
 
 
 def _token_answer(reply: _Reply) -> tuple[str, str | None, int]:
-    """The one check of a token endpoint's 200 answer, for the code exchange
-    and the refresh alike: the access token, the refresh token (None when
-    not rotated), and when the access token expires (an unknown lifetime:
-    now). A malformed answer raises _MalformedTokens, which still carries a
-    valid refresh token it held."""
+    """The one check of a token endpoint's 200 answer, exchange's or refresh's: the
+    access token, the refresh token (None: not rotated), its expiry (an unknown
+    lifetime: now). Raises _MalformedTokens, with any valid refresh token it held."""
     body = reply.json_or_none()
     problem = _problem(TokenAnswer, body)
     if problem is None and not 0 <= (body.get("expires_in") or 0) < 1e9:
