@@ -2800,27 +2800,22 @@ def _cmd_whoami(args: Any, ctx: _Context) -> int:
 # The Python API: the signed-in identity, for scripts and tools
 # ---------------------------------------------------------------------------
 #
-# What the commands below use themselves, for code that wants to talk to
-# Arkor Cloud as the signed-in user without shelling out:
-#
-#     import arkor_cli
-#     token = arkor_cli.get_token()          # None when not signed in
-#     base = arkor_cli.cloud_api_url()
-#
-# Each reads the environment (HOME, ARKOR_CLOUD_API_URL, ...) as the CLI
-# does, and raises ArkorError with the CLI's own message when something is
-# wrong (a broken credentials file, say).
+# For code that talks to Arkor Cloud as the signed-in user without shelling
+# out. Each function reads the environment (HOME, ARKOR_CLOUD_API_URL, ...)
+# as the CLI does, and raises ArkorError with the CLI's own message.
 
 
 def _api_context() -> _Context:
-    """A run for the Python API: the process's environment; warnings to the
-    ``arkor`` logger, never to the caller's streams."""
     ctx = _Context.of()
     ctx.api = True
     return ctx
 
 
-def _logged(ctx: _Context) -> None:
+def _say_notes(ctx: _Context) -> None:
+    """Say what the layers below recorded (a renewal that failed, a
+    revocation that did not go through, a folder made private) and a
+    deprecation notice once the command is over, also after a failure: the
+    user should learn of a deprecation before the cutoff."""
     for line in ctx.notes + ([ctx.deprecation] if ctx.deprecation else []):
         ctx.warn(line)
 
@@ -2863,7 +2858,7 @@ def get_token() -> str | None:
     try:
         return _token(ctx, credentials_path())
     finally:
-        _logged(ctx)
+        _say_notes(ctx)
 
 
 def login(
@@ -2886,14 +2881,14 @@ def login(
     """
     import argparse
 
+    try:
+        seconds = _seconds(str(timeout))  # checked as --timeout is
+    except ValueError as exc:
+        raise ArkorError(_MSG_BAD_API_TIMEOUT.format(problem=exc)) from None
     ctx = _api_context()
     ctx.term = term = _SignInTerminal(ctx, show=not anonymous)
     args = argparse.Namespace(
-        anonymous=anonymous,
-        oauth=not anonymous,
-        replace=replace,
-        no_browser=not open_browser,
-        timeout=_api_seconds(timeout),
+        anonymous=anonymous, oauth=not anonymous, replace=replace, no_browser=not open_browser, timeout=seconds
     )
     try:
         _cmd_login(args, ctx)
@@ -2901,8 +2896,8 @@ def login(
     except _AlreadySignedIn as exc:
         raise ArkorError(_MSG_API_SIGNED_IN.format(how=exc.how)) from None
     finally:
-        term.input.finished.set()  # a paste prompt still waiting reads no more
-        _logged(ctx)
+        term.finished.set()  # a paste prompt still waiting reads no more
+        _say_notes(ctx)
     if stored is None:  # a login that stored nothing has said why by raising
         raise ArkorError(_MSG_NOT_SIGNED_IN)
     if stored["mode"] == "anon":
@@ -2918,44 +2913,47 @@ def logout(*, revoke: bool = True) -> bool:
     try:
         return os.path.lexists(path) and _remove_credentials(ctx, path, _OnFile(path), revoke)
     finally:
-        _logged(ctx)
+        _say_notes(ctx)
 
 
-def _api_seconds(timeout: object) -> float:
-    """login()'s ``timeout``, checked as ``--timeout`` is: ArkorError, not ValueError."""
-    try:
-        return _seconds(str(timeout))
-    except ValueError as exc:
-        raise ArkorError(_MSG_BAD_API_TIMEOUT.format(problem=exc)) from None
+class _SignInTerminal(_Terminal):
+    """login()'s terminal: on the caller's stdout only the authorize URL and
+    the paste prompt, which a person must see to sign in (``show``: an OAuth
+    sign-in); warnings go to the logger.
 
-
-class _InputPrompt(io.StringIO):
-    """The paste prompt's input for login() in the Python API: a notebook's
-    own ``input()`` (Jupyter's and Colab's answer with a text box of their
-    own, where the kernel's stdin is not a terminal), else the script's
-    stdin, read from its descriptor.
-
-    The line is read in a thread that may still wait when the sign-in ends
-    by the loopback; a thread waiting inside sys.stdin's buffer at exit
-    would hold its lock, and the interpreter abort at shutdown. Once the
-    sign-in is over (``finished``), it reads no more: what the script's
-    user types next is the script's own.
+    The pasted line is read in a thread that may still wait when the sign-in
+    ends by the loopback; a thread waiting inside sys.stdin's buffer at exit
+    would hold its lock, and the interpreter abort at shutdown. So stdin is
+    read from its descriptor, and no more once the sign-in is over
+    (``finished``): what the script's user types next is the script's own.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, ctx: _Context, show: bool) -> None:
         import threading
 
-        super().__init__()
+        super().__init__(io.StringIO(), ctx.term.stdout if show else io.StringIO(), io.StringIO(), ctx.env)
+        self._ctx = ctx
         self.finished = threading.Event()
 
-    def readline(self, size: int | None = -1) -> str:  # type: ignore[override]
+    def info(self, *lines: str) -> None:
+        pass
+
+    def success(self, line: str) -> None:
+        pass
+
+    def warn(self, line: str) -> None:
+        self._ctx.warn(line)
+
+    def read_line(self) -> str | None:
         import builtins
 
-        if getattr(builtins.input, "__module__", None) != "builtins":  # a notebook's own
+        # Jupyter's and Colab's input() answer with a text box of their own,
+        # where the kernel's stdin is not a terminal.
+        if getattr(builtins.input, "__module__", None) != "builtins":
             try:
-                return str(builtins.input()) + "\n"
-            except EOFError:
-                return ""
+                return str(builtins.input()).strip()
+            except (EOFError, OSError, ValueError):
+                return None
         line = b""
         try:
             fd = sys.stdin.fileno()
@@ -2966,7 +2964,8 @@ class _InputPrompt(io.StringIO):
                 line += byte
         except (AttributeError, OSError, ValueError):  # no stdin at all
             pass
-        return line.decode("utf-8", "replace")
+        text = line.decode("utf-8", "replace")
+        return text.strip() if text else None
 
     def _readable(self, fd: int) -> bool:
         """Wait until ``fd`` has input; False once the sign-in is over."""
@@ -2979,28 +2978,6 @@ class _InputPrompt(io.StringIO):
             if ready and not self.finished.is_set():  # input typed after the end is not ours
                 return True
         return False
-
-
-class _SignInTerminal(_Terminal):
-    """The terminal of login() in the Python API: on the caller's stdout, the
-    authorize URL and the paste prompt, which a person must see to sign in,
-    and nothing else (``show``: an OAuth sign-in); warnings go to the
-    logger, and input comes from ``input()``."""
-
-    def __init__(self, ctx: _Context, show: bool) -> None:
-        self.input = _InputPrompt()
-        shown = io.StringIO() if not show else sys.stdout if sys.stdout is not None else _missing_stream()  # pythonw
-        super().__init__(self.input, shown, io.StringIO(), ctx.env)
-        self._ctx = ctx
-
-    def info(self, *lines: str) -> None:
-        pass
-
-    def success(self, line: str) -> None:
-        pass
-
-    def warn(self, line: str) -> None:
-        self._ctx.warn(line)
 
 
 # ---------------------------------------------------------------------------
@@ -3026,47 +3003,33 @@ environment:
 """
 
 
-def _seconds_option(text: str) -> float:
-    import argparse
-
-    try:
-        return _seconds(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
 def _near_miss(typed: str, known: list[str]) -> str | None:
-    """The one of ``known`` that ``typed`` most likely meant, if any is close."""
     import difflib
 
-    if not typed.startswith("-") and any(k.startswith("-") for k in known):
-        typed = "--" + typed  # `arkor whoami json` meant --json
     found = difflib.get_close_matches(typed, known, n=1)
     return found[0] if found else None
 
 
 def _parser(term: _Terminal) -> Any:
     import argparse
+    import functools
 
     def command(name: str, run: Callable[[Any, _Context], int], summary: str) -> Any:
-        made = subparsers.add_parser(name, help=summary, description=summary, formatter_class=Formatter)
+        made = subparsers.add_parser(name, help=summary, description=summary, formatter_class=formatter)
         made.set_defaults(run=run)
         return made
 
+    def seconds(text: str) -> float:
+        try:
+            return _seconds(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
     class Parser(argparse.ArgumentParser):
-        """argparse's parser, with each command's usage errors its own (a
-        command's parser, not the top one, reports the words it did not
-        know) and a near miss of a command or option named."""
+        """argparse's parser, with each command's usage errors its own and a
+        near miss of a command or option named."""
 
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            self.options: list[str] = []  # filled by add_argument, -h first
-            self.near_miss: str | None = None
-            super().__init__(*args, **kwargs)
-
-        def add_argument(self, *args: Any, **kwargs: Any) -> Any:
-            action = super().add_argument(*args, **kwargs)
-            self.options.extend(action.option_strings)
-            return action
+        near_miss: str | None = None
 
         def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
             # argparse hands what a command's parser did not know up to the
@@ -3074,7 +3037,10 @@ def _parser(term: _Terminal) -> Any:
             # it comes under the usage of the command that was typed.
             namespace, extras = super().parse_known_args(args, namespace)
             if extras:
-                self.near_miss = _near_miss(extras[0].partition("=")[0], self.options)
+                typed = extras[0].partition("=")[0]
+                if not typed.startswith("-"):
+                    typed = "--" + typed  # `arkor whoami json` meant --json
+                self.near_miss = _near_miss(typed, list(self._option_string_actions))
                 self.error(_MSG_UNRECOGNIZED.format(arguments=" ".join(extras)))
             return namespace, extras
 
@@ -3088,25 +3054,22 @@ def _parser(term: _Terminal) -> Any:
                 raise
 
         def error(self, message: str) -> Any:  # it quotes argv: one line, escaped
-            hint = _MSG_DID_YOU_MEAN.format(suggestion=self.near_miss) if self.near_miss else ""
-            super().error(_printable(message) + ("\n" + hint if hint else ""))
+            hint = "\n" + _MSG_DID_YOU_MEAN.format(suggestion=self.near_miss) if self.near_miss else ""
+            super().error(_printable(message) + hint)
 
         def _print_message(self, message: str, file: object = None) -> None:
             # Help, usage and --version go to the run's own streams.
             term.passthrough(term.stderr if file is sys.stderr else term.stdout, message)
 
-    class Formatter(argparse.RawDescriptionHelpFormatter):
-        """The help laid out for an 80-column terminal, whatever the terminal
-        is, as git's and gh's are: the same text in a pipe, a log and a test."""
-
-        def __init__(self, prog: str) -> None:
-            super().__init__(prog, width=80 - 2)  # argparse's own margin of 2
-
+    # The help laid out for an 80-column terminal (argparse keeps a margin of
+    # 2), whatever the terminal is, as git's and gh's are: the same text in a
+    # pipe, a log and a test.
+    formatter = functools.partial(argparse.RawDescriptionHelpFormatter, width=80 - 2)
     parser = Parser(
         prog=_PROG,
         description="Sign in to Arkor Cloud, sign out, and say who you are.",
         epilog=_ENVIRONMENT + f"\nRun `{_PROG} <command> -h` for a command's options.",
-        formatter_class=Formatter,
+        formatter_class=formatter,
     )
     parser.add_argument("--version", action="version", version=f"{_PROG} {__version__}")
     subparsers = parser.add_subparsers(title="commands", dest="command", metavar="<command>")
@@ -3118,7 +3081,7 @@ def _parser(term: _Terminal) -> Any:
     login.add_argument("--no-browser", action="store_true", help="print the sign-in URL without opening a browser")
     login.add_argument(
         "--timeout",
-        type=_seconds_option,
+        type=seconds,
         default=_DEFAULT_LOGIN_TIMEOUT,
         metavar="SECONDS",
         help=f"how long to wait for the browser (default {_DEFAULT_LOGIN_TIMEOUT:g})",
@@ -3139,15 +3102,13 @@ def main(
     stdout: IO[str] | None = None,
     stderr: IO[str] | None = None,
 ) -> int:
-    """Run the arkor command line; return the exit status.
-
-    ``env`` and the streams default to the process's own: a test or an
-    embedding program passes its own instead.
-    """
+    """Run the arkor command line; return the exit status. ``env`` and the
+    streams default to the process's own: a test or an embedding program
+    passes its own instead."""
     ctx = _Context.of(env, stdin, stdout, stderr)
     term = ctx.term
     try:
-        args = _parser(term).parse_args(sys.argv[1:] if argv is None else list(argv))
+        args = _parser(term).parse_args(argv)  # None: sys.argv[1:]
         status: int = args.run(args, ctx)
     except SystemExit as exc:  # argparse: help, --version and usage errors
         status = exc.code if isinstance(exc.code, int) else _EXIT_USAGE
@@ -3166,14 +3127,7 @@ def main(
         _debug_traceback(ctx)
         term.error(_MSG_INTERNAL.format(kind=type(exc).__name__))
         status = _EXIT_FAILURE
-    # What the layers below recorded (a renewal that failed, a revocation
-    # that did not go through, a folder made private) is said when the
-    # command is over, and so is a deprecation notice, also after a
-    # failure: the user should learn of it before the cutoff.
-    for line in ctx.notes:
-        term.warn(line)
-    if ctx.deprecation:
-        term.warn(ctx.deprecation)
+    _say_notes(ctx)
     term.flush()
     if term.lost_stdout and status == _EXIT_OK:
         if not ctx.changed:
