@@ -2812,10 +2812,9 @@ def _api_context() -> _Context:
 
 
 def _say_notes(ctx: _Context) -> None:
-    """Say what the layers below recorded (a renewal that failed, a
-    revocation that did not go through, a folder made private) and a
-    deprecation notice once the command is over, also after a failure: the
-    user should learn of a deprecation before the cutoff."""
+    """Say what the layers below recorded (a failed renewal or revocation, a
+    folder made private) and a deprecation notice when the command is over,
+    also after a failure: the user should learn of it before the cutoff."""
     for line in ctx.notes + ([ctx.deprecation] if ctx.deprecation else []):
         ctx.warn(line)
 
@@ -2917,29 +2916,27 @@ def logout(*, revoke: bool = True) -> bool:
 
 
 class _SignInTerminal(_Terminal):
-    """login()'s terminal: on the caller's stdout only the authorize URL and
-    the paste prompt, which a person must see to sign in (``show``: an OAuth
-    sign-in); warnings go to the logger.
+    """login()'s terminal: the caller's stdout shows only its prompts (the
+    authorize URL and the paste prompt, for an OAuth sign-in: ``show``);
+    warnings go to the logger.
 
     The pasted line is read in a thread that may still wait when the sign-in
-    ends by the loopback; a thread waiting inside sys.stdin's buffer at exit
-    would hold its lock, and the interpreter abort at shutdown. So stdin is
-    read from its descriptor, and no more once the sign-in is over
-    (``finished``): what the script's user types next is the script's own.
+    ends by the loopback; one waiting inside sys.stdin's buffer at exit would
+    hold its lock, and the interpreter abort at shutdown. So stdin is read
+    from its descriptor, and no more once the sign-in is over (``finished``):
+    what the script's user types next is the script's own.
     """
 
     def __init__(self, ctx: _Context, show: bool) -> None:
         import threading
 
-        super().__init__(io.StringIO(), ctx.term.stdout if show else io.StringIO(), io.StringIO(), ctx.env)
+        super().__init__(io.StringIO(), io.StringIO(), io.StringIO(), ctx.env)
         self._ctx = ctx
+        self._shown = ctx.term.stdout if show else self.stdout
         self.finished = threading.Event()
 
-    def info(self, *lines: str) -> None:
-        pass
-
-    def success(self, line: str) -> None:
-        pass
+    def prompt(self, line: str) -> None:
+        self._emit(self._shown, line)
 
     def warn(self, line: str) -> None:
         self._ctx.warn(line)
@@ -2947,9 +2944,7 @@ class _SignInTerminal(_Terminal):
     def read_line(self) -> str | None:
         import builtins
 
-        # Jupyter's and Colab's input() answer with a text box of their own,
-        # where the kernel's stdin is not a terminal.
-        if getattr(builtins.input, "__module__", None) != "builtins":
+        if getattr(builtins.input, "__module__", None) != "builtins":  # a notebook's, whose stdin is no terminal
             try:
                 return str(builtins.input()).strip()
             except (EOFError, OSError, ValueError):
@@ -2964,20 +2959,17 @@ class _SignInTerminal(_Terminal):
                 line += byte
         except (AttributeError, OSError, ValueError):  # no stdin at all
             pass
-        text = line.decode("utf-8", "replace")
-        return text.strip() if text else None
+        return line.decode("utf-8", "replace").strip() if line else None
 
     def _readable(self, fd: int) -> bool:
-        """Wait until ``fd`` has input; False once the sign-in is over."""
-        if os.name == "nt":  # select() takes sockets only there: a blocking read
-            return not self.finished.is_set()
-        import select
+        """Wait until ``fd`` has input; False once the sign-in is over (input
+        typed after the end is not ours)."""
+        if os.name != "nt":  # select() takes sockets only there: a blocking read
+            import select
 
-        while not self.finished.is_set():
-            ready = select.select([fd], [], [], 0.1)[0]
-            if ready and not self.finished.is_set():  # input typed after the end is not ours
-                return True
-        return False
+            while not (self.finished.is_set() or select.select([fd], [], [], 0.1)[0]):
+                pass
+        return not self.finished.is_set()
 
 
 # ---------------------------------------------------------------------------
@@ -3003,15 +2995,9 @@ environment:
 """
 
 
-def _near_miss(typed: str, known: list[str]) -> str | None:
-    import difflib
-
-    found = difflib.get_close_matches(typed, known, n=1)
-    return found[0] if found else None
-
-
 def _parser(term: _Terminal) -> Any:
     import argparse
+    import difflib
     import functools
 
     def command(name: str, run: Callable[[Any, _Context], int], summary: str) -> Any:
@@ -3026,10 +3012,7 @@ def _parser(term: _Terminal) -> Any:
             raise argparse.ArgumentTypeError(str(exc)) from None
 
     class Parser(argparse.ArgumentParser):
-        """argparse's parser, with each command's usage errors its own and a
-        near miss of a command or option named."""
-
-        near_miss: str | None = None
+        near_miss: list[str] | None = None  # the command or option most likely meant, if any is close
 
         def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
             # argparse hands what a command's parser did not know up to the
@@ -3040,7 +3023,7 @@ def _parser(term: _Terminal) -> Any:
                 typed = extras[0].partition("=")[0]
                 if not typed.startswith("-"):
                     typed = "--" + typed  # `arkor whoami json` meant --json
-                self.near_miss = _near_miss(typed, list(self._option_string_actions))
+                self.near_miss = difflib.get_close_matches(typed, list(self._option_string_actions), n=1)
                 self.error(_MSG_UNRECOGNIZED.format(arguments=" ".join(extras)))
             return namespace, extras
 
@@ -3050,11 +3033,11 @@ def _parser(term: _Terminal) -> Any:
                 super()._check_value(action, value)
             except argparse.ArgumentError:
                 if isinstance(value, str) and action.choices:
-                    self.near_miss = _near_miss(value, [str(c) for c in action.choices])
+                    self.near_miss = difflib.get_close_matches(value, [str(c) for c in action.choices], n=1)
                 raise
 
         def error(self, message: str) -> Any:  # it quotes argv: one line, escaped
-            hint = "\n" + _MSG_DID_YOU_MEAN.format(suggestion=self.near_miss) if self.near_miss else ""
+            hint = "\n" + _MSG_DID_YOU_MEAN.format(suggestion=self.near_miss[0]) if self.near_miss else ""
             super().error(_printable(message) + hint)
 
         def _print_message(self, message: str, file: object = None) -> None:
@@ -3072,8 +3055,7 @@ def _parser(term: _Terminal) -> Any:
         formatter_class=formatter,
     )
     parser.add_argument("--version", action="version", version=f"{_PROG} {__version__}")
-    subparsers = parser.add_subparsers(title="commands", dest="command", metavar="<command>")
-    subparsers.required = True
+    subparsers = parser.add_subparsers(title="commands", dest="command", metavar="<command>", required=True)
 
     login = command("login", _cmd_login, "Sign in (OAuth in the browser, or an anonymous token).")
     login.add_argument("--oauth", action="store_true", help="sign in to your account through the browser")
