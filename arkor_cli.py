@@ -2917,8 +2917,8 @@ def logout(*, revoke: bool = True) -> bool:
 
 class _SignInTerminal(_Terminal):
     """login()'s terminal: the caller's stdout shows only its prompts (the
-    authorize URL and the paste prompt, for an OAuth sign-in: ``show``);
-    warnings go to the logger.
+    authorize URL and the paste prompt, for an OAuth sign-in: ``show``), and
+    the rest goes nowhere (warnings go to the logger, by _Context.warn).
 
     The pasted line is read in a thread that may still wait when the sign-in
     ends by the loopback; one waiting inside sys.stdin's buffer at exit would
@@ -2931,15 +2931,11 @@ class _SignInTerminal(_Terminal):
         import threading
 
         super().__init__(io.StringIO(), io.StringIO(), io.StringIO(), ctx.env)
-        self._ctx = ctx
         self._shown = ctx.term.stdout if show else self.stdout
         self.finished = threading.Event()
 
     def prompt(self, line: str) -> None:
         self._emit(self._shown, line)
-
-    def warn(self, line: str) -> None:
-        self._ctx.warn(line)
 
     def read_line(self) -> str | None:
         import builtins
@@ -2962,14 +2958,13 @@ class _SignInTerminal(_Terminal):
         return line.decode("utf-8", "replace").strip() if line else None
 
     def _readable(self, fd: int) -> bool:
-        """Wait until ``fd`` has input; False once the sign-in is over (input
-        typed after the end is not ours)."""
+        """Wait until ``fd`` has input; False once the sign-in is over."""
         if os.name != "nt":  # select() takes sockets only there: a blocking read
             import select
 
             while not (self.finished.is_set() or select.select([fd], [], [], 0.1)[0]):
                 pass
-        return not self.finished.is_set()
+        return not self.finished.is_set()  # input typed after the end is not ours
 
 
 # ---------------------------------------------------------------------------
@@ -3044,9 +3039,8 @@ def _parser(term: _Terminal) -> Any:
             # Help, usage and --version go to the run's own streams.
             term.passthrough(term.stderr if file is sys.stderr else term.stdout, message)
 
-    # The help laid out for an 80-column terminal (argparse keeps a margin of
-    # 2), whatever the terminal is, as git's and gh's are: the same text in a
-    # pipe, a log and a test.
+    # The help laid out for 80 columns whatever the terminal is, as git's and
+    # gh's is: the same text in a pipe, a log and a test. argparse keeps 2 spare.
     formatter = functools.partial(argparse.RawDescriptionHelpFormatter, width=80 - 2)
     parser = Parser(
         prog=_PROG,
@@ -3097,18 +3091,21 @@ def main(
     except _AlreadySignedIn as exc:  # an answer, not a failure
         term.info(*exc.lines)
         status = exc.status
-    except ArkorError as exc:
-        _debug_traceback(ctx)
-        term.error(*exc.lines)
-        status = exc.status
     except KeyboardInterrupt:
         term.break_line()
         term.error(_MSG_INTERRUPTED)
         status = _EXIT_INTERRUPTED
-    except Exception as exc:  # noqa: BLE001 - a bug: still one line, and no token in it
-        _debug_traceback(ctx)
-        term.error(_MSG_INTERNAL.format(kind=type(exc).__name__))
-        status = _EXIT_FAILURE
+    except Exception as exc:  # noqa: BLE001 - ArkorError, or a bug
+        if ctx.env.get("ARKOR_DEBUG") == "1":  # escaped too: server text inside an exception is text from outside
+            import traceback
+
+            term.error(*traceback.format_exc().rstrip("\n").split("\n"))
+        if isinstance(exc, ArkorError):
+            term.error(*exc.lines)
+            status = exc.status
+        else:  # a bug: still one line, and no token in it
+            term.error(_MSG_INTERNAL.format(kind=type(exc).__name__))
+            status = _EXIT_FAILURE
     _say_notes(ctx)
     term.flush()
     if term.lost_stdout and status == _EXIT_OK:
@@ -3116,15 +3113,6 @@ def main(
             return _EXIT_FAILURE  # what was asked for was the output, and it was lost
         term.warn(_MSG_OUTPUT_LOST)  # its work stands: a retry would replace it
     return status
-
-
-def _debug_traceback(ctx: _Context) -> None:
-    """With ARKOR_DEBUG=1, the traceback of the error being handled, each
-    line escaped: server text inside an exception is text from outside."""
-    if ctx.env.get("ARKOR_DEBUG") == "1":
-        import traceback
-
-        ctx.term.error(*traceback.format_exc().rstrip("\n").split("\n"))
 
 
 if __name__ == "__main__":
