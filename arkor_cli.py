@@ -2800,9 +2800,8 @@ def _cmd_whoami(args: Any, ctx: _Context) -> int:
 # The Python API: the signed-in identity, for scripts and tools
 # ---------------------------------------------------------------------------
 #
-# For code that talks to Arkor Cloud as the signed-in user without shelling
-# out. Each function reads the environment (HOME, ARKOR_CLOUD_API_URL, ...)
-# as the CLI does, and raises ArkorError with the CLI's own message.
+# For code that talks to Arkor Cloud as the signed-in user: each function
+# reads the environment as the CLI does, and raises the CLI's own ArkorError.
 
 
 def _api_context() -> _Context:
@@ -2832,9 +2831,8 @@ def read_credentials(path: str | None = None) -> Credentials | None:
 
 def cloud_api_url() -> str:
     """The cloud-api base URL: ``ARKOR_CLOUD_API_URL``, else the one stored
-    with the credentials, else https://api.arkor.ai (no trailing ``/``).
-    The file is read only when the variable is not set: a broken file does
-    not stand in the way of a URL it would not decide."""
+    with the credentials (read only then: a broken file cannot fail a URL it
+    would not decide), else https://api.arkor.ai; no trailing ``/``."""
     ctx = _api_context()
     if "ARKOR_CLOUD_API_URL" in ctx.env:
         api = _cloud_api(ctx)
@@ -2846,13 +2844,11 @@ def cloud_api_url() -> str:
 
 
 def get_token() -> str | None:
-    """A bearer token for the cloud-api, or None when not signed in.
-
-    An OAuth access token that expires within a minute is renewed first and
-    the renewal stored, exactly as ``arkor token`` does: a renewal Auth0
-    refuses raises ArkorError, and one that cannot reach Auth0 returns the
-    stored token while it has not expired (with a warning logged).
-    """
+    """A bearer token for the cloud-api, or None when not signed in. As with
+    ``arkor token``, an OAuth access token that expires within a minute is
+    renewed and stored first: a renewal Auth0 refuses raises ArkorError, and
+    one that cannot reach Auth0 returns the stored token while it has not
+    expired (with a warning logged)."""
     ctx = _api_context()
     try:
         return _token(ctx, credentials_path())
@@ -2895,7 +2891,7 @@ def login(
     except _AlreadySignedIn as exc:
         raise ArkorError(_MSG_API_SIGNED_IN.format(how=exc.how)) from None
     finally:
-        term.finished.set()  # a paste prompt still waiting reads no more
+        term.finished = True  # a paste prompt still waiting reads no more
         _say_notes(ctx)
     if stored is None:  # a login that stored nothing has said why by raising
         raise ArkorError(_MSG_NOT_SIGNED_IN)
@@ -2916,23 +2912,19 @@ def logout(*, revoke: bool = True) -> bool:
 
 
 class _SignInTerminal(_Terminal):
-    """login()'s terminal: the caller's stdout shows only its prompts (the
-    authorize URL and the paste prompt, for an OAuth sign-in: ``show``), and
-    the rest goes nowhere (warnings go to the logger, by _Context.warn).
+    """login()'s terminal: the caller's stdout shows only the prompts of an
+    OAuth sign-in (``show``), the authorize URL and the paste prompt.
 
-    The pasted line is read in a thread that may still wait when the sign-in
-    ends by the loopback; one waiting inside sys.stdin's buffer at exit would
-    hold its lock, and the interpreter abort at shutdown. So stdin is read
-    from its descriptor, and no more once the sign-in is over (``finished``):
-    what the script's user types next is the script's own.
-    """
+    The paste is read in a thread that may still wait when the sign-in ends
+    by the loopback; one waiting inside sys.stdin's buffer at exit would hold
+    its lock, and the interpreter abort at shutdown. So stdin is read from
+    its descriptor, and no more once the sign-in is over (``finished``): what
+    the script's user types next is the script's own."""
 
     def __init__(self, ctx: _Context, show: bool) -> None:
-        import threading
-
         super().__init__(io.StringIO(), io.StringIO(), io.StringIO(), ctx.env)
         self._shown = ctx.term.stdout if show else self.stdout
-        self.finished = threading.Event()
+        self.finished = False
 
     def prompt(self, line: str) -> None:
         self._emit(self._shown, line)
@@ -2940,7 +2932,7 @@ class _SignInTerminal(_Terminal):
     def read_line(self) -> str | None:
         import builtins
 
-        if getattr(builtins.input, "__module__", None) != "builtins":  # a notebook's, whose stdin is no terminal
+        if getattr(builtins.input, "__module__", None) != "builtins":  # a notebook's text box: stdin is no terminal
             try:
                 return str(builtins.input()).strip()
             except (EOFError, OSError, ValueError):
@@ -2962,9 +2954,9 @@ class _SignInTerminal(_Terminal):
         if os.name != "nt":  # select() takes sockets only there: a blocking read
             import select
 
-            while not (self.finished.is_set() or select.select([fd], [], [], 0.1)[0]):
+            while not (self.finished or select.select([fd], [], [], 0.1)[0]):
                 pass
-        return not self.finished.is_set()  # input typed after the end is not ours
+        return not self.finished  # input typed after the end is not ours
 
 
 # ---------------------------------------------------------------------------
@@ -3010,9 +3002,7 @@ def _parser(term: _Terminal) -> Any:
         near_miss: list[str] | None = None  # the command or option most likely meant, if any is close
 
         def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
-            # argparse hands what a command's parser did not know up to the
-            # top one, which reports it under the top usage; reported here,
-            # it comes under the usage of the command that was typed.
+            # Reported here, what a command's parser did not know comes under its usage, not the top one's.
             namespace, extras = super().parse_known_args(args, namespace)
             if extras:
                 typed = extras[0].partition("=")[0]
@@ -3022,8 +3012,7 @@ def _parser(term: _Terminal) -> Any:
                 self.error(_MSG_UNRECOGNIZED.format(arguments=" ".join(extras)))
             return namespace, extras
 
-        def _check_value(self, action: Any, value: Any) -> None:
-            # The one place argparse checks a command name against the list.
+        def _check_value(self, action: Any, value: Any) -> None:  # where argparse checks a command name
             try:
                 super()._check_value(action, value)
             except argparse.ArgumentError:
@@ -3035,13 +3024,11 @@ def _parser(term: _Terminal) -> Any:
             hint = "\n" + _MSG_DID_YOU_MEAN.format(suggestion=self.near_miss[0]) if self.near_miss else ""
             super().error(_printable(message) + hint)
 
-        def _print_message(self, message: str, file: object = None) -> None:
-            # Help, usage and --version go to the run's own streams.
+        def _print_message(self, message: str, file: object = None) -> None:  # help, usage, --version
             term.passthrough(term.stderr if file is sys.stderr else term.stdout, message)
 
-    # The help laid out for 80 columns whatever the terminal is, as git's and
-    # gh's is: the same text in a pipe, a log and a test. argparse keeps 2 spare.
-    formatter = functools.partial(argparse.RawDescriptionHelpFormatter, width=80 - 2)
+    # The help on 80 columns whatever the terminal, as git's and gh's: the same in a pipe, a log and a test.
+    formatter = functools.partial(argparse.RawDescriptionHelpFormatter, width=80 - 2)  # argparse keeps a margin of 2
     parser = Parser(
         prog=_PROG,
         description="Sign in to Arkor Cloud, sign out, and say who you are.",
@@ -3078,9 +3065,8 @@ def main(
     stdout: IO[str] | None = None,
     stderr: IO[str] | None = None,
 ) -> int:
-    """Run the arkor command line; return the exit status. ``env`` and the
-    streams default to the process's own: a test or an embedding program
-    passes its own instead."""
+    """Run the arkor command line; return the exit status. A test or an
+    embedding program may pass ``env`` and streams (default: the process's own)."""
     ctx = _Context.of(env, stdin, stdout, stderr)
     term = ctx.term
     try:
