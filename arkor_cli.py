@@ -3077,21 +3077,18 @@ def main(
     except _AlreadySignedIn as exc:  # an answer, not a failure
         term.info(*exc.lines)
         status = exc.status
+    except ArkorError as exc:
+        _debug_traceback(ctx)
+        term.error(*exc.lines)
+        status = exc.status
     except KeyboardInterrupt:
         term.break_line()
         term.error(_MSG_INTERRUPTED)
         status = _EXIT_INTERRUPTED
-    except Exception as exc:  # noqa: BLE001 - ArkorError, or a bug
-        if ctx.env.get("ARKOR_DEBUG") == "1":  # escaped too: server text inside an exception is text from outside
-            import traceback
-
-            term.error(*traceback.format_exc().rstrip("\n").split("\n"))
-        if isinstance(exc, ArkorError):
-            term.error(*exc.lines)
-            status = exc.status
-        else:  # a bug: still one line, and no token in it
-            term.error(_MSG_INTERNAL.format(kind=type(exc).__name__))
-            status = _EXIT_FAILURE
+    except Exception as exc:  # noqa: BLE001 - a bug: still one line, and no token in it
+        _debug_traceback(ctx)
+        term.error(_MSG_INTERNAL.format(kind=type(exc).__name__))
+        status = _EXIT_FAILURE
     _say_notes(ctx)
     term.flush()
     if term.lost_stdout and status == _EXIT_OK:
@@ -3099,6 +3096,15 @@ def main(
             return _EXIT_FAILURE  # what was asked for was the output, and it was lost
         term.warn(_MSG_OUTPUT_LOST)  # its work stands: a retry would replace it
     return status
+
+
+def _debug_traceback(ctx: _Context) -> None:
+    """With ARKOR_DEBUG=1, the traceback of the error being handled, each line
+    escaped: server text inside an exception is text from outside."""
+    if ctx.env.get("ARKOR_DEBUG") == "1":
+        import traceback
+
+        ctx.term.error(*traceback.format_exc().rstrip("\n").split("\n"))
 
 
 if __name__ == "__main__":
