@@ -2574,27 +2574,20 @@ def _cmd_whoami(args: Any, ctx: _Context) -> int:
 # The Python API: the signed-in identity, for scripts and tools
 # ---------------------------------------------------------------------------
 #
-# What the commands below use themselves, for code that wants to talk to
-# Arkor Cloud as the signed-in user without shelling out:
-#
-#     import arkor_cli
-#     token = arkor_cli.get_token()          # None when not signed in
-#     base = arkor_cli.cloud_api_url()
-#
-# Each reads the environment (HOME, ARKOR_CLOUD_API_URL, ...) as the CLI
-# does, and raises ArkorError with the CLI's own message when something is
-# wrong (a broken credentials file, say).
+# For code that talks to Arkor Cloud as the signed-in user: each function
+# reads the environment as the CLI does, and raises the CLI's own ArkorError.
 
 
 def _api_context() -> _Context:
-    """A run for the Python API: the process's environment; warnings to the
-    ``arkor`` logger, never to the caller's streams."""
     ctx = _Context.of()
     ctx.api = True
     return ctx
 
 
-def _logged(ctx: _Context) -> None:
+def _say_notes(ctx: _Context) -> None:
+    """Say what the layers below recorded (a failed renewal or revocation, a
+    folder made private) and a deprecation notice when the command is over,
+    also after a failure: the user should learn of it before the cutoff."""
     for line in ctx.notes + ([ctx.deprecation] if ctx.deprecation else []):
         ctx.warn(line)
 
@@ -2612,9 +2605,8 @@ def read_credentials(path: str | None = None) -> Credentials | None:
 
 def cloud_api_url() -> str:
     """The cloud-api base URL: ``ARKOR_CLOUD_API_URL``, else the one stored
-    with the credentials, else https://api.arkor.ai (no trailing ``/``).
-    The file is read only when the variable is not set: a broken file does
-    not stand in the way of a URL it would not decide."""
+    with the credentials (read only then: a broken file cannot fail a URL it
+    would not decide), else https://api.arkor.ai; no trailing ``/``."""
     ctx = _api_context()
     if "ARKOR_CLOUD_API_URL" in ctx.env:
         api = _cloud_api(ctx)
@@ -2626,18 +2618,16 @@ def cloud_api_url() -> str:
 
 
 def get_token() -> str | None:
-    """A bearer token for the cloud-api, or None when not signed in.
-
-    An OAuth access token that expires within a minute is renewed first and
-    the renewal stored, exactly as ``arkor token`` does: a renewal Auth0
-    refuses raises ArkorError, and one that cannot reach Auth0 returns the
-    stored token while it has not expired (with a warning logged).
-    """
+    """A bearer token for the cloud-api, or None when not signed in. As with
+    ``arkor token``, an OAuth access token that expires within a minute is
+    renewed and stored first: a renewal Auth0 refuses raises ArkorError, and
+    one that cannot reach Auth0 returns the stored token while it has not
+    expired (with a warning logged)."""
     ctx = _api_context()
     try:
         return _token(ctx, credentials_path())
     finally:
-        _logged(ctx)
+        _say_notes(ctx)
 
 
 def login(
@@ -2660,14 +2650,14 @@ def login(
     """
     import argparse
 
+    try:
+        seconds = _seconds(str(timeout))  # checked as --timeout is
+    except ValueError as exc:
+        raise ArkorError(_MSG_BAD_API_TIMEOUT.format(problem=exc)) from None
     ctx = _api_context()
     ctx.term = term = _SignInTerminal(ctx, show=not anonymous)
     args = argparse.Namespace(
-        anonymous=anonymous,
-        oauth=not anonymous,
-        replace=replace,
-        no_browser=not open_browser,
-        timeout=_api_seconds(timeout),
+        anonymous=anonymous, oauth=not anonymous, replace=replace, no_browser=not open_browser, timeout=seconds
     )
     try:
         _cmd_login(args, ctx)
@@ -2675,8 +2665,8 @@ def login(
     except _AlreadySignedIn as exc:
         raise ArkorError(_MSG_API_SIGNED_IN.format(how=exc.how)) from None
     finally:
-        term.input.finished.set()  # a paste prompt still waiting reads no more
-        _logged(ctx)
+        term.finished = True  # a paste prompt still waiting reads no more
+        _say_notes(ctx)
     if stored is None:  # a login that stored nothing has said why by raising
         raise ArkorError(_MSG_NOT_SIGNED_IN)
     if stored["mode"] == "anon":
@@ -2692,44 +2682,35 @@ def logout(*, revoke: bool = True) -> bool:
     try:
         return os.path.lexists(path) and _remove_credentials(ctx, path, _OnFile(path), revoke)
     finally:
-        _logged(ctx)
+        _say_notes(ctx)
 
 
-def _api_seconds(timeout: object) -> float:
-    """login()'s ``timeout``, checked as ``--timeout`` is: ArkorError, not ValueError."""
-    try:
-        return _seconds(str(timeout))
-    except ValueError as exc:
-        raise ArkorError(_MSG_BAD_API_TIMEOUT.format(problem=exc)) from None
+class _SignInTerminal(_Terminal):
+    """login()'s terminal: the caller's stdout shows only the prompts of an
+    OAuth sign-in (``show``), the authorize URL and the paste prompt.
 
+    The paste is read in a thread that may still wait when the sign-in ends
+    by the loopback; one waiting inside sys.stdin's buffer at exit would hold
+    its lock, and the interpreter abort at shutdown. So stdin is read from
+    its descriptor, and no more once the sign-in is over (``finished``): what
+    the script's user types next is the script's own."""
 
-class _InputPrompt(io.StringIO):
-    """The paste prompt's input for login() in the Python API: a notebook's
-    own ``input()`` (Jupyter's and Colab's answer with a text box of their
-    own, where the kernel's stdin is not a terminal), else the script's
-    stdin, read from its descriptor.
+    def __init__(self, ctx: _Context, show: bool) -> None:
+        super().__init__(io.StringIO(), io.StringIO(), io.StringIO(), ctx.env)
+        self._shown = ctx.term.stdout if show else self.stdout
+        self.finished = False
 
-    The line is read in a thread that may still wait when the sign-in ends
-    by the loopback; a thread waiting inside sys.stdin's buffer at exit
-    would hold its lock, and the interpreter abort at shutdown. Once the
-    sign-in is over (``finished``), it reads no more: what the script's
-    user types next is the script's own.
-    """
+    def prompt(self, line: str) -> None:
+        self._emit(self._shown, line)
 
-    def __init__(self) -> None:
-        import threading
-
-        super().__init__()
-        self.finished = threading.Event()
-
-    def readline(self, size: int | None = -1) -> str:  # type: ignore[override]
+    def read_line(self) -> str | None:
         import builtins
 
-        if getattr(builtins.input, "__module__", None) != "builtins":  # a notebook's own
+        if getattr(builtins.input, "__module__", None) != "builtins":  # a notebook's text box: stdin is no terminal
             try:
-                return str(builtins.input()) + "\n"
-            except EOFError:
-                return ""
+                return str(builtins.input()).strip()
+            except (EOFError, OSError, ValueError):
+                return None
         line = b""
         try:
             fd = sys.stdin.fileno()
@@ -2740,41 +2721,16 @@ class _InputPrompt(io.StringIO):
                 line += byte
         except (AttributeError, OSError, ValueError):  # no stdin at all
             pass
-        return line.decode("utf-8", "replace")
+        return line.decode("utf-8", "replace").strip() if line else None
 
     def _readable(self, fd: int) -> bool:
         """Wait until ``fd`` has input; False once the sign-in is over."""
-        if os.name == "nt":  # select() takes sockets only there: a blocking read
-            return not self.finished.is_set()
-        import select
+        if os.name != "nt":  # select() takes sockets only there: a blocking read
+            import select
 
-        while not self.finished.is_set():
-            ready = select.select([fd], [], [], 0.1)[0]
-            if ready and not self.finished.is_set():  # input typed after the end is not ours
-                return True
-        return False
-
-
-class _SignInTerminal(_Terminal):
-    """The terminal of login() in the Python API: on the caller's stdout, the
-    authorize URL and the paste prompt, which a person must see to sign in,
-    and nothing else (``show``: an OAuth sign-in); warnings go to the
-    logger, and input comes from ``input()``."""
-
-    def __init__(self, ctx: _Context, show: bool) -> None:
-        self.input = _InputPrompt()
-        shown = io.StringIO() if not show else sys.stdout if sys.stdout is not None else _missing_stream()  # pythonw
-        super().__init__(self.input, shown, io.StringIO(), ctx.env)
-        self._ctx = ctx
-
-    def info(self, *lines: str) -> None:
-        pass
-
-    def success(self, line: str) -> None:
-        pass
-
-    def warn(self, line: str) -> None:
-        self._ctx.warn(line)
+            while not (self.finished or select.select([fd], [], [], 0.1)[0]):
+                pass
+        return not self.finished  # input typed after the end is not ours
 
 
 # ---------------------------------------------------------------------------
@@ -2800,91 +2756,61 @@ environment:
 """
 
 
-def _seconds_option(text: str) -> float:
-    import argparse
-
-    try:
-        return _seconds(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _near_miss(typed: str, known: list[str]) -> str | None:
-    """The one of ``known`` that ``typed`` most likely meant, if any is close."""
-    import difflib
-
-    if not typed.startswith("-") and any(k.startswith("-") for k in known):
-        typed = "--" + typed  # `arkor whoami json` meant --json
-    found = difflib.get_close_matches(typed, known, n=1)
-    return found[0] if found else None
-
-
 def _parser(term: _Terminal) -> Any:
     import argparse
+    import difflib
+    import functools
 
     def command(name: str, run: Callable[[Any, _Context], int], summary: str) -> Any:
-        made = subparsers.add_parser(name, help=summary, description=summary, formatter_class=Formatter)
+        made = subparsers.add_parser(name, help=summary, description=summary, formatter_class=formatter)
         made.set_defaults(run=run)
         return made
 
+    def seconds(text: str) -> float:
+        try:
+            return _seconds(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
     class Parser(argparse.ArgumentParser):
-        """argparse's parser, with each command's usage errors its own (a
-        command's parser, not the top one, reports the words it did not
-        know) and a near miss of a command or option named."""
-
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            self.options: list[str] = []  # filled by add_argument, -h first
-            self.near_miss: str | None = None
-            super().__init__(*args, **kwargs)
-
-        def add_argument(self, *args: Any, **kwargs: Any) -> Any:
-            action = super().add_argument(*args, **kwargs)
-            self.options.extend(action.option_strings)
-            return action
+        near_miss: list[str] | None = None  # the command or option most likely meant, if any is close
 
         def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
-            # argparse hands what a command's parser did not know up to the
-            # top one, which reports it under the top usage; reported here,
-            # it comes under the usage of the command that was typed.
+            # Reported here, what a command's parser did not know comes under its usage, not the top one's.
             namespace, extras = super().parse_known_args(args, namespace)
             if extras:
-                self.near_miss = _near_miss(extras[0].partition("=")[0], self.options)
+                typed = extras[0].partition("=")[0]
+                if not typed.startswith("-"):
+                    typed = "--" + typed  # `arkor whoami json` meant --json
+                self.near_miss = difflib.get_close_matches(typed, list(self._option_string_actions), n=1)
                 self.error(_MSG_UNRECOGNIZED.format(arguments=" ".join(extras)))
             return namespace, extras
 
-        def _check_value(self, action: Any, value: Any) -> None:
-            # The one place argparse checks a command name against the list.
+        def _check_value(self, action: Any, value: Any) -> None:  # where argparse checks a command name
             try:
                 super()._check_value(action, value)
             except argparse.ArgumentError:
                 if isinstance(value, str) and action.choices:
-                    self.near_miss = _near_miss(value, [str(c) for c in action.choices])
+                    self.near_miss = difflib.get_close_matches(value, [str(c) for c in action.choices], n=1)
                 raise
 
         def error(self, message: str) -> Any:  # it quotes argv: one line, escaped
-            hint = _MSG_DID_YOU_MEAN.format(suggestion=self.near_miss) if self.near_miss else ""
-            super().error(_printable(message) + ("\n" + hint if hint else ""))
+            hint = "\n" + _MSG_DID_YOU_MEAN.format(suggestion=self.near_miss[0]) if self.near_miss else ""
+            super().error(_printable(message) + hint)
 
-        def _print_message(self, message: str, file: object = None) -> None:
-            # Help, usage and --version go to the run's own streams.
+        def _print_message(self, message: str, file: object = None) -> None:  # help, usage, --version
             term.passthrough(term.stderr if file is sys.stderr else term.stdout, message)
 
-    class Formatter(argparse.RawDescriptionHelpFormatter):
-        """The help laid out for an 80-column terminal, whatever the terminal
-        is, as git's and gh's are: the same text in a pipe, a log and a test."""
-
-        def __init__(self, prog: str) -> None:
-            super().__init__(prog, width=80 - 2)  # argparse's own margin of 2
-
+    # The help on 80 columns whatever the terminal, as git's and gh's: the same in a pipe, a log and a test.
+    formatter = functools.partial(argparse.RawDescriptionHelpFormatter, width=80 - 2)  # argparse keeps a margin of 2
     parser = Parser(
         prog=_PROG,
         description="Sign in to Arkor Cloud, sign out, and say who you are.",
         epilog=_ENVIRONMENT + f"\nRun `{_PROG} <command> -h` for a command's options.",
-        formatter_class=Formatter,
+        formatter_class=formatter,
     )
     parser.add_argument("--version", action="version", version=f"{_PROG} {__version__}")
-    subparsers = parser.add_subparsers(title="commands", dest="command", metavar="<command>")
-    subparsers.required = True
+    subparsers = parser.add_subparsers(title="commands", dest="command", metavar="<command>", required=True)
 
     login = command("login", _cmd_login, "Sign in (OAuth in the browser, or an anonymous token).")
     login.add_argument("--oauth", action="store_true", help="sign in to your account through the browser")
@@ -2892,7 +2818,7 @@ def _parser(term: _Terminal) -> Any:
     login.add_argument("--no-browser", action="store_true", help="print the sign-in URL without opening a browser")
     login.add_argument(
         "--timeout",
-        type=_seconds_option,
+        type=seconds,
         default=_DEFAULT_LOGIN_TIMEOUT,
         metavar="SECONDS",
         help=f"how long to wait for the browser (default {_DEFAULT_LOGIN_TIMEOUT:g})",
@@ -2913,15 +2839,12 @@ def main(
     stdout: IO[str] | None = None,
     stderr: IO[str] | None = None,
 ) -> int:
-    """Run the arkor command line; return the exit status.
-
-    ``env`` and the streams default to the process's own: a test or an
-    embedding program passes its own instead.
-    """
+    """Run the arkor command line; return the exit status. A test or an
+    embedding program may pass ``env`` and streams (default: the process's own)."""
     ctx = _Context.of(env, stdin, stdout, stderr)
     term = ctx.term
     try:
-        args = _parser(term).parse_args(sys.argv[1:] if argv is None else list(argv))
+        args = _parser(term).parse_args(argv)  # None: sys.argv[1:]
         status: int = args.run(args, ctx)
     except SystemExit as exc:  # argparse: help, --version and usage errors
         status = exc.code if isinstance(exc.code, int) else _EXIT_USAGE
@@ -2940,14 +2863,7 @@ def main(
         _debug_traceback(ctx)
         term.error(_MSG_INTERNAL.format(kind=type(exc).__name__))
         status = _EXIT_FAILURE
-    # What the layers below recorded (a renewal that failed, a revocation
-    # that did not go through, a folder made private) is said when the
-    # command is over, and so is a deprecation notice, also after a
-    # failure: the user should learn of it before the cutoff.
-    for line in ctx.notes:
-        term.warn(line)
-    if ctx.deprecation:
-        term.warn(ctx.deprecation)
+    _say_notes(ctx)
     term.flush()
     if term.lost_stdout and status == _EXIT_OK:
         if not ctx.changed:
@@ -2957,8 +2873,8 @@ def main(
 
 
 def _debug_traceback(ctx: _Context) -> None:
-    """With ARKOR_DEBUG=1, the traceback of the error being handled, each
-    line escaped: server text inside an exception is text from outside."""
+    """With ARKOR_DEBUG=1, the traceback of the error being handled, each line
+    escaped: server text inside an exception is text from outside."""
     if ctx.env.get("ARKOR_DEBUG") == "1":
         import traceback
 
