@@ -2288,30 +2288,20 @@ def _exchange_code(config: CliConfig, code: str, verifier: str, redirect_uri: st
 # ---------------------------------------------------------------------------
 
 
-def _auth0_url(stored: OAuthCredentials, endpoint: str) -> str:
-    return f"https://{stored['auth0Domain']}{endpoint}"
-
-
 def _refresh_grant(stored: OAuthCredentials, ctx: _Context) -> OAuthCredentials:
-    """``stored`` renewed with its refresh token (RFC 6749 §6): only the
-    access token, its expiry and a rotated refresh token change; every other
-    field, the mode tag and fields this CLI does not know included, stays.
-
+    """``stored`` renewed with its refresh token (RFC 6749 §6): every field but
+    the tokens and the expiry stays, the mode tag and unknown fields included.
     Raises _RefreshRefused when Auth0 turns the token down (a 4xx such as
-    invalid_grant), and a plain ArkorError when it cannot be asked (network,
-    5xx): that one is transient and changes nothing. A malformed answer
-    raises _MalformedTokens.
-    """
+    invalid_grant), and a plain, transient ArkorError when it cannot be asked
+    (network, 5xx)."""
     form = {"grant_type": "refresh_token", "client_id": stored["clientId"], "refresh_token": stored["refreshToken"]}
-    reply = _post_form(_auth0_url(stored, "/oauth/token"), form, ctx.http_timeout(), ctx.env)
+    reply = _post_form(f"https://{stored['auth0Domain']}/oauth/token", form, ctx.http_timeout(), ctx.env)
     if 400 <= reply.status < 500 and reply.status not in (408, 429):
         body = reply.json_or_none()
         error = body.get("error") if isinstance(body, dict) else None
-        raise _RefreshRefused(
-            _WHY_AUTH0_ERROR.format(error=error)
-            if isinstance(error, str) and error
-            else _WHY_AUTH0_STATUS.format(status=reply.status)
-        )
+        if isinstance(error, str) and error:
+            raise _RefreshRefused(_WHY_AUTH0_ERROR.format(error=error))
+        raise _RefreshRefused(_WHY_AUTH0_STATUS.format(status=reply.status))
     if not reply.ok:
         raise ArkorError(_WHY_ANSWERED.format(url=_shown(reply.url), status=reply.status))
     access_token, rotated, expires_at = _token_answer(reply)
@@ -2322,37 +2312,30 @@ def _refresh_grant(stored: OAuthCredentials, ctx: _Context) -> OAuthCredentials:
 
 
 class _Renewal:
-    """What renewing an expiring or refused access token came to: the
-    credentials to use, and what went wrong, if anything, for the command to
-    tell (``refused``: only a new sign-in helps; ``unreachable``: Auth0 could
-    not be asked, or the lock not taken; ``note``: anything else to say)."""
+    """What renewing an access token came to: the credentials to use, and at
+    most one thing for the command to tell: ``refused`` (only a new sign-in
+    helps), ``unreachable`` (Auth0 could not be asked, or the lock not
+    taken) or a ``note``."""
 
     def __init__(self, credentials: Credentials, refused: str | None = None, unreachable: str | None = None) -> None:
         self.credentials, self.refused, self.unreachable = credentials, refused, unreachable
         self.note: str | None = None
 
     def warnings(self) -> list[str]:
-        lines = []
         if self.refused is not None:
-            lines.append(_MSG_SIGN_IN_AGAIN.format(reason=self.refused))
+            return [_MSG_SIGN_IN_AGAIN.format(reason=self.refused)]
         if self.unreachable is not None:
-            lines.append(_MSG_REFRESH_UNREACHABLE.format(reason=self.unreachable))
-        if self.note is not None:
-            lines.append(self.note)
-        return lines
+            return [_MSG_REFRESH_UNREACHABLE.format(reason=self.unreachable)]
+        return [] if self.note is None else [self.note]
 
 
 def _renew(ctx: _Context, path: str, stale: OAuthCredentials) -> _Renewal:
-    """Renew ``stale`` (whose token is expiring or was refused) under the
-    lock, and store the renewal.
-
-    Under the lock the file is read again first: when another process has
-    renewed it meanwhile, its token is adopted rather than the old refresh
-    token spent a second time (with rotation, that one may be dead already).
-    The renewal is stored only when the file still holds the refresh token
-    that was spent (the Node CLI may have written it meanwhile, without the
-    lock); otherwise it serves this command only.
-    """
+    """Renew ``stale`` (expiring, or refused) under the lock, and store the
+    renewal. The file is read again first: a token another process renewed
+    meanwhile is adopted rather than the old refresh token spent twice (with
+    rotation, it may be dead already). The renewal is stored only where the
+    file still holds the refresh token spent (the Node CLI may have written
+    it meanwhile, without the lock); otherwise it serves this command only."""
     try:
         with _Change(ctx, path) as change:
             current = change.found.stored
@@ -2360,12 +2343,10 @@ def _renew(ctx: _Context, path: str, stale: OAuthCredentials) -> _Renewal:
                 # Signed out meanwhile, or signed in to another cloud-api: its
                 # token must not go to the one this command is asking.
                 return _Renewal(stale)
-            if current["mode"] == "anon":
-                return _Renewal(current)  # signed in anew, meanwhile
-            if current["accessToken"] != stale["accessToken"] and not _expiring(current):
-                return _Renewal(current)
+            if current["mode"] == "anon" or (current["accessToken"] != stale["accessToken"] and not _expiring(current)):
+                return _Renewal(current)  # signed in anew, or renewed by another process, meanwhile
             try:
-                renewed = change.send(lambda: _refresh_grant(current, ctx))
+                outcome = _Renewal(change.send(lambda: _refresh_grant(current, ctx)))
             except _RefreshRefused as exc:
                 return _Renewal(current, refused=exc.message)
             except _MalformedTokens as exc:
@@ -2374,13 +2355,11 @@ def _renew(ctx: _Context, path: str, stale: OAuthCredentials) -> _Renewal:
                 # The refresh token just sent is spent: its successor must be
                 # kept whatever else is wrong, or the next renewal would send
                 # the spent one (and Auth0's reuse detection end the session).
-                renewed = {**current, "refreshToken": exc.refresh_token, "expiresAt": 0}
-                outcome = _Renewal(renewed)
+                kept: OAuthCredentials = {**current, "refreshToken": exc.refresh_token, "expiresAt": 0}
+                outcome = _Renewal(kept)
                 outcome.note = _MSG_ROTATED_KEPT.format(reason=exc.message)
-            else:
-                outcome = _Renewal(renewed)
             try:
-                if not change.store(renewed):
+                if not change.store(outcome.credentials):
                     outcome.note = _MSG_CHANGED_NOT_STORED.format(path=path)
             except ArkorError as exc:
                 # The old refresh token may be spent already: this command
@@ -2395,13 +2374,7 @@ def _expiring(stored: Credentials) -> bool:
     return stored["mode"] != "anon" and stored["expiresAt"] - time.time() <= _REFRESH_MARGIN
 
 
-def _fresh(ctx: _Context, path: str, stored: Credentials) -> _Renewal:
-    """``stored``, renewed first when its access token is about to expire."""
-    return _renew(ctx, path, stored) if _expiring(stored) else _Renewal(stored)  # type: ignore[arg-type]
-
-
 def _bearer(stored: Credentials) -> str:
-    """The token that the cloud-api takes for these credentials."""
     return stored["token"] if stored["mode"] == "anon" else stored["accessToken"]
 
 
@@ -2413,7 +2386,7 @@ def _token(ctx: _Context, path: str) -> str | None:
     stored = _read_credentials(path)
     if stored is None:
         return None
-    renewal = _fresh(ctx, path, stored)
+    renewal = _renew(ctx, path, stored) if _expiring(stored) else _Renewal(stored)  # type: ignore[arg-type]
     if renewal.refused is not None:
         raise ArkorError(_MSG_SIGN_IN_AGAIN.format(reason=renewal.refused))
     if renewal.unreachable is not None and stored["mode"] != "anon" and stored["expiresAt"] <= time.time():
@@ -2423,26 +2396,20 @@ def _token(ctx: _Context, path: str) -> str | None:
     return _bearer(renewal.credentials)
 
 
-def _signed_in_request(
-    ctx: _Context, path: str, stored: Credentials, api: _CloudApi, method: str, endpoint: str
-) -> _Reply:
-    """``method endpoint`` on the cloud-api with the stored token.
-
-    An OAuth token is renewed first when it is about to expire, and once
-    after a 401 (then the request is sent again, once). An anonymous token
-    cannot be renewed: a 401 on it gets a hint instead. What the renewal
-    came to is said when the command ends.
-    """
+def _signed_in_request(ctx: _Context, path: str, stored: Credentials, api: _CloudApi, endpoint: str) -> _Reply:
+    """GET ``endpoint`` on the cloud-api with the stored token. An OAuth token
+    is renewed first when about to expire, and once after a 401 (the request
+    then sent again, once); a 401 on an anonymous token, which cannot be
+    renewed, gets a hint. What the renewal came to is said when the command ends."""
     tried = _expiring(stored)  # a renewal that failed is not tried again after a 401
-    renewal = _fresh(ctx, path, stored)
-    fresh = renewal.credentials
-    reply = api.request(method, endpoint, token=_bearer(fresh))
-    if reply.status == 401 and fresh["mode"] == "anon":
+    renewal = _renew(ctx, path, stored) if tried else _Renewal(stored)  # type: ignore[arg-type]
+    reply = api.request("GET", endpoint, token=_bearer(renewal.credentials))
+    if reply.status == 401 and renewal.credentials["mode"] == "anon":
         ctx.note(_MSG_ANON_401)
     elif reply.status == 401 and not tried:  # once, now
         renewal = _renew(ctx, path, stored)  # type: ignore[arg-type]
         if _bearer(renewal.credentials) != _bearer(stored):
-            reply = api.request(method, endpoint, token=_bearer(renewal.credentials))
+            reply = api.request("GET", endpoint, token=_bearer(renewal.credentials))
     for line in renewal.warnings():
         ctx.note(line)
     return reply
@@ -2453,7 +2420,7 @@ def _revoke(stored: OAuthCredentials, ctx: _Context) -> str | None:
     it did, else why not (best effort: the caller removes the file anyway)."""
     form = {"client_id": stored["clientId"], "token": stored["refreshToken"], "token_type_hint": "refresh_token"}
     try:
-        reply = _post_form(_auth0_url(stored, "/oauth/revoke"), form, ctx.revoke_timeout(), ctx.env)
+        reply = _post_form(f"https://{stored['auth0Domain']}/oauth/revoke", form, ctx.revoke_timeout(), ctx.env)
     except ArkorError as exc:
         return exc.message
     if not reply.ok:  # RFC 7009 2.2: 200 is the answer; any 2xx is no failure
@@ -2770,7 +2737,7 @@ def _cmd_whoami(args: Any, ctx: _Context) -> int:
         inform(_MSG_NOT_SIGNED_IN)
         return uninformed
     api = _cloud_api(ctx, stored, path)
-    reply = _signed_in_request(ctx, path, stored, api, "GET", "/v1/me")
+    reply = _signed_in_request(ctx, path, stored, api, "/v1/me")
     if not reply.ok:
         inform(_MSG_ME_FAILED.format(status=reply.status))  # scripts read this line
         hint = api.hint(reply, signed_in=True)
