@@ -2438,19 +2438,12 @@ def _fetch_cli_config(api: _CloudApi) -> CliConfig:
     if not reply.ok:
         raise api.failed(reply)
     config: CliConfig = reply.checked(CliConfig)
-    config["auth0Domain"] = config.get("auth0Domain") or ""
-    config["clientId"] = config.get("clientId") or ""
-    config["audience"] = config.get("audience") or ""
     config["callbackPorts"] = config.get("callbackPorts") or []
-    if config["auth0Domain"] and not _is_host(config["auth0Domain"]):
+    if config.get("auth0Domain") and not _is_host(config["auth0Domain"]):
         # Checked on the raw text, before a port is opened: it is printed in
         # the Browser: line and becomes the host of every Auth0 request.
         raise ArkorError(_MSG_BAD_HOST.format(source="The cloud-api's auth0Domain", value=repr(config["auth0Domain"])))
     return config
-
-
-def _oauth_available(config: CliConfig) -> bool:
-    return bool(config["auth0Domain"] and config["clientId"] and config["audience"])
 
 
 def _login_oauth(api: _CloudApi, config: CliConfig, path: str, seen: _OnFile, args: Any, ctx: _Context) -> int:
@@ -2474,36 +2467,28 @@ def _login_oauth(api: _CloudApi, config: CliConfig, path: str, seen: _OnFile, ar
         server.server_close()
 
     def exchange() -> OAuthCredentials:
-        credentials = _exchange_code(config, code, verifier, redirect_uri, ctx)
-        credentials["arkorCloudApiUrl"] = api.base
-        return credentials
+        return {**_exchange_code(config, code, verifier, redirect_uri, ctx), "arkorCloudApiUrl": api.base}
 
-    if _sign_in(ctx, path, seen, args, exchange) is None:
-        return _not_stored(ctx, path)
-    ctx.term.success(_MSG_SIGNED_IN)
+    if _sign_in(ctx, path, seen, args, exchange) is not None:
+        ctx.term.success(_MSG_SIGNED_IN)
     return _EXIT_OK
 
 
 def _sign_in(ctx: _Context, path: str, seen: _OnFile, args: Any, request: Callable[[], _C]) -> _C | None:
-    """Make the request that mints credentials, and store what it gives in
-    place of ``seen``, signals held from the request to the file. When the
-    file changed meanwhile (SPEC 3.1), what is there now is decided about
-    as SPEC 5.0 says, a person asked again where one can be. The stored
-    credentials; None when they were not stored (see _not_stored)."""
+    """Make the request that mints credentials and store them in place of
+    ``seen``, signals held from the request to the file; None when they were
+    not stored (_may_replace said why). A file changed meanwhile (SPEC 3.1)
+    is decided about as SPEC 5.0 says, a person asked again where one can be."""
     with _Change(ctx, path, seen) as change:
         credentials = change.send(request)
         stored = change.store(credentials)
         while not stored and not ctx.can_ask():  # decided without a question: lock and signals still held
-            verdict = _may_replace(change.found, args, ctx, changed=True)
-            if not verdict:
-                ctx.refusal = (change.found, verdict)
+            if not _may_replace(change.found, args, ctx, changed=True):
                 return None
             change.expected = change.found
             stored = change.store(credentials)
     while not stored:  # a person is asked again: never with the lock or the signals held
-        verdict = _may_replace(change.found, args, ctx, changed=True)
-        if not verdict:
-            ctx.refusal = (change.found, verdict)
+        if not _may_replace(change.found, args, ctx, changed=True):
             return None
         with _Change(ctx, path, change.found) as change:
             stored = change.store(credentials)
@@ -2514,29 +2499,10 @@ def _sign_in(ctx: _Context, path: str, seen: _OnFile, args: Any, request: Callab
     return credentials
 
 
-def _not_stored(ctx: _Context, path: str, found: _OnFile | None = None, verdict: bool | None = None) -> int:
-    """The end of a login that stored nothing because of what is on file
-    (``found``, and the verdict about it; by default, those _sign_in met)."""
-    if found is None:
-        found, verdict = ctx.refusal
-    if verdict is None and found.stored is not None:
-        raise _AlreadySignedIn(_how(found.stored))
-    if verdict is None:
-        raise ArkorError(_MSG_CHANGED_WHILE_SIGNING_IN.format(path=path))
-    ctx.term.info(_MSG_ABORTED)
-    return _EXIT_OK
-
-
 def _who(stored: Credentials) -> str:
     if stored["mode"] == "anon":
         return _WHO_ANON.format(anonymous_id=stored["anonymousId"])
     return _WHO_OAUTH.format(domain=stored["auth0Domain"])
-
-
-def _how(stored: Credentials) -> str:
-    if stored["mode"] == "anon":
-        return _HOW_ANON.format(anonymous_id=stored["anonymousId"])
-    return _HOW_OAUTH
 
 
 def _login_anonymous(api: _CloudApi, path: str, seen: _OnFile, args: Any, ctx: _Context) -> int:
@@ -2556,48 +2522,42 @@ def _login_anonymous(api: _CloudApi, path: str, seen: _OnFile, args: Any, ctx: _
         }
 
     credentials = _sign_in(ctx, path, seen, args, mint)
-    if credentials is None:
-        return _not_stored(ctx, path)
-    ctx.term.info(
-        _MSG_ANON_ID.format(anonymous_id=credentials["anonymousId"]),
-        _MSG_ANON_KEEP.format(path=path),
-    )
-    ctx.term.success(_MSG_ANON_DONE.format(org_slug=credentials["orgSlug"]))
+    if credentials is not None:
+        ctx.term.info(_MSG_ANON_ID.format(anonymous_id=credentials["anonymousId"]), _MSG_ANON_KEEP.format(path=path))
+        ctx.term.success(_MSG_ANON_DONE.format(org_slug=credentials["orgSlug"]))
     return _EXIT_OK
 
 
-def _may_replace(on_file: _OnFile, args: Any, ctx: _Context, changed: bool = False) -> bool | None:
-    """Whether a login may replace what is on file (SPEC 5.0, 3.1): True;
-    False when the person asked said no; None when nobody can be asked and
-    the login did not say to replace (``args.replace``): then it never does.
-
-    An anonymous identity is lost for good once replaced, so a person is
-    asked first; so is one whose file changed while the login ran
-    (``changed``), about what is there now.
-    """
-    if not on_file.exists:
-        return True
+def _may_replace(on_file: _OnFile, args: Any, ctx: _Context, changed: bool = False) -> bool:
+    """Whether a login may replace what is on file (SPEC 5.0, 3.1); when not,
+    it has said why. Where nobody can be asked, it does only when told to
+    (``args.replace``). An anonymous identity is lost for good once replaced,
+    so a person is asked first; so is one whose file changed while the login
+    ran (``changed``), about what is there now."""
+    stored = on_file.stored
     if not ctx.can_ask():
-        if not args.replace:
-            if on_file.stored is None and on_file.problem is not None:
-                raise on_file.problem
-            return None
-        return True  # and said once it is done: see _replaced
-    if on_file.stored is None:
-        return True  # a broken file is replaced, as a login always has
-    if changed:
-        return ctx.confirm(_MSG_REPLACE_CHANGED.format(path=on_file.path, who=_who(on_file.stored)))
-    if on_file.stored["mode"] == "anon":
-        return ctx.confirm(_MSG_REPLACE_ANON.format(anonymous_id=on_file.stored["anonymousId"]))
-    return True
+        if on_file.problem is not None and not args.replace:
+            raise on_file.problem
+        if stored is not None and not args.replace:
+            how = _HOW_ANON.format(anonymous_id=stored["anonymousId"]) if stored["mode"] == "anon" else _HOW_OAUTH
+            raise _AlreadySignedIn(how)
+        return True  # no file, or told to replace: said once it is done (see _sign_in)
+    if changed and stored is not None:
+        question = _MSG_REPLACE_CHANGED.format(path=on_file.path, who=_who(stored))
+    elif stored is not None and stored["mode"] == "anon":
+        question = _MSG_REPLACE_ANON.format(anonymous_id=stored["anonymousId"])
+    else:
+        return True  # no file, OAuth credentials, or a broken file: replaced, as a login always has
+    if ctx.confirm(question):
+        return True
+    ctx.term.info(_MSG_ABORTED)
+    return False
 
 
 def _pick_mode(ctx: _Context) -> str | None:
     """Ask OAuth or Anonymous, Anonymous preselected; None at end of input.
-
     A numbered menu read a line at a time works on every terminal, over SSH
-    and under screen readers, with nothing but the standard library.
-    """
+    and under screen readers, with nothing but the standard library."""
     term = ctx.term
     if not ctx.can_ask():
         return _PICKER_DEFAULT
@@ -2619,7 +2579,6 @@ def _pick_mode(ctx: _Context) -> str | None:
 
 
 def _cmd_login(args: Any, ctx: _Context) -> int:
-    term = ctx.term
     if args.oauth and args.anonymous:
         raise ArkorError(_MSG_BOTH_MODES)
     if args.oauth and ctx.env.get("CI"):
@@ -2631,21 +2590,20 @@ def _cmd_login(args: Any, ctx: _Context) -> int:
     path = _credentials_path(ctx.env)
     with _Change(ctx, path) as change:  # before anything is sent: a login never mints what it cannot store
         seen = change.found
-    verdict = _may_replace(seen, args, ctx)
-    if not verdict:
-        return _not_stored(ctx, path, seen, verdict)
+    if not _may_replace(seen, args, ctx):
+        return _EXIT_OK
     api = _cloud_api(ctx)
     if args.anonymous:
         return _login_anonymous(api, path, seen, args, ctx)
     config = _fetch_cli_config(api)
-    if not _oauth_available(config):
+    if not (config.get("auth0Domain") and config.get("clientId") and config.get("audience")):
         if args.oauth:
             raise ArkorError(_MSG_OAUTH_NOT_CONFIGURED)
-        term.info(_MSG_CONTINUING_ANON)
+        ctx.term.info(_MSG_CONTINUING_ANON)
         return _login_anonymous(api, path, seen, args, ctx)
     mode = "oauth" if args.oauth else _pick_mode(ctx)
     if mode is None:
-        term.info(_MSG_ABORTED)
+        ctx.term.info(_MSG_ABORTED)
         return _EXIT_FAILURE
     if mode == "oauth":
         try:
@@ -2698,19 +2656,16 @@ def _remove_credentials(ctx: _Context, path: str, shown: _OnFile, revoke: bool =
 
 
 def _cmd_logout(args: Any, ctx: _Context) -> int:
-    term = ctx.term
     path = _credentials_path(ctx.env)
-    if not os.path.lexists(path):
-        term.info(_MSG_NO_CREDENTIALS)
-        return _EXIT_OK
-    shown = _OnFile(path)  # a broken file can still be deleted: that is the way out of it
-    if not _confirm_logout(args, path, shown.stored, ctx):
-        term.info(_MSG_ABORTED)
-        return _EXIT_OK
-    if not _remove_credentials(ctx, path, shown):
-        term.info(_MSG_NO_CREDENTIALS)
-        return _EXIT_OK
-    term.success(_MSG_REMOVED.format(path=path))
+    if os.path.lexists(path):
+        shown = _OnFile(path)  # a broken file can still be deleted: that is the way out of it
+        if not _confirm_logout(args, path, shown.stored, ctx):
+            ctx.term.info(_MSG_ABORTED)
+            return _EXIT_OK
+        if _remove_credentials(ctx, path, shown):
+            ctx.term.success(_MSG_REMOVED.format(path=path))
+            return _EXIT_OK
+    ctx.term.info(_MSG_NO_CREDENTIALS)  # none, or removed meanwhile
     return _EXIT_OK
 
 
