@@ -2289,11 +2289,10 @@ def _exchange_code(config: CliConfig, code: str, verifier: str, redirect_uri: st
 
 
 def _refresh_grant(stored: OAuthCredentials, ctx: _Context) -> OAuthCredentials:
-    """``stored`` renewed with its refresh token (RFC 6749 §6): every field but
-    the tokens and the expiry stays, the mode tag and unknown fields included.
-    Raises _RefreshRefused when Auth0 turns the token down (a 4xx such as
-    invalid_grant), and a plain, transient ArkorError when it cannot be asked
-    (network, 5xx)."""
+    """``stored`` renewed with its refresh token (RFC 6749 §6), every other
+    field kept, the mode tag and unknown ones included. Raises _RefreshRefused
+    when Auth0 turns the token down (a 4xx such as invalid_grant), and a plain,
+    transient ArkorError when it cannot be asked (network, 5xx)."""
     form = {"grant_type": "refresh_token", "client_id": stored["clientId"], "refresh_token": stored["refreshToken"]}
     reply = _post_form(f"https://{stored['auth0Domain']}/oauth/token", form, ctx.http_timeout(), ctx.env)
     if 400 <= reply.status < 500 and reply.status not in (408, 429):
@@ -2305,37 +2304,31 @@ def _refresh_grant(stored: OAuthCredentials, ctx: _Context) -> OAuthCredentials:
     if not reply.ok:
         raise ArkorError(_WHY_ANSWERED.format(url=_shown(reply.url), status=reply.status))
     access_token, rotated, expires_at = _token_answer(reply)
-    renewed: OAuthCredentials = {**stored, "accessToken": access_token, "expiresAt": expires_at}
-    if rotated is not None:  # rotation: the one just sent is spent
-        renewed["refreshToken"] = rotated
-    return renewed
+    refresh_token = rotated or stored["refreshToken"]  # rotation: the one just sent is spent
+    return {**stored, "accessToken": access_token, "refreshToken": refresh_token, "expiresAt": expires_at}
 
 
 class _Renewal:
-    """What renewing an access token came to: the credentials to use, and at
-    most one thing for the command to tell: ``refused`` (only a new sign-in
-    helps), ``unreachable`` (Auth0 could not be asked, or the lock not
-    taken) or a ``note``."""
+    """What renewing an access token came to: the credentials to use, and the
+    ``warning`` for the command to say, if any. Why a renewal failed: it was
+    ``refused`` (only a new sign-in helps), or ``unreachable`` (Auth0 could
+    not be asked, or the lock not taken)."""
 
     def __init__(self, credentials: Credentials, refused: str | None = None, unreachable: str | None = None) -> None:
         self.credentials, self.refused, self.unreachable = credentials, refused, unreachable
-        self.note: str | None = None
-
-    def warnings(self) -> list[str]:
-        if self.refused is not None:
-            return [_MSG_SIGN_IN_AGAIN.format(reason=self.refused)]
-        if self.unreachable is not None:
-            return [_MSG_REFRESH_UNREACHABLE.format(reason=self.unreachable)]
-        return [] if self.note is None else [self.note]
+        self.warning: str | None = None
+        if refused is not None:
+            self.warning = _MSG_SIGN_IN_AGAIN.format(reason=refused)
+        if unreachable is not None:
+            self.warning = _MSG_REFRESH_UNREACHABLE.format(reason=unreachable)
 
 
 def _renew(ctx: _Context, path: str, stale: OAuthCredentials) -> _Renewal:
     """Renew ``stale`` (expiring, or refused) under the lock, and store the
-    renewal. The file is read again first: a token another process renewed
-    meanwhile is adopted rather than the old refresh token spent twice (with
-    rotation, it may be dead already). The renewal is stored only where the
-    file still holds the refresh token spent (the Node CLI may have written
-    it meanwhile, without the lock); otherwise it serves this command only."""
+    renewal where the file still holds the refresh token spent (SPEC 3.1).
+    The file is read again first: a token another process renewed meanwhile
+    is adopted rather than the old refresh token spent twice (with rotation,
+    it may be dead already)."""
     try:
         with _Change(ctx, path) as change:
             current = change.found.stored
@@ -2352,19 +2345,16 @@ def _renew(ctx: _Context, path: str, stale: OAuthCredentials) -> _Renewal:
             except _MalformedTokens as exc:
                 if exc.refresh_token is None:
                     raise
-                # The refresh token just sent is spent: its successor must be
-                # kept whatever else is wrong, or the next renewal would send
-                # the spent one (and Auth0's reuse detection end the session).
-                kept: OAuthCredentials = {**current, "refreshToken": exc.refresh_token, "expiresAt": 0}
-                outcome = _Renewal(kept)
-                outcome.note = _MSG_ROTATED_KEPT.format(reason=exc.message)
+                # The refresh token sent is spent: its successor is kept whatever else is wrong,
+                # or the next renewal would send the spent one (and Auth0's reuse detection end the session).
+                outcome = _Renewal({**current, "refreshToken": exc.refresh_token, "expiresAt": 0})
+                outcome.warning = _MSG_ROTATED_KEPT.format(reason=exc.message)
             try:
                 if not change.store(outcome.credentials):
-                    outcome.note = _MSG_CHANGED_NOT_STORED.format(path=path)
+                    outcome.warning = _MSG_CHANGED_NOT_STORED.format(path=path)
             except ArkorError as exc:
-                # The old refresh token may be spent already: this command
-                # at least goes ahead with the new access token.
-                outcome.note = f"{exc.message} {_MSG_NOT_STORED}"
+                # The old refresh token may be spent already: this command goes on with the new one.
+                outcome.warning = f"{exc.message} {_MSG_NOT_STORED}"
             return outcome
     except ArkorError as exc:  # the lock, the network, a garbled answer: transient
         return _Renewal(stale, unreachable=exc.message)
@@ -2379,10 +2369,9 @@ def _bearer(stored: Credentials) -> str:
 
 
 def _token(ctx: _Context, path: str) -> str | None:
-    """The bearer token to use now, renewed first when near expiry; None when
-    not signed in. The one way to a usable token, for ``arkor token`` and
-    get_token() alike (SPEC 9): a refused renewal fails, and one that cannot
-    reach Auth0 gives the stored token while it has not expired yet."""
+    """The bearer token to use now, for ``arkor token`` and get_token() alike
+    (SPEC 9); None when not signed in. Renewed first near expiry: refused, it
+    fails; unreachable, the stored token serves while it has not expired."""
     stored = _read_credentials(path)
     if stored is None:
         return None
@@ -2391,16 +2380,15 @@ def _token(ctx: _Context, path: str) -> str | None:
         raise ArkorError(_MSG_SIGN_IN_AGAIN.format(reason=renewal.refused))
     if renewal.unreachable is not None and stored["mode"] != "anon" and stored["expiresAt"] <= time.time():
         raise ArkorError(_MSG_TOKEN_EXPIRED.format(reason=renewal.unreachable))
-    for line in renewal.warnings():
-        ctx.warn(line)
+    if renewal.warning is not None:
+        ctx.warn(renewal.warning)
     return _bearer(renewal.credentials)
 
 
 def _signed_in_request(ctx: _Context, path: str, stored: Credentials, api: _CloudApi, endpoint: str) -> _Reply:
-    """GET ``endpoint`` on the cloud-api with the stored token. An OAuth token
-    is renewed first when about to expire, and once after a 401 (the request
-    then sent again, once); a 401 on an anonymous token, which cannot be
-    renewed, gets a hint. What the renewal came to is said when the command ends."""
+    """GET ``endpoint`` with the stored token. An OAuth token is renewed first
+    when about to expire, or once after a 401 (the request then sent again);
+    an anonymous one cannot be: a 401 on it gets a hint."""
     tried = _expiring(stored)  # a renewal that failed is not tried again after a 401
     renewal = _renew(ctx, path, stored) if tried else _Renewal(stored)  # type: ignore[arg-type]
     reply = api.request("GET", endpoint, token=_bearer(renewal.credentials))
@@ -2410,8 +2398,8 @@ def _signed_in_request(ctx: _Context, path: str, stored: Credentials, api: _Clou
         renewal = _renew(ctx, path, stored)  # type: ignore[arg-type]
         if _bearer(renewal.credentials) != _bearer(stored):
             reply = api.request("GET", endpoint, token=_bearer(renewal.credentials))
-    for line in renewal.warnings():
-        ctx.note(line)
+    if renewal.warning is not None:
+        ctx.note(renewal.warning)
     return reply
 
 
@@ -2438,7 +2426,6 @@ def _fetch_cli_config(api: _CloudApi) -> CliConfig:
     if not reply.ok:
         raise api.failed(reply)
     config: CliConfig = reply.checked(CliConfig)
-    config["callbackPorts"] = config.get("callbackPorts") or []
     if config.get("auth0Domain") and not _is_host(config["auth0Domain"]):
         # Checked on the raw text, before a port is opened: it is printed in
         # the Browser: line and becomes the host of every Auth0 request.
@@ -2450,7 +2437,7 @@ def _login_oauth(api: _CloudApi, config: CliConfig, path: str, seen: _OnFile, ar
     """Sign in through the browser; nothing is written unless it all works."""
     verifier, challenge, state = _pkce()
     callback = _Callback(state)
-    server = _listen(config["callbackPorts"], callback)
+    server = _listen(config.get("callbackPorts") or [], callback)
     try:
         redirect_uri = f"http://127.0.0.1:{server.server_address[1]}{_CALLBACK_PATH}"
         url = _authorize_url(config, redirect_uri, state, challenge)
@@ -2476,9 +2463,8 @@ def _login_oauth(api: _CloudApi, config: CliConfig, path: str, seen: _OnFile, ar
 
 def _sign_in(ctx: _Context, path: str, seen: _OnFile, args: Any, request: Callable[[], _C]) -> _C | None:
     """Make the request that mints credentials and store them in place of
-    ``seen``, signals held from the request to the file; None when they were
-    not stored (_may_replace said why). A file changed meanwhile (SPEC 3.1)
-    is decided about as SPEC 5.0 says, a person asked again where one can be."""
+    ``seen``, signals held from the request to the file; a file changed
+    meanwhile is decided about as SPEC 5.0 and 3.1 say. None: not stored."""
     with _Change(ctx, path, seen) as change:
         credentials = change.send(request)
         stored = change.store(credentials)
@@ -2530,10 +2516,9 @@ def _login_anonymous(api: _CloudApi, path: str, seen: _OnFile, args: Any, ctx: _
 
 def _may_replace(on_file: _OnFile, args: Any, ctx: _Context, changed: bool = False) -> bool:
     """Whether a login may replace what is on file (SPEC 5.0, 3.1); when not,
-    it has said why. Where nobody can be asked, it does only when told to
-    (``args.replace``). An anonymous identity is lost for good once replaced,
-    so a person is asked first; so is one whose file changed while the login
-    ran (``changed``), about what is there now."""
+    it has said why. Where nobody can be asked, only when told to (``replace``).
+    An anonymous identity is lost for good once replaced, so a person is asked
+    first; so is one whose file changed while the login ran, about what is there now."""
     stored = on_file.stored
     if not ctx.can_ask():
         if on_file.problem is not None and not args.replace:
@@ -2582,8 +2567,7 @@ def _cmd_login(args: Any, ctx: _Context) -> int:
     if args.oauth and args.anonymous:
         raise ArkorError(_MSG_BOTH_MODES)
     if args.oauth and ctx.env.get("CI"):
-        # The loopback callback needs a person with a browser; in CI the
-        # login could only wait until it times out.
+        # The loopback callback needs a person with a browser: in CI the login could only time out.
         raise ArkorError(_MSG_OAUTH_IN_CI)
     if not hasattr(args, "replace"):  # a login that names its mode may replace what is stored
         args.replace = args.oauth or args.anonymous
@@ -2634,17 +2618,15 @@ def _confirm_logout(args: Any, path: str, stored: Credentials | None, ctx: _Cont
 
 
 def _remove_credentials(ctx: _Context, path: str, shown: _OnFile, revoke: bool = True) -> bool:
-    """Revoke (OAuth) and remove the credentials the user saw (``shown``):
-    False when there were none by then. Under the lock, so that a renewal in
-    flight cannot write the file back; once a revocation is sent, the file
-    goes whatever Auth0 answered, but only if it still holds what was revoked."""
+    """Revoke (OAuth) and remove the credentials the user saw (``shown``);
+    False when there were none by then. Under the lock, lest a renewal in flight
+    write them back; once revoked, they go whatever Auth0 answered (SPEC 3.1)."""
     with _Change(ctx, path) as change:
-        now = change.found
-        if not now.exists and not os.path.lexists(path):
+        if not change.found.exists and not os.path.lexists(path):
             return False  # removed meanwhile: the outcome is the same
-        if now.identity != shown.identity:
+        if change.found.identity != shown.identity:
             raise ArkorError(_MSG_CHANGED_MEANWHILE.format(path=path))
-        current = now.stored
+        current = change.found.stored
         if revoke and current is not None and current["mode"] != "anon":
             failure = change.send(lambda: _revoke(current, ctx))
             if failure is not None:
@@ -2683,11 +2665,11 @@ def _cmd_whoami(args: Any, ctx: _Context) -> int:
     term = ctx.term
     # With --json, stdout carries JSON alone; the informational lines go to stderr.
     inform = term.note if args.json else term.info
-    path = _credentials_path(ctx.env)
-    stored = _read_credentials(path)
     # Plain whoami keeps the Node CLI's 0 for both informational cases; with
     # --json, `arkor whoami --json > me.json` must not pass with an empty file.
     uninformed = _EXIT_FAILURE if args.json else _EXIT_OK
+    path = _credentials_path(ctx.env)
+    stored = _read_credentials(path)
     if stored is None:
         inform(_MSG_NOT_SIGNED_IN)
         return uninformed
