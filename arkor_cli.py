@@ -2309,10 +2309,9 @@ def _refresh_grant(stored: OAuthCredentials, ctx: _Context) -> OAuthCredentials:
 
 
 class _Renewal:
-    """What renewing an access token came to: the credentials to use, and the
-    ``warning`` for the command to say, if any. Why a renewal failed: it was
-    ``refused`` (only a new sign-in helps), or ``unreachable`` (Auth0 could
-    not be asked, or the lock not taken)."""
+    """What renewing an access token came to: the credentials to use, the
+    ``warning`` to say, if any, and why it failed: ``refused`` (only a new
+    sign-in helps) or ``unreachable`` (Auth0, or the lock, could not be had)."""
 
     def __init__(self, credentials: Credentials, refused: str | None = None, unreachable: str | None = None) -> None:
         self.credentials, self.refused, self.unreachable = credentials, refused, unreachable
@@ -2491,9 +2490,7 @@ def _who(stored: Credentials) -> str:
     return _WHO_OAUTH.format(domain=stored["auth0Domain"])
 
 
-def _login_anonymous(api: _CloudApi, path: str, seen: _OnFile, args: Any, ctx: _Context) -> int:
-    """Mint a brand-new anonymous identity and store it in place of ``seen``."""
-
+def _login_anonymous(api: _CloudApi, path: str, seen: _OnFile, args: Any, ctx: _Context, nudge: bool = False) -> int:
     def mint() -> AnonCredentials:
         reply = api.request("POST", "/v1/auth/anonymous", json_body={"kind": "cli"})
         if not reply.ok:
@@ -2511,6 +2508,8 @@ def _login_anonymous(api: _CloudApi, path: str, seen: _OnFile, args: Any, ctx: _
     if credentials is not None:
         ctx.term.info(_MSG_ANON_ID.format(anonymous_id=credentials["anonymousId"]), _MSG_ANON_KEEP.format(path=path))
         ctx.term.success(_MSG_ANON_DONE.format(org_slug=credentials["orgSlug"]))
+        if nudge:
+            ctx.warn(_MSG_ANON_NUDGE)
     return _EXIT_OK
 
 
@@ -2596,10 +2595,7 @@ def _cmd_login(args: Any, ctx: _Context) -> int:
             raise
         except ArkorError as exc:
             raise ArkorError(_MSG_LOGIN_FAILED, *exc.lines, status=exc.status) from None
-    status = _login_anonymous(api, path, seen, args, ctx)
-    if ctx.changed:
-        ctx.warn(_MSG_ANON_NUDGE)
-    return status
+    return _login_anonymous(api, path, seen, args, ctx, nudge=True)
 
 
 def _confirm_logout(args: Any, path: str, stored: Credentials | None, ctx: _Context) -> bool:
