@@ -2324,10 +2324,10 @@ class _Renewal:
 
 def _renew(ctx: _Context, path: str, stale: OAuthCredentials) -> _Renewal:
     """Renew ``stale`` (expiring, or refused) under the lock, and store the
-    renewal where the file still holds the refresh token spent (SPEC 3.1).
-    The file is read again first: a token another process renewed meanwhile
-    is adopted rather than the old refresh token spent twice (with rotation,
-    it may be dead already)."""
+    renewal where the file still holds the refresh token spent (the Node CLI
+    writes it without the lock). The file is read again first: a token another
+    process renewed meanwhile is adopted rather than the old refresh token
+    spent twice (with rotation, it may be dead already)."""
     try:
         with _Change(ctx, path) as change:
             current = change.found.stored
@@ -2515,9 +2515,9 @@ def _login_anonymous(api: _CloudApi, path: str, seen: _OnFile, args: Any, ctx: _
 
 def _may_replace(on_file: _OnFile, args: Any, ctx: _Context, changed: bool = False) -> bool:
     """Whether a login may replace what is on file (SPEC 5.0, 3.1); when not,
-    it has said why. Where nobody can be asked, only when told to (``replace``).
+    it has said why. Where nobody can be asked: only when told to (``replace``).
     An anonymous identity is lost for good once replaced, so a person is asked
-    first; so is one whose file changed while the login ran, about what is there now."""
+    first; so is one whose file changed while the login ran (``changed``)."""
     stored = on_file.stored
     if not ctx.can_ask():
         if on_file.problem is not None and not args.replace:
