@@ -2661,11 +2661,11 @@ def _cmd_whoami(args: Any, ctx: _Context) -> int:
     term = ctx.term
     # With --json, stdout carries JSON alone; the informational lines go to stderr.
     inform = term.note if args.json else term.info
+    path = _credentials_path(ctx.env)
+    stored = _read_credentials(path)
     # Plain whoami keeps the Node CLI's 0 for both informational cases; with
     # --json, `arkor whoami --json > me.json` must not pass with an empty file.
     uninformed = _EXIT_FAILURE if args.json else _EXIT_OK
-    path = _credentials_path(ctx.env)
-    stored = _read_credentials(path)
     if stored is None:
         inform(_MSG_NOT_SIGNED_IN)
         return uninformed
