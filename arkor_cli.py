@@ -2062,71 +2062,46 @@ def _exchange_code(config: CliConfig, code: str, verifier: str, redirect_uri: st
 # ---------------------------------------------------------------------------
 
 
-def _auth0_url(stored: OAuthCredentials, endpoint: str) -> str:
-    return f"https://{stored['auth0Domain']}{endpoint}"
-
-
 def _refresh_grant(stored: OAuthCredentials, ctx: _Context) -> OAuthCredentials:
-    """``stored`` renewed with its refresh token (RFC 6749 §6): only the
-    access token, its expiry and a rotated refresh token change; every other
-    field, the mode tag and fields this CLI does not know included, stays.
-
-    Raises _RefreshRefused when Auth0 turns the token down (a 4xx such as
-    invalid_grant), and a plain ArkorError when it cannot be asked (network,
-    5xx): that one is transient and changes nothing. A malformed answer
-    raises _MalformedTokens.
-    """
+    """``stored`` renewed with its refresh token (RFC 6749 §6), every other
+    field kept, the mode tag and unknown ones included. Raises _RefreshRefused
+    when Auth0 turns the token down (a 4xx such as invalid_grant), and a plain,
+    transient ArkorError when it cannot be asked (network, 5xx)."""
     form = {"grant_type": "refresh_token", "client_id": stored["clientId"], "refresh_token": stored["refreshToken"]}
-    reply = _post_form(_auth0_url(stored, "/oauth/token"), form, ctx.http_timeout(), ctx.env)
+    reply = _post_form(f"https://{stored['auth0Domain']}/oauth/token", form, ctx.http_timeout(), ctx.env)
     if 400 <= reply.status < 500 and reply.status not in (408, 429):
         body = reply.json_or_none()
         error = body.get("error") if isinstance(body, dict) else None
-        raise _RefreshRefused(
-            _WHY_AUTH0_ERROR.format(error=error)
-            if isinstance(error, str) and error
-            else _WHY_AUTH0_STATUS.format(status=reply.status)
-        )
+        if isinstance(error, str) and error:
+            raise _RefreshRefused(_WHY_AUTH0_ERROR.format(error=error))
+        raise _RefreshRefused(_WHY_AUTH0_STATUS.format(status=reply.status))
     if not reply.ok:
         raise ArkorError(_WHY_ANSWERED.format(url=_shown(reply.url), status=reply.status))
     access_token, rotated, expires_at = _token_answer(reply)
-    renewed: OAuthCredentials = {**stored, "accessToken": access_token, "expiresAt": expires_at}
-    if rotated is not None:  # rotation: the one just sent is spent
-        renewed["refreshToken"] = rotated
-    return renewed
+    refresh_token = rotated or stored["refreshToken"]  # rotation: the one just sent is spent
+    return {**stored, "accessToken": access_token, "refreshToken": refresh_token, "expiresAt": expires_at}
 
 
 class _Renewal:
-    """What renewing an expiring or refused access token came to: the
-    credentials to use, and what went wrong, if anything, for the command to
-    tell (``refused``: only a new sign-in helps; ``unreachable``: Auth0 could
-    not be asked, or the lock not taken; ``note``: anything else to say)."""
+    """What renewing an access token came to: the credentials to use, the
+    ``warning`` to say, if any, and why it failed: ``refused`` (only a new
+    sign-in helps) or ``unreachable`` (Auth0, or the lock, could not be had)."""
 
     def __init__(self, credentials: Credentials, refused: str | None = None, unreachable: str | None = None) -> None:
         self.credentials, self.refused, self.unreachable = credentials, refused, unreachable
-        self.note: str | None = None
-
-    def warnings(self) -> list[str]:
-        lines = []
-        if self.refused is not None:
-            lines.append(_MSG_SIGN_IN_AGAIN.format(reason=self.refused))
-        if self.unreachable is not None:
-            lines.append(_MSG_REFRESH_UNREACHABLE.format(reason=self.unreachable))
-        if self.note is not None:
-            lines.append(self.note)
-        return lines
+        self.warning: str | None = None
+        if refused is not None:
+            self.warning = _MSG_SIGN_IN_AGAIN.format(reason=refused)
+        if unreachable is not None:
+            self.warning = _MSG_REFRESH_UNREACHABLE.format(reason=unreachable)
 
 
 def _renew(ctx: _Context, path: str, stale: OAuthCredentials) -> _Renewal:
-    """Renew ``stale`` (whose token is expiring or was refused) under the
-    lock, and store the renewal.
-
-    Under the lock the file is read again first: when another process has
-    renewed it meanwhile, its token is adopted rather than the old refresh
-    token spent a second time (with rotation, that one may be dead already).
-    The renewal is stored only when the file still holds the refresh token
-    that was spent (the Node CLI may have written it meanwhile, without the
-    lock); otherwise it serves this command only.
-    """
+    """Renew ``stale`` (expiring, or refused) under the lock, and store the
+    renewal where the file still holds the refresh token spent (the Node CLI
+    writes it without the lock). The file is read again first: a token another
+    process renewed meanwhile is adopted rather than the old refresh token
+    spent twice (with rotation, it may be dead already)."""
     try:
         with _Change(ctx, path) as change:
             current = change.found.stored
@@ -2134,32 +2109,25 @@ def _renew(ctx: _Context, path: str, stale: OAuthCredentials) -> _Renewal:
                 # Signed out meanwhile, or signed in to another cloud-api: its
                 # token must not go to the one this command is asking.
                 return _Renewal(stale)
-            if current["mode"] == "anon":
-                return _Renewal(current)  # signed in anew, meanwhile
-            if current["accessToken"] != stale["accessToken"] and not _expiring(current):
-                return _Renewal(current)
+            if current["mode"] == "anon" or (current["accessToken"] != stale["accessToken"] and not _expiring(current)):
+                return _Renewal(current)  # signed in anew, or renewed by another process, meanwhile
             try:
-                renewed = change.send(lambda: _refresh_grant(current, ctx))
+                outcome = _Renewal(change.send(lambda: _refresh_grant(current, ctx)))
             except _RefreshRefused as exc:
                 return _Renewal(current, refused=exc.message)
             except _MalformedTokens as exc:
                 if exc.refresh_token is None:
                     raise
-                # The refresh token just sent is spent: its successor must be
-                # kept whatever else is wrong, or the next renewal would send
-                # the spent one (and Auth0's reuse detection end the session).
-                renewed = {**current, "refreshToken": exc.refresh_token, "expiresAt": 0}
-                outcome = _Renewal(renewed)
-                outcome.note = _MSG_ROTATED_KEPT.format(reason=exc.message)
-            else:
-                outcome = _Renewal(renewed)
+                # The refresh token sent is spent: its successor is kept whatever else is wrong,
+                # or the next renewal would send the spent one (and Auth0's reuse detection end the session).
+                outcome = _Renewal({**current, "refreshToken": exc.refresh_token, "expiresAt": 0})
+                outcome.warning = _MSG_ROTATED_KEPT.format(reason=exc.message)
             try:
-                if not change.store(renewed):
-                    outcome.note = _MSG_CHANGED_NOT_STORED.format(path=path)
+                if not change.store(outcome.credentials):
+                    outcome.warning = _MSG_CHANGED_NOT_STORED.format(path=path)
             except ArkorError as exc:
-                # The old refresh token may be spent already: this command
-                # at least goes ahead with the new access token.
-                outcome.note = f"{exc.message} {_MSG_NOT_STORED}"
+                # The old refresh token may be spent already: this command goes on with the new one.
+                outcome.warning = f"{exc.message} {_MSG_NOT_STORED}"
             return outcome
     except ArkorError as exc:  # the lock, the network, a garbled answer: transient
         return _Renewal(stale, unreachable=exc.message)
@@ -2169,56 +2137,42 @@ def _expiring(stored: Credentials) -> bool:
     return stored["mode"] != "anon" and stored["expiresAt"] - time.time() <= _REFRESH_MARGIN
 
 
-def _fresh(ctx: _Context, path: str, stored: Credentials) -> _Renewal:
-    """``stored``, renewed first when its access token is about to expire."""
-    return _renew(ctx, path, stored) if _expiring(stored) else _Renewal(stored)  # type: ignore[arg-type]
-
-
 def _bearer(stored: Credentials) -> str:
-    """The token that the cloud-api takes for these credentials."""
     return stored["token"] if stored["mode"] == "anon" else stored["accessToken"]
 
 
 def _token(ctx: _Context, path: str) -> str | None:
-    """The bearer token to use now, renewed first when near expiry; None when
-    not signed in. The one way to a usable token, for ``arkor token`` and
-    get_token() alike (SPEC 9): a refused renewal fails, and one that cannot
-    reach Auth0 gives the stored token while it has not expired yet."""
+    """The bearer token to use now, for ``arkor token`` and get_token() alike
+    (SPEC 9); None when not signed in. Renewed first near expiry: refused, it
+    fails; unreachable, the stored token serves while it has not expired."""
     stored = _read_credentials(path)
     if stored is None:
         return None
-    renewal = _fresh(ctx, path, stored)
+    renewal = _renew(ctx, path, stored) if _expiring(stored) else _Renewal(stored)  # type: ignore[arg-type]
     if renewal.refused is not None:
         raise ArkorError(_MSG_SIGN_IN_AGAIN.format(reason=renewal.refused))
     if renewal.unreachable is not None and stored["mode"] != "anon" and stored["expiresAt"] <= time.time():
         raise ArkorError(_MSG_TOKEN_EXPIRED.format(reason=renewal.unreachable))
-    for line in renewal.warnings():
-        ctx.warn(line)
+    if renewal.warning is not None:
+        ctx.warn(renewal.warning)
     return _bearer(renewal.credentials)
 
 
-def _signed_in_request(
-    ctx: _Context, path: str, stored: Credentials, api: _CloudApi, method: str, endpoint: str
-) -> _Reply:
-    """``method endpoint`` on the cloud-api with the stored token.
-
-    An OAuth token is renewed first when it is about to expire, and once
-    after a 401 (then the request is sent again, once). An anonymous token
-    cannot be renewed: a 401 on it gets a hint instead. What the renewal
-    came to is said when the command ends.
-    """
+def _signed_in_request(ctx: _Context, path: str, stored: Credentials, api: _CloudApi, endpoint: str) -> _Reply:
+    """GET ``endpoint`` with the stored token. An OAuth token is renewed first
+    when about to expire, or once after a 401 (the request then sent again);
+    an anonymous one cannot be: a 401 on it gets a hint."""
     tried = _expiring(stored)  # a renewal that failed is not tried again after a 401
-    renewal = _fresh(ctx, path, stored)
-    fresh = renewal.credentials
-    reply = api.request(method, endpoint, token=_bearer(fresh))
-    if reply.status == 401 and fresh["mode"] == "anon":
+    renewal = _renew(ctx, path, stored) if tried else _Renewal(stored)  # type: ignore[arg-type]
+    reply = api.request("GET", endpoint, token=_bearer(renewal.credentials))
+    if reply.status == 401 and renewal.credentials["mode"] == "anon":
         ctx.note(_MSG_ANON_401)
     elif reply.status == 401 and not tried:  # once, now
         renewal = _renew(ctx, path, stored)  # type: ignore[arg-type]
         if _bearer(renewal.credentials) != _bearer(stored):
-            reply = api.request(method, endpoint, token=_bearer(renewal.credentials))
-    for line in renewal.warnings():
-        ctx.note(line)
+            reply = api.request("GET", endpoint, token=_bearer(renewal.credentials))
+    if renewal.warning is not None:
+        ctx.note(renewal.warning)
     return reply
 
 
@@ -2227,7 +2181,7 @@ def _revoke(stored: OAuthCredentials, ctx: _Context) -> str | None:
     it did, else why not (best effort: the caller removes the file anyway)."""
     form = {"client_id": stored["clientId"], "token": stored["refreshToken"], "token_type_hint": "refresh_token"}
     try:
-        reply = _post_form(_auth0_url(stored, "/oauth/revoke"), form, ctx.revoke_timeout(), ctx.env)
+        reply = _post_form(f"https://{stored['auth0Domain']}/oauth/revoke", form, ctx.revoke_timeout(), ctx.env)
     except ArkorError as exc:
         return exc.message
     if not reply.ok:  # RFC 7009 2.2: 200 is the answer; any 2xx is no failure
@@ -2245,26 +2199,18 @@ def _fetch_cli_config(api: _CloudApi) -> CliConfig:
     if not reply.ok:
         raise api.failed(reply)
     config: CliConfig = reply.checked(CliConfig)
-    config["auth0Domain"] = config.get("auth0Domain") or ""
-    config["clientId"] = config.get("clientId") or ""
-    config["audience"] = config.get("audience") or ""
-    config["callbackPorts"] = config.get("callbackPorts") or []
-    if config["auth0Domain"] and not _is_host(config["auth0Domain"]):
+    if config.get("auth0Domain") and not _is_host(config["auth0Domain"]):
         # Checked on the raw text, before a port is opened: it is printed in
         # the Browser: line and becomes the host of every Auth0 request.
         raise ArkorError(_MSG_BAD_HOST.format(source="The cloud-api's auth0Domain", value=repr(config["auth0Domain"])))
     return config
 
 
-def _oauth_available(config: CliConfig) -> bool:
-    return bool(config["auth0Domain"] and config["clientId"] and config["audience"])
-
-
 def _login_oauth(api: _CloudApi, config: CliConfig, path: str, seen: _OnFile, args: Any, ctx: _Context) -> int:
     """Sign in through the browser; nothing is written unless it all works."""
     verifier, challenge, state = _pkce()
     callback = _Callback(state)
-    server = _listen(config["callbackPorts"], callback)
+    server = _listen(config.get("callbackPorts") or [], callback)
     try:
         redirect_uri = f"http://127.0.0.1:{server.server_address[1]}{_CALLBACK_PATH}"
         url = _authorize_url(config, redirect_uri, state, challenge)
@@ -2281,36 +2227,27 @@ def _login_oauth(api: _CloudApi, config: CliConfig, path: str, seen: _OnFile, ar
         server.server_close()
 
     def exchange() -> OAuthCredentials:
-        credentials = _exchange_code(config, code, verifier, redirect_uri, ctx)
-        credentials["arkorCloudApiUrl"] = api.base
-        return credentials
+        return {**_exchange_code(config, code, verifier, redirect_uri, ctx), "arkorCloudApiUrl": api.base}
 
-    if _sign_in(ctx, path, seen, args, exchange) is None:
-        return _not_stored(ctx, path)
-    ctx.term.success(_MSG_SIGNED_IN)
+    if _sign_in(ctx, path, seen, args, exchange) is not None:
+        ctx.term.success(_MSG_SIGNED_IN)
     return _EXIT_OK
 
 
 def _sign_in(ctx: _Context, path: str, seen: _OnFile, args: Any, request: Callable[[], _C]) -> _C | None:
-    """Make the request that mints credentials, and store what it gives in
-    place of ``seen``, signals held from the request to the file. When the
-    file changed meanwhile (SPEC 3.1), what is there now is decided about
-    as SPEC 5.0 says, a person asked again where one can be. The stored
-    credentials; None when they were not stored (see _not_stored)."""
+    """Make the request that mints credentials and store them in place of
+    ``seen``, signals held from the request to the file; a file changed
+    meanwhile is decided about as SPEC 5.0 and 3.1 say. None: not stored."""
     with _Change(ctx, path, seen) as change:
         credentials = change.send(request)
         stored = change.store(credentials)
         while not stored and not ctx.can_ask():  # decided without a question: lock and signals still held
-            verdict = _may_replace(change.found, args, ctx, changed=True)
-            if not verdict:
-                ctx.refusal = (change.found, verdict)
+            if not _may_replace(change.found, args, ctx, changed=True):
                 return None
             change.expected = change.found
             stored = change.store(credentials)
     while not stored:  # a person is asked again: never with the lock or the signals held
-        verdict = _may_replace(change.found, args, ctx, changed=True)
-        if not verdict:
-            ctx.refusal = (change.found, verdict)
+        if not _may_replace(change.found, args, ctx, changed=True):
             return None
         with _Change(ctx, path, change.found) as change:
             stored = change.store(credentials)
@@ -2321,34 +2258,13 @@ def _sign_in(ctx: _Context, path: str, seen: _OnFile, args: Any, request: Callab
     return credentials
 
 
-def _not_stored(ctx: _Context, path: str, found: _OnFile | None = None, verdict: bool | None = None) -> int:
-    """The end of a login that stored nothing because of what is on file
-    (``found``, and the verdict about it; by default, those _sign_in met)."""
-    if found is None:
-        found, verdict = ctx.refusal
-    if verdict is None and found.stored is not None:
-        raise _AlreadySignedIn(_how(found.stored))
-    if verdict is None:
-        raise ArkorError(_MSG_CHANGED_WHILE_SIGNING_IN.format(path=path))
-    ctx.term.info(_MSG_ABORTED)
-    return _EXIT_OK
-
-
 def _who(stored: Credentials) -> str:
     if stored["mode"] == "anon":
         return _WHO_ANON.format(anonymous_id=stored["anonymousId"])
     return _WHO_OAUTH.format(domain=stored["auth0Domain"])
 
 
-def _how(stored: Credentials) -> str:
-    if stored["mode"] == "anon":
-        return _HOW_ANON.format(anonymous_id=stored["anonymousId"])
-    return _HOW_OAUTH
-
-
-def _login_anonymous(api: _CloudApi, path: str, seen: _OnFile, args: Any, ctx: _Context) -> int:
-    """Mint a brand-new anonymous identity and store it in place of ``seen``."""
-
+def _login_anonymous(api: _CloudApi, path: str, seen: _OnFile, args: Any, ctx: _Context, nudge: bool = False) -> int:
     def mint() -> AnonCredentials:
         reply = api.request("POST", "/v1/auth/anonymous", json_body={"kind": "cli"})
         if not reply.ok:
@@ -2363,48 +2279,43 @@ def _login_anonymous(api: _CloudApi, path: str, seen: _OnFile, args: Any, ctx: _
         }
 
     credentials = _sign_in(ctx, path, seen, args, mint)
-    if credentials is None:
-        return _not_stored(ctx, path)
-    ctx.term.info(
-        _MSG_ANON_ID.format(anonymous_id=credentials["anonymousId"]),
-        _MSG_ANON_KEEP.format(path=path),
-    )
-    ctx.term.success(_MSG_ANON_DONE.format(org_slug=credentials["orgSlug"]))
+    if credentials is not None:
+        ctx.term.info(_MSG_ANON_ID.format(anonymous_id=credentials["anonymousId"]), _MSG_ANON_KEEP.format(path=path))
+        ctx.term.success(_MSG_ANON_DONE.format(org_slug=credentials["orgSlug"]))
+        if nudge:
+            ctx.warn(_MSG_ANON_NUDGE)
     return _EXIT_OK
 
 
-def _may_replace(on_file: _OnFile, args: Any, ctx: _Context, changed: bool = False) -> bool | None:
-    """Whether a login may replace what is on file (SPEC 5.0, 3.1): True;
-    False when the person asked said no; None when nobody can be asked and
-    the login did not say to replace (``args.replace``): then it never does.
-
-    An anonymous identity is lost for good once replaced, so a person is
-    asked first; so is one whose file changed while the login ran
-    (``changed``), about what is there now.
-    """
-    if not on_file.exists:
-        return True
+def _may_replace(on_file: _OnFile, args: Any, ctx: _Context, changed: bool = False) -> bool:
+    """Whether a login may replace what is on file (SPEC 5.0, 3.1); when not,
+    it has said why. Where nobody can be asked: only when told to (``replace``).
+    An anonymous identity is lost for good once replaced, so a person is asked
+    first; so is one whose file changed while the login ran (``changed``)."""
+    stored = on_file.stored
     if not ctx.can_ask():
-        if not args.replace:
-            if on_file.stored is None and on_file.problem is not None:
-                raise on_file.problem
-            return None
-        return True  # and said once it is done: see _replaced
-    if on_file.stored is None:
-        return True  # a broken file is replaced, as a login always has
-    if changed:
-        return ctx.confirm(_MSG_REPLACE_CHANGED.format(path=on_file.path, who=_who(on_file.stored)))
-    if on_file.stored["mode"] == "anon":
-        return ctx.confirm(_MSG_REPLACE_ANON.format(anonymous_id=on_file.stored["anonymousId"]))
-    return True
+        if on_file.problem is not None and not args.replace:
+            raise on_file.problem
+        if stored is not None and not args.replace:
+            how = _HOW_ANON.format(anonymous_id=stored["anonymousId"]) if stored["mode"] == "anon" else _HOW_OAUTH
+            raise _AlreadySignedIn(how)
+        return True  # no file, or told to replace: said once it is done (see _sign_in)
+    if changed and stored is not None:
+        question = _MSG_REPLACE_CHANGED.format(path=on_file.path, who=_who(stored))
+    elif stored is not None and stored["mode"] == "anon":
+        question = _MSG_REPLACE_ANON.format(anonymous_id=stored["anonymousId"])
+    else:
+        return True  # no file, OAuth credentials, or a broken file: replaced, as a login always has
+    if ctx.confirm(question):
+        return True
+    ctx.term.info(_MSG_ABORTED)
+    return False
 
 
 def _pick_mode(ctx: _Context) -> str | None:
     """Ask OAuth or Anonymous, Anonymous preselected; None at end of input.
-
     A numbered menu read a line at a time works on every terminal, over SSH
-    and under screen readers, with nothing but the standard library.
-    """
+    and under screen readers, with nothing but the standard library."""
     term = ctx.term
     if not ctx.can_ask():
         return _PICKER_DEFAULT
@@ -2426,33 +2337,30 @@ def _pick_mode(ctx: _Context) -> str | None:
 
 
 def _cmd_login(args: Any, ctx: _Context) -> int:
-    term = ctx.term
     if args.oauth and args.anonymous:
         raise ArkorError(_MSG_BOTH_MODES)
     if args.oauth and ctx.env.get("CI"):
-        # The loopback callback needs a person with a browser; in CI the
-        # login could only wait until it times out.
+        # The loopback callback needs a person with a browser: in CI the login could only time out.
         raise ArkorError(_MSG_OAUTH_IN_CI)
     if not hasattr(args, "replace"):  # a login that names its mode may replace what is stored
         args.replace = args.oauth or args.anonymous
     path = _credentials_path(ctx.env)
     with _Change(ctx, path) as change:  # before anything is sent: a login never mints what it cannot store
         seen = change.found
-    verdict = _may_replace(seen, args, ctx)
-    if not verdict:
-        return _not_stored(ctx, path, seen, verdict)
+    if not _may_replace(seen, args, ctx):
+        return _EXIT_OK
     api = _cloud_api(ctx)
     if args.anonymous:
         return _login_anonymous(api, path, seen, args, ctx)
     config = _fetch_cli_config(api)
-    if not _oauth_available(config):
+    if not (config.get("auth0Domain") and config.get("clientId") and config.get("audience")):
         if args.oauth:
             raise ArkorError(_MSG_OAUTH_NOT_CONFIGURED)
-        term.info(_MSG_CONTINUING_ANON)
+        ctx.term.info(_MSG_CONTINUING_ANON)
         return _login_anonymous(api, path, seen, args, ctx)
     mode = "oauth" if args.oauth else _pick_mode(ctx)
     if mode is None:
-        term.info(_MSG_ABORTED)
+        ctx.term.info(_MSG_ABORTED)
         return _EXIT_FAILURE
     if mode == "oauth":
         try:
@@ -2461,10 +2369,7 @@ def _cmd_login(args: Any, ctx: _Context) -> int:
             raise
         except ArkorError as exc:
             raise ArkorError(_MSG_LOGIN_FAILED, *exc.lines, status=exc.status) from None
-    status = _login_anonymous(api, path, seen, args, ctx)
-    if ctx.changed:
-        ctx.warn(_MSG_ANON_NUDGE)
-    return status
+    return _login_anonymous(api, path, seen, args, ctx, nudge=True)
 
 
 def _confirm_logout(args: Any, path: str, stored: Credentials | None, ctx: _Context) -> bool:
@@ -2483,17 +2388,15 @@ def _confirm_logout(args: Any, path: str, stored: Credentials | None, ctx: _Cont
 
 
 def _remove_credentials(ctx: _Context, path: str, shown: _OnFile, revoke: bool = True) -> bool:
-    """Revoke (OAuth) and remove the credentials the user saw (``shown``):
-    False when there were none by then. Under the lock, so that a renewal in
-    flight cannot write the file back; once a revocation is sent, the file
-    goes whatever Auth0 answered, but only if it still holds what was revoked."""
+    """Revoke (OAuth) and remove the credentials the user saw (``shown``);
+    False when there were none by then. Under the lock, lest a renewal in flight
+    write them back; once revoked, they go whatever Auth0 answered (SPEC 3.1)."""
     with _Change(ctx, path) as change:
-        now = change.found
-        if not now.exists and not os.path.lexists(path):
+        if not change.found.exists and not os.path.lexists(path):
             return False  # removed meanwhile: the outcome is the same
-        if now.identity != shown.identity:
+        if change.found.identity != shown.identity:
             raise ArkorError(_MSG_CHANGED_MEANWHILE.format(path=path))
-        current = now.stored
+        current = change.found.stored
         if revoke and current is not None and current["mode"] != "anon":
             failure = change.send(lambda: _revoke(current, ctx))
             if failure is not None:
@@ -2505,19 +2408,16 @@ def _remove_credentials(ctx: _Context, path: str, shown: _OnFile, revoke: bool =
 
 
 def _cmd_logout(args: Any, ctx: _Context) -> int:
-    term = ctx.term
     path = _credentials_path(ctx.env)
-    if not os.path.lexists(path):
-        term.info(_MSG_NO_CREDENTIALS)
-        return _EXIT_OK
-    shown = _OnFile(path)  # a broken file can still be deleted: that is the way out of it
-    if not _confirm_logout(args, path, shown.stored, ctx):
-        term.info(_MSG_ABORTED)
-        return _EXIT_OK
-    if not _remove_credentials(ctx, path, shown):
-        term.info(_MSG_NO_CREDENTIALS)
-        return _EXIT_OK
-    term.success(_MSG_REMOVED.format(path=path))
+    if os.path.lexists(path):
+        shown = _OnFile(path)  # a broken file can still be deleted: that is the way out of it
+        if not _confirm_logout(args, path, shown.stored, ctx):
+            ctx.term.info(_MSG_ABORTED)
+            return _EXIT_OK
+        if _remove_credentials(ctx, path, shown):
+            ctx.term.success(_MSG_REMOVED.format(path=path))
+            return _EXIT_OK
+    ctx.term.info(_MSG_NO_CREDENTIALS)  # none, or removed meanwhile
     return _EXIT_OK
 
 
@@ -2544,7 +2444,7 @@ def _cmd_whoami(args: Any, ctx: _Context) -> int:
         inform(_MSG_NOT_SIGNED_IN)
         return uninformed
     api = _cloud_api(ctx, stored, path)
-    reply = _signed_in_request(ctx, path, stored, api, "GET", "/v1/me")
+    reply = _signed_in_request(ctx, path, stored, api, "/v1/me")
     if not reply.ok:
         inform(_MSG_ME_FAILED.format(status=reply.status))  # scripts read this line
         hint = api.hint(reply, signed_in=True)
