@@ -229,7 +229,6 @@ _MSG_API_SIGNED_IN = "Already signed in {how}; call login(replace=True) to repla
 _HOW_ANON = "anonymously as {anonymous_id}"
 _HOW_OAUTH = "with OAuth"
 _MSG_REPLACE_CHANGED = "While signing in, {path} came to hold {who}. Replace it? [y/N] "
-_MSG_CHANGED_WHILE_SIGNING_IN = "{path} changed while signing in; the new sign-in was not stored."
 _PICKER_QUESTION = "How would you like to sign in?"
 _PICKER_CHOICES = (
     ("oauth", "OAuth (browser)", "Sign in to your account"),
@@ -1013,7 +1012,6 @@ class _Context:
         self.deprecation: str | None = None
         self.notes: list[str] = []
         self.changed = False
-        self.refusal: tuple[_OnFile, bool | None]  # why a login stored nothing: see _sign_in
 
     @classmethod
     def of(
