@@ -639,8 +639,8 @@ def _why_not_base_url(name: str, value: object) -> str:
     return {"port": _WHY_BAD_PORT, "userinfo": _WHY_USERINFO}.get(problem or "", _WHY_NOT_URL).format(name=name)
 
 
-def _masked(url: str) -> str:
-    """A refused URL as it may be printed: all before its last ``@`` masked, as a user name and password
+def _shown(url: str) -> str:
+    """``url`` as it may be printed: all before its last ``@`` masked, as a user name and password
     would be, also where the URL is too malformed for urlsplit to find them."""
     if "@" not in url:
         return url
@@ -1290,19 +1290,6 @@ def _snippet(reply: _Reply, title_only: bool = False) -> str:
     return text if len(text) <= _SNIPPET else text[: _SNIPPET - 1] + "\u2026"
 
 
-def _shown(url: str) -> str:
-    """``url`` as it may be printed: never with a user name or password."""
-    from urllib.parse import urlsplit
-
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "(a malformed URL)"
-    if "@" not in parts.netloc:
-        return url
-    return parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]).geturl()
-
-
 def _proxies(env: Mapping[str, str]) -> dict[str, str]:
     """urllib.request.getproxies_environment() on the run's ``env`` (lower
     case wins, and empty unsets), without its CGI rule: this is no CGI script."""
@@ -1625,10 +1612,10 @@ class _CloudApi:
         password would carry it into DNS and logs."""
         problem = _url_problem(self.base)
         if problem == "userinfo":
-            raise ArkorError(_MSG_URL_USERINFO.format(source=self.source, url=_masked(self.base)))
+            raise ArkorError(_MSG_URL_USERINFO.format(source=self.source, url=_shown(self.base)))
         if problem:  # shown like any URL: never with a password, even a malformed one
             message = _MSG_BAD_PORT if problem == "port" else _MSG_BAD_URL
-            raise ArkorError(message.format(source=self.source, url=repr(_masked(self.base))))
+            raise ArkorError(message.format(source=self.source, url=repr(_shown(self.base))))
 
     def hint(self, reply: _Reply, signed_in: bool = False) -> str | None:
         """What a failed status more likely means, where it says more than
