@@ -425,14 +425,6 @@ class _AlreadySignedIn(ArkorError):
         self.how = how
 
 
-class _NotReadable(ArkorError):
-    """The credentials file is there, but its bytes cannot be read."""
-
-
-class _LockTimeout(ArkorError):
-    """Another process held the lock for longer than any request can take."""
-
-
 class _RefreshRefused(ArkorError):
     """Auth0 will not renew this session: only a new sign-in helps."""
 
@@ -832,7 +824,7 @@ class _OnFile:
         except OSError as exc:
             if os.path.exists(path):  # a socket cannot be opened (ENXIO): say what it is
                 _regular(os.stat(path), path)
-            self.problem = _NotReadable(_MSG_CANNOT_READ.format(path=path, reason=_os_reason(exc)))
+            self.problem = ArkorError(_MSG_CANNOT_READ.format(path=path, reason=_os_reason(exc)))
         if self.raw is not None:
             try:
                 self.stored = _parse_credentials(self.raw, path)
@@ -1155,7 +1147,7 @@ class _Change:
                     self.ctx.warn(_MSG_LOCK_WAITING.format(path=path))
                     said = True
                 if waited >= self._wait:
-                    raise _LockTimeout(_MSG_LOCK_TIMEOUT.format(path=path))
+                    raise ArkorError(_MSG_LOCK_TIMEOUT.format(path=path))
                 time.sleep(0.05)
         except BaseException:  # refused, given up, or Ctrl-C while waiting: no descriptor left open
             os.close(fd)
