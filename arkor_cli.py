@@ -2635,7 +2635,6 @@ environment:
 
 def _parser(term: _Terminal) -> Any:
     import argparse
-    import difflib
     import functools
 
     def command(name: str, run: Callable[[Any, _Context], int], summary: str) -> Any:
@@ -2650,7 +2649,7 @@ def _parser(term: _Terminal) -> Any:
             raise argparse.ArgumentTypeError(str(exc)) from None
 
     class Parser(argparse.ArgumentParser):
-        near_miss: list[str] | None = None  # the command or option most likely meant, if any is close
+        typo: tuple[str, list[str]] | None = None  # a word not understood, and the words it may have meant
 
         def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
             # Reported here, what a command's parser did not know comes under its usage, not the top one's.
@@ -2659,7 +2658,7 @@ def _parser(term: _Terminal) -> Any:
                 typed = extras[0].partition("=")[0]
                 if not typed.startswith("-"):
                     typed = "--" + typed  # `arkor whoami json` meant --json
-                self.near_miss = difflib.get_close_matches(typed, list(self._option_string_actions), n=1)
+                self.typo = (typed, list(self._option_string_actions))
                 self.error(_MSG_UNRECOGNIZED.format(arguments=" ".join(extras)))
             return namespace, extras
 
@@ -2668,11 +2667,14 @@ def _parser(term: _Terminal) -> Any:
                 super()._check_value(action, value)
             except argparse.ArgumentError:
                 if isinstance(value, str) and action.choices:
-                    self.near_miss = difflib.get_close_matches(value, [str(c) for c in action.choices], n=1)
+                    self.typo = (value, [str(c) for c in action.choices])
                 raise
 
         def error(self, message: str) -> Any:  # it quotes argv: one line, escaped
-            hint = "\n" + _MSG_DID_YOU_MEAN.format(suggestion=self.near_miss[0]) if self.near_miss else ""
+            import difflib  # only now: a run without a usage error never pays for it
+
+            near_miss = difflib.get_close_matches(*self.typo, n=1) if self.typo else []
+            hint = "\n" + _MSG_DID_YOU_MEAN.format(suggestion=near_miss[0]) if near_miss else ""
             super().error(_printable(message) + hint)
 
         def _print_message(self, message: str, file: object = None) -> None:  # help, usage, --version
