@@ -2602,7 +2602,7 @@ class _SignInTerminal(_Terminal):
 
     def _readable(self, fd: int) -> bool:
         """Wait until ``fd`` has input; False once the sign-in is over."""
-        if os.name != "nt":  # select() takes sockets only there: a blocking read
+        if os.name != "nt":  # on Windows select() takes sockets only: there the read blocks
             import select
 
             while not (self.finished or select.select([fd], [], [], 0.1)[0]):
