@@ -632,9 +632,11 @@ def _why_not_base_url(name: str, value: object) -> str:
 
 
 def _shown(url: str) -> str:
-    """``url`` as it may be printed: all before its last ``@`` masked, as a user name and password
-    would be, also where the URL is too malformed for urlsplit to find them."""
-    if "@" not in url:
+    """``url`` as it may be printed. One that could be asked is shown whole:
+    _url_problem refuses a user name or password in it, so an ``@`` is part
+    of its path. Of any other, all before the last ``@`` is masked, as a user
+    name and password would be, also where urlsplit would not find them."""
+    if "@" not in url or _url_problem(url) is None:
         return url
     head, _, tail = url.rpartition("@")
     scheme = re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", head)

@@ -2008,6 +2008,18 @@ class UrlUserinfoTest(Case):
                     self.assert_nothing_leaked(out, err)
         self.assertEqual(self.cloud.requests, [])
 
+    def test_an_at_sign_in_a_base_urls_path_leaves_the_url_whole_in_an_error(self) -> None:
+        # Only a user name and password are masked: an @ further on is part of
+        # the URL that was asked, whose host the error must name (SPEC 4).
+        self.sign_in_anon()
+        base = f"http://127.0.0.1:{free_port()}/@api.arkor.ai"  # nothing listens there
+        for argv, endpoint in ((("login", "--anonymous"), "/v1/auth/anonymous"), (("whoami",), "/v1/me")):
+            with self.subTest(argv=argv):
+                code, out, err = self.run_main(*argv, ARKOR_CLOUD_API_URL=base)
+                self.assertEqual((code, out), (1, ""))
+                self.assertTrue(err.startswith(f"Could not reach {base}{endpoint}: "), err)
+                self.assertNotIn("***", err)
+
     def test_a_proxy_password_is_never_printed(self) -> None:
         port = free_port()  # nothing listens: the proxy is unreachable
         https_base = f"https://127.0.0.1:{free_port()}"
