@@ -22,9 +22,9 @@ above it::
     errors              ArkorError: the lines to print and the exit status
     terminal output     _Terminal: every line escaped, flushed, coloured
     checking JSON       _problem(): a value from outside against its shape
-    credentials file    _OnFile (the one read), _write_credentials, the lock
+    credentials file    _OnFile (the one read), _write_credentials
     one run's context   _Context: env, streams, bounds, "can we ask?"
-    changing the file   _Change: compare before writing, signals held
+    changing the file   _Change: the lock, compare before writing, signals held
     HTTP                _http(): the one urllib opener, the whole-exchange deadline
     the cloud-api       _CloudApi: base URL, 426 gate, deprecation notices
     OAuth + PKCE        the authorize URL, the loopback listener, the browser
@@ -73,7 +73,8 @@ __all__ = [
 # The shapes of JSON: the credentials file and the cloud's answers
 # ---------------------------------------------------------------------------
 # Each shape is written once, as a TypedDict: the type checker reads it, and at
-# run time _problem() checks a value from outside against its annotations.
+# run time _problem() checks a value from outside against its annotations;
+# _CHECKS says what each annotation (Token, Host ...) asks.
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -803,7 +804,13 @@ def _parse_credentials(raw: bytes, path: str) -> Credentials:
 
 
 class _OnFile:
-    """What the credentials file holds at one moment: the one way it is read."""
+    """What the credentials file holds at one moment: the one way it is read.
+
+    ``exists`` is false when there is no file; ``raw`` is its bytes (None
+    when they cannot be read); ``stored``, the credentials in them (None when
+    they are not valid credentials, and ``problem`` then says why). Anything
+    but a regular file at the path raises here: it is never read or touched.
+    """
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -929,10 +936,12 @@ def _write_credentials(path: str, data: Credentials) -> str | None:
 def _private_directory(directory: str) -> str | None:
     """Create ``~/.arkor`` 0700, or make an existing one private: anyone who
     may write it may delete or swap the credentials and the lock. Return a
-    warning when it was tightened; refuse one that another user owns."""
+    warning when it was tightened; refuse a loose one that another user owns."""
     os.makedirs(directory, mode=0o700, exist_ok=True)
+    if os.name != "posix":  # Windows: the profile directory's ACL protects it
+        return None
     info = os.stat(directory)
-    if os.name != "posix" or not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):  # Windows: the profile's ACL protects it
+    if not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
         return None
     if info.st_uid != os.getuid():  # type: ignore[attr-defined,unused-ignore]  # POSIX only
         raise ArkorError(_MSG_DIRECTORY_NOT_OURS.format(path=directory, uid=info.st_uid))
@@ -949,16 +958,18 @@ def _private_directory(directory: str) -> str | None:
 
 
 def _when_not_busy(change: Callable[[], None]) -> None:
-    """``change`` (os.replace, os.remove), retried briefly while Windows says the file is busy
-    (another process, a virus scanner or an editor has it open): a removal after a revocation
-    must not give up at once."""
-    for attempt in range(1, 10 if os.name == "nt" else 1):
+    """``change`` (os.replace, os.remove), retried briefly while Windows
+    says the file is busy (another process, a virus scanner or an editor has
+    it open): a removal after a revocation must not give up at once."""
+    attempts = 10 if os.name == "nt" else 1
+    for attempt in range(1, attempts + 1):
         try:
             change()
             return
         except PermissionError:
+            if attempt == attempts:
+                raise
             time.sleep(0.05 * attempt)
-    change()  # the last attempt, whose error is the one said
 
 
 def _try_lock(fd: int) -> bool:
@@ -1017,8 +1028,9 @@ class _Context:
     ) -> _Context:
         """A run on ``env`` and the streams given, or this process's own (or _missing_stream)."""
         env = os.environ if env is None else env
-        streams = zip((stdin, stdout, stderr), (sys.stdin, sys.stdout, sys.stderr))
-        stdin, stdout, stderr = (given if given is not None else own or _missing_stream() for given, own in streams)
+        stdin = stdin if stdin is not None else sys.stdin or _missing_stream()
+        stdout = stdout if stdout is not None else sys.stdout or _missing_stream()
+        stderr = stderr if stderr is not None else sys.stderr or _missing_stream()
         return cls(_Terminal(stdin, stdout, stderr, env), env)
 
     def note(self, line: str) -> None:
@@ -1104,16 +1116,21 @@ class _Change:
     takes it before it sends anything, so it never mints what it cannot store.
 
     ``send(request)`` holds SIGINT, SIGTERM and SIGHUP until the change is
-    over, then delivers them as they would have ended the command: what a
-    server has done (an identity minted, a refresh token rotated, a session
-    revoked) cannot be undone, so no signal may end the command between the
-    request and its outcome on disk; the request's deadline bounds the hold."""
+    over: what a server has done (an identity minted, a refresh token
+    rotated, a session revoked) cannot be undone, so no signal may end the
+    command between the request and its outcome on disk; the request's
+    deadline bounds the hold. Once the lock is released, a signal held ends
+    the command as it would have: Ctrl-C with 130, SIGTERM and SIGHUP with
+    their default end."""
 
     def __init__(self, ctx: _Context, path: str, expected: _OnFile | None = None) -> None:
         self.ctx, self.path, self._expected = ctx, path, expected
         self._wait = ctx.lock_wait()
+        self._fd = -1  # the lock's, while it is held
         self._held: dict[int, Any] = {}  # signal: the handler it had
         self._caught: list[int] = []
+        self.found: _OnFile  # what the file holds, as last read
+        self.expected: _OnFile  # what it must still hold for a change to go ahead
 
     def __enter__(self) -> _Change:  # noqa: PYI034 - private, never subclassed
         self._fd = self._lock(self.path + ".lock")
@@ -1162,13 +1179,16 @@ class _Change:
         import signal
 
         try:
-            _unlock(self._fd)
-            os.close(self._fd)
+            if self._fd >= 0:
+                _unlock(self._fd)
+                os.close(self._fd)
+                self._fd = -1
         finally:
-            for number, handler in self._held.items():
+            held, self._held = self._held, {}
+            for number, handler in held.items():
                 signal.signal(number, handler if handler is not None else signal.SIG_DFL)
             if self._caught:
-                signal.raise_signal(self._caught[0])  # under the handler it had: as it would have ended
+                signal.raise_signal(self._caught.pop(0))  # under the handler it had: as it would have ended
 
     def send(self, request: Callable[[], _T]) -> _T:
         import signal
@@ -1286,7 +1306,8 @@ def _snippet(reply: _Reply, title_only: bool = False) -> str:
 
 def _proxies(env: Mapping[str, str]) -> dict[str, str]:
     """urllib.request.getproxies_environment() on the run's ``env`` (lower
-    case wins, and empty unsets), without its CGI rule: this is no CGI script."""
+    case wins, and empty unsets), without its CGI rule (no HTTP_PROXY when
+    REQUEST_METHOD is set): this is no CGI script."""
     proxies = {name[:-6].lower(): value for name, value in env.items() if value and name[-6:].lower() == "_proxy"}
     proxies.update({name[:-6].lower(): value for name, value in env.items() if name[-6:] == "_proxy"})
     return {scheme: value for scheme, value in proxies.items() if value}
@@ -1314,8 +1335,9 @@ def _proxy(url: str, proxies: Mapping[str, str]) -> str | None:
 
 def _opener(seconds: float, env: Mapping[str, str]) -> OpenerDirector:
     """urllib's opener, changed only where this CLI needs it: the proxies of
-    the run's ``env``; redirects never to a URL with a password or of a
-    scheme but http(s), and without the token once the origin changes; a
+    the run's ``env``; redirects never to a URL with a password (it would
+    reach DNS) or of a scheme but http(s), and without the token once the
+    origin changes (urllib would forward it); a
     1xx (103 Early Hints) skipped, as http.client skips a 100; and one
     deadline, ``seconds``, for the whole exchange: the name lookup, each
     connect, a proxy's CONNECT, TLS and every read get only the time left,
@@ -1457,8 +1479,9 @@ def _http(
 
 def _tls_context(env: Mapping[str, str]) -> SSLContext:
     """The system's trust store, or what ``SSL_CERT_FILE`` and
-    ``SSL_CERT_DIR`` in the run's ``env`` name in its place. As in OpenSSL,
-    a named bundle that is not there adds nothing (the trust hint names it)."""
+    ``SSL_CERT_DIR`` name in its place, read from the run's ``env`` (OpenSSL
+    would read the process's). As in OpenSSL, a named bundle that is not
+    there adds nothing (the trust hint then names it)."""
     import ssl
 
     cafile, capath = env.get("SSL_CERT_FILE") or None, env.get("SSL_CERT_DIR") or None
@@ -1716,7 +1739,8 @@ class _Callback:
         import threading
 
         self._state = state
-        self._undecided = threading.Lock()  # taken for good by the first callback
+        self._lock = threading.Lock()
+        self._decided = False
         self.done = threading.Event()  # set once the browser has its answer
         self.code: str | None = None
         self.failure: str | None = None
@@ -1729,8 +1753,10 @@ class _Callback:
 
     def decide(self, params: Mapping[str, list[str]]) -> tuple[int, str] | None:
         """The HTTP status and text for the browser; None once the login is decided."""
-        if not self._undecided.acquire(blocking=False):
-            return None
+        with self._lock:
+            if self._decided:
+                return None
+            self._decided = True
         error, code, state = ((params.get(name) or [""])[0] for name in ("error", "code", "state"))
         if error:
             description = (params.get("error_description") or [""])[0]
@@ -1821,7 +1847,8 @@ def _listen(ports: list[int], callback: _Callback) -> Any:
             pass  # request lines hold the code; they never reach the terminal
 
     # Not http.server.HTTPServer: its server_bind looks its own name up with
-    # getfqdn(), a reverse-DNS lookup that can stall for many seconds.
+    # getfqdn(), a reverse-DNS lookup that can stall for many seconds, for a
+    # server_name that nothing here reads.
     class Server(socketserver.ThreadingTCPServer):
         daemon_threads = True
         request_queue_size = 64  # browsers open several idle pre-connections at once
@@ -1829,7 +1856,7 @@ def _listen(ports: list[int], callback: _Callback) -> Any:
         # Another process could bind the same port and steal the callback: on
         # Windows SO_REUSEADDR lets it (on POSIX it only skips TIME_WAIT from a
         # last run), and SO_EXCLUSIVEADDRUSE stops it.
-        allow_reuse_address = os.name != "nt"
+        allow_reuse_address = sys.platform != "win32"
 
         def handle_error(self, request: Any, client_address: Any) -> None:
             pass  # a browser giving up, junk, a reset: nothing for the user's terminal
@@ -1855,8 +1882,8 @@ def _listen(ports: list[int], callback: _Callback) -> Any:
 
 
 def _is_text_browser(command: str) -> bool:
-    name = os.path.basename(command.split()[0]).lower()
-    return name.removesuffix(".exe") in _TEXT_BROWSERS
+    words = command.split()
+    return bool(words) and os.path.basename(words[0]).lower().removesuffix(".exe") in _TEXT_BROWSERS
 
 
 _BROWSER_PROCESSES: list[Any] = []
@@ -2044,8 +2071,9 @@ def _exchange_code(config: CliConfig, code: str, verifier: str, redirect_uri: st
 def _refresh_grant(stored: OAuthCredentials, ctx: _Context) -> OAuthCredentials:
     """``stored`` renewed with its refresh token (RFC 6749 §6), every other
     field kept, the mode tag and unknown ones included. Raises _RefreshRefused
-    when Auth0 turns the token down (a 4xx such as invalid_grant), and a plain,
-    transient ArkorError when it cannot be asked (network, 5xx)."""
+    when Auth0 turns the token down (a 4xx such as invalid_grant), a plain,
+    transient ArkorError when it cannot be asked (network, 5xx), and
+    _MalformedTokens for a malformed answer."""
     form = {"grant_type": "refresh_token", "client_id": stored["clientId"], "refresh_token": stored["refreshToken"]}
     reply = _post_form(f"https://{stored['auth0Domain']}/oauth/token", form, ctx.http_timeout(), ctx.env)
     if 400 <= reply.status < 500 and reply.status not in (408, 429):
@@ -2088,8 +2116,10 @@ def _renew(ctx: _Context, path: str, stale: OAuthCredentials) -> _Renewal:
                 # Signed out meanwhile, or signed in to another cloud-api: its
                 # token must not go to the one this command is asking.
                 return _Renewal(stale)
-            if current["mode"] == "anon" or (current["accessToken"] != stale["accessToken"] and not _expiring(current)):
-                return _Renewal(current)  # signed in anew, or renewed by another process, meanwhile
+            if current["mode"] == "anon":
+                return _Renewal(current)  # signed in anew, meanwhile
+            if current["accessToken"] != stale["accessToken"] and not _expiring(current):
+                return _Renewal(current)  # renewed by another process, meanwhile
             try:
                 outcome = _Renewal(change.send(lambda: _refresh_grant(current, ctx)))
             except _RefreshRefused as exc:
@@ -2116,6 +2146,11 @@ def _expiring(stored: Credentials) -> bool:
     return stored["mode"] != "anon" and stored["expiresAt"] - time.time() <= _REFRESH_MARGIN
 
 
+def _fresh(ctx: _Context, path: str, stored: Credentials) -> _Renewal:
+    """``stored``, renewed first when its access token is about to expire."""
+    return _renew(ctx, path, stored) if _expiring(stored) else _Renewal(stored)  # type: ignore[arg-type]
+
+
 def _bearer(stored: Credentials) -> str:
     return stored["token"] if stored["mode"] == "anon" else stored["accessToken"]
 
@@ -2127,7 +2162,7 @@ def _token(ctx: _Context, path: str) -> str | None:
     stored = _read_credentials(path)
     if stored is None:
         return None
-    renewal = _renew(ctx, path, stored) if _expiring(stored) else _Renewal(stored)  # type: ignore[arg-type]
+    renewal = _fresh(ctx, path, stored)
     if renewal.refused is not None:
         raise ArkorError(_MSG_SIGN_IN_AGAIN.format(reason=renewal.refused))
     if renewal.unreachable is not None and stored["mode"] != "anon" and stored["expiresAt"] <= time.time():
@@ -2140,9 +2175,10 @@ def _token(ctx: _Context, path: str) -> str | None:
 def _signed_in_request(ctx: _Context, path: str, stored: Credentials, api: _CloudApi, endpoint: str) -> _Reply:
     """GET ``endpoint`` with the stored token. An OAuth token is renewed first
     when about to expire, or once after a 401 (the request then sent again);
-    an anonymous one cannot be: a 401 on it gets a hint."""
+    an anonymous one cannot be: a 401 on it gets a hint. What the renewal
+    came to is said when the command ends."""
     tried = _expiring(stored)  # a renewal that failed is not tried again after a 401
-    renewal = _renew(ctx, path, stored) if tried else _Renewal(stored)  # type: ignore[arg-type]
+    renewal = _fresh(ctx, path, stored)
     reply = api.request("GET", endpoint, token=_bearer(renewal.credentials))
     if reply.status == 401 and renewal.credentials["mode"] == "anon":
         ctx.note(_MSG_ANON_401)
@@ -2243,7 +2279,15 @@ def _who(stored: Credentials) -> str:
     return _WHO_OAUTH.format(domain=stored["auth0Domain"])
 
 
-def _login_anonymous(api: _CloudApi, path: str, seen: _OnFile, args: Any, ctx: _Context, nudge: bool = False) -> int:
+def _how(stored: Credentials) -> str:
+    if stored["mode"] == "anon":
+        return _HOW_ANON.format(anonymous_id=stored["anonymousId"])
+    return _HOW_OAUTH
+
+
+def _login_anonymous(api: _CloudApi, path: str, seen: _OnFile, args: Any, ctx: _Context) -> int:
+    """Mint a brand-new anonymous identity and store it in place of ``seen``."""
+
     def mint() -> AnonCredentials:
         reply = api.request("POST", "/v1/auth/anonymous", json_body={"kind": "cli"})
         if not reply.ok:
@@ -2261,8 +2305,6 @@ def _login_anonymous(api: _CloudApi, path: str, seen: _OnFile, args: Any, ctx: _
     if credentials is not None:
         ctx.term.info(_MSG_ANON_ID.format(anonymous_id=credentials["anonymousId"]), _MSG_ANON_KEEP.format(path=path))
         ctx.term.success(_MSG_ANON_DONE.format(org_slug=credentials["orgSlug"]))
-        if nudge:
-            ctx.warn(_MSG_ANON_NUDGE)
     return _EXIT_OK
 
 
@@ -2273,11 +2315,10 @@ def _may_replace(on_file: _OnFile, args: Any, ctx: _Context, changed: bool = Fal
     first; so is one whose file changed while the login ran (``changed``)."""
     stored = on_file.stored
     if not ctx.can_ask():
-        if on_file.problem is not None and not args.replace:
+        if not args.replace and on_file.problem is not None:
             raise on_file.problem
-        if stored is not None and not args.replace:
-            how = _HOW_ANON.format(anonymous_id=stored["anonymousId"]) if stored["mode"] == "anon" else _HOW_OAUTH
-            raise _AlreadySignedIn(how)
+        if not args.replace and stored is not None:
+            raise _AlreadySignedIn(_how(stored))
         return True  # no file, or told to replace: said once it is done (see _sign_in)
     if changed and stored is not None:
         question = _MSG_REPLACE_CHANGED.format(path=on_file.path, who=_who(stored))
@@ -2293,8 +2334,10 @@ def _may_replace(on_file: _OnFile, args: Any, ctx: _Context, changed: bool = Fal
 
 def _pick_mode(ctx: _Context) -> str | None:
     """Ask OAuth or Anonymous, Anonymous preselected; None at end of input.
+
     A numbered menu read a line at a time works on every terminal, over SSH
-    and under screen readers, with nothing but the standard library."""
+    and under screen readers, with nothing but the standard library.
+    """
     term = ctx.term
     if not ctx.can_ask():
         return _PICKER_DEFAULT
@@ -2348,7 +2391,10 @@ def _cmd_login(args: Any, ctx: _Context) -> int:
             raise
         except ArkorError as exc:
             raise ArkorError(_MSG_LOGIN_FAILED, *exc.lines, status=exc.status) from None
-    return _login_anonymous(api, path, seen, args, ctx, nudge=True)
+    status = _login_anonymous(api, path, seen, args, ctx)
+    if ctx.changed:  # picked, not asked for: say what it gives up
+        ctx.warn(_MSG_ANON_NUDGE)
+    return status
 
 
 def _confirm_logout(args: Any, path: str, stored: Credentials | None, ctx: _Context) -> bool:
@@ -2368,8 +2414,9 @@ def _confirm_logout(args: Any, path: str, stored: Credentials | None, ctx: _Cont
 
 def _remove_credentials(ctx: _Context, path: str, shown: _OnFile, revoke: bool = True) -> bool:
     """Revoke (OAuth) and remove the credentials the user saw (``shown``);
-    False when there were none by then. Under the lock, lest a renewal in flight
-    write them back; once revoked, they go whatever Auth0 answered (SPEC 3.1)."""
+    False when there were none by then. Under the lock, lest a renewal in
+    flight write them back; once a revocation is sent, the file goes whatever
+    Auth0 answered, but only if it still holds what was revoked (SPEC 3.1)."""
     with _Change(ctx, path) as change:
         if not change.found.exists and not os.path.lexists(path):
             return False  # removed meanwhile: the outcome is the same
@@ -2576,11 +2623,15 @@ class _SignInTerminal(_Terminal):
 
     def __init__(self, ctx: _Context, show: bool) -> None:
         super().__init__(io.StringIO(), io.StringIO(), io.StringIO(), ctx.env)
-        self._shown = ctx.term.stdout if show else self.stdout
+        self._ctx = ctx
+        self._prompts = ctx.term.stdout if show else self.stdout
         self.finished = False
 
     def prompt(self, line: str) -> None:
-        self._emit(self._shown, line)
+        self._emit(self._prompts, line)
+
+    def warn(self, line: str) -> None:
+        self._ctx.warn(line)  # to the logger, never the caller's stderr
 
     def read_line(self) -> str | None:
         import builtins
@@ -2604,12 +2655,15 @@ class _SignInTerminal(_Terminal):
 
     def _readable(self, fd: int) -> bool:
         """Wait until ``fd`` has input; False once the sign-in is over."""
-        if os.name != "nt":  # on Windows select() takes sockets only: there the read blocks
-            import select
+        if os.name == "nt":  # select() takes sockets only there: a blocking read
+            return not self.finished
+        import select
 
-            while not (self.finished or select.select([fd], [], [], 0.1)[0]):
-                pass
-        return not self.finished  # input typed after the end is not ours
+        while not self.finished:
+            ready = select.select([fd], [], [], 0.1)[0]
+            if ready and not self.finished:  # input typed after the end is not ours
+                return True
+        return False
 
 
 # ---------------------------------------------------------------------------
@@ -2676,7 +2730,7 @@ def _parser(term: _Terminal) -> Any:
             import difflib  # only now: a run without a usage error never pays for it
 
             near_miss = difflib.get_close_matches(*self.typo, n=1) if self.typo else []
-            hint = "\n" + _MSG_DID_YOU_MEAN.format(suggestion=near_miss[0]) if near_miss else ""
+            hint = ("\n" + _MSG_DID_YOU_MEAN.format(suggestion=near_miss[0])) if near_miss else ""
             super().error(_printable(message) + hint)
 
         def _print_message(self, message: str, file: object = None) -> None:  # help, usage, --version
