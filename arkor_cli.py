@@ -175,9 +175,11 @@ _DEFAULT_API_URL = "https://api.arkor.ai"
 _CREDENTIALS_DIR = ".arkor"
 _CREDENTIALS_NAME = "credentials.json"
 
-# Bounds a request as a whole (a dripping server must not hold a CI job); ARKOR_HTTP_TIMEOUT overrides it.
+# Bounds a request as a whole (a dripping server must not hold a CI job);
+# ARKOR_HTTP_TIMEOUT overrides it.
 _DEFAULT_TIMEOUT = 30.0
-# Nothing we ask for is near this big; reading a larger (broken or hostile) answer would only cost memory.
+# Nothing we ask for is near this big; reading a larger (broken or hostile)
+# answer would only cost memory.
 _MAX_BODY = 1024 * 1024
 # How much of an unexpected body an error message quotes.
 _SNIPPET = 200
@@ -189,13 +191,14 @@ _DEFAULT_LOGIN_TIMEOUT = 600.0
 _REFRESH_MARGIN = 60
 # Revoking on logout is a courtesy to the server: never make the user wait long.
 _REVOKE_TIMEOUT = 5.0
-# The lock's holder makes at most one request (a renewal, a sign-in, a revocation), which
-# the HTTP timeout bounds; we wait that long plus as much again, at most this many seconds
-# more (reading and writing the file takes milliseconds).
+# The lock's holder makes at most one request (a renewal, a sign-in, a
+# revocation), which the HTTP timeout bounds; we wait that long plus as much
+# again, up to this many seconds (the file itself takes milliseconds).
 _LOCK_SLACK = 5.0
 # After this long, a command that waits for the lock says so.
 _LOCK_NOTICE = 1.0
-# Browsers open idle "pre-connections": each one to the callback listener gets this long to send a request.
+# Browsers open idle "pre-connections": each one to the callback listener gets
+# this long to send a request.
 _CONNECTION_TIMEOUT = 10.0
 
 _EXIT_OK = 0
@@ -203,7 +206,8 @@ _EXIT_FAILURE = 1
 _EXIT_USAGE = 2
 _EXIT_INTERRUPTED = 130
 
-# The words a user sees, each written once: scripts, the docs and the tests match on these exact texts.
+# The words a user sees, each written once: scripts, the docs and the tests
+# match on these exact texts.
 _MSG_BOTH_MODES = "Pick one of --oauth / --anonymous, not both."
 _MSG_OAUTH_IN_CI = "--oauth needs a browser callback that CI runners can't complete. Use --anonymous in CI."
 _MSG_OAUTH_NOT_CONFIGURED = "OAuth is not configured for this deployment. Re-run without --oauth or pass --anonymous."
@@ -406,7 +410,8 @@ _HINT_PROXY = " (through the proxy {proxy} from {variable}; set NO_PROXY={host} 
 
 
 class ArkorError(Exception):
-    """A failure the user should read: its lines and an exit status. ``main`` is the one place that prints it."""
+    """A failure the user should read: its lines and an exit status. ``main``
+    is the one place that prints it."""
 
     def __init__(self, *lines: str, status: int = _EXIT_FAILURE) -> None:
         super().__init__("\n".join(lines))
@@ -419,7 +424,8 @@ class ArkorError(Exception):
 
 
 class _AlreadySignedIn(ArkorError):
-    """A login that may not replace the stored credentials (SPEC 5.0): said on stdout, no failure."""
+    """A login that may not replace the stored credentials (SPEC 5.0): said on
+    stdout, no failure."""
 
     def __init__(self, how: str) -> None:
         super().__init__(_MSG_ALREADY_SIGNED_IN.format(how=how), status=_EXIT_OK)
@@ -431,7 +437,8 @@ class _RefreshRefused(ArkorError):
 
 
 class _MalformedTokens(ArkorError):
-    """A token endpoint's 200 with something wrong in it; a refresh token in it is kept, never lost."""
+    """A token endpoint's 200 with something wrong in it; a refresh token in it
+    is kept, never lost."""
 
     def __init__(self, line: str, refresh_token: str | None) -> None:
         super().__init__(line)
@@ -444,26 +451,30 @@ class _MalformedTokens(ArkorError):
 
 
 class _Terminal:
-    """Where every line goes: results on stdout; notes, warnings and errors on stderr; each flushed
-    as written, so a pipe's reader sees it at once. Every line passes _printable() here and nowhere
-    else; a stream that fails (a full disk, a reader gone) is silenced, and remembered."""
+    """Where every line goes: results on stdout; notes, warnings and errors on
+    stderr; each flushed as written, so a pipe's reader sees it at once. Every
+    line passes _printable() here and nowhere else; a stream that fails (a full
+    disk, a reader gone) is silenced, and remembered."""
 
     _RED, _YELLOW, _GREEN = "31", "33", "32"
 
     def __init__(self, stdin: IO[str], stdout: IO[str], stderr: IO[str], env: Mapping[str, str]) -> None:
         self.stdin, self.stdout, self.stderr = stdin, stdout, stderr
-        # The legacy Windows console prints escape codes as text; Windows Terminal (WT_SESSION) and
-        # terminals that set TERM render them; a dumb one (Emacs' shell, some CI logs) renders none.
+        # The legacy Windows console prints escape codes as text; Windows
+        # Terminal (WT_SESSION) and terminals that set TERM render them; a dumb
+        # one (Emacs' shell, some CI logs) renders none.
         self._colour = (
             "NO_COLOR" not in env
             and env.get("TERM") != "dumb"
             and (os.name != "nt" or "WT_SESSION" in env or "TERM" in env)
         )
-        # Lost stdout is lost output; lost stderr, a lost warning that does not undo an answer on stdout.
+        # Lost stdout is lost output; lost stderr, a lost warning that does not
+        # undo an answer on stdout.
         self.lost_stdout = self.lost_stderr = False
 
     def _write(self, stream: IO[str], text: str) -> None:
-        # A name or an org that the stream's encoding lacks (a Windows pipe is cp1252) prints as an escape.
+        # A name or an org that the stream's encoding lacks (a Windows pipe is
+        # cp1252) prints as an escape.
         encoding = getattr(stream, "encoding", None)
         if encoding and not text.isascii():
             text = text.encode(encoding, "backslashreplace").decode(encoding, "replace")
@@ -493,7 +504,8 @@ class _Terminal:
         self._emit(self.stdout, *lines)
 
     def prompt(self, line: str) -> None:
-        """A line a person must see to sign in (the URL, the paste prompt): login() in the API shows it."""
+        """A line a person must see to sign in (the URL, the paste prompt):
+        login() in the API shows it."""
         self._emit(self.stdout, line)
 
     def success(self, line: str) -> None:
@@ -532,7 +544,8 @@ class _Terminal:
         return answer
 
     def read_line(self) -> str | None:
-        """One line, stripped, or None at the end; bytes that are not text become U+FFFD, matching nothing."""
+        """One line, stripped, or None at the end; bytes that are not text
+        become U+FFFD, matching nothing."""
         try:
             raw = getattr(self.stdin, "buffer", self.stdin).readline()
         except (OSError, ValueError):  # closed
@@ -542,10 +555,12 @@ class _Terminal:
 
 
 def _printable(text: str) -> str:
-    """``text`` as one line, every control or format character escaped as ``\\uXXXX``, as in JSON. Much
-    of what is printed comes from servers and the callback (ids, org slugs, error bodies, Warning headers,
-    error_description). Raw, a line break could forge a line, an escape sequence rewrite the terminal,
-    its title or the clipboard, and a right-to-left override make one name read as another."""
+    """``text`` as one line, every control or format character escaped as
+    ``\\uXXXX``, as in JSON. Much of what is printed comes from servers and the
+    callback (ids, org slugs, error bodies, Warning headers,
+    error_description). Raw, a line break could forge a line, an escape
+    sequence rewrite the terminal, its title or the clipboard, and a
+    right-to-left override make one name read as another."""
     out = []
     for char in text:
         if char.isprintable():
@@ -564,7 +579,8 @@ def _isatty(stream: IO[str] | None) -> bool:
 
 
 def _silence(stream: IO[str]) -> None:
-    """Point a failed stream at the null device, so that neither our next line nor the exit's flush fails."""
+    """Point a failed stream at the null device, so that neither our next line
+    nor the exit's flush fails."""
     try:
         fd = stream.fileno()
     except (AttributeError, OSError, ValueError):  # not a file (a test's StringIO)
@@ -582,12 +598,14 @@ def _silence(stream: IO[str]) -> None:
 
 
 def _is_token(value: object) -> bool:
-    # Tokens travel in a header, where anything but visible ASCII fails in an error that quotes the token.
+    # Tokens travel in a header, where anything but visible ASCII fails in an
+    # error that quotes the token.
     return isinstance(value, str) and bool(value) and value.isascii() and value.isprintable() and " " not in value
 
 
 def _is_seconds(value: object) -> bool:
-    # bool is an int to Python, but never a time; _loads refuses 1e999; an absurd expiry would never renew.
+    # bool is an int to Python, but never a time; _loads refuses 1e999; an
+    # absurd expiry would never renew.
     return isinstance(value, (int, float)) and not isinstance(value, bool) and -1e12 < value < 1e12
 
 
@@ -596,8 +614,8 @@ def _is_port(value: object) -> bool:
 
 
 def _url_problem(url: str) -> str | None:
-    """Why ``url`` cannot be a base URL, or None: "bad" (not http(s)), "port" (not a number from 1 to
-    65535) or "userinfo" (a user name or password)."""
+    """Why ``url`` cannot be a base URL, or None: "bad" (not http(s)), "port"
+    (not a number from 1 to 65535) or "userinfo" (a user name or password)."""
     from urllib.parse import urlsplit
 
     if url != url.strip() or not url.isprintable():
@@ -608,7 +626,8 @@ def _url_problem(url: str) -> str | None:
         return "bad"
     if parts.scheme.lower() not in ("http", "https"):
         return "bad"
-    # Not by urlsplit's .port, which takes 0, and "+1" or " 1" on some Pythons, and calls a bad port a bad URL.
+    # Not by urlsplit's .port, which takes 0, and "+1" or " 1" on some Pythons,
+    # and calls a bad port a bad URL.
     where = parts.netloc.rpartition("@")[2]
     if where.startswith("["):  # an IP literal: only ":port" may follow its "]"
         _, bracket, after = where.partition("]")
@@ -627,7 +646,8 @@ def _url_problem(url: str) -> str | None:
 
 
 def _why_not_base_url(name: str, value: object) -> str:
-    """Why the field ``name`` cannot be a base URL, in words: never quoting it (it may hold a password)."""
+    """Why the field ``name`` cannot be a base URL, in words: never quoting it
+    (it may hold a password)."""
     problem = _url_problem(value) if isinstance(value, str) else "bad"
     return {"port": _WHY_BAD_PORT, "userinfo": _WHY_USERINFO}.get(problem or "", _WHY_NOT_URL).format(name=name)
 
@@ -645,13 +665,15 @@ def _shown(url: str) -> str:
 
 
 def _is_plain_url(url: str) -> bool:
-    """Only ASCII RFC 3986 characters: nothing a shell or launcher given the URL could read more into."""
+    """Only ASCII RFC 3986 characters: nothing a shell or launcher given the
+    URL could read more into."""
     return re.fullmatch(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+", url) is not None
 
 
 def _is_host(value: object) -> bool:
-    """A bare host (letters, digits, ``-`` and ``.``, or an IP literal) and an optional ``:port``, checked
-    on the raw text: urlsplit would drop the tabs and line breaks an attacker puts in."""
+    """A bare host (letters, digits, ``-`` and ``.``, or an IP literal) and an
+    optional ``:port``, checked on the raw text: urlsplit would drop the tabs
+    and line breaks an attacker puts in."""
     import ipaddress
 
     if not isinstance(value, str):
@@ -686,8 +708,9 @@ _CHECKS: dict[str, Callable[[Any], bool]] = {
 
 
 def _problem(shape: type, value: Any) -> str | None:
-    """What is wrong with ``value`` as a ``shape``, or None. An optional field may be absent or null;
-    ``mode`` is checked by whoever picks the shape; fields the shape does not name are let be."""
+    """What is wrong with ``value`` as a ``shape``, or None. An optional field
+    may be absent or null; ``mode`` is checked by whoever picks the shape;
+    fields the shape does not name are let be."""
     if not isinstance(value, dict):
         return _WHY_NOT_OBJECT
     for cls in reversed(shape.__mro__):  # every shape above annotates fields of its own
@@ -703,9 +726,10 @@ def _problem(shape: type, value: Any) -> str | None:
 
 
 def _loads(text: str) -> Any:
-    """``json.loads`` for text from outside: every failure is a ValueError, including nesting deep enough
-    to exhaust the stack, and the NaN and infinities that Python takes but JSON (and Node) do not, so
-    that what is read can always be written back as strict JSON."""
+    """``json.loads`` for text from outside: every failure is a ValueError,
+    including nesting deep enough to exhaust the stack, and the NaN and
+    infinities that Python takes but JSON (and Node) do not, so that what is
+    read can always be written back as strict JSON."""
     import json
 
     def finite(literal: str) -> float:
@@ -742,8 +766,8 @@ def _loads(text: str) -> Any:
 
 def _credentials_path(env: Mapping[str, str]) -> str:
     """The file under the home directory as os.path.expanduser finds it (HOME
-    on POSIX, USERPROFILE on Windows), but never an empty or relative one:
-    that would put the credentials in / or in whatever directory arkor runs in."""
+    on POSIX, USERPROFILE on Windows), but never an empty or relative one: that
+    would put the credentials in / or in whatever directory arkor runs in."""
     variable = "USERPROFILE" if sys.platform == "win32" else "HOME"
     home = env.get(variable)
     if home is None and sys.platform != "win32":  # as expanduser: the account's own
@@ -768,7 +792,8 @@ def _os_reason(exc: OSError) -> str:
 
 def _regular(info: os.stat_result, path: str) -> None:
     """Refuse anything at ``path`` but a regular file: a FIFO, a socket, a
-    device or a folder planted there is never read, written through or removed."""
+    device or a folder planted there is never read, written through or removed.
+    """
     if not stat.S_ISREG(info.st_mode):
         raise ArkorError(_MSG_NOT_REGULAR.format(path=path))
 
@@ -862,7 +887,8 @@ class _OnFile:
 
 
 def _read_credentials(path: str) -> Credentials | None:
-    """The stored credentials, None when there is no file; an error naming a broken one, left as it is."""
+    """The stored credentials, None when there is no file; an error naming a
+    broken one, left as it is."""
     on_file = _OnFile(path)
     if on_file.problem is not None:
         raise on_file.problem
@@ -870,8 +896,9 @@ def _read_credentials(path: str) -> Credentials | None:
 
 
 def _payload(path: str, data: Credentials) -> bytes:
-    """``data`` as the file's bytes, indented as the Node CLI writes it, but compact
-    when that would pass the size limit (fields another tool wrote compactly stay so)."""
+    """``data`` as the file's bytes, indented as the Node CLI writes it, but
+    compact when that would pass the size limit (fields another tool wrote
+    compactly stay so)."""
     import json
 
     compact: dict[str, Any] = {"separators": (",", ":"), "ensure_ascii": False}
@@ -884,14 +911,15 @@ def _payload(path: str, data: Credentials) -> bytes:
 
 
 def _write_credentials(path: str, data: Credentials) -> str | None:
-    """Replace the file with ``data``; a warning when it could not be made private.
-    A reader sees the old file or the whole new one, never a torn one: the bytes go
-    to a temporary file beside it, flushed to disk, then renamed over it in one step."""
+    """Replace the file with ``data``; a warning when it could not be made
+    private. A reader sees the old file or the whole new one, never a torn one:
+    the bytes go to a temporary file beside it, flushed to disk, then renamed
+    over it in one step."""
     directory = os.path.dirname(path)
     payload = _payload(path, data)
     tmp = os.path.join(directory, f".{_CREDENTIALS_NAME}.{os.getpid()}.{os.urandom(6).hex()}.tmp")
-    # O_EXCL: the name is created here or not at all, so a link planted at it is
-    # never followed. Mode 0600 from the first instant: no other user can open it.
+    # O_EXCL: the name is created here or not at all, so a link planted at it
+    # is never followed. Mode 0600 from the first instant: no one else opens it.
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
     try:
         fd = os.open(tmp, flags, 0o600)
@@ -903,8 +931,8 @@ def _write_credentials(path: str, data: Credentials) -> str | None:
             f.flush()
             os.fsync(f.fileno())
         warning = None
-        # Some filesystems ignore the creation mode (a umask only narrows it), and
-        # some network mounts refuse chmod: failing the login over it would help nobody.
+        # Some filesystems ignore the creation mode (a umask only narrows it),
+        # and some network mounts refuse chmod: failing over it helps nobody.
         if os.name == "posix":  # Windows: the profile directory's ACL protects it
             try:
                 os.chmod(tmp, 0o600)
@@ -936,7 +964,8 @@ def _write_credentials(path: str, data: Credentials) -> str | None:
 def _private_directory(directory: str) -> str | None:
     """Create ``~/.arkor`` 0700, or make an existing one private: anyone who
     may write it may delete or swap the credentials and the lock. Return a
-    warning when it was tightened; refuse a loose one that another user owns."""
+    warning when it was tightened; refuse a loose one that another user owns.
+    """
     os.makedirs(directory, mode=0o700, exist_ok=True)
     if os.name != "posix":  # Windows: the profile directory's ACL protects it
         return None
@@ -1006,11 +1035,12 @@ def _unlock(fd: int) -> None:
 
 
 class _Context:
-    """What one run of a command shares: the terminal; the environment (read here and
-    nowhere else) and the bounds that follow from it; the notes and deprecation notice
-    said when the command ends; whether it changed the stored credentials (its work then
-    stands even if its output is lost). ``api``: a Python API run, whose warnings go to
-    the ``arkor`` logger, never to the caller's streams."""
+    """What one run of a command shares: the terminal; the environment (read
+    here and nowhere else) and the bounds that follow from it; the notes and
+    deprecation notice said when the command ends; whether it changed the
+    stored credentials (its work then stands even if its output is lost).
+    ``api``: a Python API run, whose warnings go to the ``arkor`` logger, never
+    to the caller's streams."""
 
     def __init__(self, term: _Terminal, env: Mapping[str, str], api: bool = False) -> None:
         self.term, self.env, self.api = term, env, api
@@ -1076,8 +1106,9 @@ class _Context:
 
 
 def _missing_stream() -> IO[str]:
-    """A stream the process was started without (``arkor whoami >&-``, pythonw):
-    every write fails, so the output counts as lost (see main); a read finds the end."""
+    """A stream the process was started without (``arkor whoami >&-``,
+    pythonw): every write fails, so the output counts as lost (see main); a
+    read finds the end."""
     stream = io.StringIO()
     stream.close()
     return stream
@@ -1143,8 +1174,9 @@ class _Change:
         return self
 
     def _lock(self, path: str) -> int:
-        """The lock's descriptor, once taken. A holder makes at most one request,
-        so the wait is its bound (lock_wait); after a second the user hears why."""
+        """The lock's descriptor, once taken. A holder makes at most one
+        request, so the wait is its bound (lock_wait); after a second, the
+        user hears why."""
         directory = os.path.dirname(path)
         # O_NONBLOCK: a FIFO planted at the path must not hold the open.
         flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
@@ -1210,7 +1242,8 @@ class _Change:
         return self.found.key == self.expected.key
 
     def store(self, data: Credentials) -> bool:
-        """Replace the file with ``data``; False, writing nothing, when it changed (see ``found``)."""
+        """Replace the file with ``data``; False, writing nothing, when it
+        changed (see ``found``)."""
         if not self._unchanged():
             return False
         warning = _write_credentials(self.path, data)
@@ -1429,7 +1462,8 @@ def _opener(seconds: float, env: Mapping[str, str]) -> OpenerDirector:
             new = None if _url_problem(rest[-1]) else super().redirect_request(req, fp, *rest)  # rest[-1]: where to
             if new is not None:
                 fp.close()  # urllib would read this body whole, uncapped, before it goes on
-                # urllib copies every header; the proxy's sign-in is added again if the next request goes through it.
+                # urllib copies every header; the proxy's sign-in is added
+                # again if the next request goes through it.
                 new.remove_header("Proxy-authorization")
                 if urlsplit(new.full_url)[:2] != urlsplit(req.full_url)[:2]:  # scheme, host and port, as written
                     new.remove_header("Authorization")  # a token only ever reaches the origin it was issued for
@@ -1464,7 +1498,8 @@ def _http(
             raw, cut = getattr(exc, "partial", b""), True
         finally:
             response.close()
-        # Short of its Content-Length, which http.client counts down (and ignores beside chunked, RFC 9112 §6.3).
+        # Short of its Content-Length, which http.client counts down (and
+        # ignores beside chunked, RFC 9112 §6.3).
         cut = cut or (bool(response.length) and len(raw) <= _MAX_BODY)
     except (OSError, http.client.HTTPException, UnicodeError) as exc:  # UnicodeError: a name IDNA cannot spell
         raise _unreachable(url, exc.reason if isinstance(exc, urllib.error.URLError) else exc, env) from None
@@ -1733,7 +1768,8 @@ def _authorize_url(config: CliConfig, redirect_uri: str, state: str, challenge: 
 
 class _Callback:
     """The one answer the login waits for: a code, or why there is none. The
-    first callback decides: a second tab or a replayed request changes nothing."""
+    first callback decides: a second tab or a replayed request changes nothing.
+    """
 
     def __init__(self, state: str) -> None:
         import threading
@@ -1766,9 +1802,9 @@ class _Callback:
             self.failure = _MSG_MISSING_CODE
             return 400, _MSG_CALLBACK_MISSING_CODE
         if not self.ours(state):
-            # A state this process did not issue (a stale tab, a page forging the
-            # request): exchanging its code could sign the user in as somebody
-            # else (login CSRF, RFC 6749 §10.12).
+            # A state this process did not issue (a stale tab, a page forging
+            # the request): exchanging its code could sign the user in as
+            # somebody else (login CSRF, RFC 6749 §10.12).
             self.failure = _MSG_STATE_MISMATCH
             return 400, self.failure
         self.code = code
@@ -1776,8 +1812,8 @@ class _Callback:
 
 
 def _split_target(target: str) -> tuple[str, str, str]:
-    """A request target, origin-form or absolute-form (RFC 9112 §3.2), as (path,
-    "?", query); not with urlsplit, which raises on some junk a client may send."""
+    """A request target, origin-form or absolute-form (RFC 9112 §3.2), as
+    (path, "?", query); not by urlsplit, which raises on some junk."""
     target = target.partition("#")[0]
     if "://" in target.partition("?")[0]:  # absolute-form: drop the scheme and authority
         target = "/" + re.sub(r"^[^/?]*/?", "", target.split("://", 1)[1])
@@ -1825,8 +1861,8 @@ def _listen(ports: list[int], callback: _Callback) -> Any:
 
         def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
             # Every error, the standard library's own (400, 414, 501 ...)
-            # included, is plain text, never sniffed as HTML: these bodies echo
-            # what the request carried, and must not become a reflected-XSS page.
+            # included, is plain text, never sniffed as HTML: these bodies
+            # echo the request, and must not become a reflected-XSS page.
             text = message or self.responses.get(code, ("Error",))[0]
             self._send(code, "text/plain; charset=utf-8", text.encode("utf-8", "replace"))
 
@@ -1904,9 +1940,10 @@ def _browser_command(
     kernel: str | None = None,
     which: Callable[[str], str | None] | None = None,
 ) -> tuple[list[str], dict[str, str]] | None:
-    """The command that shows ``url``, and its environment; None where no browser
-    can work (the printed URL is then the way in). The URL is always an argument
-    of its own (webbrowser passes it on as one), never spliced into a command."""
+    """The command that shows ``url``, and its environment; None where no
+    browser can work (the printed URL is then the way in). The URL is always
+    an argument of its own (webbrowser passes it on as one), never spliced
+    into a command."""
     import shutil
 
     platform = platform or sys.platform
@@ -2024,9 +2061,10 @@ def _post_form(url: str, form: Mapping[str, str], seconds: float, env: Mapping[s
 
 
 def _token_answer(reply: _Reply) -> tuple[str, str | None, int]:
-    """The one check of a token endpoint's 200 answer, exchange's or refresh's: the
-    access token, the refresh token (None: not rotated), its expiry (an unknown
-    lifetime: now). Raises _MalformedTokens, with any valid refresh token it held."""
+    """The one check of a token endpoint's 200 answer, exchange's or
+    refresh's: the access token, the refresh token (None: not rotated), its
+    expiry (an unknown lifetime: now). A malformed answer raises
+    _MalformedTokens, with any valid refresh token it held."""
     body = reply.json_or_none()
     problem = _problem(TokenAnswer, body)
     if problem is None and not 0 <= (body.get("expires_in") or 0) < 1e9:
@@ -2092,7 +2130,8 @@ def _refresh_grant(stored: OAuthCredentials, ctx: _Context) -> OAuthCredentials:
 class _Renewal:
     """What renewing an access token came to: the credentials to use, the
     ``warning`` to say, if any, and why it failed: ``refused`` (only a new
-    sign-in helps) or ``unreachable`` (Auth0, or the lock, could not be had)."""
+    sign-in helps) or ``unreachable`` (Auth0, or the lock, could not be had).
+    """
 
     def __init__(self, credentials: Credentials, refused: str | None = None, unreachable: str | None = None) -> None:
         self.credentials, self.refused, self.unreachable = credentials, refused, unreachable
@@ -2127,8 +2166,9 @@ def _renew(ctx: _Context, path: str, stale: OAuthCredentials) -> _Renewal:
             except _MalformedTokens as exc:
                 if exc.refresh_token is None:
                     raise
-                # The refresh token sent is spent: its successor is kept whatever else is wrong,
-                # or the next renewal would send the spent one (and Auth0's reuse detection end the session).
+                # The refresh token sent is spent: its successor is kept
+                # whatever else is wrong, or the next renewal would send the
+                # spent one (and Auth0's reuse detection end the session).
                 outcome = _Renewal({**current, "refreshToken": exc.refresh_token, "expiresAt": 0})
                 outcome.warning = _MSG_ROTATED_KEPT.format(reason=exc.message)
             try:
@@ -2310,9 +2350,10 @@ def _login_anonymous(api: _CloudApi, path: str, seen: _OnFile, args: Any, ctx: _
 
 def _may_replace(on_file: _OnFile, args: Any, ctx: _Context, changed: bool = False) -> bool:
     """Whether a login may replace what is on file (SPEC 5.0, 3.1); when not,
-    it has said why. Where nobody can be asked: only when told to (``replace``).
-    An anonymous identity is lost for good once replaced, so a person is asked
-    first; so is one whose file changed while the login ran (``changed``)."""
+    it has said why. Where nobody can be asked: only when told to
+    (``replace``). An anonymous identity is lost for good once replaced, so a
+    person is asked first; so is one about a file that changed while the
+    login ran (``changed``)."""
     stored = on_file.stored
     if not ctx.can_ask():
         if not args.replace and on_file.problem is not None:
@@ -2708,7 +2749,8 @@ def _parser(term: _Terminal) -> Any:
         typo: tuple[str, list[str]] | None = None  # a word not understood, and the words it may have meant
 
         def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
-            # Reported here, what a command's parser did not know comes under its usage, not the top one's.
+            # Reported here, what a command's parser did not know comes under
+            # its usage, not the top one's.
             namespace, extras = super().parse_known_args(args, namespace)
             if extras:
                 typed = extras[0].partition("=")[0]
@@ -2736,7 +2778,8 @@ def _parser(term: _Terminal) -> Any:
         def _print_message(self, message: str, file: object = None) -> None:  # help, usage, --version
             term.passthrough(term.stderr if file is sys.stderr else term.stdout, message)
 
-    # The help on 80 columns whatever the terminal, as git's and gh's: the same in a pipe, a log and a test.
+    # The help on 80 columns whatever the terminal, as git's and gh's: the same
+    # in a pipe, a log and a test.
     formatter = functools.partial(argparse.RawDescriptionHelpFormatter, width=80 - 2)  # argparse keeps a margin of 2
     parser = Parser(
         prog=_PROG,
@@ -2774,8 +2817,9 @@ def main(
     stdout: IO[str] | None = None,
     stderr: IO[str] | None = None,
 ) -> int:
-    """Run the arkor command line; return the exit status. A test or an
-    embedding program may pass ``env`` and streams (default: the process's own)."""
+    """Run the arkor command line; return the exit status. ``env`` and the
+    streams default to the process's own: a test or an embedding program
+    passes its own instead."""
     ctx = _Context.of(env, stdin, stdout, stderr)
     term = ctx.term
     try:
