@@ -457,6 +457,7 @@ class _Terminal:
     disk, a reader gone) is silenced, and remembered."""
 
     _RED, _YELLOW, _GREEN = "31", "33", "32"
+    silences = True  # a failed stream: this process's own (see _SignInTerminal)
 
     def __init__(self, stdin: IO[str], stdout: IO[str], stderr: IO[str], env: Mapping[str, str]) -> None:
         self.stdin, self.stdout, self.stderr = stdin, stdout, stderr
@@ -486,7 +487,8 @@ class _Terminal:
                 self.lost_stdout = True
             else:
                 self.lost_stderr = True
-            _silence(stream)
+            if self.silences:
+                _silence(stream)
 
     def passthrough(self, stream: IO[str], text: str) -> None:
         """Text of our own (argparse's help and usage), as it is."""
@@ -2661,6 +2663,8 @@ class _SignInTerminal(_Terminal):
     its lock, and the interpreter abort at shutdown. So stdin is read from
     its descriptor, and no more once the sign-in is over (``finished``): what
     the script's user types next is the script's own."""
+
+    silences = False  # the caller's sys.stdout stays the caller's, failed or not
 
     def __init__(self, ctx: _Context, show: bool) -> None:
         super().__init__(io.StringIO(), io.StringIO(), io.StringIO(), ctx.env)

@@ -4757,6 +4757,27 @@ class PublicApiTest(OAuthCase):
         self.assertEqual(json.loads(out), public)
         self.assertEqual(self.read_creds()["refreshToken"], self.auth0.newest_refresh_token())
 
+    def test_a_stdout_that_fails_stays_the_callers(self) -> None:
+        # A write to the caller's sys.stdout that fails is the caller's to
+        # deal with: login() must not point the program's descriptor 1 at the
+        # null device, as the command line does with its own stdout.
+        script = (
+            "import os, sys, arkor_cli\n"
+            "class Full:\n"
+            "    def write(self, text):\n"
+            "        raise OSError(28, 'No space left on device')\n"
+            "    def flush(self):\n"
+            "        pass\n"
+            "    def fileno(self):\n"
+            "        return 1\n"
+            "sys.stdout = Full()\n"
+            "done = arkor_cli.login()\n"
+            "os.write(1, (done['mode'] + ' and the script still writes\\n').encode())\n"
+        )
+        code, out, err = self.run_python(script, BROWSER=fake_browser())
+        self.assertEqual((code, out, err), (0, "oauth and the script still writes\n", ""))
+        self.assertEqual(self.read_creds()["refreshToken"], self.auth0.newest_refresh_token())
+
     @unittest.skipUnless(POSIX, "SIGUSR1")
     def test_after_a_loopback_sign_in_the_scripts_input_is_its_own(self) -> None:
         # The paste prompt's reader ends with the sign-in: the script's next
