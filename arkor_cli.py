@@ -1184,7 +1184,9 @@ class _Change:
         flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
         flags |= getattr(os, "O_BINARY", 0)
         try:
-            note = _private_directory(directory)
+            tightened = _private_directory(directory)
+            if tightened:
+                self.ctx.note(tightened)  # said when the command ends, lock or no lock
             fd = os.open(path, flags, 0o600)
         except OSError as exc:
             raise ArkorError(_MSG_CANNOT_WRITE.format(path=path, reason=_os_reason(exc))) from None
@@ -1205,8 +1207,6 @@ class _Change:
         except BaseException:  # refused, given up, or Ctrl-C while waiting: no descriptor left open
             os.close(fd)
             raise
-        if note:
-            self.ctx.note(note)  # the directory was made private
         return fd
 
     def __exit__(self, *exc: object) -> None:

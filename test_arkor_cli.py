@@ -2892,6 +2892,24 @@ class NothingLostTest(OAuthCase):
         self.assertEqual(err, f"{self.arkor_dir} was writable by others (mode 777); it is now 700.\n")
         self.assertEqual(stat.S_IMODE(os.stat(self.arkor_dir).st_mode), 0o700)
 
+    @unittest.skipUnless(POSIX, "fcntl")
+    def test_a_folder_tightened_is_said_also_when_the_lock_is_not_had(self) -> None:
+        import fcntl
+
+        os.makedirs(self.arkor_dir)
+        os.chmod(self.arkor_dir, 0o777)
+        with open(self.creds + ".lock", "a") as held:
+            fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+            code, out, err = self.run_main("login", "--anonymous", ARKOR_HTTP_TIMEOUT="0.2")
+        self.assertEqual((code, out), (1, ""))
+        self.assertEqual(
+            err,
+            f"Another arkor process holds {self.creds}.lock; try again in a moment.\n"
+            f"{self.arkor_dir} was writable by others (mode 777); it is now 700.\n",
+        )
+        self.assertEqual(stat.S_IMODE(os.stat(self.arkor_dir).st_mode), 0o700)
+        self.assertEqual(self.cloud.requests, [])
+
     @unittest.skipUnless(POSIX, "modes")
     def test_a_folder_that_cannot_be_made_private_is_a_warning(self) -> None:
         # Some mounts refuse chmod, others ignore it (a Windows drive under
