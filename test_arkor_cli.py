@@ -1029,6 +1029,42 @@ class OutputFailureTest(Case):
 # ---------------------------------------------------------------------------
 
 
+class BusyFileTest(unittest.TestCase):
+    """Windows says PermissionError while another process (a virus scanner,
+    an editor) has the file open: a replace or a removal is retried briefly
+    there, and nowhere else. No Windows runs these tests, so the rule is
+    checked with os.name as Windows has it, and the pauses recorded rather
+    than slept."""
+
+    @staticmethod
+    def busy(times: int) -> tuple[Callable[[], None], list[int]]:
+        calls: list[int] = []
+
+        def change() -> None:
+            calls.append(len(calls) + 1)
+            if len(calls) <= times:
+                raise PermissionError(13, "Permission denied")
+
+        return change, calls
+
+    def test_retried_on_windows_alone(self) -> None:
+        with mock.patch("time.sleep") as slept:
+            change, calls = self.busy(1)
+            with self.assertRaises(PermissionError):
+                arkor_cli._when_not_busy(change)  # POSIX: the error at once
+            self.assertEqual((calls, slept.call_count), ([1], 0))
+            with mock.patch.object(os, "name", "nt"):
+                change, calls = self.busy(3)
+                arkor_cli._when_not_busy(change)  # free at the fourth try
+                self.assertEqual(calls, [1, 2, 3, 4])
+                self.assertEqual([c.args[0] for c in slept.call_args_list], [0.05 * n for n in (1, 2, 3)])
+                slept.reset_mock()
+                change, calls = self.busy(99)
+                with self.assertRaises(PermissionError):  # busy for good: the error, after ten tries
+                    arkor_cli._when_not_busy(change)
+                self.assertEqual((len(calls), slept.call_count), (10, 9))
+
+
 class CredentialsFileTest(Case):
     def assert_whoami_names_the_file(self, reason: str) -> None:
         code, out, err = self.run_main("whoami")
