@@ -394,6 +394,7 @@ _WHY_TLS = "TLS failed ({reason})"
 _WHY_PLAIN_HTTP = "TLS failed ({reason}): the server may be speaking plain HTTP; check http:// or https://"
 _WHY_UNTRUSTED = "TLS certificate not trusted ({reason})."
 _WHY_ANSWERED = "{url} answered {status}"
+_WHY_NOT_ON_FILE = "{path} no longer holds this sign-in"
 _WHY_AUTH0_ERROR = "Auth0: {error}"
 _WHY_AUTH0_STATUS = "Auth0 answered {status}"
 _HINT_CLOCK = " Check this machine's clock, then the server's certificate."
@@ -792,6 +793,18 @@ def _os_reason(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
+def _present(path: str) -> bool:
+    """Whether anything is at ``path``. Not os.path.lexists, which calls a
+    path it cannot look at (in a folder it may not search) absent."""
+    try:
+        os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError:
+        pass  # there, or not: the read that follows names the problem
+    return True
+
+
 def _regular(info: os.stat_result, path: str) -> None:
     """Refuse anything at ``path`` but a regular file: a FIFO, a socket, a
     device or a folder planted there is never read, written through or removed.
@@ -905,7 +918,11 @@ def _payload(path: str, data: Credentials) -> bytes:
 
     compact: dict[str, Any] = {"separators": (",", ":"), "ensure_ascii": False}
     for options in ({"indent": 2}, compact):
-        payload = (json.dumps(data, allow_nan=False, **options) + "\n").encode("utf-8")
+        text = json.dumps(data, allow_nan=False, **options) + "\n"
+        # A lone surrogate (JSON may escape one; Node writes "\ud800") has no
+        # UTF-8: it stays escaped, as it came.
+        text = re.sub("[\ud800-\udfff]", lambda m: f"\\u{ord(m.group()):04x}", text)
+        payload = text.encode("utf-8")
         if len(payload) <= _MAX_BODY:
             _parse_credentials(payload, path)  # what the next read will do; a bug if it refuses
             return payload
@@ -2156,11 +2173,14 @@ def _renew(ctx: _Context, path: str, stale: OAuthCredentials) -> _Renewal:
             if current is None or current.get("arkorCloudApiUrl") != stale.get("arkorCloudApiUrl"):
                 # Signed out meanwhile, or signed in to another cloud-api: its
                 # token must not go to the one this command is asking.
-                return _Renewal(stale)
+                return _Renewal(stale, unreachable=_WHY_NOT_ON_FILE.format(path=path))
             if current["mode"] == "anon":
                 return _Renewal(current)  # signed in anew, meanwhile
             if current["accessToken"] != stale["accessToken"] and not _expiring(current):
                 return _Renewal(current)  # renewed by another process, meanwhile
+            # Never ask for a successor that could not be stored: the refresh
+            # token sent for it would be spent, and the session lost.
+            _payload(path, current)
             try:
                 outcome = _Renewal(change.send(lambda: _refresh_grant(current, ctx)))
             except _RefreshRefused as exc:
@@ -2461,7 +2481,7 @@ def _remove_credentials(ctx: _Context, path: str, shown: _OnFile, revoke: bool =
     flight write them back; once a revocation is sent, the file goes whatever
     Auth0 answered, but only if it still holds what was revoked (SPEC 3.1)."""
     with _Change(ctx, path) as change:
-        if not change.found.exists and not os.path.lexists(path):
+        if not change.found.exists and not _present(path):
             return False  # removed meanwhile: the outcome is the same
         if change.found.identity != shown.identity:
             raise ArkorError(_MSG_CHANGED_MEANWHILE.format(path=path))
@@ -2478,7 +2498,7 @@ def _remove_credentials(ctx: _Context, path: str, shown: _OnFile, revoke: bool =
 
 def _cmd_logout(args: Any, ctx: _Context) -> int:
     path = _credentials_path(ctx.env)
-    if os.path.lexists(path):
+    if _present(path):
         shown = _OnFile(path)  # a broken file can still be deleted: that is the way out of it
         if not _confirm_logout(args, path, shown.stored, ctx):
             ctx.term.info(_MSG_ABORTED)
@@ -2649,7 +2669,7 @@ def logout(*, revoke: bool = True) -> bool:
     ctx = _api_context()
     path = _credentials_path(ctx.env)
     try:
-        return os.path.lexists(path) and _remove_credentials(ctx, path, _OnFile(path), revoke)
+        return _present(path) and _remove_credentials(ctx, path, _OnFile(path), revoke)
     finally:
         _say_notes(ctx)
 

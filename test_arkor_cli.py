@@ -4374,6 +4374,68 @@ class RefreshTest(OAuthCase):
                         },
                     )
 
+    def assert_rotation_kept_in_a_large_node_file(self, raw: bytes) -> None:
+        """A whoami that renews a file another tool wrote, ``raw`` (within the
+        size limit), with rotation: the rotated refresh token must reach the
+        file, the fields kept from the other tool kept, the file still one the
+        next read takes (SPEC 3, 8)."""
+        self.assertLessEqual(len(raw), 1024 * 1024)
+        old = json.loads(raw)
+        self.write_creds(raw)
+        code, out, err = self.run_main("whoami")
+        self.assertEqual((code, err), (0, ""))
+        self.assert_identity(out)
+        self.assertLessEqual(len(self.creds_bytes()), 1024 * 1024)
+        stored = self.read_creds()
+        rotated = self.auth0.newest_refresh_token()
+        self.assertNotEqual(rotated, old["refreshToken"])
+        self.assertFalse(self.auth0.accepts(old["refreshToken"]))
+        self.assertEqual(stored["refreshToken"], rotated)  # else the session is lost at the next command
+        self.assertEqual(
+            stored,
+            {**old, "accessToken": stored["accessToken"], "refreshToken": rotated, "expiresAt": stored["expiresAt"]},
+        )
+        self.assertEqual(self.leftovers(), [])
+        # The next command renews with the rotated token, not the spent one.
+        self.assertEqual(self.run_main("whoami", ARKOR_DEBUG=None)[0], 0)
+
+    def test_a_file_that_cannot_be_written_back_spends_no_refresh_token(self) -> None:
+        # A tool writing JSON.stringify(data) (compact) puts 1e-7 as "1e-7";
+        # Python writes it back as "1e-07", a byte more each: a file near the
+        # limit cannot be written back. Its refresh token is then not spent:
+        # with rotation, the successor could not be stored, and the session
+        # would be lost at the next command.
+        self.auth0.rotate = True
+        data = self.sign_in_oauth(expires_in=-100)
+        head = json.dumps(data, separators=(",", ":"))[:-1] + ',"studioSamples":['
+        room = 1024 * 1024 - len(head) - len("]}") - 2000
+        raw = (head + ",".join(["1e-7"] * (room // 5)) + "]}").encode()
+        self.assertLessEqual(len(raw), 1024 * 1024)
+        self.write_creds(raw)
+        code, out, err = self.run_main("whoami")
+        self.assertEqual(
+            err,
+            f"Could not renew the access token (Could not write {self.creds}: the credentials would be larger"
+            " than 1 MiB.); trying the stored one.\n",
+        )
+        self.assertEqual(self.auth0.seen("POST"), [])
+        self.assertTrue(self.auth0.accepts(data["refreshToken"]))
+        self.assertEqual(self.creds_bytes(), raw)
+        self.assertEqual(code, 0)
+        self.assert_identity(out)  # with the stored token, which this fake still takes
+
+    def test_rotation_kept_when_a_large_node_file_holds_a_lone_surrogate(self) -> None:
+        # The Node CLI writes JSON.stringify(data, null, 2): non-ASCII raw, a
+        # lone surrogate as "\ud800" (ES2019). Indented with ensure_ascii the
+        # file is over the limit; the compact fallback (ensure_ascii=False)
+        # cannot encode the surrogate: UnicodeEncodeError, an internal error,
+        # and the rotated refresh token never stored.
+        self.auth0.rotate = True
+        data = self.sign_in_oauth(expires_in=-100)
+        data["studioNotes"] = "\u00e9" * 300_000 + "\ud800"
+        raw = json.dumps(data, indent=2, ensure_ascii=False).replace("\ud800", "\\ud800").encode("utf-8")
+        self.assert_rotation_kept_in_a_large_node_file(raw)
+
     def test_malformed_answer_without_a_new_refresh_token_changes_nothing(self) -> None:
         # Nothing new to keep: the file stays, and the command goes ahead.
         self.sign_in_oauth(expires_in=30)
@@ -5346,6 +5408,30 @@ class LogoutTest(OAuthCase):
         self.assertEqual((code, out, err), (0, f"Removed {self.creds}.\n", ""))
         self.assertFalse(os.path.exists(self.creds))
 
+    @unittest.skipUnless(POSIX and hasattr(os, "geteuid") and os.geteuid() != 0, "root reads mode-000 folders")
+    def test_a_file_it_cannot_see_is_not_called_absent(self) -> None:
+        # ~/.arkor that this user cannot search (mode 000): os.path.lexists()
+        # calls a file it cannot look at absent, and logout answered "No
+        # credentials on file.", exit 0, the credentials still on disk (a CI
+        # clean-up step would pass). The file is there: logout -y fails on it,
+        # naming it, and logout alone takes its default, as for any file.
+        self.sign_in_anon()
+        os.chmod(self.arkor_dir, 0)
+        self.addCleanup(os.chmod, self.arkor_dir, 0o700)
+        self.assertEqual(
+            self.run_main("logout", "-y"), (1, "", f"Could not write {self.creds}.lock: Permission denied.\n")
+        )
+        self.assertEqual(
+            self.run_main("logout"),
+            (
+                0,
+                "Aborted.\n",
+                "Nobody can be asked here (no terminal, or CI is set); pass --yes to delete without asking.\n",
+            ),
+        )
+        os.chmod(self.arkor_dir, 0o700)
+        self.assertTrue(os.path.exists(self.creds))
+
     # -- the lock, and only what was confirmed -------------------------------------
 
     @unittest.skipUnless(POSIX, "fcntl")
@@ -5797,6 +5883,36 @@ class TokenTest(OAuthCase):
         self.assertEqual((code, out), (1, ""))
         self.assertTrue(err.startswith(f"{self.creds} does not hold valid arkor credentials"), err)
         self.assertEqual(len(err.splitlines()), 1)
+
+    @unittest.skipUnless(POSIX, "fcntl")
+    def test_an_expired_token_signed_out_while_waiting_for_the_lock_is_not_printed(self) -> None:
+        # `arkor token` reads an expired OAuth token, then waits for the lock
+        # (another arkor renewing). Meanwhile the Node CLI signs out (the file
+        # removed), or is half way through writing it in place (a torn file):
+        # the renewal finds no credentials and gives up without a word, and
+        # the expired token of the session read before is printed, exit 0.
+        # SPEC 9: a token that could not be renewed and has expired fails.
+        import fcntl
+
+        for name, change in (
+            ("signed out meanwhile", lambda: os.remove(self.creds)),
+            ("torn by an unlocked writer", lambda: self.write_creds(b'{\n  "mode": "oau')),
+        ):
+            with self.subTest(name):
+                stale = self.sign_in_oauth(expires_in=-100)
+                with open(self.creds + ".lock", "a") as held:
+                    fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+                    proc = self.spawn("token")
+                    assert proc.stderr is not None
+                    line = proc.stderr.readline()  # said after a second of waiting
+                    self.assertTrue(line.startswith("Waiting for another arkor process"), line)
+                    change()
+                out, err = proc.communicate(timeout=60)
+                err = line + err
+                self._record(err)
+                self.assertNotIn(stale["accessToken"], out)
+                self.assertEqual((proc.returncode, out), (1, ""), err)
+                self.assertEqual(self.auth0.seen("POST"), [])
 
     def test_a_refused_renewal_fails(self) -> None:
         stored = self.sign_in_oauth(expires_in=30)
