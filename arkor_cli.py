@@ -1694,7 +1694,7 @@ class _CloudApi:
         /v1, say), a 5xx the cloud-api's own failure."""
         if reply.status == 404:
             return _MSG_NOT_FOUND.format(url=_shown(reply.url), base=_shown(self.base), source=self.source)
-        if reply.status >= 500:
+        if 500 <= reply.status < 600:
             server_error = _MSG_SERVER_ERROR_SIGNED_IN if signed_in else _MSG_SERVER_ERROR
             return server_error.format(url=_shown(reply.url), status=reply.status)
         return None
@@ -1852,6 +1852,9 @@ def _listen(ports: list[int], callback: _Callback) -> Any:
         timeout = _CONNECTION_TIMEOUT
         server_version = "arkor"
         sys_version = ""
+        # A request line without a version (HTTP/0.9) would be answered with
+        # no status line and no headers: no text/plain, no nosniff.
+        default_request_version = "HTTP/1.0"
 
         def do_GET(self) -> None:
             port = self.connection.getsockname()[1]
@@ -2060,7 +2063,13 @@ def _accept_pasted_url(callback: _Callback, term: _Terminal) -> None:
                 return  # end of input: the browser may still call back
             if not text:
                 continue
-            params = parse_qs(text.partition("#")[0].partition("?")[2] if "?" in text else text)
+            where, _, query = text.partition("#")[0].partition("?")
+            # The address the browser ended on, and nothing else: the
+            # loopback's /callback, on whatever port that browser showed.
+            if not re.fullmatch(r"(https?://)?(127\.0\.0\.1|localhost)(:\d+)?/callback", where, re.IGNORECASE):
+                term.prompt(_MSG_PASTE_AGAIN)
+                continue
+            params = parse_qs(query)
             error, code, state = ((params.get(name) or [""])[0] for name in ("error", "code", "state"))
             if error or (code and state and callback.ours(state)):
                 if callback.decide(params) is not None:
@@ -2773,9 +2782,15 @@ def _parser(term: _Terminal) -> Any:
         typo: tuple[str, list[str]] | None = None  # a word not understood, and the words it may have meant
 
         def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+            words = sys.argv[1:] if args is None else list(args)
+            first = words[0].partition("=")[0] if words else ""
+            if first.startswith("-") and first not in self._option_string_actions:
+                # Found before argparse may stop at the missing command
+                # (`arkor --versoin`) and never report the flag.
+                self.typo = (first, list(self._option_string_actions))
             # Reported here, what a command's parser did not know comes under
             # its usage, not the top one's.
-            namespace, extras = super().parse_known_args(args, namespace)
+            namespace, extras = super().parse_known_args(words, namespace)
             if extras:
                 typed = extras[0].partition("=")[0]
                 if not typed.startswith("-"):

@@ -1589,6 +1589,16 @@ class BadAnswersTest(Case):
                 code, out, err = self.run_main("whoami", ARKOR_CLOUD_API_URL=self.raw_answer(head % declared + chunks))
                 self.assertEqual((code, out, err), (0, '{\n  "id": "u1"\n}\n', ""))
 
+    def test_a_status_beyond_5xx_is_no_cloud_api_failure(self) -> None:
+        # SPEC 7: the second line is for a 404 or a 5xx; a 600 or a 999 is
+        # neither, and must not be reported as the cloud-api's own failure.
+        for status in (600, 999):
+            with self.subTest(status=status):
+                url = self.raw_answer(b"HTTP/1.1 %d Odd\r\nContent-Length: 0\r\n\r\n" % status)
+                code, out, err = self.run_main("whoami", ARKOR_CLOUD_API_URL=url)
+                self.assertEqual((code, out), (0, f"Failed to fetch /v1/me ({status}). Token may be expired.\n"))
+                self.assertNotIn("The cloud-api failed", err)
+
     def test_an_error_answer_cut_off_keeps_its_status(self) -> None:
         # A 503 whose body breaks off (short of its length, or mid-chunk): the server answered.
         for data in (
@@ -3596,6 +3606,42 @@ class OAuthLoginTest(OAuthCase):
         self.assertEqual((code, err), (0, ""))
         self.assertTrue(out.endswith("\nSigned in\n"), out)
 
+    def test_answers_to_a_request_line_without_a_valid_version_are_plain_text(self) -> None:
+        # A request line with no version (HTTP/0.9) or a bad one: http.server
+        # answers such a request with no status line and no headers at all,
+        # so its text (which echoes the request) goes out with neither
+        # text/plain nor nosniff. Every answer but the success page must carry both.
+        def junk_then_sign_in(url: str) -> Any:
+            host = f"Host: 127.0.0.1:{self.ports[0]}\r\n".encode()
+            answers = []
+            for line in (b"GET /favicon.ico", b"GET /callback <script>alert(1)</script>"):
+                with socket.create_connection(("127.0.0.1", self.ports[0]), timeout=10) as s:
+                    s.sendall(line + b"\r\n" + host + b"\r\n")
+                    raw = b""
+                    while True:
+                        chunk = s.recv(65536)
+                        if not chunk:
+                            break
+                        raw += chunk
+                answers.append((line, raw))
+            browse(url)
+            return answers
+
+        code, out, err, answers = self.login(browser=junk_then_sign_in)
+        for line, raw in answers:
+            with self.subTest(line=line):
+                head, _, body = raw.partition(b"\r\n\r\n")
+                self.assertTrue(raw.startswith(b"HTTP/1."), f"no status line nor headers: {raw!r}")
+                headers = {
+                    k.strip().lower(): v.strip()
+                    for k, _, v in (h.partition(":") for h in head.decode("latin-1").split("\r\n")[1:])
+                }
+                self.assertEqual(headers.get("content-type"), "text/plain; charset=utf-8")
+                self.assertEqual(headers.get("x-content-type-options"), "nosniff")
+        # Neither ended the login.
+        self.assertEqual((code, err), (0, ""))
+        self.assertTrue(out.endswith("\nSigned in\n"), out)
+
     def login_denied(self, description: str) -> tuple[tuple[int, dict[str, str], bytes], int, str]:
         """A login whose browser comes back with access_denied and this
         description: the listener's answer, then the exit status and stderr."""
@@ -3981,6 +4027,26 @@ class LoginWaitTest(OAuthCase):
         self.assertTrue(shown.endswith(f"{self.PASTE}\n{old}\n{self.PASTE_OTHER}\n{denied}\n"), shown)
         self.assertEqual(self.auth0.seen("POST", "/oauth/token"), [])
         self.assertFalse(os.path.exists(self.creds))
+
+    @unittest.skipUnless(POSIX, "needs a pty")
+    def test_a_pasted_line_that_is_no_callback_address_does_not_end_the_login(self) -> None:
+        # SPEC 8: a pasted line that is not a callback URL is refused and the
+        # prompt asks again; only a callback (of this sign-in, or an error
+        # callback) ends the login. A bare query, or another page's address
+        # that happens to hold error=, is no callback (the listener would
+        # answer its path 404 and go on waiting).
+        for junk in ("error=access_denied", "https://example.com/help?topic=login&error=none"):
+            with self.subTest(junk=junk):
+                if os.path.exists(self.creds):
+                    os.remove(self.creds)
+                code, shown, err = self.run_tty(
+                    ["login", "--oauth", "--no-browser", "--timeout=5"],
+                    [junk, lambda shown: _login_redirect(_login_browser_url(shown))],
+                    NO_COLOR="1",
+                )
+                self.assertEqual((code, err), (0, ""))
+                self.assertIn(f"{self.PASTE}\n{junk}\n{self.PASTE_AGAIN}\n", shown)
+                self.assertTrue(shown.endswith("\nSigned in\n"), shown)
 
     @unittest.skipUnless(POSIX, "needs a pty")
     def test_a_pasted_error_callback_ends_the_login(self) -> None:
@@ -6105,6 +6171,17 @@ class CommandLineTest(Case):
                 self.assertTrue(err.startswith(start), err)
                 self.assertEqual(err.count("\n"), 2 + bool(hint), err)  # usage, error, and the hint
                 self.assertTrue(err.endswith(")\n" + hint), err)
+        self.assertEqual(self.cloud.requests, [])
+
+    def test_a_near_miss_of_a_flag_typed_alone_is_named(self) -> None:
+        # SPEC 1: a near miss of a flag gets "Did you mean"; `arkor --versoin`
+        # alone is as near a miss of --version as `arkor --versoin whoami`.
+        for typed in ("--versoin", "--verison"):
+            with self.subTest(typed=typed):
+                code, out, err = self.run_main(typed, COLUMNS="80")
+                self.assertEqual((code, out), (2, ""))
+                self.assertTrue(err.startswith(CLI_USAGE[None]), err)
+                self.assertTrue(err.endswith("\nDid you mean --version?\n"), err)
         self.assertEqual(self.cloud.requests, [])
 
     def test_a_usage_error_quotes_argv_on_one_escaped_line(self) -> None:
