@@ -458,7 +458,7 @@ class _Terminal:
     disk, a reader gone) is silenced, and remembered."""
 
     _RED, _YELLOW, _GREEN = "31", "33", "32"
-    silences = True  # a failed stream: this process's own (see _SignInTerminal)
+    silences = True  # a stream that fails is pointed at the null device (_silence)
 
     def __init__(self, stdin: IO[str], stdout: IO[str], stderr: IO[str], env: Mapping[str, str]) -> None:
         self.stdin, self.stdout, self.stderr = stdin, stdout, stderr
