@@ -2812,6 +2812,25 @@ class NothingLostTest(OAuthCase):
         self.assertNotIn(f"Bearer {other['token']}", sent)
         self.assertEqual(self.read_creds(), other)
 
+    def test_a_renewal_that_finds_the_sign_in_gone_says_so(self) -> None:
+        # The Node CLI signs out while whoami's token is refused: the renewal
+        # finds nothing to renew, spends nothing, writes nothing, and says why.
+        self.sign_in_oauth()
+
+        def refused(seen: Any) -> Answer:
+            os.remove(self.creds)
+            return Answer(401, {"error": "unauthorized"})
+
+        self.cloud.script("GET", "/v1/me", refused)
+        code, out, err = self.run_main("whoami")
+        self.assertEqual((code, out), (0, "Failed to fetch /v1/me (401). Token may be expired.\n"))
+        self.assertEqual(
+            err,
+            f"Could not renew the access token ({self.creds} no longer holds this sign-in); trying the stored one.\n",
+        )
+        self.assertFalse(os.path.exists(self.creds))
+        self.assertEqual(self.auth0.seen("POST"), [])
+
     def test_logout_keeps_what_was_stored_while_it_revoked(self) -> None:
         stored = self.sign_in_oauth()
         other = anon_file(self, "anon-node")
