@@ -1227,19 +1227,20 @@ class _Change:
         return fd
 
     def __exit__(self, *exc: object) -> None:
-        import signal
-
         try:
             if self._fd >= 0:
                 _unlock(self._fd)
                 os.close(self._fd)
                 self._fd = -1
         finally:
-            held, self._held = self._held, {}
-            for number, handler in held.items():
-                signal.signal(number, handler if handler is not None else signal.SIG_DFL)
-            if self._caught:
-                signal.raise_signal(self._caught.pop(0))  # under the handler it had: as it would have ended
+            if self._held:  # only send() held any: a change that sent nothing gives nothing back
+                import signal
+
+                held, self._held = self._held, {}
+                for number, handler in held.items():
+                    signal.signal(number, handler if handler is not None else signal.SIG_DFL)
+                if self._caught:
+                    signal.raise_signal(self._caught.pop(0))  # under the handler it had: as it would have ended
 
     def send(self, request: Callable[[], _T]) -> _T:
         import signal
